@@ -1,0 +1,59 @@
+//! The node-kind registry: one greppable list of every kind a skill may `uses:`, each
+//! declaring the JSON Schema of its `with:` block.
+//!
+//! The engine only knows the shape of a kind; the `plugins` crate fills the registry
+//! with the built-in kinds, and plugins add `<plugin>.<tool>` kinds to it.
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+/// What the engine needs to know about a node kind to check a skill.
+#[derive(Debug, Clone)]
+pub struct KindSpec {
+    /// The name used in `uses:`, e.g. `http` or `memory.search`.
+    pub name: String,
+    /// One line for `pyra skill show` and the schema's completion list.
+    pub summary: String,
+    /// JSON Schema of the `with:` block.
+    pub with_schema: Value,
+}
+
+impl KindSpec {
+    pub fn new(name: impl Into<String>, summary: impl Into<String>, with_schema: Value) -> Self {
+        Self { name: name.into(), summary: summary.into(), with_schema }
+    }
+}
+
+/// All node kinds known to this build, in registration order.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    kinds: IndexMap<String, KindSpec>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a kind. Registering a name twice is a programming error in the caller, so the
+    /// later registration replaces the earlier and the duplicate is reported.
+    pub fn register(&mut self, spec: KindSpec) -> Result<(), String> {
+        let name = spec.name.clone();
+        match self.kinds.insert(name.clone(), spec) {
+            Some(_) => Err(format!("node kind `{name}` registered twice")),
+            None => Ok(()),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&KindSpec> {
+        self.kinds.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.kinds.keys().map(String::as_str)
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = &KindSpec> {
+        self.kinds.values()
+    }
+}

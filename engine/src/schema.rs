@@ -1,0 +1,63 @@
+//! The JSON Schema of skill files, generated from the Rust model in [`crate::model`].
+//!
+//! [`base_schema`] is what the structure phase validates against. [`skill_schema`] is the
+//! published `schemas/skill.schema.json`: the same schema plus, for editor completion,
+//! the `with:` schema of every registered node kind. A test keeps the checked-in file
+//! equal to [`skill_schema`] of the built-in registry.
+
+use schemars::generate::SchemaSettings;
+use serde_json::{Value, json};
+
+use crate::model::Skill;
+use crate::registry::Registry;
+
+/// Where the published schema lives, relative to the repository root.
+pub const SCHEMA_PATH: &str = "schemas/skill.schema.json";
+
+/// The schema of the skill file format alone (node kinds' `with:` left open).
+pub fn base_schema() -> Value {
+    let generator = SchemaSettings::draft2020_12().for_deserialize().into_generator();
+    let schema = generator.into_root_schema_for::<Skill>();
+    let mut value = schema.to_value();
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert(
+            "description".into(),
+            json!("A Pyra skill: a DAG of nodes run by `pyra run`, triggers or chat. \
+                   Generated from Pyra's Rust types; do not edit by hand."),
+        );
+    }
+    value
+}
+
+/// The published schema: [`base_schema`] plus per-kind `with:` schemas for editors.
+pub fn skill_schema(registry: &Registry) -> Value {
+    let mut schema = base_schema();
+    let kinds: Vec<&str> = registry.names().collect();
+    let conditionals: Vec<Value> = registry
+        .kinds()
+        .map(|kind| {
+            json!({
+                "if": { "properties": { "uses": { "const": kind.name } }, "required": ["uses"] },
+                "then": { "properties": { "with": kind.with_schema } }
+            })
+        })
+        .collect();
+    if let Some(node) = schema.pointer_mut("/$defs/Node").and_then(Value::as_object_mut) {
+        node.insert("allOf".into(), Value::Array(conditionals));
+        if let Some(uses) = node
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("uses"))
+            .and_then(Value::as_object_mut)
+        {
+            uses.insert("examples".into(), json!(kinds));
+        }
+    }
+    schema
+}
+
+/// Pretty JSON with a trailing newline, as checked in.
+pub fn to_pretty(schema: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(schema).unwrap_or_default();
+    text.push('\n');
+    text
+}

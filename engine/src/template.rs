@@ -1,0 +1,170 @@
+//! Templates and `if:` expressions: one minijinja environment with strict undefined, and
+//! static analysis that finds every variable a template reads by *parsing* it.
+//!
+//! The graph builder uses [`Analysis::refs`] to draw `nodes.<id>` edges; the validator uses
+//! it to check `inputs.<name>` and friends. Errors carry a byte range inside the template
+//! text, which [`map_offset`] turns into a position in the skill file.
+
+use std::ops::Range;
+
+use minijinja::{Environment, UndefinedBehavior};
+
+use crate::source::{SourceFile, Span};
+
+/// Names every template may use besides the ones a skill declares.
+pub const GLOBALS: &[&str] = &[
+    "inputs", "nodes", "item", "index", "run", "env", "event", "secret", "now", "loop", "range",
+    "dict", "namespace", "debug",
+];
+
+/// The environment all of Pyra renders with: strict undefined, so a missing value is an
+/// error and never an empty string. Runtime functions are added by the scheduler; here
+/// they exist so that templates calling them parse and analyse.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env
+}
+
+/// Whether a string contains template syntax at all (fast path: most strings do not).
+pub fn has_template_syntax(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+/// What a template reads.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Analysis {
+    /// Dotted variable paths read from the outside, e.g. `nodes.fetch.output`.
+    pub refs: Vec<String>,
+}
+
+/// A syntax error inside a template or expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub message: String,
+    /// Byte range inside the template text.
+    pub range: Option<Range<usize>>,
+}
+
+fn convert_error(err: &minijinja::Error) -> TemplateError {
+    let message = err.detail().map_or_else(|| err.kind().to_string(), str::to_string);
+    TemplateError { message, range: err.range() }
+}
+
+fn sorted(set: std::collections::HashSet<String>) -> Vec<String> {
+    let mut refs: Vec<String> = set.into_iter().collect();
+    refs.sort();
+    refs
+}
+
+/// Parses a template and lists the variables it reads.
+pub fn analyze_template(env: &Environment<'_>, text: &str) -> Result<Analysis, TemplateError> {
+    if !has_template_syntax(text) {
+        return Ok(Analysis::default());
+    }
+    let template = env.template_from_str(text).map_err(|e| convert_error(&e))?;
+    Ok(Analysis { refs: sorted(template.undeclared_variables(true)) })
+}
+
+/// Parses a bare expression (an `if:`) and lists the variables it reads.
+pub fn analyze_expression(env: &Environment<'_>, text: &str) -> Result<Analysis, TemplateError> {
+    let expr = env.compile_expression(text).map_err(|e| convert_error(&e))?;
+    Ok(Analysis { refs: sorted(expr.undeclared_variables(true)) })
+}
+
+/// The root name and first attribute of a dotted reference: `nodes.a.output` →
+/// (`nodes`, Some(`a`)).
+pub fn split_ref(reference: &str) -> (&str, Option<&str>) {
+    let mut parts = reference.splitn(3, '.');
+    let root = parts.next().unwrap_or_default();
+    (root, parts.next())
+}
+
+/// Maps a byte offset inside a string value to a byte offset in the file, given the span
+/// where the YAML scalar starts. Plain scalars map one to one; for block and quoted
+/// scalars the value's characters are matched in order against the source, skipping
+/// indentation, quotes and escapes, so positions stay on the right line.
+pub fn map_offset(file: &SourceFile, scalar: &Span, value: &str, offset: usize) -> usize {
+    let text = file.text();
+    let start = scalar.start.min(text.len());
+    let source = &text[start..];
+    if source.starts_with(value) {
+        return start + offset.min(value.len());
+    }
+    let mut src = source.char_indices().peekable();
+    let mut last = 0;
+    for (i, ch) in value.char_indices() {
+        if i >= offset {
+            break;
+        }
+        // Skip source characters until this value character appears.
+        for (j, s) in src.by_ref() {
+            if s == ch {
+                last = j + s.len_utf8();
+                break;
+            }
+        }
+    }
+    // Step past indentation so a caret lands on the next visible character.
+    let rest = &source[last.min(source.len())..];
+    let skip = rest.len() - rest.trim_start_matches([' ', '"', '\'']).len();
+    let skip = if rest.starts_with(' ') || rest.starts_with('"') { skip } else { 0 };
+    start + last + skip
+}
+
+/// Finds where a dotted reference is written inside a scalar, for pointing at it.
+/// Falls back to the scalar's own span.
+pub fn locate_ref(file: &SourceFile, scalar: &Span, reference: &str, focus: &str) -> Span {
+    let text = file.text();
+    let end = scalar.end.max(scalar.start).min(text.len());
+    let start = scalar.start.min(end);
+    // Block scalars' spans cover their content; plain ones too. Search a little past the
+    // end in case the span only covers the first line.
+    let window_end = if end > start { end } else { text.len().min(start + 4096) };
+    let hay = &text[start..window_end];
+    if let Some(found) = hay.find(reference) {
+        let at = start + found;
+        if let Some(rel) = reference.find(focus) {
+            return at + rel..at + rel + focus.len();
+        }
+        return at..at + reference.len();
+    }
+    scalar.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_refs_by_parsing() {
+        let env = environment();
+        let a = analyze_template(
+            &env,
+            "{{ nodes.a.output }} {% for x in nodes.b.output %}{{ x.name }}{% endfor %}{{ inputs.city|upper }}",
+        )
+        .unwrap();
+        assert_eq!(a.refs, vec!["inputs.city", "nodes.a.output", "nodes.b.output"]);
+        // Text that merely looks like a reference outside a tag is not one.
+        assert!(analyze_template(&env, "nodes.a.output is plain text").unwrap().refs.is_empty());
+    }
+
+    #[test]
+    fn syntax_errors_have_ranges() {
+        let env = environment();
+        let err = analyze_template(&env, "line1\n{{ nodes.a.output }\n").unwrap_err();
+        assert!(err.message.contains("unexpected"), "{}", err.message);
+        assert_eq!(err.range, Some(24..25));
+        let expr = analyze_expression(&env, "nodes.a.output ==").unwrap_err();
+        assert!(expr.range.is_some());
+    }
+
+    #[test]
+    fn maps_offsets_in_block_scalars() {
+        let src = "p: |\n  one\n  {{ x }\n";
+        let file = SourceFile::new("t", src);
+        let value = "one\n{{ x }\n";
+        let at = map_offset(&file, &(7..src.len()), value, 4);
+        assert_eq!(&src[at..at + 2], "{{");
+    }
+}

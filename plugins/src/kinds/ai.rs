@@ -1,0 +1,46 @@
+//! Kinds that talk to language models: `llm` (one completion) and `agent` (a tool loop).
+
+use engine::KindSpec;
+use serde_json::{Value, json};
+
+use super::object;
+
+fn model_fields() -> Value {
+    json!({
+        "model": { "type": "string", "description": "A model entry from config (`NAME`) or `NAME/model-id`; default: the default entry." },
+        "system": { "type": "string", "description": "The system prompt." },
+        "prompt": { "type": "string", "description": "The user message." },
+        "messages": {
+            "type": "array",
+            "description": "A conversation instead of `prompt`.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "role": { "enum": ["system", "user", "assistant"] },
+                    "content": { "type": "string" }
+                },
+                "required": ["role", "content"],
+                "additionalProperties": false
+            }
+        },
+        "temperature": { "type": "number", "minimum": 0, "maximum": 2 },
+        "max_tokens": { "type": "integer", "minimum": 1 }
+    })
+}
+
+pub fn specs() -> Vec<KindSpec> {
+    let mut llm = model_fields();
+    llm["response_schema"] = json!({ "type": "object", "description": "A JSON Schema: the reply is parsed as JSON and validated (one repair attempt)." });
+    let mut agent = model_fields();
+    agent["tools"] = json!({ "type": "array", "items": { "type": "string" }, "description": "Tools by name: plugin tools and skills." });
+    agent["max_iterations"] = json!({ "type": "integer", "minimum": 1, "maximum": 100, "description": "Most model turns (default 10)." });
+    let prompt_or_messages = json!([{ "required": ["prompt"] }, { "required": ["messages"] }]);
+    let mut llm_schema = object(llm, &[]);
+    llm_schema["anyOf"] = prompt_or_messages.clone();
+    let mut agent_schema = object(agent, &[]);
+    agent_schema["anyOf"] = prompt_or_messages;
+    vec![
+        KindSpec::new("llm", "One completion from a language model, optionally as validated JSON.", llm_schema),
+        KindSpec::new("agent", "A language model with a tool-use loop (plugin tools and skills).", agent_schema),
+    ]
+}

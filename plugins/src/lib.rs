@@ -1,0 +1,53 @@
+//! Pyra's node kinds. [`builtin_registry`] is the one place every built-in kind is
+//! registered; each kind's module declares the JSON Schema of its `with:` block.
+//!
+//! Kinds are grouped by what they touch: [`kinds::core`] (pure computation and control),
+//! [`kinds::io`] (files, HTTP, programs), [`kinds::ai`] (language models) and
+//! [`kinds::memory`] (the markdown memory).
+
+pub mod kinds;
+
+use engine::Registry;
+
+/// Every built-in node kind, in the order `pyra skill schema` lists them.
+pub fn builtin_registry() -> Registry {
+    let mut registry = Registry::new();
+    let specs = kinds::core::specs()
+        .into_iter()
+        .chain(kinds::io::specs())
+        .chain(kinds::ai::specs())
+        .chain(kinds::memory::specs());
+    for spec in specs {
+        // Names are literals in this crate; a duplicate is caught by the test below.
+        let _ = registry.register(spec);
+    }
+    registry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_unique_and_schemas_compile() {
+        let mut registry = Registry::new();
+        let specs = kinds::core::specs()
+            .into_iter()
+            .chain(kinds::io::specs())
+            .chain(kinds::ai::specs())
+            .chain(kinds::memory::specs());
+        for spec in specs {
+            assert!(jsonschema_compiles(&spec.with_schema), "{}", spec.name);
+            registry.register(spec).unwrap();
+        }
+        for name in ["llm", "agent", "memory.search", "memory.write", "memory.append", "http", "template",
+            "approval", "exec", "file.read", "file.write", "wait", "skill", "message.send"] {
+            assert!(registry.get(name).is_some(), "{name} is registered");
+        }
+    }
+
+    fn jsonschema_compiles(schema: &serde_json::Value) -> bool {
+        schema.get("type").and_then(|t| t.as_str()) == Some("object")
+            && schema.get("additionalProperties") == Some(&serde_json::Value::Bool(false))
+    }
+}
