@@ -1,1 +1,68 @@
-//! x
+//! The `pyra` command line: argument parsing, dispatch, and rendering of what the engine
+//! returns. The engine does no terminal IO; this crate does all of it.
+
+mod builtin;
+mod cli;
+mod graph_render;
+mod home;
+mod output;
+mod skill_cmd;
+mod skills;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use cli::Cli;
+
+/// Exit codes: 0 success, 1 the command ran and found a problem (an invalid skill), 2 a
+/// usage error (bad arguments, unknown skill name).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const INVALID: u8 = 1;
+    pub const USAGE: u8 = 2;
+}
+
+/// An error that ends the command, with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { code: exit::USAGE, message: message.into() }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self { code: exit::INVALID, message: message.into() }
+    }
+}
+
+/// Parses the process arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap prints help/version to stdout with code 0 and usage errors with code 2.
+            let _ = err.print();
+            return ExitCode::from(err.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            output::error_line(&failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// Runs a parsed command and returns its exit code.
+pub fn run(cli: Cli) -> Result<u8, Failure> {
+    let home = home::Home::resolve(cli.home.as_deref(), cli.profile.as_deref())?;
+    match cli.command {
+        cli::Command::Skill { command } => skill_cmd::run(&home, command),
+    }
+}

@@ -132,6 +132,13 @@ impl SkillGraph {
         self.graph.find_edge(from, to).map(|e| self.graph[e].span.clone())
     }
 
+    /// Why `dependent` waits for `dependency`, if it does.
+    pub fn edge_kind(&self, dependent: &str, dependency: &str) -> Option<EdgeKind> {
+        let from = *self.index.get(dependency)?;
+        let to = *self.index.get(dependent)?;
+        self.graph.find_edge(from, to).map(|e| self.graph[e].kind)
+    }
+
     /// Layers for drawing and execution order: layer 0 has no dependencies, every node
     /// sits one below its deepest dependency. Within a layer, file order. Requires a DAG.
     pub fn layers(&self) -> Vec<Vec<String>> {

@@ -19,6 +19,7 @@ pub fn base_schema() -> Value {
     let generator = SchemaSettings::draft2020_12().for_deserialize().into_generator();
     let schema = generator.into_root_schema_for::<Skill>();
     let mut value = schema.to_value();
+    drop_null(&mut value);
     if let Some(obj) = value.as_object_mut() {
         obj.insert(
             "description".into(),
@@ -27,6 +28,47 @@ pub fn base_schema() -> Value {
         );
     }
     value
+}
+
+/// Optional fields are optional by being absent: a YAML `key: ~` is almost always a
+/// mistake, so `Option<T>` becomes plain `T` in the schema (no `null` branch), and errors
+/// then speak of the one type the user meant.
+fn drop_null(value: &mut Value) {
+    match value {
+        Value::Object(obj) => {
+            if let Some(Value::Array(branches)) = obj.get("anyOf") {
+                let non_null: Vec<Value> = branches
+                    .iter()
+                    .filter(|b| b.get("type").and_then(Value::as_str) != Some("null"))
+                    .cloned()
+                    .collect();
+                if non_null.len() == 1 && branches.len() == 2 {
+                    obj.shift_remove("anyOf");
+                    if let Value::Object(inner) = &non_null[0] {
+                        for (k, v) in inner {
+                            obj.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                }
+            }
+            if let Some(Value::Array(types)) = obj.get("type") {
+                let kept: Vec<Value> = types.iter().filter(|t| t.as_str() != Some("null")).cloned().collect();
+                if kept.len() == 1 {
+                    obj.insert("type".into(), kept[0].clone());
+                } else if kept.len() < types.len() {
+                    obj.insert("type".into(), Value::Array(kept));
+                }
+            }
+            if let Some(Value::Array(options)) = obj.get_mut("enum") {
+                options.retain(|o| !o.is_null());
+            }
+            for v in obj.values_mut() {
+                drop_null(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_null),
+        _ => {}
+    }
 }
 
 /// The published schema: [`base_schema`] plus per-kind `with:` schemas for editors.

@@ -18,7 +18,8 @@ use crate::template::has_template_syntax;
 pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
     let mut validators: HashMap<&str, Option<Validator>> = HashMap::new();
     for (id, node) in &skill.nodes {
-        if ctx.broken_nodes.contains(id) {
+        // A node whose `uses` was broken has been reported already.
+        if node.uses.is_empty() {
             continue;
         }
         let node_ptr = format!("/nodes/{}", ptr(id));

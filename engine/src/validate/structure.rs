@@ -342,6 +342,16 @@ fn report(ctx: &mut Ctx<'_>, schema: &Value, err: &ValidationError<'_>, prunes: 
             );
             prunes.push(Prune::Remove(key_ptr));
         }
+        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::Maximum { limit } => {
+            let word = if matches!(err.kind(), ValidationErrorKind::Minimum { .. }) { "at least" } else { "at most" };
+            let got = ctx.node(&pointer).map(|n| n.to_json().to_string()).unwrap_or_default();
+            ctx.push(
+                Diagnostic::error("out-of-range", format!("{at} must be {word} {limit}, found {got}"))
+                    .at_opt(ctx.value_span(&pointer))
+                    .with_label(format!("{word} {limit}")),
+            );
+            prunes.push(Prune::Remove(pointer));
+        }
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
             report_union(ctx, schema, err, &pointer, context, prunes);
         }

@@ -1,0 +1,86 @@
+//! `$PYRA_HOME`: where it is, and creating its folders with private permissions
+//! (directories 0700, files 0600) when a command first writes there.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::Failure;
+
+/// The resolved home directory of this invocation.
+#[derive(Debug, Clone)]
+pub struct Home {
+    pub root: PathBuf,
+}
+
+impl Home {
+    /// `--home`, then `PYRA_HOME` (both via clap), then `~/.pyra`; `--profile NAME`
+    /// selects `<home>/profiles/NAME`.
+    pub fn resolve(home: Option<&Path>, profile: Option<&str>) -> Result<Self, Failure> {
+        let base = match home {
+            Some(h) => h.to_path_buf(),
+            None => {
+                let user_home = std::env::var_os("HOME")
+                    .ok_or_else(|| Failure::usage("cannot find the home directory: set PYRA_HOME or HOME"))?;
+                PathBuf::from(user_home).join(".pyra")
+            }
+        };
+        let root = match profile {
+            Some(name) => {
+                let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !ok {
+                    return Err(Failure::usage(format!(
+                        "invalid profile name `{name}`: use letters, digits, `-` and `_`"
+                    )));
+                }
+                base.join("profiles").join(name)
+            }
+            None => base,
+        };
+        Ok(Self { root })
+    }
+
+    pub fn skills_dir(&self) -> PathBuf {
+        self.root.join("skills")
+    }
+
+    pub fn schema_file(&self) -> PathBuf {
+        self.root.join("schemas").join("skill.schema.json")
+    }
+
+    /// Creates a directory under the home (and its parents up to the home) as 0700.
+    pub fn ensure_dir(&self, dir: &Path) -> std::io::Result<()> {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir)
+    }
+}
+
+/// Writes a file atomically (temp file in the same directory, fsync, rename) with mode 0600.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let result = (|| {
+        let mut file = options.open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}

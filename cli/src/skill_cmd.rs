@@ -1,0 +1,399 @@
+//! `pyra skill …`: validate, list, show, graph, new, schema.
+
+use std::path::{Path, PathBuf};
+
+use engine::model::{CatchUp, Condition, ForEach, Overlap, Trigger};
+use engine::{Checked, Registry, Validation};
+use serde_json::json;
+
+use crate::cli::{Format, GraphFormat, SkillCommand};
+use crate::home::{Home, write_private};
+use crate::output::{color_stderr, err, out};
+use crate::skills::{self, Origin, SkillSource};
+use crate::{Failure, exit, graph_render};
+
+pub fn run(home: &Home, command: SkillCommand) -> Result<u8, Failure> {
+    let registry = plugins::builtin_registry();
+    match command {
+        SkillCommand::Validate { targets, format } => validate(home, &registry, &targets, format),
+        SkillCommand::List { dirs, json } => list(home, &registry, &dirs, json),
+        SkillCommand::Show { skill, json } => show(home, &registry, &skill, json),
+        SkillCommand::Graph { skill, format } => graph(home, &registry, &skill, format),
+        SkillCommand::New { name, dir, force } => new(home, &registry, &name, dir.as_deref(), force),
+        SkillCommand::Schema => {
+            out(&engine::schema::to_pretty(&engine::schema::skill_schema(&registry)));
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Expands the targets of `validate` into skill sources, or a usage error.
+fn collect_targets(home: &Home, targets: &[String]) -> Result<Vec<SkillSource>, Failure> {
+    if targets.is_empty() {
+        return Ok(skills::known(home).into_values().collect());
+    }
+    let mut sources = Vec::new();
+    for target in targets {
+        let path = Path::new(target);
+        if path.is_dir() {
+            let files = skills::files_in(path)
+                .map_err(|e| Failure::usage(format!("cannot read directory {target}: {e}")))?;
+            if files.is_empty() {
+                return Err(Failure::usage(format!("no .yaml or .yml files in {target}")));
+            }
+            sources.extend(files.iter().map(|f| SkillSource::from_path(f, Origin::Dir)));
+        } else {
+            sources.push(skills::resolve(home, target)?);
+        }
+    }
+    Ok(sources)
+}
+
+fn validate(home: &Home, registry: &Registry, targets: &[String], format: Format) -> Result<u8, Failure> {
+    let sources = collect_targets(home, targets)?;
+    let results: Vec<Validation> = sources.iter().map(|s| s.validate(registry)).collect();
+    let invalid = results.iter().filter(|v| !v.is_valid()).count();
+    let errors: usize = results.iter().map(|v| v.errors().count()).sum();
+    let warnings: usize = results.iter().map(|v| v.diagnostics.len()).sum::<usize>() - errors;
+    match format {
+        Format::Json => {
+            let files: Vec<_> = results
+                .iter()
+                .map(|v| {
+                    json!({
+                        "file": v.file.name(),
+                        "valid": v.is_valid(),
+                        "diagnostics": v.diagnostics.iter().map(|d| d.to_json(&v.file)).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            let report = json!({
+                "files": files,
+                "summary": { "files": results.len(), "valid": results.len() - invalid, "invalid": invalid, "errors": errors, "warnings": warnings },
+            });
+            out(&format!("{}\n", serde_json::to_string_pretty(&report).unwrap_or_default()));
+        }
+        Format::Text => {
+            let color = color_stderr();
+            for v in &results {
+                for d in &v.diagnostics {
+                    err(&format!("{}\n\n", d.render(&v.file, color)));
+                }
+                if v.is_valid() {
+                    let nodes = v.checked.as_ref().map_or(0, |c| c.skill.nodes.len());
+                    out(&format!("ok: {} ({} node{})\n", v.file.name(), nodes, plural(nodes)));
+                }
+            }
+            let summary = format!(
+                "{} file{} checked: {} valid, {} invalid ({} error{}, {} warning{})\n",
+                results.len(),
+                plural(results.len()),
+                results.len() - invalid,
+                invalid,
+                errors,
+                plural(errors),
+                warnings,
+                plural(warnings)
+            );
+            out(&summary);
+        }
+    }
+    Ok(if invalid > 0 { exit::INVALID } else { exit::OK })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Validates one skill for show/graph; prints its diagnostics and fails if invalid.
+fn load_checked(home: &Home, registry: &Registry, arg: &str) -> Result<(SkillSource, Checked), Failure> {
+    let source = skills::resolve(home, arg)?;
+    let validation = source.validate(registry);
+    let color = color_stderr();
+    for d in &validation.diagnostics {
+        err(&format!("{}\n\n", d.render(&validation.file, color)));
+    }
+    match validation.checked {
+        Some(checked) => Ok((source, checked)),
+        None => Err(Failure::failed(format!(
+            "{} is not a valid skill ({} error{}); fix it and try again",
+            validation.file.name(),
+            validation.errors().count(),
+            plural(validation.errors().count())
+        ))),
+    }
+}
+
+fn list(home: &Home, registry: &Registry, dirs: &[PathBuf], as_json: bool) -> Result<u8, Failure> {
+    let mut sources: Vec<SkillSource> = skills::known(home).into_values().collect();
+    for dir in dirs {
+        let files = skills::files_in(dir).map_err(|e| Failure::usage(format!("cannot read directory {}: {e}", dir.display())))?;
+        sources.extend(files.iter().map(|f| SkillSource::from_path(f, Origin::Dir)));
+    }
+    let builtin_names: Vec<&str> = crate::builtin::SKILLS.iter().map(|(n, _, _)| *n).collect();
+    let mut rows = Vec::new();
+    for source in &sources {
+        let v = source.validate(registry);
+        let (name, description, nodes, triggers) = match &v.checked {
+            Some(c) => (
+                c.skill.name.clone(),
+                c.skill.description.clone().unwrap_or_default(),
+                c.skill.nodes.len(),
+                c.skill.triggers.len(),
+            ),
+            None => (source.name.clone(), String::new(), 0, 0),
+        };
+        let overrides = source.origin == Origin::Home && builtin_names.contains(&source.name.as_str());
+        rows.push(json!({
+            "name": name,
+            "origin": source.origin.label(),
+            "overrides_builtin": overrides,
+            "file": source.display,
+            "valid": v.is_valid(),
+            "errors": v.errors().count(),
+            "nodes": nodes,
+            "triggers": triggers,
+            "description": description,
+        }));
+    }
+    if as_json {
+        out(&format!("{}\n", serde_json::to_string_pretty(&rows).unwrap_or_default()));
+        return Ok(exit::OK);
+    }
+    if rows.is_empty() {
+        out("no skills found\n");
+        return Ok(exit::OK);
+    }
+    let width = rows.iter().map(|r| r["name"].as_str().unwrap_or_default().len()).max().unwrap_or(4).max(4);
+    let mut text = format!("{:<width$}  {:<8}  {:>5}  {:>8}  DESCRIPTION\n", "NAME", "ORIGIN", "NODES", "TRIGGERS");
+    for r in &rows {
+        let origin = r["origin"].as_str().unwrap_or_default();
+        let description = if r["valid"].as_bool() == Some(true) {
+            let d = r["description"].as_str().unwrap_or_default();
+            let d = d.lines().next().unwrap_or_default();
+            if d.chars().count() > 60 { format!("{}…", d.chars().take(59).collect::<String>()) } else { d.to_string() }
+        } else {
+            format!("INVALID ({} errors): pyra skill validate {}", r["errors"], r["file"].as_str().unwrap_or_default())
+        };
+        let origin = if r["overrides_builtin"].as_bool() == Some(true) { format!("{origin}*") } else { origin.to_string() };
+        text.push_str(&format!(
+            "{:<width$}  {:<8}  {:>5}  {:>8}  {}\n",
+            r["name"].as_str().unwrap_or_default(),
+            origin,
+            r["nodes"].as_u64().unwrap_or(0),
+            r["triggers"].as_u64().unwrap_or(0),
+            description
+        ));
+    }
+    if rows.iter().any(|r| r["overrides_builtin"].as_bool() == Some(true)) {
+        text.push_str("\n* overrides the built-in skill of the same name\n");
+    }
+    out(&text);
+    Ok(exit::OK)
+}
+
+fn show(home: &Home, registry: &Registry, arg: &str, as_json: bool) -> Result<u8, Failure> {
+    let (source, checked) = load_checked(home, registry, arg)?;
+    let skill = &checked.skill;
+    if as_json {
+        let value = json!({
+            "file": source.display,
+            "skill": skill,
+            "execution_order": checked.graph.execution_order(),
+        });
+        out(&format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_default()));
+        return Ok(exit::OK);
+    }
+    let mut t = String::new();
+    t.push_str(&format!("{}  ({})\n", skill.name, source.display));
+    if let Some(d) = &skill.description {
+        t.push_str(&format!("{}\n", d.trim_end()));
+    }
+    t.push_str("\nInputs:\n");
+    if skill.inputs.is_empty() {
+        t.push_str("  (none)\n");
+    }
+    for (name, input) in &skill.inputs {
+        let req = match (&input.default, input.is_required()) {
+            (Some(d), _) => format!("default {}", d),
+            (None, true) => "required".into(),
+            (None, false) => "optional".into(),
+        };
+        let desc = input.description.as_deref().map(|d| format!("  {d}")).unwrap_or_default();
+        t.push_str(&format!("  {name}: {} ({req}){desc}\n", input.ty.as_str()));
+    }
+    if !skill.secrets.is_empty() {
+        t.push_str("\nSecrets:\n");
+        for s in &skill.secrets {
+            t.push_str(&format!("  {s}\n"));
+        }
+    }
+    if !skill.env.is_empty() {
+        t.push_str(&format!("\nEnvironment: {}\n", skill.env.join(", ")));
+    }
+    t.push_str("\nTriggers:\n");
+    if skill.triggers.is_empty() {
+        t.push_str("  (none: runs on demand)\n");
+    }
+    for trigger in &skill.triggers {
+        t.push_str(&describe_trigger(trigger));
+    }
+    t.push_str("\nNodes (execution order):\n");
+    let order = checked.graph.execution_order();
+    let width = order.iter().map(String::len).max().unwrap_or(0);
+    for (i, id) in order.iter().enumerate() {
+        let node = &skill.nodes[id];
+        let mut line = format!("  {:>2}. {id:<width$}  {}", i + 1, node.uses);
+        let deps = checked.graph.dependencies(id);
+        if !deps.is_empty() {
+            line.push_str(&format!("  after {}", deps.join(", ")));
+        }
+        t.push_str(&line);
+        t.push('\n');
+        let mut extras = Vec::new();
+        match &node.condition {
+            Some(Condition::Expression(e)) => extras.push(format!("if {e}")),
+            Some(Condition::Literal(b)) => extras.push(format!("if {b}")),
+            None => {}
+        }
+        match &node.for_each {
+            Some(ForEach::Template(tmpl)) => extras.push(format!("for each of {tmpl}")),
+            Some(ForEach::Items(items)) => extras.push(format!("for each of {} items", items.len())),
+            None => {}
+        }
+        if let Some(c) = node.concurrency {
+            extras.push(format!("concurrency {c}"));
+        }
+        if let Some(r) = &node.retry {
+            extras.push(format!("retry {} attempts", r.attempts));
+        }
+        if let Some(d) = &node.timeout {
+            extras.push(format!("timeout {d}"));
+        }
+        if node.on_error == engine::model::OnError::Continue {
+            extras.push("continues on error".into());
+        }
+        if !extras.is_empty() {
+            t.push_str(&format!("      {:width$}  {}\n", "", extras.join(" · ")));
+        }
+    }
+    if !skill.outputs.is_empty() {
+        t.push_str("\nOutputs:\n");
+        for (name, value) in &skill.outputs {
+            let v = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+            t.push_str(&format!("  {name}: {}\n", v.trim_end()));
+        }
+    }
+    out(&t);
+    Ok(exit::OK)
+}
+
+fn describe_trigger(trigger: &Trigger) -> String {
+    match trigger {
+        Trigger::Cron(c) => {
+            let tz_name = c.timezone.clone().unwrap_or_else(|| "local time".into());
+            let catch_up = match c.catch_up.unwrap_or(CatchUp::Once) {
+                CatchUp::Skip => "skip",
+                CatchUp::Once => "once",
+                CatchUp::All => "all",
+            };
+            let overlap = match c.overlap.unwrap_or(Overlap::Skip) {
+                Overlap::Skip => "skip",
+                Overlap::Queue => "queue",
+                Overlap::Allow => "allow",
+            };
+            let mut s = format!("  cron \"{}\" ({tz_name}; catch-up {catch_up}, overlap {overlap})\n", c.cron);
+            if let Ok(expr) = engine::cron::parse(&c.cron) {
+                let next: Vec<String> = match c.timezone.as_deref().map(str::parse::<chrono_tz::Tz>) {
+                    Some(Ok(tz)) => expr
+                        .upcoming(&chrono::Utc::now().with_timezone(&tz), 3)
+                        .iter()
+                        .map(|t| t.format("%a %Y-%m-%d %H:%M %Z").to_string())
+                        .collect(),
+                    _ => expr
+                        .upcoming(&chrono::Local::now(), 3)
+                        .iter()
+                        .map(|t| t.format("%a %Y-%m-%d %H:%M %:z").to_string())
+                        .collect(),
+                };
+                if !next.is_empty() {
+                    s.push_str(&format!("    next: {}\n", next.join(", ")));
+                }
+            }
+            s
+        }
+        Trigger::Watch(w) => {
+            let glob = w.watch.glob.as_ref().map(|g| format!(" matching {}", g.as_slice().join(", "))).unwrap_or_default();
+            let debounce = w.watch.debounce.map(|d| format!(", debounce {d}")).unwrap_or_default();
+            let cond = w.condition.as_ref().map(|c| format!(" if {c}")).unwrap_or_default();
+            format!("  watch {}{glob}{debounce}{cond}\n", w.watch.paths.join(", "))
+        }
+        Trigger::Event(e) => {
+            let cond = e.condition.as_ref().map(|c| format!(" if {c}")).unwrap_or_default();
+            format!("  event {}{cond}\n", e.event)
+        }
+    }
+}
+
+fn graph(home: &Home, registry: &Registry, arg: &str, format: GraphFormat) -> Result<u8, Failure> {
+    let (_, checked) = load_checked(home, registry, arg)?;
+    let text = match format {
+        GraphFormat::Ascii => graph_render::ascii(&checked),
+        GraphFormat::Dot => graph_render::dot(&checked),
+        GraphFormat::Mermaid => graph_render::mermaid(&checked),
+    };
+    out(&text);
+    Ok(exit::OK)
+}
+
+/// The starter skill written by `pyra skill new`.
+pub fn starter(name: &str, schema_ref: &str) -> String {
+    include_str!("starter.yaml").replace("{{SCHEMA}}", schema_ref).replace("{{NAME}}", name)
+}
+
+fn new(home: &Home, registry: &Registry, name: &str, dir: Option<&Path>, force: bool) -> Result<u8, Failure> {
+    let valid_name = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if !valid_name {
+        return Err(Failure::usage(format!(
+            "`{name}` is not a valid skill name: use lowercase letters, digits, `-` and `_`, starting with a letter or digit"
+        )));
+    }
+    // The schema goes into the home so the header works offline and in any editor.
+    let schema_file = home.schema_file();
+    let schema_text = engine::schema::to_pretty(&engine::schema::skill_schema(registry));
+    let io = |what: &str, p: &Path, e: std::io::Error| Failure::failed(format!("cannot {what} {}: {e}", p.display()));
+    if let Some(parent) = schema_file.parent() {
+        home.ensure_dir(parent).map_err(|e| io("create", parent, e))?;
+    }
+    write_private(&schema_file, schema_text.as_bytes()).map_err(|e| io("write", &schema_file, e))?;
+    let (target_dir, schema_ref) = match dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| io("create", d, e))?;
+            (d.to_path_buf(), schema_file.display().to_string())
+        }
+        None => {
+            let d = home.skills_dir();
+            home.ensure_dir(&d).map_err(|e| io("create", &d, e))?;
+            (d, "../schemas/skill.schema.json".to_string())
+        }
+    };
+    let path = target_dir.join(format!("{name}.yaml"));
+    if path.exists() && !force {
+        return Err(Failure::failed(format!(
+            "{} already exists; pass --force to replace it",
+            path.display()
+        )));
+    }
+    let text = starter(name, &schema_ref);
+    write_private(&path, text.as_bytes()).map_err(|e| io("write", &path, e))?;
+    out(&format!(
+        "created {}\n  check it:  pyra skill validate {}\n  draw it:   pyra skill graph {}\n",
+        path.display(),
+        path.display(),
+        path.display()
+    ));
+    Ok(exit::OK)
+}
