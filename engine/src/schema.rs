@@ -80,7 +80,7 @@ pub fn skill_schema(registry: &Registry) -> Value {
         .map(|kind| {
             json!({
                 "if": { "properties": { "uses": { "const": kind.name } }, "required": ["uses"] },
-                "then": { "properties": { "with": kind.with_schema } }
+                "then": { "properties": { "with": templated(&kind.with_schema) } }
             })
         })
         .collect();
@@ -92,6 +92,23 @@ pub fn skill_schema(registry: &Registry) -> Value {
             .and_then(Value::as_object_mut)
         {
             uses.insert("examples".into(), json!(kinds));
+        }
+    }
+    schema
+}
+
+/// Any option may be a template that renders to the right type at run time, so editors
+/// must accept `"{{ … }}"` wherever a literal is checked.
+fn templated(with_schema: &Value) -> Value {
+    let mut schema = with_schema.clone();
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for prop in props.values_mut() {
+            let description = prop.get("description").cloned();
+            let mut wrapped = json!({ "anyOf": [prop.clone(), { "type": "string", "pattern": "\\{\\{|\\{%" }] });
+            if let Some(d) = description {
+                wrapped["description"] = d;
+            }
+            *prop = wrapped;
         }
     }
     schema

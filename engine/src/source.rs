@@ -46,6 +46,7 @@ impl SourceFile {
                     MAX_SOURCE_BYTES
                 ),
             )
+            .at(0..0)
             .with_help("split the skill into smaller skills and call them with `uses: skill`");
             return Err((file, diag));
         }

@@ -129,6 +129,10 @@ impl Node {
     }
 }
 
+/// Most events replayed through aliases. Anchors are handy for sharing a block or two; a
+/// billion-laughs document reaches this within milliseconds and little memory.
+pub const MAX_ALIAS_EVENTS: usize = 100_000;
+
 /// Parses a skill file into a [`Node`] tree, or one located diagnostic.
 pub fn parse(file: &SourceFile) -> Result<Node, Diagnostic> {
     let options = serde_saphyr::options! {
@@ -137,6 +141,8 @@ pub fn parse(file: &SourceFile) -> Result<Node, Diagnostic> {
         with_snippet: false,
         budget: serde_saphyr::budget! { max_depth: MAX_DEPTH, max_nodes: MAX_NODES },
     };
+    let mut options = options;
+    options.alias_limits.max_total_replayed_events = MAX_ALIAS_EVENTS;
     let root: Result<SpannedNode, _> = serde_saphyr::from_str_with_options(file.text(), options);
     match root {
         Ok(root) => Ok(root.into_node(file)),
@@ -159,14 +165,29 @@ fn yaml_error(file: &SourceFile, err: &serde_saphyr::Error) -> Diagnostic {
     } else {
         "check the YAML syntax near this point (indentation, quotes, `:` after keys)"
     };
-    let message = if lower.contains("budget breached: depth") || lower.contains("recursion limit") {
-        format!("the document is nested too deeply (more than {MAX_DEPTH} levels)")
-    } else if lower.contains("budget breached: nodes") {
-        format!("the document expands to more than {MAX_NODES} values (an alias bomb?)")
+    let (message, help) = if lower.contains("budget breached: depth") || lower.contains("recursion limit") {
+        (format!("the document is nested too deeply (more than {MAX_DEPTH} levels)"), help.to_string())
+    } else if lower.contains("budget breached: nodes")
+        || lower.contains("budget breached: events")
+        || lower.contains("alias")
+            && (lower.contains("limit") || lower.contains("budget"))
+    {
+        (
+            "the document expands to too many values through aliases (an alias bomb?)".to_string(),
+            "skill files may use anchors and aliases, but not to expand into hundreds of thousands of values".into(),
+        )
     } else if lower.contains("budget breached") {
-        format!("the document exceeds a parser limit ({message})")
+        ("the document exceeds a size limit of the parser".to_string(), help.to_string())
+    } else if lower.contains("duplicate mapping key") {
+        let key = message.split("duplicate mapping key:").nth(1).and_then(|r| r.split(',').next()).unwrap_or("").trim();
+        (format!("duplicate key `{key}`"), "each key may appear once in a map; remove or rename one of them".into())
+    } else if lower.contains("multiple yaml documents") {
+        (
+            "the file holds more than one YAML document".to_string(),
+            "a skill file is one document: remove the `---` line and what follows, or split it into two files".into(),
+        )
     } else {
-        format!("invalid YAML: {message}")
+        (format!("invalid YAML: {message}"), help.to_string())
     };
     Diagnostic::error("yaml", message).at_opt(span).with_help(help)
 }

@@ -1,1 +1,10 @@
+//! Integration tests: the real `pyra` binary in a temporary `PYRA_HOME`, asserting what a
+//! user sees (stdout, stderr, exit code). One test binary for the whole CLI, to keep link
+//! times down.
 
+mod harness;
+
+mod corpus;
+mod examples;
+mod schema;
+mod skill_commands;

@@ -15,6 +15,17 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
         let validator = match jsonschema::validator_for(&schema) {
             Ok(v) => v,
             Err(err) => {
+                if let Some(pattern) = &input.pattern
+                    && let Err(regex_err) = fancy_regex::Regex::new(pattern)
+                {
+                    ctx.push(
+                        Diagnostic::error("input-pattern", format!("the `pattern` of input `{name}` is not a valid regular expression"))
+                            .at_opt(ctx.value_span(&format!("{input_ptr}/pattern")))
+                            .with_label(regex_err.to_string())
+                            .with_help("`pattern` is a regular expression (ECMA 262 flavour); escape `(`, `[` and `\\` to match them literally"),
+                    );
+                    continue;
+                }
                 let bad_ptr = match err.schema_path().as_str() {
                     p if p.starts_with("/pattern") => format!("{input_ptr}/pattern"),
                     p if p.starts_with("/items") => format!("{input_ptr}/items"),
@@ -33,7 +44,38 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
         if let Some(default) = &input.default {
             let default_ptr = format!("{input_ptr}/default");
             let errors: Vec<String> = validator.iter_errors(default).map(|e| e.masked().to_string()).collect();
-            if let Some(first) = errors.first() {
+            let mut type_only = serde_json::json!({ "type": input.ty.as_str() });
+            if let Some(items) = &input.items {
+                type_only["items"] = Value::Object(items.clone());
+            }
+            let type_ok = jsonschema::validator_for(&type_only).is_ok_and(|v| v.is_valid(default));
+            if !errors.is_empty() && type_ok {
+                let found = default.as_str().map_or_else(|| default.to_string(), str::to_string);
+                let (message, expected, help) = match &input.allowed {
+                    Some(allowed) if !allowed.contains(default) => {
+                        let opts: Vec<String> =
+                            allowed.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect();
+                        (
+                            format!("the default of input `{name}` is not one of its allowed values"),
+                            format!("one of {}", super::structure::backticked(&opts)),
+                            crate::suggest::help(&found, opts.iter().map(String::as_str))
+                                .unwrap_or_else(|| "pick a default from `enum`, or add it there".into()),
+                        )
+                    }
+                    _ => (
+                        format!("the default of input `{name}` breaks the input's limits: {}", errors[0]),
+                        "a value within `minimum`, `maximum`, `pattern` and the length limits".to_string(),
+                        "change the default or the limit".to_string(),
+                    ),
+                };
+                ctx.push(
+                    Diagnostic::error("input-default", message)
+                        .at_opt(ctx.value_span(&default_ptr))
+                        .with_label("not allowed by the input's schema")
+                        .with_expected(expected)
+                        .with_help(help),
+                );
+            } else if !errors.is_empty() {
                 let found = ctx.node(&default_ptr).map_or("nothing", |n| n.type_name());
                 let help = match (input.ty.as_str(), default) {
                     ("integer" | "number", Value::String(s)) if s.parse::<f64>().is_ok() => {
@@ -46,11 +88,11 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
                 ctx.push(
                     Diagnostic::error(
                         "input-default",
-                        format!("the default of input `{name}` does not match its type: {first}"),
+                        format!("the default of input `{name}` is {found}, not a value of type `{}`", input.ty.as_str()),
                     )
                     .at_opt(ctx.value_span(&default_ptr))
-                    .with_label(format!("{found}, but the input is of type `{}`", input.ty.as_str()))
-                    .with_expected(format!("a value of type `{}` that satisfies the input's schema", input.ty.as_str()))
+                    .with_label(format!("expected {}", input.ty.as_str()))
+                    .with_expected(format!("a value of type `{}`", input.ty.as_str()))
                     .with_help(help),
                 );
             }

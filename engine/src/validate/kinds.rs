@@ -77,6 +77,49 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
                     let key = unexpected.first().cloned().unwrap_or_default();
                     unknown_with(ctx, id, kind, &format!("{pointer}/{}", ptr(&key)), &key, &properties)
                 }
+                ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context }
+                    if context.iter().all(|b| b.iter().all(|e| matches!(e.kind(), ValidationErrorKind::Required { .. }))) =>
+                {
+                    let options: Vec<String> = context
+                        .iter()
+                        .flat_map(|b| b.iter())
+                        .filter_map(|e| match e.kind() {
+                            ValidationErrorKind::Required { property } => property.as_str().map(str::to_string),
+                            _ => None,
+                        })
+                        .collect();
+                    let span = if node.with.is_empty() { ctx.key_span(&node_ptr) } else { ctx.key_span(&pointer) };
+                    Diagnostic::error("missing-field", format!("node `{id}` ({kind}) needs one of {} in `with`", backticked(&options)))
+                        .at_opt(span)
+                        .with_label("neither is given")
+                        .with_help(describe_property(&spec.with_schema, options.first().map_or("", String::as_str)))
+                }
+                ValidationErrorKind::OneOfMultipleValid { context } => {
+                    let _ = context;
+                    Diagnostic::error("conflicting-fields", format!("node `{id}` ({kind}) gives more than one alternative in `with`"))
+                        .at_opt(ctx.key_span(&pointer))
+                        .with_label("only one of these may be given")
+                        .with_help(format!("see `pyra skill schema`: `{kind}` takes exactly one of its alternatives"))
+                }
+                ValidationErrorKind::Type { kind: expected } => {
+                    let found = ctx.node(&pointer).map_or("nothing", |n| n.type_name());
+                    let words = format!("{expected:?}").to_lowercase();
+                    let expected = ["object", "array", "string", "integer", "number", "boolean"]
+                        .into_iter()
+                        .filter(|t| words.contains(t))
+                        .map(|t| match t { "object" => "a map", "array" => "a list", "string" => "a string", "integer" => "an integer", "number" => "a number", _ => "`true` or `false`" })
+                        .collect::<Vec<_>>()
+                        .join(" or ");
+                    let mut d = Diagnostic::error("type", format!("{at} must be {expected}, found {found}"))
+                        .at_opt(ctx.value_span(&pointer))
+                        .with_label(format!("expected {expected}"));
+                    if kind == "exec" && rel == "/argv" {
+                        d = d.with_help("`exec` takes an argv list, never a shell string: `argv: [\"ls\", \"-la\"]`");
+                    } else {
+                        d = d.with_help_opt(rel.trim_start_matches('/').split('/').next().filter(|p| !p.is_empty()).map(|p| describe_property(&spec.with_schema, p)));
+                    }
+                    d
+                }
                 ValidationErrorKind::Enum { options } => {
                     let opts: Vec<String> = options
                         .as_array()
@@ -85,7 +128,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
                     let got = err.instance().as_str().map_or_else(|| err.instance().to_string(), str::to_string);
                     Diagnostic::error("invalid-value", format!("`{got}` is not a valid value for {at}"))
                         .at_opt(ctx.value_span(&pointer))
-                        .with_label(format!("not a valid {kind} option"))
+                        .with_label("not an accepted value")
                         .with_expected(format!("one of {}", backticked(&opts)))
                         .with_help_opt(suggest::help(&got, opts.iter().map(String::as_str)))
                 }

@@ -21,6 +21,8 @@ enum Scope<'a> {
     Node { id: &'a str, fan_out: bool },
     /// The `for_each:` of a node (evaluated before fan-out: no `item`).
     ForEach { id: &'a str },
+    /// The `if:` of node `id` (evaluated once, before any fan-out).
+    Condition { id: &'a str },
     Outputs,
     Trigger,
 }
@@ -54,7 +56,7 @@ impl Refs<'_, '_> {
                 if skill.nodes.contains_key(dep) {
                     self.graph.add_dependency(dep, id, Edge { kind: EdgeKind::Needs, span });
                 } else {
-                    let diag = self.unknown_node(dep, span, &format!("node `{id}` needs `{dep}`"));
+                    let diag = self.unknown_node(dep, span, &format!("node `{id}` needs `{dep}`"), Some(id));
                     self.ctx.push(diag);
                 }
             }
@@ -82,7 +84,7 @@ impl Refs<'_, '_> {
                 }
             }
             if let Some(Condition::Expression(expr)) = &node.condition {
-                self.check_expression(expr, &format!("{node_ptr}/if"), Scope::Node { id, fan_out: false });
+                self.check_expression(expr, &format!("{node_ptr}/if"), Scope::Condition { id });
             }
         }
         for (key, value) in &skill.outputs {
@@ -154,8 +156,11 @@ impl Refs<'_, '_> {
             start..end.max(start + 1).min(self.ctx.file.text().len())
         });
         let what = if expression { "expression" } else { "template" };
+        let unclosed = err.message.contains("end of input") || err.message.contains("expected end of");
         let help = if expression {
             "conditions are Jinja expressions, e.g. `nodes.check.output.ok and inputs.force`"
+        } else if unclosed {
+            "look for an unclosed `{{`, `{%` or a missing `{% endif %}` / `{% endfor %}` before this point"
         } else {
             "templates use Jinja syntax: `{{ expression }}`, `{% if x %}…{% endif %}`, `{% for x in xs %}…{% endfor %}`"
         };
@@ -177,7 +182,17 @@ impl Refs<'_, '_> {
             let locate = |ctx: &Ctx<'_>, focus: &str| template::locate_ref(ctx.file, &scalar, reference, focus);
             match root {
                 "nodes" => {
-                    let Some(target) = attr else { continue };
+                    let Some(target) = attr else {
+                        // `nodes['a']` or `nodes[x]`: no edge can be drawn, so the node
+                        // could run before the one it reads.
+                        self.ctx.push(
+                            Diagnostic::error("dynamic-node-ref", "nodes must be referred to by name: `nodes.<id>`")
+                                .at(locate(self.ctx, "nodes"))
+                                .with_label("the dependency cannot be seen here")
+                                .with_help("write `nodes.fetch.output` instead of `nodes['fetch'].output`, so Pyra knows what to wait for"),
+                        );
+                        continue;
+                    };
                     let span = locate(self.ctx, target);
                     match scope {
                         Scope::Trigger => {
@@ -189,10 +204,14 @@ impl Refs<'_, '_> {
                             );
                         }
                         _ if !self.skill.nodes.contains_key(target) => {
-                            let diag = self.unknown_node(target, span, &format!("{reference} refers to node `{target}`"));
+                            let current = match scope {
+                                Scope::Node { id, .. } | Scope::ForEach { id } | Scope::Condition { id } => Some(id),
+                                _ => None,
+                            };
+                            let diag = self.unknown_node(target, span, &format!("{reference} refers to node `{target}`"), current);
                             self.ctx.push(diag);
                         }
-                        Scope::Node { id, .. } | Scope::ForEach { id } => {
+                        Scope::Node { id, .. } | Scope::ForEach { id } | Scope::Condition { id } => {
                             self.graph.add_dependency(target, id, Edge { kind: EdgeKind::Reference, span });
                         }
                         Scope::Outputs => {}
@@ -220,15 +239,28 @@ impl Refs<'_, '_> {
                 "item" | "index" => {
                     let allowed = matches!(scope, Scope::Node { fan_out: true, .. });
                     if !allowed {
-                        let why = match scope {
-                            Scope::ForEach { .. } => "`for_each` is evaluated before the fan-out",
-                            _ => "it is set only in nodes with `for_each`",
+                        let has_for_each = |id: &str| self.skill.nodes.get(id).is_some_and(|n| n.for_each.is_some());
+                        let (why, help) = match scope {
+                            Scope::ForEach { .. } => (
+                                "`for_each` is evaluated before the fan-out",
+                                "`for_each` yields the list; `item` is each element of it inside `with:`",
+                            ),
+                            Scope::Condition { id } if has_for_each(id) => (
+                                "`if:` is evaluated once, before the fan-out",
+                                "filter the list in `for_each` instead, e.g. `{{ inputs.xs | select('odd') | list }}`",
+                            ),
+                            Scope::Outputs => (
+                                "outputs are computed after all nodes",
+                                "use the fan-out node's output, which is the list of results: `nodes.<id>.output`",
+                            ),
+                            Scope::Trigger => ("triggers have no items", "triggers may read `event`, `inputs` and `env`"),
+                            _ => ("it is set only in nodes with `for_each`", "add `for_each:` to the node to run it once per item"),
                         };
                         self.ctx.push(
                             Diagnostic::error("item-outside-for-each", format!("`{root}` is not defined here"))
                                 .at(locate(self.ctx, root))
                                 .with_label(why)
-                                .with_help("add `for_each:` to the node to run it once per item"),
+                                .with_help(help),
                         );
                     }
                 }
@@ -257,8 +289,10 @@ impl Refs<'_, '_> {
         }
     }
 
-    fn unknown_node(&self, target: &str, span: crate::source::Span, message: &str) -> Diagnostic {
-        let ids: Vec<&str> = self.skill.nodes.keys().map(String::as_str).collect();
+    /// `current` is left out of the suggestions: suggesting a node's own id would make a cycle.
+    fn unknown_node(&self, target: &str, span: crate::source::Span, message: &str, current: Option<&str>) -> Diagnostic {
+        let ids: Vec<&str> =
+            self.skill.nodes.keys().map(String::as_str).filter(|id| Some(*id) != current).collect();
         Diagnostic::error("unknown-node", format!("{message}, which does not exist"))
             .at(span)
             .with_label("no such node")

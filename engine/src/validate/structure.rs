@@ -39,8 +39,11 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) -> Option<Skill> {
     match &ctx.doc.value {
         yaml::Value::Map(_) => {}
         yaml::Value::Null => {
+            let only_comments = !ctx.file.text().trim().is_empty();
+            let message = if only_comments { "the file has no content, only comments" } else { "the file is empty" };
             ctx.push(
-                Diagnostic::error("empty", "the file is empty")
+                Diagnostic::error("empty", message)
+                    .at(0..0)
                     .with_expected("a skill: a map with at least `name` and `nodes`")
                     .with_help("run `pyra skill new NAME` for a commented starter skill"),
             );
@@ -267,6 +270,18 @@ fn report(ctx: &mut Ctx<'_>, schema: &Value, err: &ValidationError<'_>, prunes: 
         }
         ValidationErrorKind::Required { property } => {
             let property = property.as_str().unwrap_or_default();
+            // `nodse:` is already reported with "did you mean `nodes`"; saying `nodes` is
+            // missing as well would only repeat it.
+            let misspelt = match &ctx.node(&pointer).map(|n| &n.value) {
+                Some(yaml::Value::Map(entries)) => entries
+                    .iter()
+                    .any(|(k, _)| suggest::did_you_mean(&k.key_text(), [property]).is_some()),
+                _ => false,
+            };
+            if misspelt {
+                prune_value(&pointer, prunes, property);
+                return;
+            }
             let (message, help) = required_message(&pointer, property);
             ctx.push(
                 Diagnostic::error("missing-field", message)
@@ -351,6 +366,15 @@ fn report(ctx: &mut Ctx<'_>, schema: &Value, err: &ValidationError<'_>, prunes: 
                     .with_label(format!("{word} {limit}")),
             );
             prunes.push(Prune::Remove(pointer));
+        }
+        ValidationErrorKind::MinProperties { .. } if pointer == "/nodes" => {
+            ctx.push(
+                Diagnostic::error("no-nodes", "the skill has no nodes")
+                    .at_opt(ctx.key_span(&pointer))
+                    .with_label("empty")
+                    .with_help("add at least one node, e.g. `greet: { uses: template, with: { value: hi } }`"),
+            );
+            prunes.push(Prune::Remove("/__nodes_placeholder".into()));
         }
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
             report_union(ctx, schema, err, &pointer, context, prunes);
@@ -490,6 +514,11 @@ fn pattern_diag(at: &str, got: &str, pattern: &str) -> Diagnostic {
         return Diagnostic::error("invalid-name", format!("skill name `{got}` is not allowed"))
             .with_label("lowercase letters, digits, `-` and `_` only")
             .with_help(format!("try `{}`", fixed.trim_matches('-')));
+    }
+    if pattern == KIND_PATTERN && at.ends_with(".event`") {
+        return Diagnostic::error("invalid-name", format!("`{got}` is not an event name ({at})"))
+            .with_label("not an event name")
+            .with_expected("lowercase words joined by `.`, such as `message` or `webhook.github`");
     }
     if pattern == KIND_PATTERN {
         return Diagnostic::error("invalid-kind", format!("`{got}` is not a node kind name ({at})"))

@@ -1,0 +1,31 @@
+//! The checked-in `schemas/skill.schema.json` must equal what the Rust types generate.
+//! Run with `PYRA_BLESS=1` to rewrite it after changing the model or a node kind.
+
+use crate::harness::{Pyra, repo_root};
+
+#[test]
+fn checked_in_schema_is_fresh() {
+    let generated = Pyra::new().run(["skill", "schema"]);
+    generated.success();
+    let path = repo_root().join("schemas/skill.schema.json");
+    if std::env::var_os("PYRA_BLESS").is_some() {
+        std::fs::write(&path, &generated.stdout).expect("write schema");
+        return;
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == generated.stdout,
+        "schemas/skill.schema.json is stale: run `PYRA_BLESS=1 cargo test --workspace` and commit the result"
+    );
+}
+
+#[test]
+fn schema_is_valid_json_schema_with_kind_completion() {
+    let schema = Pyra::new().run(["skill", "schema"]).json();
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    let node = &schema["$defs"]["Node"];
+    let kinds = node["properties"]["uses"]["examples"].as_array().expect("kinds listed");
+    assert!(kinds.iter().any(|k| k == "http"));
+    let http = node["allOf"].as_array().unwrap().iter().find(|c| c["if"]["properties"]["uses"]["const"] == "http");
+    assert!(http.unwrap()["then"]["properties"]["with"]["properties"]["url"].is_object());
+}
