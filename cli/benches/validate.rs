@@ -113,7 +113,10 @@ fn main() {
     let pyra = PathBuf::from(env!("CARGO_BIN_EXE_pyra"));
     let dir = tempfile::tempdir().unwrap();
     println!("pyra skill validate, whole process, release build ({})", pyra.display());
-    println!("{:<10} {:>7} {:>9}  {:>10} {:>10} {:>10}  {:>10}", "shape", "nodes", "size", "median", "min", "max", "peak RSS");
+    println!(
+        "{:<10} {:>7} {:>9}  {:>10} {:>10} {:>10}  {:>10}",
+        "shape", "nodes", "size", "median", "min", "max", "peak RSS"
+    );
     let baseline = {
         let f = dir.path().join("tiny.yaml");
         std::fs::write(&f, chain(2)).unwrap();
@@ -123,7 +126,13 @@ fn main() {
     times.sort();
     println!(
         "{:<10} {:>7} {:>9}  {:>10} {:>10} {:>10}  {:>7} MiB",
-        "chain", 2, "—", fmt(times[times.len() / 2]), fmt(times[0]), fmt(*times.last().unwrap()), baseline.1 / 1024
+        "chain",
+        2,
+        "—",
+        fmt(times[times.len() / 2]),
+        fmt(times[0]),
+        fmt(*times.last().unwrap()),
+        baseline.1 / 1024
     );
     for n in [1_000, 5_000, 10_000] {
         for (shape, text) in [("chain", chain(n)), ("layered", layered(n, 25))] {

@@ -36,8 +36,8 @@ fn collect_targets(home: &Home, targets: &[String]) -> Result<Vec<SkillSource>, 
     for target in targets {
         let path = Path::new(target);
         if path.is_dir() {
-            let files = skills::files_in(path)
-                .map_err(|e| Failure::usage(format!("cannot read directory {target}: {e}")))?;
+            let files =
+                skills::files_in(path).map_err(|e| Failure::usage(format!("cannot read directory {target}: {e}")))?;
             if files.is_empty() {
                 return Err(Failure::usage(format!("no .yaml or .yml files in {target}")));
             }
@@ -127,7 +127,8 @@ fn load_checked(home: &Home, registry: &Registry, arg: &str) -> Result<(SkillSou
 fn list(home: &Home, registry: &Registry, dirs: &[PathBuf], as_json: bool) -> Result<u8, Failure> {
     let mut sources: Vec<SkillSource> = skills::known(home).into_values().collect();
     for dir in dirs {
-        let files = skills::files_in(dir).map_err(|e| Failure::usage(format!("cannot read directory {}: {e}", dir.display())))?;
+        let files = skills::files_in(dir)
+            .map_err(|e| Failure::usage(format!("cannot read directory {}: {e}", dir.display())))?;
         sources.extend(files.iter().map(|f| SkillSource::from_path(f, Origin::Dir)));
     }
     let builtin_names: Vec<&str> = crate::builtin::SKILLS.iter().map(|(n, _, _)| *n).collect();
@@ -171,11 +172,16 @@ fn list(home: &Home, registry: &Registry, dirs: &[PathBuf], as_json: bool) -> Re
         let description = if r["valid"].as_bool() == Some(true) {
             let d = r["description"].as_str().unwrap_or_default();
             let d = d.lines().next().unwrap_or_default();
-            if d.chars().count() > 60 { format!("{}…", d.chars().take(59).collect::<String>()) } else { d.to_string() }
+            if d.chars().count() > 60 {
+                format!("{}…", d.chars().take(59).collect::<String>())
+            } else {
+                d.to_string()
+            }
         } else {
             format!("INVALID ({} errors): pyra skill validate {}", r["errors"], r["file"].as_str().unwrap_or_default())
         };
-        let origin = if r["overrides_builtin"].as_bool() == Some(true) { format!("{origin}*") } else { origin.to_string() };
+        let origin =
+            if r["overrides_builtin"].as_bool() == Some(true) { format!("{origin}*") } else { origin.to_string() };
         text.push_str(&format!(
             "{:<width$}  {:<8}  {:>5}  {:>8}  {}\n",
             r["name"].as_str().unwrap_or_default(),
@@ -323,7 +329,8 @@ fn describe_trigger(trigger: &Trigger) -> String {
             s
         }
         Trigger::Watch(w) => {
-            let glob = w.watch.glob.as_ref().map(|g| format!(" matching {}", g.as_slice().join(", "))).unwrap_or_default();
+            let glob =
+                w.watch.glob.as_ref().map(|g| format!(" matching {}", g.as_slice().join(", "))).unwrap_or_default();
             let debounce = w.watch.debounce.map(|d| format!(", debounce {d}")).unwrap_or_default();
             let cond = w.condition.as_ref().map(|c| format!(" if {c}")).unwrap_or_default();
             format!("  watch {}{glob}{debounce}{cond}\n", w.watch.paths.join(", "))
@@ -382,10 +389,7 @@ fn new(home: &Home, registry: &Registry, name: &str, dir: Option<&Path>, force: 
     };
     let path = target_dir.join(format!("{name}.yaml"));
     if path.exists() && !force {
-        return Err(Failure::failed(format!(
-            "{} already exists; pass --force to replace it",
-            path.display()
-        )));
+        return Err(Failure::failed(format!("{} already exists; pass --force to replace it", path.display())));
     }
     let text = starter(name, &schema_ref);
     write_private(&path, text.as_bytes()).map_err(|e| io("write", &path, e))?;

@@ -58,9 +58,8 @@ pub fn parse(expr: &str) -> Result<CronExpr, CronError> {
             Some((_, expansion)) => (*expansion).to_string(),
             None => {
                 let mut err = CronError::new(format!("unknown cron macro `{trimmed}`"), None);
-                err.help = crate::suggest::help(&lower, MACROS.iter().map(|(n, _)| *n)).or_else(|| {
-                    Some("use one of @hourly, @daily, @weekly, @monthly, @yearly".into())
-                });
+                err.help = crate::suggest::help(&lower, MACROS.iter().map(|(n, _)| *n))
+                    .or_else(|| Some("use one of @hourly, @daily, @weekly, @monthly, @yearly".into()));
                 return Err(err);
             }
         }
@@ -142,7 +141,8 @@ fn parse_day_of_week(field: &str) -> Result<Option<Vec<u32>>, String> {
     for part in field.split(',') {
         let (range, step) = match part.split_once('/') {
             Some((r, s)) => {
-                let step: u32 = s.parse().ok().filter(|s| *s > 0).ok_or_else(|| format!("invalid step `{s}` in day-of-week"))?;
+                let step: u32 =
+                    s.parse().ok().filter(|s| *s > 0).ok_or_else(|| format!("invalid step `{s}` in day-of-week"))?;
                 (r, step)
             }
             None => (part, 1),
@@ -221,11 +221,8 @@ fn resolve_wall_time<Z: TimeZone>(tz: &Z, wall: NaiveDateTime) -> Option<DateTim
             let mut probe = wall;
             for _ in 0..(24 * 60) {
                 probe += Duration::minutes(1);
-                let truncated = probe.date().and_hms_opt(
-                    chrono::Timelike::hour(&probe),
-                    chrono::Timelike::minute(&probe),
-                    0,
-                )?;
+                let truncated =
+                    probe.date().and_hms_opt(chrono::Timelike::hour(&probe), chrono::Timelike::minute(&probe), 0)?;
                 match tz.from_local_datetime(&truncated) {
                     LocalResult::Single(t) => return Some(t),
                     LocalResult::Ambiguous(first, _) => return Some(first),
@@ -303,7 +300,12 @@ mod tests {
         let hourly = parse("0 * * * *").unwrap().upcoming(&at(tz, "2027-10-31 00:30"), 4);
         assert_eq!(
             fmt(&hourly),
-            ["Sun 2027-10-31 01:00 CEST", "Sun 2027-10-31 02:00 CEST", "Sun 2027-10-31 03:00 CET", "Sun 2027-10-31 04:00 CET"]
+            [
+                "Sun 2027-10-31 01:00 CEST",
+                "Sun 2027-10-31 02:00 CEST",
+                "Sun 2027-10-31 03:00 CET",
+                "Sun 2027-10-31 04:00 CET"
+            ]
         );
     }
 

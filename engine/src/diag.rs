@@ -117,8 +117,7 @@ impl Diagnostic {
                     None => primary,
                 });
                 for (span, label) in &self.related {
-                    snippet =
-                        snippet.annotation(AnnotationKind::Context.span(clamp(span)).label(label.as_str()));
+                    snippet = snippet.annotation(AnnotationKind::Context.span(clamp(span)).label(label.as_str()));
                 }
                 title.element(snippet)
             }

@@ -68,7 +68,9 @@ impl SkillGraph {
     }
 
     fn neighbours(&self, id: &str, dir: Direction) -> Vec<&str> {
-        let Some(&ix) = self.index.get(id) else { return Vec::new() };
+        let Some(&ix) = self.index.get(id) else {
+            return Vec::new();
+        };
         let mut out: Vec<NodeIndex> = self.graph.neighbors_directed(ix, dir).collect();
         out.sort();
         out.into_iter().map(|n| self.graph[n].as_str()).collect()

@@ -23,4 +23,4 @@ pub use diag::{Diagnostic, Severity};
 pub use model::Skill;
 pub use registry::{KindSpec, Registry};
 pub use source::SourceFile;
-pub use validate::{validate_source, Checked, Validation};
+pub use validate::{Checked, Validation, validate_source};

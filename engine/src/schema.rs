@@ -23,8 +23,10 @@ pub fn base_schema() -> Value {
     if let Some(obj) = value.as_object_mut() {
         obj.insert(
             "description".into(),
-            json!("A Pyra skill: a DAG of nodes run by `pyra run`, triggers or chat. \
-                   Generated from Pyra's Rust types; do not edit by hand."),
+            json!(
+                "A Pyra skill: a DAG of nodes run by `pyra run`, triggers or chat. \
+                   Generated from Pyra's Rust types; do not edit by hand."
+            ),
         );
     }
     value
@@ -86,11 +88,7 @@ pub fn skill_schema(registry: &Registry) -> Value {
         .collect();
     if let Some(node) = schema.pointer_mut("/$defs/Node").and_then(Value::as_object_mut) {
         node.insert("allOf".into(), Value::Array(conditionals));
-        if let Some(uses) = node
-            .get_mut("properties")
-            .and_then(|p| p.get_mut("uses"))
-            .and_then(Value::as_object_mut)
-        {
+        if let Some(uses) = node.get_mut("properties").and_then(|p| p.get_mut("uses")).and_then(Value::as_object_mut) {
             uses.insert("examples".into(), json!(kinds));
         }
     }

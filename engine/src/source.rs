@@ -26,9 +26,7 @@ impl SourceFile {
     /// Wraps text that is already known to be UTF-8.
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         let text = text.into();
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         Self { name: name.into(), text, line_starts }
     }
 
@@ -40,11 +38,7 @@ impl SourceFile {
             let file = Self::new(name, String::new());
             let diag = Diagnostic::error(
                 "file-too-large",
-                format!(
-                    "the file is {} bytes; skill files are limited to {} bytes",
-                    bytes.len(),
-                    MAX_SOURCE_BYTES
-                ),
+                format!("the file is {} bytes; skill files are limited to {} bytes", bytes.len(), MAX_SOURCE_BYTES),
             )
             .at(0..0)
             .with_help("split the skill into smaller skills and call them with `uses: skill`");
@@ -59,8 +53,7 @@ impl SourceFile {
                 // The lossy text has U+FFFD (3 bytes) where the bad bytes were; the valid
                 // prefix is identical, so `at` still points at the right place.
                 let file = Self::new(name, lossy);
-                let bytes_shown: Vec<String> =
-                    bytes[at..at + bad_len].iter().map(|b| format!("0x{b:02x}")).collect();
+                let bytes_shown: Vec<String> = bytes[at..at + bad_len].iter().map(|b| format!("0x{b:02x}")).collect();
                 let diag = Diagnostic::error(
                     "not-utf8",
                     format!("the file is not valid UTF-8 (byte {} is {})", at, bytes_shown.join(" ")),
@@ -99,10 +92,7 @@ impl SourceFile {
         };
         let rest = &self.text[start..];
         let line_end = rest.find('\n').unwrap_or(rest.len());
-        rest[..line_end]
-            .char_indices()
-            .nth(col.saturating_sub(1))
-            .map_or(start + line_end, |(i, _)| start + i)
+        rest[..line_end].char_indices().nth(col.saturating_sub(1)).map_or(start + line_end, |(i, _)| start + i)
     }
 
     /// Converts a character offset (as YAML parsers count) into a byte offset.

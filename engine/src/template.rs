@@ -13,8 +13,20 @@ use crate::source::{SourceFile, Span};
 
 /// Names every template may use besides the ones a skill declares.
 pub const GLOBALS: &[&str] = &[
-    "inputs", "nodes", "item", "index", "run", "env", "event", "secret", "now", "loop", "range",
-    "dict", "namespace", "debug",
+    "inputs",
+    "nodes",
+    "item",
+    "index",
+    "run",
+    "env",
+    "event",
+    "secret",
+    "now",
+    "loop",
+    "range",
+    "dict",
+    "namespace",
+    "debug",
 ];
 
 /// The environment all of Pyra renders with: strict undefined, so a missing value is an

@@ -48,10 +48,9 @@ impl Node {
     /// The key node and value node for `key` in a map node.
     pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
         match &self.value {
-            Value::Map(entries) => entries
-                .iter()
-                .find(|(k, _)| matches!(&k.value, Value::String(s) if s == key))
-                .map(|(k, v)| (k, v)),
+            Value::Map(entries) => {
+                entries.iter().find(|(k, _)| matches!(&k.value, Value::String(s) if s == key)).map(|(k, v)| (k, v))
+            }
             _ => None,
         }
     }
@@ -85,9 +84,7 @@ impl Node {
             Value::Number(n) => J::Number(n.clone()),
             Value::String(s) => J::String(s.clone()),
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            Value::Map(entries) => {
-                J::Object(entries.iter().map(|(k, v)| (k.key_text(), v.to_json())).collect())
-            }
+            Value::Map(entries) => J::Object(entries.iter().map(|(k, v)| (k.key_text(), v.to_json())).collect()),
         }
     }
 
@@ -114,7 +111,10 @@ impl Node {
             let step = raw.replace("~1", "/").replace("~0", "~");
             match &node.value {
                 Value::Map(entries) => {
-                    let (k, v) = entries.iter().find(|(k, _)| k.key_text() == step)?;
+                    let (k, v) = entries
+                        .iter()
+                        .find(|(k, _)| matches!(&k.value, Value::String(s) if *s == step))
+                        .or_else(|| entries.iter().find(|(k, _)| k.key_text() == step))?;
                     key_span = Some(k.span.clone());
                     node = v;
                 }
@@ -169,8 +169,7 @@ fn yaml_error(file: &SourceFile, err: &serde_saphyr::Error) -> Diagnostic {
         (format!("the document is nested too deeply (more than {MAX_DEPTH} levels)"), help.to_string())
     } else if lower.contains("budget breached: nodes")
         || lower.contains("budget breached: events")
-        || lower.contains("alias")
-            && (lower.contains("limit") || lower.contains("budget"))
+        || lower.contains("alias") && (lower.contains("limit") || lower.contains("budget"))
     {
         (
             "the document expands to too many values through aliases (an alias bomb?)".to_string(),
@@ -248,9 +247,9 @@ impl SpannedNode {
             RawValue::Number(n) => Value::Number(n),
             RawValue::String(s) => Value::String(s),
             RawValue::Seq(items) => Value::Seq(items.into_iter().map(|n| n.into_node(file)).collect()),
-            RawValue::Map(entries) => Value::Map(
-                entries.into_iter().map(|(k, v)| (k.into_node(file), v.into_node(file))).collect(),
-            ),
+            RawValue::Map(entries) => {
+                Value::Map(entries.into_iter().map(|(k, v)| (k.into_node(file), v.into_node(file))).collect())
+            }
         };
         Node { span, value }
     }

@@ -40,8 +40,22 @@ mod tests {
             assert!(jsonschema_compiles(&spec.with_schema), "{}", spec.name);
             registry.register(spec).unwrap();
         }
-        for name in ["llm", "agent", "memory.search", "memory.write", "memory.append", "http", "template",
-            "approval", "exec", "file.read", "file.write", "wait", "skill", "message.send"] {
+        for name in [
+            "llm",
+            "agent",
+            "memory.search",
+            "memory.write",
+            "memory.append",
+            "http",
+            "template",
+            "approval",
+            "exec",
+            "file.read",
+            "file.write",
+            "wait",
+            "skill",
+            "message.send",
+        ] {
             assert!(registry.get(name).is_some(), "{name} is registered");
         }
     }

@@ -33,10 +33,13 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
                     _ => input_ptr.clone(),
                 };
                 ctx.push(
-                    Diagnostic::error("input-schema", format!("input `{name}` has an invalid schema: {}", err.masked()))
-                        .at_opt(ctx.value_span(&bad_ptr))
-                        .with_label("not a valid JSON Schema")
-                        .with_help("`pattern` is a regular expression; `items` and `properties` are JSON Schemas"),
+                    Diagnostic::error(
+                        "input-schema",
+                        format!("input `{name}` has an invalid schema: {}", err.masked()),
+                    )
+                    .at_opt(ctx.value_span(&bad_ptr))
+                    .with_label("not a valid JSON Schema")
+                    .with_help("`pattern` is a regular expression; `items` and `properties` are JSON Schemas"),
                 );
                 continue;
             }
@@ -81,14 +84,21 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
                     ("integer" | "number", Value::String(s)) if s.parse::<f64>().is_ok() => {
                         format!("write the number without quotes: `default: {s}`")
                     }
-                    ("string", Value::Number(n)) => format!("quote it to make it a string: `default: \"{n}\"`"),
-                    ("string", Value::Bool(b)) => format!("quote it to make it a string: `default: \"{b}\"`"),
+                    ("string", Value::Number(n)) => {
+                        format!("quote it to make it a string: `default: \"{n}\"`")
+                    }
+                    ("string", Value::Bool(b)) => {
+                        format!("quote it to make it a string: `default: \"{b}\"`")
+                    }
                     _ => format!("change the default or the input's `type` (now `{}`)", input.ty.as_str()),
                 };
                 ctx.push(
                     Diagnostic::error(
                         "input-default",
-                        format!("the default of input `{name}` is {found}, not a value of type `{}`", input.ty.as_str()),
+                        format!(
+                            "the default of input `{name}` is {found}, not a value of type `{}`",
+                            input.ty.as_str()
+                        ),
                     )
                     .at_opt(ctx.value_span(&default_ptr))
                     .with_label(format!("expected {}", input.ty.as_str()))
@@ -102,14 +112,20 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
             if let Some(obj) = type_only.as_object_mut() {
                 obj.remove("enum");
             }
-            let Ok(type_validator) = jsonschema::validator_for(&type_only) else { continue };
+            let Ok(type_validator) = jsonschema::validator_for(&type_only) else {
+                continue;
+            };
             for (i, value) in allowed.iter().enumerate() {
                 if !type_validator.is_valid(value) {
                     let p = format!("{input_ptr}/enum/{i}");
                     ctx.push(
                         Diagnostic::error(
                             "input-enum",
-                            format!("{} does not match the type `{}` of input `{name}`", describe(&p), input.ty.as_str()),
+                            format!(
+                                "{} does not match the type `{}` of input `{name}`",
+                                describe(&p),
+                                input.ty.as_str()
+                            ),
                         )
                         .at_opt(ctx.value_span(&p))
                         .with_label("wrong type"),

@@ -39,9 +39,13 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
             );
             continue;
         };
-        let validator = validators.entry(spec.name.as_str()).or_insert_with(|| jsonschema::validator_for(&spec.with_schema).ok());
+        let validator =
+            validators.entry(spec.name.as_str()).or_insert_with(|| jsonschema::validator_for(&spec.with_schema).ok());
         let Some(validator) = validator else {
-            ctx.push(Diagnostic::error("kind-schema", format!("node kind `{}` has an invalid `with:` schema", spec.name)));
+            ctx.push(Diagnostic::error(
+                "kind-schema",
+                format!("node kind `{}` has an invalid `with:` schema", spec.name),
+            ));
             continue;
         };
         let with = Value::Object(node.with.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
@@ -78,7 +82,9 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
                     unknown_with(ctx, id, kind, &format!("{pointer}/{}", ptr(&key)), &key, &properties)
                 }
                 ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context }
-                    if context.iter().all(|b| b.iter().all(|e| matches!(e.kind(), ValidationErrorKind::Required { .. }))) =>
+                    if context
+                        .iter()
+                        .all(|b| b.iter().all(|e| matches!(e.kind(), ValidationErrorKind::Required { .. }))) =>
                 {
                     let options: Vec<String> = context
                         .iter()
@@ -89,17 +95,23 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
                         })
                         .collect();
                     let span = if node.with.is_empty() { ctx.key_span(&node_ptr) } else { ctx.key_span(&pointer) };
-                    Diagnostic::error("missing-field", format!("node `{id}` ({kind}) needs one of {} in `with`", backticked(&options)))
-                        .at_opt(span)
-                        .with_label("neither is given")
-                        .with_help(describe_property(&spec.with_schema, options.first().map_or("", String::as_str)))
+                    Diagnostic::error(
+                        "missing-field",
+                        format!("node `{id}` ({kind}) needs one of {} in `with`", backticked(&options)),
+                    )
+                    .at_opt(span)
+                    .with_label("neither is given")
+                    .with_help(describe_property(&spec.with_schema, options.first().map_or("", String::as_str)))
                 }
                 ValidationErrorKind::OneOfMultipleValid { context } => {
                     let _ = context;
-                    Diagnostic::error("conflicting-fields", format!("node `{id}` ({kind}) gives more than one alternative in `with`"))
-                        .at_opt(ctx.key_span(&pointer))
-                        .with_label("only one of these may be given")
-                        .with_help(format!("see `pyra skill schema`: `{kind}` takes exactly one of its alternatives"))
+                    Diagnostic::error(
+                        "conflicting-fields",
+                        format!("node `{id}` ({kind}) gives more than one alternative in `with`"),
+                    )
+                    .at_opt(ctx.key_span(&pointer))
+                    .with_label("only one of these may be given")
+                    .with_help(format!("see `pyra skill schema`: `{kind}` takes exactly one of its alternatives"))
                 }
                 ValidationErrorKind::Type { kind: expected } => {
                     let found = ctx.node(&pointer).map_or("nothing", |n| n.type_name());
@@ -107,7 +119,14 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
                     let expected = ["object", "array", "string", "integer", "number", "boolean"]
                         .into_iter()
                         .filter(|t| words.contains(t))
-                        .map(|t| match t { "object" => "a map", "array" => "a list", "string" => "a string", "integer" => "an integer", "number" => "a number", _ => "`true` or `false`" })
+                        .map(|t| match t {
+                            "object" => "a map",
+                            "array" => "a list",
+                            "string" => "a string",
+                            "integer" => "an integer",
+                            "number" => "a number",
+                            _ => "`true` or `false`",
+                        })
                         .collect::<Vec<_>>()
                         .join(" or ");
                     let mut d = Diagnostic::error("type", format!("{at} must be {expected}, found {found}"))
@@ -116,7 +135,13 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
                     if kind == "exec" && rel == "/argv" {
                         d = d.with_help("`exec` takes an argv list, never a shell string: `argv: [\"ls\", \"-la\"]`");
                     } else {
-                        d = d.with_help_opt(rel.trim_start_matches('/').split('/').next().filter(|p| !p.is_empty()).map(|p| describe_property(&spec.with_schema, p)));
+                        d = d.with_help_opt(
+                            rel.trim_start_matches('/')
+                                .split('/')
+                                .next()
+                                .filter(|p| !p.is_empty())
+                                .map(|p| describe_property(&spec.with_schema, p)),
+                        );
                     }
                     d
                 }

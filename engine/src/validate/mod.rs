@@ -16,7 +16,7 @@ mod refs;
 mod structure;
 mod triggers;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::diag::Diagnostic;
 use crate::graph::SkillGraph;
@@ -64,12 +64,52 @@ pub(crate) struct Ctx<'a> {
     pub broken_nodes: HashSet<String>,
     /// Original index of each trigger that survived pruning.
     pub trigger_map: Vec<usize>,
+    /// `nodes.<id>` → (key span, node): pointer lookups under `/nodes` would otherwise
+    /// scan the map, which is quadratic for big skills.
+    pub node_index: HashMap<String, (Span, &'a Node)>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    pub fn new(file: &'a SourceFile, doc: &'a Node, registry: &'a Registry) -> Self {
+        let trigger_count = match doc.get("triggers").map(|t| &t.value) {
+            Some(yaml::Value::Seq(items)) => items.len(),
+            _ => 0,
+        };
+        let node_index = match doc.get("nodes").map(|n| &n.value) {
+            Some(yaml::Value::Map(entries)) => {
+                entries.iter().map(|(k, v)| (k.key_text(), (k.span.clone(), v))).collect()
+            }
+            _ => HashMap::new(),
+        };
+        Ctx {
+            file,
+            doc,
+            registry,
+            diags: Vec::new(),
+            broken_nodes: HashSet::new(),
+            trigger_map: (0..trigger_count).collect(),
+            node_index,
+        }
+    }
+
+    /// Follows a JSON pointer into the document (see [`Node::pointer`]), fast for nodes.
+    pub fn lookup(&self, pointer: &str) -> Option<(Option<Span>, &'a Node)> {
+        if let Some(rest) = pointer.strip_prefix("/nodes/") {
+            let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            let id = id.replace("~1", "/").replace("~0", "~");
+            if let Some((key, node)) = self.node_index.get(&id) {
+                if tail.is_empty() {
+                    return Some((Some(key.clone()), node));
+                }
+                return node.pointer(&format!("/{tail}"));
+            }
+        }
+        self.doc.pointer(pointer)
+    }
+
     /// The value node at a JSON pointer.
     pub fn node(&self, pointer: &str) -> Option<&Node> {
-        self.doc.pointer(pointer).map(|(_, n)| n)
+        self.lookup(pointer).map(|(_, n)| n)
     }
 
     /// The pointer of trigger `i` of the typed skill in the original document.
@@ -81,7 +121,7 @@ impl Ctx<'_> {
     pub fn value_span(&self, pointer: &str) -> Option<Span> {
         let mut p = pointer;
         loop {
-            if let Some((_, node)) = self.doc.pointer(p) {
+            if let Some((_, node)) = self.lookup(p) {
                 return Some(node.span.clone());
             }
             p = &p[..p.rfind('/')?];
@@ -90,7 +130,7 @@ impl Ctx<'_> {
 
     /// The span of the key at a pointer (the value's span for list items and the root).
     pub fn key_span(&self, pointer: &str) -> Option<Span> {
-        match self.doc.pointer(pointer) {
+        match self.lookup(pointer) {
             Some((Some(key), _)) => Some(key),
             Some((None, node)) => Some(node.span.clone()),
             None => self.value_span(pointer),
@@ -113,18 +153,7 @@ pub fn validate_source(file: SourceFile, registry: &Registry) -> Validation {
         Ok(doc) => doc,
         Err(diag) => return Validation { file, diagnostics: vec![diag], checked: None },
     };
-    let trigger_count = match doc.get("triggers").map(|t| &t.value) {
-        Some(yaml::Value::Seq(items)) => items.len(),
-        _ => 0,
-    };
-    let mut ctx = Ctx {
-        file: &file,
-        doc: &doc,
-        registry,
-        diags: Vec::new(),
-        broken_nodes: HashSet::new(),
-        trigger_map: (0..trigger_count).collect(),
-    };
+    let mut ctx = Ctx::new(&file, &doc, registry);
     let skill = structure::check(&mut ctx);
     let checked = skill.map(|skill| {
         kinds::check(&mut ctx, &skill);

@@ -18,11 +18,18 @@ use crate::template::{self, GLOBALS, TemplateError};
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Scope<'a> {
     /// Inside node `id`; `fan_out` when it has `for_each`.
-    Node { id: &'a str, fan_out: bool },
+    Node {
+        id: &'a str,
+        fan_out: bool,
+    },
     /// The `for_each:` of a node (evaluated before fan-out: no `item`).
-    ForEach { id: &'a str },
+    ForEach {
+        id: &'a str,
+    },
     /// The `if:` of node `id` (evaluated once, before any fan-out).
-    Condition { id: &'a str },
+    Condition {
+        id: &'a str,
+    },
     Outputs,
     Trigger,
 }
@@ -149,7 +156,9 @@ impl Refs<'_, '_> {
     }
 
     fn syntax_error(&mut self, text: &str, pointer: &str, err: &TemplateError, expression: bool) {
-        let Some(scalar) = self.ctx.value_span(pointer) else { return };
+        let Some(scalar) = self.ctx.value_span(pointer) else {
+            return;
+        };
         let span = err.range.as_ref().map(|r| {
             let start = template::map_offset(self.ctx.file, &scalar, text, r.start);
             let end = template::map_offset(self.ctx.file, &scalar, text, r.end).max(start);
@@ -176,7 +185,9 @@ impl Refs<'_, '_> {
     }
 
     fn check_refs(&mut self, refs: &[String], pointer: &str, scope: Scope<'_>) {
-        let Some(scalar) = self.ctx.value_span(pointer) else { return };
+        let Some(scalar) = self.ctx.value_span(pointer) else {
+            return;
+        };
         for reference in refs {
             let (root, attr) = template::split_ref(reference);
             let locate = |ctx: &Ctx<'_>, focus: &str| template::locate_ref(ctx.file, &scalar, reference, focus);
@@ -208,7 +219,12 @@ impl Refs<'_, '_> {
                                 Scope::Node { id, .. } | Scope::ForEach { id } | Scope::Condition { id } => Some(id),
                                 _ => None,
                             };
-                            let diag = self.unknown_node(target, span, &format!("{reference} refers to node `{target}`"), current);
+                            let diag = self.unknown_node(
+                                target,
+                                span,
+                                &format!("{reference} refers to node `{target}`"),
+                                current,
+                            );
                             self.ctx.push(diag);
                         }
                         Scope::Node { id, .. } | Scope::ForEach { id } | Scope::Condition { id } => {
@@ -230,9 +246,9 @@ impl Refs<'_, '_> {
                                 } else {
                                     format!("one of {}", backticked(&declared))
                                 })
-                                .with_help_opt(suggest::help(name, declared.iter().map(String::as_str)).or_else(|| {
-                                    Some(format!("declare it under `inputs:` (e.g. `{name}: {{ type: string }}`)"))
-                                })),
+                                .with_help_opt(suggest::help(name, declared.iter().map(String::as_str)).or_else(
+                                    || Some(format!("declare it under `inputs:` (e.g. `{name}: {{ type: string }}`)")),
+                                )),
                         );
                     }
                 }
@@ -253,8 +269,13 @@ impl Refs<'_, '_> {
                                 "outputs are computed after all nodes",
                                 "use the fan-out node's output, which is the list of results: `nodes.<id>.output`",
                             ),
-                            Scope::Trigger => ("triggers have no items", "triggers may read `event`, `inputs` and `env`"),
-                            _ => ("it is set only in nodes with `for_each`", "add `for_each:` to the node to run it once per item"),
+                            Scope::Trigger => {
+                                ("triggers have no items", "triggers may read `event`, `inputs` and `env`")
+                            }
+                            _ => (
+                                "it is set only in nodes with `for_each`",
+                                "add `for_each:` to the node to run it once per item",
+                            ),
                         };
                         self.ctx.push(
                             Diagnostic::error("item-outside-for-each", format!("`{root}` is not defined here"))
@@ -268,10 +289,13 @@ impl Refs<'_, '_> {
                     let Some(name) = attr else { continue };
                     if !self.skill.env.iter().any(|e| e == name) {
                         self.ctx.push(
-                            Diagnostic::error("undeclared-env", format!("environment variable `{name}` is not declared"))
-                                .at(locate(self.ctx, name))
-                                .with_label("skills see only the variables they declare")
-                                .with_help(format!("add `env: [{name}]` to the skill")),
+                            Diagnostic::error(
+                                "undeclared-env",
+                                format!("environment variable `{name}` is not declared"),
+                            )
+                            .at(locate(self.ctx, name))
+                            .with_label("skills see only the variables they declare")
+                            .with_help(format!("add `env: [{name}]` to the skill")),
                         );
                     }
                 }
@@ -290,9 +314,14 @@ impl Refs<'_, '_> {
     }
 
     /// `current` is left out of the suggestions: suggesting a node's own id would make a cycle.
-    fn unknown_node(&self, target: &str, span: crate::source::Span, message: &str, current: Option<&str>) -> Diagnostic {
-        let ids: Vec<&str> =
-            self.skill.nodes.keys().map(String::as_str).filter(|id| Some(*id) != current).collect();
+    fn unknown_node(
+        &self,
+        target: &str,
+        span: crate::source::Span,
+        message: &str,
+        current: Option<&str>,
+    ) -> Diagnostic {
+        let ids: Vec<&str> = self.skill.nodes.keys().map(String::as_str).filter(|id| Some(*id) != current).collect();
         Diagnostic::error("unknown-node", format!("{message}, which does not exist"))
             .at(span)
             .with_label("no such node")

@@ -77,14 +77,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) -> Option<Skill> {
         let again: Vec<ValidationError<'_>> = validator.iter_errors(&json).collect();
         let mut sink = Vec::new();
         for err in &again {
-            let mut scratch = Ctx {
-                file: ctx.file,
-                doc: ctx.doc,
-                registry: ctx.registry,
-                diags: Vec::new(),
-                broken_nodes: Default::default(),
-                trigger_map: Vec::new(),
-            };
+            let mut scratch = Ctx::new(ctx.file, ctx.doc, ctx.registry);
             report(&mut scratch, schema, err, &mut sink);
         }
         prunes = sink;
@@ -273,9 +266,9 @@ fn report(ctx: &mut Ctx<'_>, schema: &Value, err: &ValidationError<'_>, prunes: 
             // `nodse:` is already reported with "did you mean `nodes`"; saying `nodes` is
             // missing as well would only repeat it.
             let misspelt = match &ctx.node(&pointer).map(|n| &n.value) {
-                Some(yaml::Value::Map(entries)) => entries
-                    .iter()
-                    .any(|(k, _)| suggest::did_you_mean(&k.key_text(), [property]).is_some()),
+                Some(yaml::Value::Map(entries)) => {
+                    entries.iter().any(|(k, _)| suggest::did_you_mean(&k.key_text(), [property]).is_some())
+                }
                 _ => false,
             };
             if misspelt {
@@ -294,8 +287,8 @@ fn report(ctx: &mut Ctx<'_>, schema: &Value, err: &ValidationError<'_>, prunes: 
         ValidationErrorKind::Type { kind } => {
             let expected = type_expected(kind);
             let owner = owning_schema(schema, err);
-            let is_duration = owner.and_then(|s| s.get("pattern")).and_then(Value::as_str)
-                == Some(crate::duration::PATTERN);
+            let is_duration =
+                owner.and_then(|s| s.get("pattern")).and_then(Value::as_str) == Some(crate::duration::PATTERN);
             let mut diag = Diagnostic::error("type", format!("{at} must be {expected}, found {found}"))
                 .at_opt(ctx.value_span(&pointer))
                 .with_label(format!("expected {expected}"));
@@ -320,7 +313,8 @@ fn report(ctx: &mut Ctx<'_>, schema: &Value, err: &ValidationError<'_>, prunes: 
                 .map(|a| a.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect())
                 .unwrap_or_default();
             let got = ctx.node(&pointer).map(|n| n.to_json());
-            let got_text = got.as_ref().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).unwrap_or_default();
+            let got_text =
+                got.as_ref().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).unwrap_or_default();
             ctx.push(
                 Diagnostic::error("invalid-value", format!("`{got_text}` is not a valid value for {at}"))
                     .at_opt(ctx.value_span(&pointer))
@@ -350,10 +344,7 @@ fn report(ctx: &mut Ctx<'_>, schema: &Value, err: &ValidationError<'_>, prunes: 
                 Diagnostic::error("invalid-name", format!("{what} `{key}` is not an identifier"))
                     .at_opt(ctx.key_span(&key_ptr))
                     .with_label("letters, digits and `_` only, not starting with a digit")
-                    .with_help(format!(
-                        "templates refer to it as `{}.{fixed}`; rename it to `{fixed}`",
-                        &pointer[1..]
-                    )),
+                    .with_help(format!("templates refer to it as `{}.{fixed}`; rename it to `{fixed}`", &pointer[1..])),
             );
             prunes.push(Prune::Remove(key_ptr));
         }
@@ -506,11 +497,8 @@ fn pattern_diag(at: &str, got: &str, pattern: &str) -> Diagnostic {
             .with_help("write the unit right after the number, without spaces");
     }
     if pattern == SKILL_NAME_PATTERN {
-        let fixed: String = got
-            .to_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' })
-            .collect();
+        let fixed: String =
+            got.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect();
         return Diagnostic::error("invalid-name", format!("skill name `{got}` is not allowed"))
             .with_label("lowercase letters, digits, `-` and `_` only")
             .with_help(format!("try `{}`", fixed.trim_matches('-')));

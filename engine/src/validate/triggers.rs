@@ -30,12 +30,16 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
             if !skill.inputs.contains_key(key) {
                 let p = format!("{base}/with/{}", super::ptr(key));
                 ctx.push(
-                    Diagnostic::error("unknown-input", format!("the trigger sets input `{key}`, which the skill does not declare"))
-                        .at_opt(ctx.key_span(&p))
-                        .with_label("not an input of this skill")
-                        .with_help_opt(suggest::help(key, skill.inputs.keys().map(String::as_str)).or_else(|| {
-                            Some(format!("declare it under `inputs:` (e.g. `{key}: {{ type: string }}`)"))
-                        })),
+                    Diagnostic::error(
+                        "unknown-input",
+                        format!("the trigger sets input `{key}`, which the skill does not declare"),
+                    )
+                    .at_opt(ctx.key_span(&p))
+                    .with_label("not an input of this skill")
+                    .with_help_opt(
+                        suggest::help(key, skill.inputs.keys().map(String::as_str))
+                            .or_else(|| Some(format!("declare it under `inputs:` (e.g. `{key}: {{ type: string }}`)"))),
+                    ),
                 );
             }
         }
@@ -43,7 +47,9 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
 }
 
 fn check_cron(ctx: &mut Ctx<'_>, pointer: &str, expr: &str) {
-    let Err(err) = crate::cron::parse(expr) else { return };
+    let Err(err) = crate::cron::parse(expr) else {
+        return;
+    };
     let span = ctx.value_span(pointer);
     let field_span = match (err.field, &span) {
         (Some(f), Some(span)) => field_span(ctx.file.text(), span, f),
@@ -53,7 +59,9 @@ fn check_cron(ctx: &mut Ctx<'_>, pointer: &str, expr: &str) {
         Diagnostic::error("cron", err.message)
             .at_opt(field_span.or(span))
             .with_label("invalid cron")
-            .with_expected("5 fields: minute hour day-of-month month day-of-week, or @hourly/@daily/@weekly/@monthly/@yearly")
+            .with_expected(
+                "5 fields: minute hour day-of-month month day-of-week, or @hourly/@daily/@weekly/@monthly/@yearly",
+            )
             .with_help_opt(err.help),
     );
 }
@@ -67,7 +75,7 @@ fn field_span(text: &str, span: &Span, index: usize) -> Option<Span> {
     let offset = line.find(|c: char| c != '"' && c != '\'').unwrap_or(0);
     let mut pos = start + offset;
     let body = &text[pos..line_end];
-    let mut fields = body.split(|c: char| c == ' ' || c == '\t').filter(|s| !s.is_empty());
+    let mut fields = body.split([' ', '\t']).filter(|s| !s.is_empty());
     let mut rest = body;
     for i in 0..=index {
         let field = fields.next()?;

@@ -33,7 +33,8 @@ pub fn specs() -> Vec<KindSpec> {
     llm["response_schema"] = json!({ "type": "object", "description": "A JSON Schema: the reply is parsed as JSON and validated (one repair attempt)." });
     let mut agent = model_fields();
     agent["tools"] = json!({ "type": "array", "items": { "type": "string" }, "description": "Tools by name: plugin tools and skills." });
-    agent["max_iterations"] = json!({ "type": "integer", "minimum": 1, "maximum": 100, "description": "Most model turns (default 10)." });
+    agent["max_iterations"] =
+        json!({ "type": "integer", "minimum": 1, "maximum": 100, "description": "Most model turns (default 10)." });
     let prompt_or_messages = json!([{ "required": ["prompt"] }, { "required": ["messages"] }]);
     let mut llm_schema = object(llm, &[]);
     llm_schema["anyOf"] = prompt_or_messages.clone();

@@ -30,21 +30,17 @@ pub fn specs() -> Vec<KindSpec> {
                 &["message"],
             ),
         ),
-        KindSpec::new(
-            "wait",
-            "Pause for a duration or until a time; survives restarts.",
-            {
-                let mut schema = object(
-                    json!({
-                        "duration": duration("How long to wait, e.g. `10m`."),
-                        "until": { "type": "string", "description": "Wait until this time: RFC 3339 (`2026-12-01T09:00:00+01:00`) or `HH:MM` today/tomorrow." }
-                    }),
-                    &[],
-                );
-                schema["oneOf"] = json!([{ "required": ["duration"] }, { "required": ["until"] }]);
-                schema
-            },
-        ),
+        KindSpec::new("wait", "Pause for a duration or until a time; survives restarts.", {
+            let mut schema = object(
+                json!({
+                    "duration": duration("How long to wait, e.g. `10m`."),
+                    "until": { "type": "string", "description": "Wait until this time: RFC 3339 (`2026-12-01T09:00:00+01:00`) or `HH:MM` today/tomorrow." }
+                }),
+                &[],
+            );
+            schema["oneOf"] = json!([{ "required": ["duration"] }, { "required": ["until"] }]);
+            schema
+        }),
         KindSpec::new(
             "skill",
             "Run another skill; its outputs become this node's output.",

@@ -22,7 +22,11 @@ pub fn specs() -> Vec<KindSpec> {
                 &["query"],
             ),
         ),
-        KindSpec::new("memory.read", "Read one note.", object(json!({ "name": name, "category": category }), &["name"])),
+        KindSpec::new(
+            "memory.read",
+            "Read one note.",
+            object(json!({ "name": name, "category": category }), &["name"]),
+        ),
         KindSpec::new(
             "memory.write",
             "Write (replace) a note; untrusted content is scanned for injection first.",
@@ -40,7 +44,10 @@ pub fn specs() -> Vec<KindSpec> {
         KindSpec::new(
             "memory.append",
             "Append to a note, creating it if needed.",
-            object(json!({ "name": name, "content": { "type": "string" }, "category": category }), &["name", "content"]),
+            object(
+                json!({ "name": name, "content": { "type": "string" }, "category": category }),
+                &["name", "content"],
+            ),
         ),
     ]
 }
