@@ -12,16 +12,17 @@ use engine::Registry;
 /// Every built-in node kind, in the order `pyra skill schema` lists them.
 pub fn builtin_registry() -> Registry {
     let mut registry = Registry::new();
-    let specs = kinds::core::specs()
-        .into_iter()
-        .chain(kinds::io::specs())
-        .chain(kinds::ai::specs())
-        .chain(kinds::memory::specs());
-    for spec in specs {
+    for spec in builtin_specs() {
         // Names are literals in this crate; a duplicate is caught by the test below.
         let _ = registry.register(spec);
     }
     registry
+}
+
+/// The specs of every built-in kind, family by family.
+fn builtin_specs() -> Vec<engine::KindSpec> {
+    let families = [kinds::core::specs(), kinds::io::specs(), kinds::ai::specs(), kinds::memory::specs()];
+    families.into_iter().flatten().collect()
 }
 
 #[cfg(test)]
@@ -31,11 +32,7 @@ mod tests {
     #[test]
     fn kinds_are_unique_and_schemas_compile() {
         let mut registry = Registry::new();
-        let specs = kinds::core::specs()
-            .into_iter()
-            .chain(kinds::io::specs())
-            .chain(kinds::ai::specs())
-            .chain(kinds::memory::specs());
+        let specs = builtin_specs();
         for spec in specs {
             assert!(jsonschema_compiles(&spec.with_schema), "{}", spec.name);
             registry.register(spec).unwrap();

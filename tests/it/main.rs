@@ -8,3 +8,4 @@ mod corpus;
 mod examples;
 mod schema;
 mod skill_commands;
+mod style;
