@@ -226,7 +226,23 @@ fn show(home: &Home, registry: &Registry, arg: &str, as_json: bool) -> Result<u8
             (None, false) => "optional".into(),
         };
         let desc = input.description.as_deref().map(|d| format!("  {d}")).unwrap_or_default();
-        t.push_str(&format!("  {name}: {} ({req}){desc}\n", input.ty.as_str()));
+        let mut limits = Vec::new();
+        if let Some(allowed) = &input.allowed {
+            let opts: Vec<String> =
+                allowed.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect();
+            limits.push(format!("one of {}", opts.join("|")));
+        }
+        if let Some(min) = input.minimum {
+            limits.push(format!(">= {min}"));
+        }
+        if let Some(max) = input.maximum {
+            limits.push(format!("<= {max}"));
+        }
+        if let Some(p) = &input.pattern {
+            limits.push(format!("matches {p}"));
+        }
+        let limits = if limits.is_empty() { String::new() } else { format!(", {}", limits.join(", ")) };
+        t.push_str(&format!("  {name}: {} ({req}{limits}){desc}\n", input.ty.as_str()));
     }
     if !skill.secrets.is_empty() {
         t.push_str("\nSecrets:\n");
@@ -308,7 +324,9 @@ fn describe_trigger(trigger: &Trigger) -> String {
                 Overlap::Queue => "queue",
                 Overlap::Allow => "allow",
             };
-            let mut s = format!("  cron \"{}\" ({tz_name}; catch-up {catch_up}, overlap {overlap})\n", c.cron);
+            let window = c.catch_up_window.map(|w| format!(" within {w}")).unwrap_or_default();
+            let mut s = format!("  cron \"{}\" ({tz_name}; catch-up {catch_up}{window}, overlap {overlap})\n", c.cron);
+            s.push_str(&trigger_inputs(&c.with));
             if let Ok(expr) = engine::cron::parse(&c.cron) {
                 let next: Vec<String> = match c.timezone.as_deref().map(str::parse::<chrono_tz::Tz>) {
                     Some(Ok(tz)) => expr
@@ -333,13 +351,27 @@ fn describe_trigger(trigger: &Trigger) -> String {
                 w.watch.glob.as_ref().map(|g| format!(" matching {}", g.as_slice().join(", "))).unwrap_or_default();
             let debounce = w.watch.debounce.map(|d| format!(", debounce {d}")).unwrap_or_default();
             let cond = w.condition.as_ref().map(|c| format!(" if {c}")).unwrap_or_default();
-            format!("  watch {}{glob}{debounce}{cond}\n", w.watch.paths.join(", "))
+            let events = if w.watch.events.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<String> = w.watch.events.iter().map(|e| format!("{e:?}").to_lowercase()).collect();
+                format!(" on {}", names.join("/"))
+            };
+            let poll = w.watch.poll.map(|p| format!(", polling every {p}")).unwrap_or_default();
+            format!("  watch {}{glob}{events}{debounce}{poll}{cond}\n", w.watch.paths.join(", "))
+                + &trigger_inputs(&w.with)
         }
         Trigger::Event(e) => {
             let cond = e.condition.as_ref().map(|c| format!(" if {c}")).unwrap_or_default();
-            format!("  event {}{cond}\n", e.event)
+            format!("  event {}{cond}\n", e.event) + &trigger_inputs(&e.with)
         }
     }
+}
+
+fn trigger_inputs(with: &indexmap::IndexMap<String, serde_json::Value>) -> String {
+    with.iter()
+        .map(|(k, v)| format!("    with {k} = {}\n", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+        .collect()
 }
 
 fn graph(home: &Home, registry: &Registry, arg: &str, format: GraphFormat) -> Result<u8, Failure> {
