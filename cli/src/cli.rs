@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Pyra: a personal AI assistant whose every ability is a skill, a YAML DAG of nodes.
 #[derive(Debug, Parser)]
-#[command(name = "pyra", version, about, propagate_version = true)]
+#[command(name = "pyra", version, propagate_version = true)]
 pub struct Cli {
     /// Pyra's home directory (skills, memory, vault, runs).
     #[arg(long, global = true, env = "PYRA_HOME", value_name = "DIR")]

@@ -3,7 +3,6 @@
 use engine::Checked;
 use engine::graph::EdgeKind;
 use engine::model::{Condition, Node};
-use petgraph_free::edges;
 
 /// Most columns the terminal picture uses before wrapping a layer onto a new row.
 const MAX_WIDTH: usize = 100;
@@ -124,9 +123,9 @@ pub fn dot(checked: &Checked) -> String {
         let extra = if b.is_empty() { String::new() } else { format!("\\n[{}]", esc(&b.join(", "))) };
         out.push_str(&format!("  \"{}\" [label=\"{}\\n{}{extra}\"];\n", esc(id), esc(id), esc(&node.uses)));
     }
-    for (from, to, kind) in edges(&checked.graph) {
+    for (from, to, kind) in checked.graph.edges() {
         let style = if kind == EdgeKind::Needs { " [style=dashed]" } else { "" };
-        out.push_str(&format!("  \"{}\" -> \"{}\"{style};\n", esc(&from), esc(&to)));
+        out.push_str(&format!("  \"{}\" -> \"{}\"{style};\n", esc(from), esc(to)));
     }
     out.push_str("}\n");
     out
@@ -141,25 +140,9 @@ pub fn mermaid(checked: &Checked) -> String {
         let extra = if b.is_empty() { String::new() } else { format!("<br/>[{}]", b.join(", ")) };
         out.push_str(&format!("  {id}[\"{id}<br/><small>{}</small>{extra}\"]\n", node.uses.replace('"', "#quot;")));
     }
-    for (from, to, kind) in edges(&checked.graph) {
+    for (from, to, kind) in checked.graph.edges() {
         let arrow = if kind == EdgeKind::Needs { "-.->" } else { "-->" };
         out.push_str(&format!("  {from} {arrow} {to}\n"));
     }
     out
-}
-
-mod petgraph_free {
-    //! Edge listing in file order, without exposing petgraph to the renderers.
-    use engine::graph::{EdgeKind, SkillGraph};
-
-    pub fn edges(graph: &SkillGraph) -> Vec<(String, String, EdgeKind)> {
-        let mut out = Vec::new();
-        for id in graph.index.keys() {
-            for dep in graph.dependencies(id) {
-                let kind = graph.edge_kind(id, dep).unwrap_or(EdgeKind::Reference);
-                out.push((dep.to_string(), id.clone(), kind));
-            }
-        }
-        out
-    }
 }

@@ -124,6 +124,20 @@ fn load_checked(home: &Home, registry: &Registry, arg: &str) -> Result<(SkillSou
     }
 }
 
+/// One line of `pyra skill list`, also its `--json` form.
+#[derive(serde::Serialize)]
+struct ListRow {
+    name: String,
+    origin: &'static str,
+    overrides_builtin: bool,
+    file: String,
+    valid: bool,
+    errors: usize,
+    nodes: usize,
+    triggers: usize,
+    description: String,
+}
+
 fn list(home: &Home, registry: &Registry, dirs: &[PathBuf], as_json: bool) -> Result<u8, Failure> {
     let mut sources: Vec<SkillSource> = skills::known(home).into_values().collect();
     for dir in dirs {
@@ -132,31 +146,24 @@ fn list(home: &Home, registry: &Registry, dirs: &[PathBuf], as_json: bool) -> Re
         sources.extend(files.iter().map(|f| SkillSource::from_path(f, Origin::Dir)));
     }
     let builtin_names: Vec<&str> = crate::builtin::SKILLS.iter().map(|(n, _, _)| *n).collect();
-    let mut rows = Vec::new();
-    for source in &sources {
-        let v = source.validate(registry);
-        let (name, description, nodes, triggers) = match &v.checked {
-            Some(c) => (
-                c.skill.name.clone(),
-                c.skill.description.clone().unwrap_or_default(),
-                c.skill.nodes.len(),
-                c.skill.triggers.len(),
-            ),
-            None => (source.name.clone(), String::new(), 0, 0),
-        };
-        let overrides = source.origin == Origin::Home && builtin_names.contains(&source.name.as_str());
-        rows.push(json!({
-            "name": name,
-            "origin": source.origin.label(),
-            "overrides_builtin": overrides,
-            "file": source.display,
-            "valid": v.is_valid(),
-            "errors": v.errors().count(),
-            "nodes": nodes,
-            "triggers": triggers,
-            "description": description,
-        }));
-    }
+    let rows: Vec<ListRow> = sources
+        .iter()
+        .map(|source| {
+            let v = source.validate(registry);
+            let skill = v.checked.as_ref().map(|c| &c.skill);
+            ListRow {
+                name: skill.map_or_else(|| source.name.clone(), |s| s.name.clone()),
+                origin: source.origin.label(),
+                overrides_builtin: source.origin == Origin::Home && builtin_names.contains(&source.name.as_str()),
+                file: source.display.clone(),
+                valid: v.is_valid(),
+                errors: v.errors().count(),
+                nodes: skill.map_or(0, |s| s.nodes.len()),
+                triggers: skill.map_or(0, |s| s.triggers.len()),
+                description: skill.and_then(|s| s.description.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
     if as_json {
         out(&format!("{}\n", serde_json::to_string_pretty(&rows).unwrap_or_default()));
         return Ok(exit::OK);
@@ -165,33 +172,26 @@ fn list(home: &Home, registry: &Registry, dirs: &[PathBuf], as_json: bool) -> Re
         out("no skills found\n");
         return Ok(exit::OK);
     }
-    let width = rows.iter().map(|r| r["name"].as_str().unwrap_or_default().len()).max().unwrap_or(4).max(4);
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     let mut text = format!("{:<width$}  {:<8}  {:>5}  {:>8}  DESCRIPTION\n", "NAME", "ORIGIN", "NODES", "TRIGGERS");
     for r in &rows {
-        let origin = r["origin"].as_str().unwrap_or_default();
-        let description = if r["valid"].as_bool() == Some(true) {
-            let d = r["description"].as_str().unwrap_or_default();
-            let d = d.lines().next().unwrap_or_default();
+        let description = if r.valid {
+            let d = r.description.lines().next().unwrap_or_default();
             if d.chars().count() > 60 {
                 format!("{}…", d.chars().take(59).collect::<String>())
             } else {
                 d.to_string()
             }
         } else {
-            format!("INVALID ({} errors): pyra skill validate {}", r["errors"], r["file"].as_str().unwrap_or_default())
+            format!("INVALID ({} errors): pyra skill validate {}", r.errors, r.file)
         };
-        let origin =
-            if r["overrides_builtin"].as_bool() == Some(true) { format!("{origin}*") } else { origin.to_string() };
+        let origin = if r.overrides_builtin { format!("{}*", r.origin) } else { r.origin.to_string() };
         text.push_str(&format!(
             "{:<width$}  {:<8}  {:>5}  {:>8}  {}\n",
-            r["name"].as_str().unwrap_or_default(),
-            origin,
-            r["nodes"].as_u64().unwrap_or(0),
-            r["triggers"].as_u64().unwrap_or(0),
-            description
+            r.name, origin, r.nodes, r.triggers, description
         ));
     }
-    if rows.iter().any(|r| r["overrides_builtin"].as_bool() == Some(true)) {
+    if rows.iter().any(|r| r.overrides_builtin) {
         text.push_str("\n* overrides the built-in skill of the same name\n");
     }
     out(&text);

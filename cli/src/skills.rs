@@ -29,41 +29,44 @@ impl Origin {
     }
 }
 
+/// Where a skill's text lives.
+#[derive(Debug, Clone)]
+enum Text {
+    Embedded(&'static str),
+    File(PathBuf),
+}
+
 /// A skill file to read: embedded text or a path.
 #[derive(Debug, Clone)]
 pub struct SkillSource {
     /// The skill's name as found (file stem for files, name for built-ins).
     pub name: String,
     pub origin: Origin,
-    /// The path on disk; `None` for built-ins.
-    pub path: Option<PathBuf>,
     /// How diagnostics name the file.
     pub display: String,
-    builtin_text: Option<&'static str>,
+    text: Text,
 }
 
 impl SkillSource {
     pub fn from_path(path: &Path, origin: Origin) -> Self {
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-        Self { name, origin, path: Some(path.to_path_buf()), display: path.display().to_string(), builtin_text: None }
+        Self { name, origin, display: path.display().to_string(), text: Text::File(path.to_path_buf()) }
     }
 
     fn builtin(name: &str, file: &str, text: &'static str) -> Self {
         Self {
             name: name.to_string(),
             origin: Origin::Builtin,
-            path: None,
             display: format!("<builtin>/skills/{file}"),
-            builtin_text: Some(text),
+            text: Text::Embedded(text),
         }
     }
 
     /// Reads and validates the skill.
     pub fn validate(&self, registry: &Registry) -> Validation {
-        match (&self.path, self.builtin_text) {
-            (_, Some(text)) => engine::validate_source(SourceFile::new(self.display.clone(), text), registry),
-            (Some(path), None) => engine::validate::validate_path(path, &self.display, registry),
-            (None, None) => engine::validate_source(SourceFile::new(self.display.clone(), ""), registry),
+        match &self.text {
+            Text::Embedded(text) => engine::validate_source(SourceFile::new(self.display.clone(), *text), registry),
+            Text::File(path) => engine::validate::validate_path(path, &self.display, registry),
         }
     }
 }

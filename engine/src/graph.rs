@@ -8,6 +8,7 @@ use indexmap::IndexMap;
 use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
 
 use crate::source::Span;
 
@@ -59,21 +60,23 @@ impl SkillGraph {
 
     /// Ids a node depends on, in file order.
     pub fn dependencies(&self, id: &str) -> Vec<&str> {
-        self.neighbours(id, Direction::Incoming)
-    }
-
-    /// Ids that depend on a node, in file order.
-    pub fn dependents(&self, id: &str) -> Vec<&str> {
-        self.neighbours(id, Direction::Outgoing)
-    }
-
-    fn neighbours(&self, id: &str, dir: Direction) -> Vec<&str> {
-        let Some(&ix) = self.index.get(id) else {
-            return Vec::new();
-        };
-        let mut out: Vec<NodeIndex> = self.graph.neighbors_directed(ix, dir).collect();
+        let Some(&ix) = self.index.get(id) else { return Vec::new() };
+        let mut out: Vec<NodeIndex> = self.graph.neighbors_directed(ix, Direction::Incoming).collect();
         out.sort();
         out.into_iter().map(|n| self.graph[n].as_str()).collect()
+    }
+
+    /// Every edge as (dependency, dependent, kind), dependents in file order.
+    pub fn edges(&self) -> Vec<(&str, &str, EdgeKind)> {
+        let mut out = Vec::new();
+        for (id, &ix) in &self.index {
+            let mut incoming: Vec<_> = self.graph.edges_directed(ix, Direction::Incoming).collect();
+            incoming.sort_by_key(|e| e.source());
+            for e in incoming {
+                out.push((self.graph[e.source()].as_str(), id.as_str(), e.weight().kind));
+            }
+        }
+        out
     }
 
     /// Every cycle, as the chain of ids in "depends on" order, closed: `[a, b, a]` means
@@ -132,13 +135,6 @@ impl SkillGraph {
         let from = *self.index.get(dependency)?;
         let to = *self.index.get(dependent)?;
         self.graph.find_edge(from, to).map(|e| self.graph[e].span.clone())
-    }
-
-    /// Why `dependent` waits for `dependency`, if it does.
-    pub fn edge_kind(&self, dependent: &str, dependency: &str) -> Option<EdgeKind> {
-        let from = *self.index.get(dependency)?;
-        let to = *self.index.get(dependent)?;
-        self.graph.find_edge(from, to).map(|e| self.graph[e].kind)
     }
 
     /// Layers for drawing and execution order: layer 0 has no dependencies, every node

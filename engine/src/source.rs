@@ -94,11 +94,6 @@ impl SourceFile {
         let line_end = rest.find('\n').unwrap_or(rest.len());
         rest[..line_end].char_indices().nth(col.saturating_sub(1)).map_or(start + line_end, |(i, _)| start + i)
     }
-
-    /// Converts a character offset (as YAML parsers count) into a byte offset.
-    pub fn byte_of_char(&self, char_offset: usize) -> usize {
-        self.text.char_indices().nth(char_offset).map_or(self.text.len(), |(i, _)| i)
-    }
 }
 
 #[cfg(test)]

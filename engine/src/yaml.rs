@@ -108,7 +108,7 @@ impl Node {
             return Some((None, node));
         }
         for raw in pointer.strip_prefix('/')?.split('/') {
-            let step = raw.replace("~1", "/").replace("~0", "~");
+            let step = unescape_segment(raw);
             match &node.value {
                 Value::Map(entries) => {
                     let (k, v) = entries
@@ -133,15 +133,24 @@ impl Node {
 /// billion-laughs document reaches this within milliseconds and little memory.
 pub const MAX_ALIAS_EVENTS: usize = 100_000;
 
+/// Escapes one JSON pointer segment (`~` → `~0`, `/` → `~1`).
+pub fn escape_segment(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// Undoes [`escape_segment`].
+pub fn unescape_segment(segment: &str) -> String {
+    segment.replace("~1", "/").replace("~0", "~")
+}
+
 /// Parses a skill file into a [`Node`] tree, or one located diagnostic.
 pub fn parse(file: &SourceFile) -> Result<Node, Diagnostic> {
-    let options = serde_saphyr::options! {
+    let mut options = serde_saphyr::options! {
         strict_booleans: true,
         leading_zero_numbers_as_strings: true,
         with_snippet: false,
         budget: serde_saphyr::budget! { max_depth: MAX_DEPTH, max_nodes: MAX_NODES },
     };
-    let mut options = options;
     options.alias_limits.max_total_replayed_events = MAX_ALIAS_EVENTS;
     let root: Result<SpannedNode, _> = serde_saphyr::from_str_with_options(file.text(), options);
     match root {
@@ -157,16 +166,9 @@ fn yaml_error(file: &SourceFile, err: &serde_saphyr::Error) -> Diagnostic {
     let message = clean_message(&rendered);
     let span = err.location().and_then(|loc| location_span(file, &loc));
     let lower = message.to_lowercase();
-    let help = if lower.contains("duplicate") {
-        "each key may appear once in a map; remove or rename one of them"
-    } else if lower.contains("budget") || lower.contains("recursion limit") {
-        "skill files are limited in nesting depth (64), size and alias expansion; \
-         simplify the document"
-    } else {
-        "check the YAML syntax near this point (indentation, quotes, `:` after keys)"
-    };
+    let limits = "skill files are limited in nesting depth (64), size and alias expansion; simplify the document";
     let (message, help) = if lower.contains("budget breached: depth") || lower.contains("recursion limit") {
-        (format!("the document is nested too deeply (more than {MAX_DEPTH} levels)"), help.to_string())
+        (format!("the document is nested too deeply (more than {MAX_DEPTH} levels)"), limits.to_string())
     } else if lower.contains("budget breached: nodes")
         || lower.contains("budget breached: events")
         || lower.contains("alias") && (lower.contains("limit") || lower.contains("budget"))
@@ -176,7 +178,7 @@ fn yaml_error(file: &SourceFile, err: &serde_saphyr::Error) -> Diagnostic {
             "skill files may use anchors and aliases, but not to expand into hundreds of thousands of values".into(),
         )
     } else if lower.contains("budget breached") {
-        ("the document exceeds a size limit of the parser".to_string(), help.to_string())
+        ("the document exceeds a size limit of the parser".to_string(), limits.to_string())
     } else if lower.contains("duplicate mapping key") {
         let key = message.split("duplicate mapping key:").nth(1).and_then(|r| r.split(',').next()).unwrap_or("").trim();
         (format!("duplicate key `{key}`"), "each key may appear once in a map; remove or rename one of them".into())
@@ -186,7 +188,10 @@ fn yaml_error(file: &SourceFile, err: &serde_saphyr::Error) -> Diagnostic {
             "a skill file is one document: remove the `---` line and what follows, or split it into two files".into(),
         )
     } else {
-        (format!("invalid YAML: {message}"), help.to_string())
+        (
+            format!("invalid YAML: {message}"),
+            "check the YAML syntax near this point (indentation, quotes, `:` after keys)".into(),
+        )
     };
     Diagnostic::error("yaml", message).at_opt(span).with_help(help)
 }

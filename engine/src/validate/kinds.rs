@@ -8,7 +8,7 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
-use super::structure::{backticked, describe};
+use super::structure::{backticked, describe, type_expected};
 use super::{Ctx, ptr};
 use crate::diag::Diagnostic;
 use crate::model::Skill;
@@ -103,47 +103,20 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
                     .with_label("neither is given")
                     .with_help(describe_property(&spec.with_schema, options.first().map_or("", String::as_str)))
                 }
-                ValidationErrorKind::OneOfMultipleValid { context } => {
-                    let _ = context;
-                    Diagnostic::error(
-                        "conflicting-fields",
-                        format!("node `{id}` ({kind}) gives more than one alternative in `with`"),
-                    )
-                    .at_opt(ctx.key_span(&pointer))
-                    .with_label("only one of these may be given")
-                    .with_help(format!("see `pyra skill schema`: `{kind}` takes exactly one of its alternatives"))
-                }
+                ValidationErrorKind::OneOfMultipleValid { .. } => Diagnostic::error(
+                    "conflicting-fields",
+                    format!("node `{id}` ({kind}) gives more than one alternative in `with`"),
+                )
+                .at_opt(ctx.key_span(&pointer))
+                .with_label("only one of these may be given")
+                .with_help(format!("see `pyra skill schema`: `{kind}` takes exactly one of its alternatives")),
                 ValidationErrorKind::Type { kind: expected } => {
                     let found = ctx.node(&pointer).map_or("nothing", |n| n.type_name());
-                    let words = format!("{expected:?}").to_lowercase();
-                    let expected = ["object", "array", "string", "integer", "number", "boolean"]
-                        .into_iter()
-                        .filter(|t| words.contains(t))
-                        .map(|t| match t {
-                            "object" => "a map",
-                            "array" => "a list",
-                            "string" => "a string",
-                            "integer" => "an integer",
-                            "number" => "a number",
-                            _ => "`true` or `false`",
-                        })
-                        .collect::<Vec<_>>()
-                        .join(" or ");
-                    let mut d = Diagnostic::error("type", format!("{at} must be {expected}, found {found}"))
+                    let expected = type_expected(expected);
+                    Diagnostic::error("type", format!("{at} must be {expected}, found {found}"))
                         .at_opt(ctx.value_span(&pointer))
-                        .with_label(format!("expected {expected}"));
-                    if kind == "exec" && rel == "/argv" {
-                        d = d.with_help("`exec` takes an argv list, never a shell string: `argv: [\"ls\", \"-la\"]`");
-                    } else {
-                        d = d.with_help_opt(
-                            rel.trim_start_matches('/')
-                                .split('/')
-                                .next()
-                                .filter(|p| !p.is_empty())
-                                .map(|p| describe_property(&spec.with_schema, p)),
-                        );
-                    }
-                    d
+                        .with_label(format!("expected {expected}"))
+                        .with_help_opt(top_property(&rel).map(|p| describe_property(&spec.with_schema, p)))
                 }
                 ValidationErrorKind::Enum { options } => {
                     let opts: Vec<String> = options
@@ -163,13 +136,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
                     Diagnostic::error("invalid-with", format!("{at} is invalid for `{kind}`: {message}"))
                         .at_opt(ctx.value_span(&pointer))
                         .with_label(format!("found {found}"))
-                        .with_help_opt(
-                            rel.trim_start_matches('/')
-                                .split('/')
-                                .next()
-                                .filter(|p| !p.is_empty())
-                                .map(|p| describe_property(&spec.with_schema, p)),
-                        )
+                        .with_help_opt(top_property(&rel).map(|p| describe_property(&spec.with_schema, p)))
                 }
             };
             ctx.push(diag);
@@ -191,6 +158,11 @@ fn unknown_with(ctx: &Ctx<'_>, id: &str, kind: &str, pointer: &str, key: &str, p
         .with_label(format!("not an option of `{kind}`"))
         .with_expected(format!("one of {}", backticked(properties)))
         .with_help_opt(suggest::help(key, properties.iter().map(String::as_str)))
+}
+
+/// The `with:` option an error path lies under (`/argv/0` → `argv`).
+fn top_property(rel: &str) -> Option<&str> {
+    rel.trim_start_matches('/').split('/').next().filter(|p| !p.is_empty())
 }
 
 fn describe_property(schema: &Value, property: &str) -> String {

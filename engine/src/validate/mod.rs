@@ -96,7 +96,7 @@ impl<'a> Ctx<'a> {
     pub fn lookup(&self, pointer: &str) -> Option<(Option<Span>, &'a Node)> {
         if let Some(rest) = pointer.strip_prefix("/nodes/") {
             let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
-            let id = id.replace("~1", "/").replace("~0", "~");
+            let id = unptr(id);
             if let Some((key, node)) = self.node_index.get(&id) {
                 if tail.is_empty() {
                     return Some((Some(key.clone()), node));
@@ -142,10 +142,7 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Escapes one JSON pointer segment.
-pub(crate) fn ptr(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
-}
+pub(crate) use crate::yaml::{escape_segment as ptr, unescape_segment as unptr};
 
 /// Validates a skill file: every phase, every error.
 pub fn validate_source(file: SourceFile, registry: &Registry) -> Validation {

@@ -10,7 +10,7 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
-use super::{Ctx, ptr};
+use super::{Ctx, ptr, unptr};
 use crate::diag::Diagnostic;
 use crate::model::{IDENT_PATTERN, KIND_PATTERN, SECRET_PATTERN, SKILL_NAME_PATTERN, Skill};
 use crate::suggest;
@@ -33,6 +33,10 @@ enum Prune {
     Remove(String),
     /// A node lost a required field: keep its id, stop judging it.
     BreakNode(String),
+    /// The skill has no `name`: give it one so the other fields can still be checked.
+    FillName,
+    /// Nothing sensible is left to check (no `nodes`): skip the later phases.
+    GiveUp,
 }
 
 pub(crate) fn check(ctx: &mut Ctx<'_>) -> Option<Skill> {
@@ -70,14 +74,14 @@ pub(crate) fn check(ctx: &mut Ctx<'_>) -> Option<Skill> {
     // Prune and re-check a few times; errors found after pruning are consequences of the
     // pruning (a removed required field), not news for the user.
     for _ in 0..4 {
-        if prunes.is_empty() {
+        if prunes.is_empty() || prunes.iter().any(|p| matches!(p, Prune::GiveUp)) {
             break;
         }
         apply(ctx, &mut json, std::mem::take(&mut prunes));
         let again: Vec<ValidationError<'_>> = validator.iter_errors(&json).collect();
         let mut sink = Vec::new();
+        let mut scratch = Ctx::new(ctx.file, ctx.doc, ctx.registry);
         for err in &again {
-            let mut scratch = Ctx::new(ctx.file, ctx.doc, ctx.registry);
             report(&mut scratch, schema, err, &mut sink);
         }
         prunes = sink;
@@ -109,6 +113,12 @@ fn apply(ctx: &mut Ctx<'_>, json: &mut Value, prunes: Vec<Prune>) {
                 }
                 ctx.broken_nodes.insert(id);
             }
+            Prune::FillName => {
+                if let Some(obj) = json.as_object_mut() {
+                    obj.insert("name".into(), Value::String("unnamed".into()));
+                }
+            }
+            Prune::GiveUp => {}
         }
     }
     // Deepest and last first, so list indices stay valid while removing.
@@ -118,20 +128,10 @@ fn apply(ctx: &mut Ctx<'_>, json: &mut Value, prunes: Vec<Prune>) {
         if p.is_empty() {
             continue;
         }
-        if let Some(obj) = json.as_object_mut() {
-            match p.as_str() {
-                "/__name_placeholder" => {
-                    obj.insert("name".into(), Value::String("unnamed".into()));
-                    continue;
-                }
-                "/__nodes_placeholder" => continue,
-                _ => {}
-            }
-        }
         // A broken node stays (its id is referenced); its bad field goes.
         let segs: Vec<&str> = p.split('/').collect();
         if segs.len() == 3 && segs[1] == "nodes" {
-            let id = segs[2].replace("~1", "/").replace("~0", "~");
+            let id = unptr(segs[2]);
             ctx.broken_nodes.insert(id.clone());
             if let Some(obj) = json.pointer_mut("/nodes").and_then(Value::as_object_mut) {
                 obj.insert(id, serde_json::json!({ "uses": "" }));
@@ -139,14 +139,14 @@ fn apply(ctx: &mut Ctx<'_>, json: &mut Value, prunes: Vec<Prune>) {
             continue;
         }
         if segs.len() > 3 && segs[1] == "nodes" {
-            ctx.broken_nodes.insert(segs[2].replace("~1", "/").replace("~0", "~"));
+            ctx.broken_nodes.insert(unptr(segs[2]));
         }
         let (mut parent, mut last) = p.rsplit_once('/').unwrap_or(("", &p));
         // A bad entry in `needs` drops the whole list, so no index shifts under a span.
         if parent.ends_with("/needs") {
             (parent, last) = parent.rsplit_once('/').unwrap_or(("", parent));
         }
-        let last = last.replace("~1", "/").replace("~0", "~");
+        let last = unptr(last);
         match json.pointer_mut(parent) {
             Some(Value::Object(obj)) => {
                 obj.shift_remove(&last);
@@ -171,7 +171,7 @@ fn apply(ctx: &mut Ctx<'_>, json: &mut Value, prunes: Vec<Prune>) {
 pub(crate) fn describe(pointer: &str) -> String {
     let mut out = String::new();
     for seg in pointer.split('/').skip(1) {
-        let seg = seg.replace("~1", "/").replace("~0", "~");
+        let seg = unptr(seg);
         if seg.chars().all(|c| c.is_ascii_digit()) && !seg.is_empty() {
             out.push_str(&format!("[{seg}]"));
         } else {
@@ -197,7 +197,7 @@ fn json_type_words(name: &str) -> &'static str {
     }
 }
 
-fn type_expected(kind: &TypeKind) -> String {
+pub(crate) fn type_expected(kind: &TypeKind) -> String {
     match kind {
         TypeKind::Single(t) => json_type_words(&t.to_string()).to_string(),
         TypeKind::Multiple(set) => {
@@ -211,7 +211,7 @@ fn type_expected(kind: &TypeKind) -> String {
 fn schema_at<'s>(root: &'s Value, path: &str) -> Option<&'s Value> {
     let mut cur = root;
     for seg in path.split('/').skip(1) {
-        let seg = seg.replace("~1", "/").replace("~0", "~");
+        let seg = unptr(seg);
         if seg == "$ref" {
             let target = cur.get("$ref")?.as_str()?;
             cur = root.pointer(target.strip_prefix('#')?)?;
@@ -365,10 +365,10 @@ fn report(ctx: &mut Ctx<'_>, schema: &Value, err: &ValidationError<'_>, prunes: 
                     .with_label("empty")
                     .with_help("add at least one node, e.g. `greet: { uses: template, with: { value: hi } }`"),
             );
-            prunes.push(Prune::Remove("/__nodes_placeholder".into()));
+            prunes.push(Prune::GiveUp);
         }
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
-            report_union(ctx, schema, err, &pointer, context, prunes);
+            report_union(ctx, schema, &pointer, context, prunes);
         }
         _ => {
             let message = err.masked().to_string();
@@ -388,7 +388,6 @@ fn report(ctx: &mut Ctx<'_>, schema: &Value, err: &ValidationError<'_>, prunes: 
 fn report_union(
     ctx: &mut Ctx<'_>,
     schema: &Value,
-    err: &ValidationError<'_>,
     pointer: &str,
     branches: &[Vec<ValidationError<'static>>],
     prunes: &mut Vec<Prune>,
@@ -446,7 +445,6 @@ fn report_union(
             .with_label(format!("expected {expected}"))
     };
     ctx.push(diag);
-    let _ = err;
     prune_value(pointer, prunes, "");
 }
 
@@ -461,12 +459,12 @@ fn union_example(pointer: &str) -> &'static str {
 fn prune_value(pointer: &str, prunes: &mut Vec<Prune>, missing: &str) {
     let segs: Vec<&str> = pointer.split('/').collect();
     if segs.len() == 3 && segs[1] == "nodes" {
-        prunes.push(Prune::BreakNode(segs[2].replace("~1", "/").replace("~0", "~")));
+        prunes.push(Prune::BreakNode(unptr(segs[2])));
     } else if pointer.is_empty() {
         // The root lacks `name` or `nodes`: later phases can still look at the rest.
         match missing {
-            "nodes" => prunes.push(Prune::Remove("/__nodes_placeholder".into())),
-            _ => prunes.push(Prune::Remove("/__name_placeholder".into())),
+            "nodes" => prunes.push(Prune::GiveUp),
+            _ => prunes.push(Prune::FillName),
         }
     } else {
         prunes.push(Prune::Remove(pointer.to_string()));

@@ -32,7 +32,7 @@ pub fn specs() -> Vec<KindSpec> {
             "Run a program with an argv list (never a shell string); needs approval when any argument came from untrusted data.",
             object(
                 json!({
-                    "argv": { "type": "array", "items": { "type": "string" }, "minItems": 1, "description": "The program and its arguments, e.g. `[\"git\", \"status\"]`." },
+                    "argv": { "type": "array", "items": { "type": "string" }, "minItems": 1, "description": "The program and its arguments as a list, never a shell string, e.g. `[\"git\", \"status\"]`." },
                     "cwd": { "type": "string", "description": "Working directory (checked against the allowed roots)." },
                     "env": { "type": "object", "additionalProperties": { "type": "string" }, "description": "Extra environment variables." },
                     "stdin": { "type": "string", "description": "Text written to the program's standard input." },
