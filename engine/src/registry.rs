@@ -4,11 +4,15 @@
 //! The engine only knows the shape of a kind; the `plugins` crate fills the registry
 //! with the built-in kinds, and plugins add `<plugin>.<tool>` kinds to it.
 
+use std::sync::Arc;
+
 use indexmap::IndexMap;
 use serde_json::Value;
 
-/// What the engine needs to know about a node kind to check a skill.
-#[derive(Debug, Clone)]
+use crate::run::Executor;
+
+/// What the engine needs to know about a node kind to check and run it.
+#[derive(Clone)]
 pub struct KindSpec {
     /// The name used in `uses:`, e.g. `http` or `memory.search`.
     pub name: String,
@@ -16,11 +20,25 @@ pub struct KindSpec {
     pub summary: String,
     /// JSON Schema of the `with:` block.
     pub with_schema: Value,
+    /// Runs the kind; `None` for kinds this build can check but not run yet.
+    pub executor: Option<Arc<dyn Executor>>,
+}
+
+impl std::fmt::Debug for KindSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KindSpec").field("name", &self.name).field("runs", &self.executor.is_some()).finish()
+    }
 }
 
 impl KindSpec {
     pub fn new(name: impl Into<String>, summary: impl Into<String>, with_schema: Value) -> Self {
-        Self { name: name.into(), summary: summary.into(), with_schema }
+        Self { name: name.into(), summary: summary.into(), with_schema, executor: None }
+    }
+
+    /// Attaches the executor that runs this kind.
+    pub fn runs_with(mut self, executor: impl Executor + 'static) -> Self {
+        self.executor = Some(Arc::new(executor));
+        self
     }
 }
 

@@ -1,0 +1,175 @@
+//! The contract between the scheduler and a node kind: an [`Executor`] gets the node's
+//! rendered `with:` value and a [`NodeCtx`] (cancellation, logging, durable approvals,
+//! child skills, path checks) and returns an [`Outcome`].
+//!
+//! Executors live in the `plugins` crate and are attached to their [`crate::KindSpec`];
+//! the engine never names a kind.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::approval::{Answer, ApprovalRequest};
+use super::services::Services;
+use super::store::LogLevel;
+
+/// A boxed, sendable future: executors return one so the trait stays object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs one node kind.
+pub trait Executor: Send + Sync {
+    /// Runs one attempt. `with` has been rendered and checked against the kind's schema.
+    /// The future must return soon after `ctx.cancel` fires (a timeout or a cancelled
+    /// run), stopping whatever it started (child processes included).
+    fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>>;
+}
+
+/// A node's value, with its trust: `untrusted` marks data that came from outside (an HTTP
+/// response, file content, a model, a message). Templates that read it carry the mark on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub value: Value,
+    pub untrusted: bool,
+}
+
+impl Output {
+    pub fn trusted(value: Value) -> Self {
+        Self { value, untrusted: false }
+    }
+
+    pub fn untrusted(value: Value) -> Self {
+        Self { value, untrusted: true }
+    }
+}
+
+/// How an attempt ended, when it did not fail.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The node finished; dependents may start.
+    Done(Output),
+    /// A person said no (an approval, or an approval-gated `exec`); the output says why.
+    Rejected(Output),
+    /// The node waits for something outside this process (an approval answered later);
+    /// the run parks durably and resumes when it arrives.
+    Waiting(String),
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeError {
+    /// A failure worth retrying (a network error, a non-zero exit, a 5xx).
+    Retryable(String),
+    /// A failure that would fail again (bad arguments, a refused path).
+    Fatal(String),
+    /// The attempt stopped because its cancellation token fired.
+    Cancelled,
+}
+
+impl NodeError {
+    pub fn message(&self) -> String {
+        match self {
+            NodeError::Retryable(m) | NodeError::Fatal(m) => m.clone(),
+            NodeError::Cancelled => "cancelled".to_string(),
+        }
+    }
+}
+
+/// What an executor can see and do while it runs.
+#[derive(Clone)]
+pub struct NodeCtx {
+    pub run_id: Arc<str>,
+    pub node_id: Arc<str>,
+    pub skill: Arc<str>,
+    /// With `for_each`, the item's position.
+    pub index: Option<usize>,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// Fires on a timeout or when the run is cancelled.
+    pub cancel: CancellationToken,
+    /// JSON pointers into `with` (e.g. `/argv/2`) whose values were rendered from untrusted
+    /// data.
+    pub tainted: Arc<[String]>,
+    pub(crate) services: Arc<Services>,
+    pub(crate) depth: u32,
+}
+
+impl NodeCtx {
+    /// The key this node (or for-each item) is recorded under: `id` or `id[3]`.
+    pub fn key(&self) -> String {
+        match self.index {
+            Some(i) => format!("{}[{i}]", self.node_id),
+            None => self.node_id.to_string(),
+        }
+    }
+
+    /// Whether any value under `pointer` (`/argv`, `/env`, or `` for everything) was
+    /// rendered from untrusted data.
+    pub fn is_tainted(&self, pointer: &str) -> bool {
+        self.tainted.iter().any(|t| t == pointer || t.starts_with(&format!("{pointer}/")) || pointer.is_empty())
+    }
+
+    /// The tainted pointers under `pointer`.
+    pub fn tainted_under(&self, pointer: &str) -> Vec<&str> {
+        self.tainted
+            .iter()
+            .filter(|t| *t == pointer || t.starts_with(&format!("{pointer}/")))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Appends a line to the run's log (`pyra runs logs`).
+    pub fn log(&self, level: LogLevel, message: impl Into<String>) {
+        self.services.log(&self.run_id, Some(&self.key()), level, &message.into());
+    }
+
+    /// Asks a person, durably: an answer already recorded is returned without asking
+    /// again; on a terminal the person is asked; otherwise the run parks
+    /// ([`Asked::Parked`]) and `pyra approve` / `pyra reject` answer later.
+    pub async fn request_approval(&self, request: ApprovalRequest) -> Result<Asked, NodeError> {
+        super::approval::request(self, request).await
+    }
+
+    /// Runs another skill as part of this node and returns its outputs.
+    pub async fn run_skill(&self, name: &str, inputs: serde_json::Map<String, Value>) -> Result<Outcome, NodeError> {
+        super::child::run_child(self, name, inputs).await
+    }
+
+    /// Executor-owned state that survives a restart (e.g. when a `wait` ends).
+    pub fn durable_state(&self) -> Option<Value> {
+        self.services.store.node_state(&self.run_id, &self.key()).ok().flatten()
+    }
+
+    /// Records executor-owned state, committed before this returns.
+    pub fn set_durable_state(&self, state: &Value) -> Result<(), NodeError> {
+        self.services
+            .store
+            .set_node_state(&self.run_id, &self.key(), state)
+            .map_err(|e| NodeError::Fatal(format!("cannot record state: {e}")))
+    }
+
+    /// Resolves and checks a path a node wants to read or write.
+    pub fn check_path(&self, path: &str, access: crate::paths::Access) -> Result<std::path::PathBuf, NodeError> {
+        self.services.paths.check(path, access).map_err(|e| NodeError::Fatal(e.to_string()))
+    }
+
+    /// The variables a node may pass to a program: only those the skill declares.
+    pub fn declared_env(&self) -> &[(String, String)] {
+        &self.services.declared_env
+    }
+
+    /// Whether a person is at a terminal to answer prompts.
+    pub fn interactive(&self) -> bool {
+        self.services.interaction.is_some()
+    }
+}
+
+/// The result of [`NodeCtx::request_approval`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Asked {
+    Answered(Answer),
+    /// Nobody can answer now; the node should return [`Outcome::Waiting`].
+    Parked,
+}

@@ -1,0 +1,496 @@
+//! A skill compiled for running: every template and `if:` parsed once, the graph as
+//! index lists, and the JSON Schema validator of each kind in use. Rendering reads node
+//! results through lazy minijinja objects, so a template costs what it reads, not the
+//! size of the run.
+//!
+//! Typing rule: a string that is exactly one `{{ expr }}` (surrounding whitespace
+//! ignored) yields the expression's value (a list stays a list); any other template
+//! yields text. Trust rule: a rendered value is tainted when its template read the output
+//! of a node whose output is untrusted.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use minijinja::value::{Enumerator, Object, Value as JValue, ValueKind};
+use minijinja::{Environment, Expression, UndefinedBehavior};
+use serde_json::Value;
+
+use crate::graph::SkillGraph;
+use crate::model::{Condition, ForEach, Node, Skill};
+use crate::registry::Registry;
+use crate::template;
+
+use super::record::NodeStatus;
+
+/// A value tree whose strings may be templates.
+#[derive(Debug, Clone)]
+pub enum Tpl {
+    /// No template anywhere below.
+    Literal(Value),
+    /// Exactly one `{{ expr }}`: the value keeps its type.
+    Expr(usize),
+    /// Any other template: renders to text. The name of the template in the environment.
+    Text(String),
+    Array(Vec<Tpl>),
+    Object(Vec<(String, Tpl)>),
+}
+
+/// A compiled `if:`.
+#[derive(Debug, Clone)]
+pub enum Cond {
+    Literal(bool),
+    Expr(usize),
+}
+
+/// One node, ready to run.
+#[derive(Debug)]
+pub struct ProgramNode {
+    pub id: String,
+    pub spec: Node,
+    pub with: Tpl,
+    pub cond: Option<Cond>,
+    pub for_each: Option<Tpl>,
+    /// Indices of the nodes this one waits for.
+    pub deps: Vec<usize>,
+    /// Indices of the nodes waiting for this one.
+    pub dependents: Vec<usize>,
+}
+
+struct Owner {
+    env: Environment<'static>,
+    sources: Vec<String>,
+}
+
+type Exprs<'a> = Vec<Expression<'a, 'static>>;
+
+self_cell::self_cell!(
+    struct Compiled {
+        owner: Owner,
+        #[not_covariant]
+        dependent: Exprs,
+    }
+);
+
+/// A skill compiled for running.
+pub struct Program {
+    pub skill: Arc<Skill>,
+    pub nodes: Vec<ProgramNode>,
+    pub index: HashMap<String, usize>,
+    pub outputs: Vec<(String, Tpl)>,
+    compiled: Compiled,
+    validators: HashMap<String, Arc<jsonschema::Validator>>,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program").field("skill", &self.skill.name).field("nodes", &self.nodes.len()).finish()
+    }
+}
+
+/// The environment all runs render with: strict undefined, trailing newlines kept (a YAML
+/// block scalar renders as written), and the runtime functions.
+pub fn runtime_environment() -> Environment<'static> {
+    let mut env = template::environment();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build() {
+        env.set_syntax(syntax);
+    }
+    env.add_function("now", || JValue::from(chrono::Local::now().to_rfc3339()));
+    env.add_function("secret", |name: String| -> Result<JValue, minijinja::Error> {
+        Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("secret('{name}'): this build of Pyra has no vault to read it from"),
+        ))
+    });
+    env
+}
+
+/// The expression inside a string that is exactly one `{{ expr }}`.
+pub fn single_expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    if ["{{", "}}", "{%", "{#"].iter().any(|t| inner.contains(t)) {
+        return None;
+    }
+    let inner = inner.strip_prefix('-').unwrap_or(inner);
+    let inner = inner.strip_suffix('-').unwrap_or(inner);
+    Some(inner.trim())
+}
+
+struct Builder {
+    env: Environment<'static>,
+    sources: Vec<String>,
+    templates: usize,
+}
+
+impl Builder {
+    fn tpl(&mut self, value: &Value, path: &str) -> Result<Tpl, String> {
+        Ok(match value {
+            Value::String(text) if template::has_template_syntax(text) => {
+                if let Some(expr) = single_expression(text) {
+                    // Checked by parsing once here; compiled for keeps in `Program::new`.
+                    let env = &self.env;
+                    env.compile_expression(expr).map_err(|e| format!("{path}: {e}"))?;
+                    self.sources.push(expr.to_string());
+                    Tpl::Expr(self.sources.len() - 1)
+                } else {
+                    self.templates += 1;
+                    let name = format!("{path}#{}", self.templates);
+                    self.env.add_template_owned(name.clone(), text.clone()).map_err(|e| format!("{path}: {e}"))?;
+                    Tpl::Text(name)
+                }
+            }
+            Value::Array(items) if contains_template(value) => Tpl::Array(
+                items.iter().enumerate().map(|(i, v)| self.tpl(v, &format!("{path}[{i}]"))).collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) if contains_template(value) => Tpl::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.tpl(v, &format!("{path}.{k}"))?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => Tpl::Literal(other.clone()),
+        })
+    }
+
+    fn expr(&mut self, text: &str, path: &str) -> Result<usize, String> {
+        self.env.compile_expression(text).map_err(|e| format!("{path}: {e}"))?;
+        self.sources.push(text.to_string());
+        Ok(self.sources.len() - 1)
+    }
+}
+
+fn contains_template(value: &Value) -> bool {
+    match value {
+        Value::String(s) => template::has_template_syntax(s),
+        Value::Array(items) => items.iter().any(contains_template),
+        Value::Object(map) => map.values().any(contains_template),
+        _ => false,
+    }
+}
+
+impl Program {
+    /// Compiles a validated skill. Errors here mean validation missed something.
+    pub fn new(skill: Arc<Skill>, graph: &SkillGraph, registry: &Registry) -> Result<Self, String> {
+        let mut b = Builder { env: runtime_environment(), sources: Vec::new(), templates: 0 };
+        let index: HashMap<String, usize> = skill.nodes.keys().enumerate().map(|(i, k)| (k.clone(), i)).collect();
+        let mut nodes = Vec::with_capacity(skill.nodes.len());
+        let mut validators = HashMap::new();
+        for (id, node) in &skill.nodes {
+            let with = b.tpl(&Value::Object(node.with.clone().into_iter().collect()), &format!("{id}.with"))?;
+            let cond = match &node.condition {
+                None => None,
+                Some(Condition::Literal(v)) => Some(Cond::Literal(*v)),
+                Some(Condition::Expression(e)) => Some(Cond::Expr(b.expr(e, &format!("{id}.if"))?)),
+            };
+            let for_each = match &node.for_each {
+                None => None,
+                Some(ForEach::Items(items)) => Some(Tpl::Literal(Value::Array(items.clone()))),
+                Some(ForEach::Template(t)) => Some(b.tpl(&Value::String(t.clone()), &format!("{id}.for_each"))?),
+            };
+            let deps: Vec<usize> = graph.dependencies(id).iter().filter_map(|d| index.get(*d).copied()).collect();
+            if !validators.contains_key(&node.uses) {
+                let spec = registry.get(&node.uses).ok_or_else(|| format!("node `{id}`: unknown kind `{}`", node.uses))?;
+                let validator = jsonschema::validator_for(&spec.with_schema)
+                    .map_err(|e| format!("the schema of kind `{}` does not compile: {e}", node.uses))?;
+                validators.insert(node.uses.clone(), Arc::new(validator));
+            }
+            nodes.push(ProgramNode { id: id.clone(), spec: node.clone(), with, cond, for_each, deps, dependents: vec![] });
+        }
+        for i in 0..nodes.len() {
+            for d in nodes[i].deps.clone() {
+                nodes[d].dependents.push(i);
+            }
+        }
+        let outputs = skill
+            .outputs
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), b.tpl(v, &format!("outputs.{k}"))?)))
+            .collect::<Result<_, String>>()?;
+        let owner = Owner { env: b.env, sources: b.sources };
+        let compiled = Compiled::try_new(owner, |owner| {
+            owner
+                .sources
+                .iter()
+                .map(|s| owner.env.compile_expression_owned(s.clone()).map_err(|e| e.to_string()))
+                .collect::<Result<Exprs<'_>, String>>()
+        })?;
+        Ok(Self { skill, nodes, index, outputs, compiled, validators })
+    }
+
+    /// Renders a value tree. `tainted` collects the JSON pointers of values rendered from
+    /// untrusted data.
+    pub fn render(&self, tpl: &Tpl, scope: &Scope, tainted: &mut Vec<String>) -> Result<Value, String> {
+        let mut pointer = String::new();
+        self.render_at(tpl, scope, &mut pointer, tainted)
+    }
+
+    fn render_at(&self, tpl: &Tpl, scope: &Scope, pointer: &mut String, tainted: &mut Vec<String>) -> Result<Value, String> {
+        match tpl {
+            Tpl::Literal(v) => Ok(v.clone()),
+            Tpl::Expr(_) | Tpl::Text(_) => {
+                scope.taint.store(false, Ordering::Relaxed);
+                let value = match tpl {
+                    Tpl::Expr(i) => {
+                        let v = self.eval(*i, scope)?;
+                        to_json(&v).map_err(|e| format!("{}: {e}", self.source(*i)))?
+                    }
+                    Tpl::Text(name) => Value::String(self.render_text(name, scope)?),
+                    _ => unreachable!("matched above"),
+                };
+                if scope.taint.load(Ordering::Relaxed) {
+                    tainted.push(pointer.clone());
+                }
+                Ok(value)
+            }
+            Tpl::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let len = pointer.len();
+                    pointer.push_str(&format!("/{i}"));
+                    out.push(self.render_at(item, scope, pointer, tainted)?);
+                    pointer.truncate(len);
+                }
+                Ok(Value::Array(out))
+            }
+            Tpl::Object(fields) => {
+                let mut out = serde_json::Map::with_capacity(fields.len());
+                for (key, item) in fields {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&crate::yaml::escape_segment(key));
+                    let v = self.render_at(item, scope, pointer, tainted).map_err(|e| {
+                        if e.starts_with('`') { e } else { format!("`{}`: {e}", key) }
+                    })?;
+                    pointer.truncate(len);
+                    out.insert(key.clone(), v);
+                }
+                Ok(Value::Object(out))
+            }
+        }
+    }
+
+    fn source(&self, i: usize) -> String {
+        self.compiled.borrow_owner().sources.get(i).map_or_else(String::new, |s| format!("`{{{{ {s} }}}}`"))
+    }
+
+    fn eval(&self, i: usize, scope: &Scope) -> Result<JValue, String> {
+        self.compiled.with_dependent(|_, exprs| {
+            exprs[i].eval(scope.root()).map_err(|e| format!("{}: {}", self.source(i), describe(&e)))
+        })
+    }
+
+    fn render_text(&self, name: &str, scope: &Scope) -> Result<String, String> {
+        let env = &self.compiled.borrow_owner().env;
+        let template = env.get_template(name).map_err(|e| describe(&e))?;
+        template.render(scope.root()).map_err(|e| describe(&e))
+    }
+
+    /// Evaluates an `if:`; it must yield a real boolean.
+    pub fn condition(&self, cond: &Cond, scope: &Scope) -> Result<bool, String> {
+        match cond {
+            Cond::Literal(b) => Ok(*b),
+            Cond::Expr(i) => {
+                let v = self.eval(*i, scope)?;
+                if v.kind() == ValueKind::Bool {
+                    Ok(v.is_true())
+                } else {
+                    Err(format!(
+                        "`if: {}` gave {} `{v}`, not true or false; compare explicitly, e.g. `== \"yes\"` or `| length > 0`",
+                        self.compiled.borrow_owner().sources[*i],
+                        kind_name(v.kind())
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Checks a rendered `with:` against its kind's schema; the error names the fields.
+    pub fn check_with(&self, node: &ProgramNode, with: &Value) -> Result<(), String> {
+        let Some(validator) = self.validators.get(&node.spec.uses) else { return Ok(()) };
+        let errors: Vec<String> = validator
+            .iter_errors(with)
+            .take(3)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                let field = if at.is_empty() { "with".to_string() } else { format!("with{}", at.replace('/', ".")) };
+                format!("{field}: {e}")
+            })
+            .collect();
+        if errors.is_empty() { Ok(()) } else { Err(format!("after rendering, {}", errors.join("; "))) }
+    }
+}
+
+fn describe(err: &minijinja::Error) -> String {
+    let mut text = match err.detail() {
+        Some(detail) => format!("{}: {detail}", err.kind()),
+        None => err.kind().to_string(),
+    };
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        text.push_str(&format!(" ({inner})"));
+        source = inner.source();
+    }
+    text
+}
+
+fn kind_name(kind: ValueKind) -> &'static str {
+    match kind {
+        ValueKind::String => "the string",
+        ValueKind::Number => "the number",
+        ValueKind::None | ValueKind::Undefined => "nothing,",
+        ValueKind::Seq => "the list",
+        ValueKind::Map => "the map",
+        _ => "the value",
+    }
+}
+
+/// Converts JSON to a template value.
+pub fn jvalue(value: &Value) -> JValue {
+    JValue::from(minijinja::value::Serde(value))
+}
+
+/// Converts a template value to JSON.
+pub fn to_json(value: &JValue) -> Result<Value, String> {
+    serde_json::to_value(value).map_err(|e| format!("cannot turn the value into JSON: {e}"))
+}
+
+/// What a finished node exposes to templates as `nodes.<id>`.
+#[derive(Debug, Clone)]
+pub struct NodeResult {
+    pub status: NodeStatus,
+    pub output: JValue,
+    pub error: Option<String>,
+    pub untrusted: bool,
+}
+
+impl NodeResult {
+    pub fn new(status: NodeStatus, output: Option<&Value>, error: Option<String>, untrusted: bool) -> Self {
+        let output = output.map_or(JValue::from(()), jvalue);
+        Self { status, output, error, untrusted }
+    }
+}
+
+/// The data of one run that templates read.
+#[derive(Debug)]
+pub struct RunData {
+    pub program: Arc<Program>,
+    pub inputs: JValue,
+    pub run: JValue,
+    pub env: JValue,
+    pub results: Vec<OnceLock<NodeResult>>,
+}
+
+impl RunData {
+    pub fn result(&self, i: usize) -> Option<&NodeResult> {
+        self.results[i].get()
+    }
+}
+
+/// What one rendering sees: the run, and with `for_each` the item.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    data: Arc<RunData>,
+    item: Option<(JValue, usize)>,
+    taint: Arc<AtomicBool>,
+}
+
+impl Scope {
+    pub fn new(data: Arc<RunData>) -> Self {
+        Self { data, item: None, taint: Arc::new(AtomicBool::new(false)) }
+    }
+
+    pub fn with_item(&self, item: &Value, index: usize) -> Self {
+        Self { data: self.data.clone(), item: Some((jvalue(item), index)), taint: Arc::new(AtomicBool::new(false)) }
+    }
+
+    fn root(&self) -> JValue {
+        JValue::from_object(Root(self.clone()))
+    }
+}
+
+#[derive(Debug)]
+struct Root(Scope);
+
+impl Object for Root {
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        let scope = &self.0;
+        match key.as_str()? {
+            "inputs" => Some(scope.data.inputs.clone()),
+            "nodes" => Some(JValue::from_object(Nodes(scope.clone()))),
+            "run" => Some(scope.data.run.clone()),
+            "env" => Some(scope.data.env.clone()),
+            "item" => scope.item.as_ref().map(|(v, _)| v.clone()),
+            "index" => scope.item.as_ref().map(|(_, i)| JValue::from(*i)),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["inputs", "nodes", "run", "env"])
+    }
+}
+
+#[derive(Debug)]
+struct Nodes(Scope);
+
+impl Object for Nodes {
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        let i = *self.0.data.program.index.get(key.as_str()?)?;
+        self.0.data.result(i)?;
+        Some(JValue::from_object(NodeView { scope: self.0.clone(), index: i }))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let done: Vec<JValue> = self
+            .0
+            .data
+            .program
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.0.data.result(*i).is_some())
+            .map(|(_, n)| JValue::from(n.id.clone()))
+            .collect();
+        Enumerator::Values(done)
+    }
+}
+
+#[derive(Debug)]
+struct NodeView {
+    scope: Scope,
+    index: usize,
+}
+
+impl Object for NodeView {
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        let result = self.scope.data.result(self.index)?;
+        match key.as_str()? {
+            "output" => {
+                if result.untrusted {
+                    self.scope.taint.store(true, Ordering::Relaxed);
+                }
+                Some(result.output.clone())
+            }
+            "status" => Some(JValue::from(result.status.as_str())),
+            "error" => Some(result.error.clone().map_or(JValue::from(()), JValue::from)),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["output", "status", "error"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_expressions_are_recognised() {
+        assert_eq!(single_expression("{{ nodes.a.output }}"), Some("nodes.a.output"));
+        assert_eq!(single_expression("  {{- x + 1 -}}\n"), Some("x + 1"));
+        assert_eq!(single_expression("{{ a }} and {{ b }}"), None);
+        assert_eq!(single_expression("value: {{ a }}"), None);
+    }
+}

@@ -1,0 +1,774 @@
+//! The run store: every run, node run, log line and approval. [`SqliteStore`] is the
+//! durable one (one database under `$PYRA_HOME`, WAL); [`MemoryStore`] keeps the same
+//! records in memory for benchmarks and embedding.
+//!
+//! Invariant: the scheduler calls [`Store::apply`] with a batch of changes and acts on
+//! them only after it returns, so what the store says happened is never behind what did.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+pub use super::record::*;
+
+/// A store error: the database could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("run store: {0}")]
+pub struct StoreError(pub String);
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What the scheduler, the executors and the CLI need from a run store.
+pub trait Store: Send + Sync {
+    fn create_run(&self, run: &RunRecord) -> StoreResult<()>;
+    /// Commits a batch of changes to one run in one transaction.
+    fn apply(&self, run_id: &str, changes: &[Change]) -> StoreResult<()>;
+    /// Marks a run as resumed: status running, one more resume, this process's pid.
+    fn resume_run(&self, run_id: &str, pid: u32) -> StoreResult<()>;
+    fn run(&self, run_id: &str) -> StoreResult<Option<RunRecord>>;
+    /// Runs whose id starts with `prefix` (newest first, at most 10).
+    fn find_runs(&self, prefix: &str) -> StoreResult<Vec<String>>;
+    fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>>;
+    fn nodes(&self, run_id: &str) -> StoreResult<Vec<NodeRecord>>;
+    fn node_state(&self, run_id: &str, key: &str) -> StoreResult<Option<Value>>;
+    fn set_node_state(&self, run_id: &str, key: &str, state: &Value) -> StoreResult<()>;
+    fn log(&self, run_id: &str, node: Option<&str>, level: LogLevel, message: &str) -> StoreResult<()>;
+    fn logs(&self, run_id: &str, node: Option<&str>) -> StoreResult<Vec<LogLine>>;
+    fn approval(&self, run_id: &str, key: &str) -> StoreResult<Option<ApprovalRecord>>;
+    fn approvals(&self, run_id: &str) -> StoreResult<Vec<ApprovalRecord>>;
+    fn insert_approval(&self, approval: &ApprovalRecord) -> StoreResult<()>;
+    /// Answers a pending approval. Single use: returns false when it was already answered.
+    fn answer_approval(
+        &self,
+        run_id: &str,
+        key: &str,
+        state: ApprovalState,
+        by: &str,
+        reason: Option<&str>,
+    ) -> StoreResult<bool>;
+    /// The child run a `skill` node started, if any.
+    fn child_run(&self, parent_run: &str, parent_node: &str) -> StoreResult<Option<String>>;
+    /// Records that someone asked for the run to stop.
+    fn request_cancel(&self, run_id: &str) -> StoreResult<()>;
+    fn cancel_requested(&self, run_id: &str) -> StoreResult<bool>;
+}
+
+const SCHEMA: &str = r"
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    skill TEXT NOT NULL,
+    source_path TEXT,
+    source TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    outputs TEXT,
+    parent_run TEXT,
+    parent_node TEXT,
+    created_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    pid INTEGER,
+    resumes INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
+CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent_run, parent_node);
+CREATE TABLE IF NOT EXISTS node_runs (
+    run_id TEXT NOT NULL,
+    node TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started_at INTEGER,
+    finished_at INTEGER,
+    input TEXT,
+    output TEXT,
+    error TEXT,
+    untrusted INTEGER NOT NULL DEFAULT 0,
+    state TEXT,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (run_id, node)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    node TEXT,
+    at INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_run ON logs(run_id, id);
+CREATE TABLE IF NOT EXISTS approvals (
+    run_id TEXT NOT NULL,
+    node TEXT NOT NULL,
+    message TEXT NOT NULL,
+    details TEXT,
+    created_at INTEGER NOT NULL,
+    deadline INTEGER NOT NULL,
+    on_timeout TEXT NOT NULL,
+    state TEXT NOT NULL,
+    answered_by TEXT,
+    reason TEXT,
+    answered_at INTEGER,
+    PRIMARY KEY (run_id, node)
+) WITHOUT ROWID;
+PRAGMA user_version = 1;
+";
+
+/// The durable store: SQLite in WAL mode with `synchronous = NORMAL`, so a commit
+/// survives the process being killed (the WAL is in the OS cache); a power cut may lose
+/// the last commits but never corrupts the database.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn json_text(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+fn parse_json(text: Option<String>) -> Option<Value> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+impl SqliteStore {
+    /// Opens (creating with mode 0600) the database at `path`.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        if !path.exists() {
+            create_private(path).map_err(|e| StoreError(format!("cannot create {}: {e}", path.display())))?;
+        }
+        let conn = Connection::open(path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        Self::init(conn)
+    }
+
+    /// A store in an in-memory SQLite database (same SQL, no file).
+    pub fn open_in_memory() -> StoreResult<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> StoreResult<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn).map_err(StoreError::from)
+    }
+
+    /// Runs whose status says running but whose process is gone; see
+    /// [`super::lock::RunLock`].
+    pub fn running_runs(&self) -> StoreResult<Vec<(String, Option<u32>)>> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT id, pid FROM runs WHERE status = 'running'")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<u32>>(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// Marks a run and its unfinished nodes as interrupted.
+    pub fn mark_interrupted(&self, run_id: &str) -> StoreResult<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let now = now_ms();
+            tx.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?2, error = 'the process running it stopped unexpectedly' WHERE id = ?1 AND status = 'running'",
+                params![run_id, now],
+            )?;
+            tx.execute(
+                "UPDATE node_runs SET status = 'interrupted', finished_at = ?2 WHERE run_id = ?1 AND status = 'running'",
+                params![run_id, now],
+            )?;
+            tx.commit()
+        })
+    }
+}
+
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(drop)
+}
+
+#[cfg(not(unix))]
+fn create_private(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path).map(drop)
+}
+
+fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let status: String = r.get("status")?;
+    Ok(RunRecord {
+        id: r.get("id")?,
+        skill: r.get("skill")?,
+        source_path: r.get("source_path")?,
+        source: r.get("source")?,
+        inputs: parse_json(r.get("inputs")?).unwrap_or(Value::Null),
+        status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
+        error: r.get("error")?,
+        outputs: parse_json(r.get("outputs")?),
+        parent_run: r.get("parent_run")?,
+        parent_node: r.get("parent_node")?,
+        created_at: r.get("created_at")?,
+        finished_at: r.get("finished_at")?,
+        pid: r.get("pid")?,
+        resumes: r.get("resumes")?,
+    })
+}
+
+fn node_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NodeRecord> {
+    let status: String = r.get("status")?;
+    Ok(NodeRecord {
+        node: r.get("node")?,
+        status: NodeStatus::parse(&status).unwrap_or(NodeStatus::Failed),
+        attempts: r.get("attempts")?,
+        started_at: r.get("started_at")?,
+        finished_at: r.get("finished_at")?,
+        input: parse_json(r.get("input")?),
+        output: parse_json(r.get("output")?),
+        error: r.get("error")?,
+        untrusted: r.get("untrusted")?,
+        state: parse_json(r.get("state")?),
+    })
+}
+
+fn approval_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRecord> {
+    let parse_state = |s: String| ApprovalState::parse(&s).unwrap_or(ApprovalState::Rejected);
+    Ok(ApprovalRecord {
+        run_id: r.get("run_id")?,
+        node: r.get("node")?,
+        message: r.get("message")?,
+        details: parse_json(r.get("details")?),
+        created_at: r.get("created_at")?,
+        deadline: r.get("deadline")?,
+        on_timeout: parse_state(r.get("on_timeout")?),
+        state: parse_state(r.get("state")?),
+        answered_by: r.get("answered_by")?,
+        reason: r.get("reason")?,
+        answered_at: r.get("answered_at")?,
+    })
+}
+
+const UPSERT_STARTED: &str = "INSERT INTO node_runs (run_id, node, status, attempts, started_at, input, seq)
+     VALUES (?1, ?2, 'running', ?3, ?4, ?5, (SELECT COUNT(*) FROM node_runs WHERE run_id = ?1))
+     ON CONFLICT(run_id, node) DO UPDATE SET status = 'running', attempts = ?3, started_at = ?4, input = ?5,
+         finished_at = NULL, output = NULL, error = NULL";
+
+fn apply_change(tx: &rusqlite::Transaction<'_>, run_id: &str, change: &Change, now: i64) -> rusqlite::Result<()> {
+    match change {
+        Change::RunStatus { status, error, outputs } => {
+            let finished = if status.is_final() { Some(now) } else { None };
+            tx.prepare_cached("UPDATE runs SET status = ?2, error = ?3, outputs = ?4, finished_at = ?5 WHERE id = ?1")?
+                .execute(params![run_id, status.as_str(), error, outputs.as_ref().map(json_text), finished])?;
+        }
+        Change::NodeStarted { node, attempt, input } => {
+            tx.prepare_cached(UPSERT_STARTED)?.execute(params![run_id, node, attempt, now, json_text(input)])?;
+        }
+        Change::NodeRetrying { node, attempt, error } => {
+            tx.prepare_cached("UPDATE node_runs SET attempts = ?3, error = ?4 WHERE run_id = ?1 AND node = ?2")?
+                .execute(params![run_id, node, attempt, error])?;
+        }
+        Change::NodeWaiting { node, reason } => {
+            tx.prepare_cached("UPDATE node_runs SET status = 'waiting', error = ?3 WHERE run_id = ?1 AND node = ?2")?
+                .execute(params![run_id, node, reason])?;
+        }
+        Change::NodeFinished { node, status, output, error, untrusted } => {
+            tx.prepare_cached(
+                "UPDATE node_runs SET status = ?3, output = ?4, error = ?5, untrusted = ?6, finished_at = ?7
+                 WHERE run_id = ?1 AND node = ?2",
+            )?
+            .execute(params![run_id, node, status.as_str(), output.as_ref().map(json_text), error, untrusted, now])?;
+        }
+        Change::NodeSkipped { node, reason } => {
+            tx.prepare_cached(
+                "INSERT INTO node_runs (run_id, node, status, started_at, finished_at, error, seq)
+                 VALUES (?1, ?2, 'skipped', ?3, ?3, ?4, (SELECT COUNT(*) FROM node_runs WHERE run_id = ?1))
+                 ON CONFLICT(run_id, node) DO UPDATE SET status = 'skipped', started_at = ?3, finished_at = ?3,
+                     error = ?4, output = NULL, input = NULL, attempts = 0",
+            )?
+            .execute(params![run_id, node, now, reason])?;
+        }
+        Change::NodeReset { node, forget: false } => {
+            tx.prepare_cached(
+                "UPDATE node_runs SET status = 'pending', output = NULL, finished_at = NULL WHERE run_id = ?1 AND node = ?2",
+            )?
+            .execute(params![run_id, node])?;
+        }
+        Change::NodeReset { node, forget: true } => {
+            tx.prepare_cached("DELETE FROM node_runs WHERE run_id = ?1 AND (node = ?2 OR node LIKE ?2 || '[%')")?
+                .execute(params![run_id, node])?;
+            tx.prepare_cached("DELETE FROM approvals WHERE run_id = ?1 AND (node = ?2 OR node LIKE ?2 || '[%')")?
+                .execute(params![run_id, node])?;
+        }
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn create_run(&self, run: &RunRecord) -> StoreResult<()> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO runs (id, skill, source_path, source, inputs, status, parent_run, parent_node, created_at, pid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                run.id,
+                run.skill,
+                run.source_path,
+                run.source,
+                json_text(&run.inputs),
+                run.status.as_str(),
+                run.parent_run,
+                run.parent_node,
+                run.created_at,
+                run.pid
+            ])
+            .map(drop)
+        })
+    }
+
+    fn apply(&self, run_id: &str, changes: &[Change]) -> StoreResult<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let now = now_ms();
+            for change in changes {
+                apply_change(&tx, run_id, change, now)?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn resume_run(&self, run_id: &str, pid: u32) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE runs SET status = 'running', resumes = resumes + 1, pid = ?2, finished_at = NULL, error = NULL,
+                 cancel_requested = 0 WHERE id = ?1",
+                params![run_id, pid],
+            )
+            .map(drop)
+        })
+    }
+
+    fn run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
+        self.with(|c| c.prepare_cached("SELECT * FROM runs WHERE id = ?1")?.query_row([run_id], run_from_row).optional())
+    }
+
+    fn find_runs(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT id FROM runs WHERE id >= ?1 AND id < ?1 || x'ff' ORDER BY created_at DESC LIMIT 10")?;
+            let rows = stmt.query_map([prefix], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT * FROM runs WHERE (?1 IS NULL OR skill = ?1) AND (?2 IS NULL OR status = ?2)
+                 AND (?3 IS NULL OR created_at >= ?3) ORDER BY created_at DESC, id DESC LIMIT ?4",
+            )?;
+            let limit = filter.limit.map_or(-1, |l| l as i64);
+            let rows = stmt.query_map(
+                params![filter.skill, filter.status.map(RunStatus::as_str), filter.since, limit],
+                run_from_row,
+            )?;
+            rows.collect()
+        })
+    }
+
+    fn nodes(&self, run_id: &str) -> StoreResult<Vec<NodeRecord>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached("SELECT * FROM node_runs WHERE run_id = ?1 ORDER BY seq")?;
+            let rows = stmt.query_map([run_id], node_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn node_state(&self, run_id: &str, key: &str) -> StoreResult<Option<Value>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT state FROM node_runs WHERE run_id = ?1 AND node = ?2")?
+                .query_row([run_id, key], |r| r.get::<_, Option<String>>(0))
+                .optional()
+                .map(|s| parse_json(s.flatten()))
+        })
+    }
+
+    fn set_node_state(&self, run_id: &str, key: &str, state: &Value) -> StoreResult<()> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO node_runs (run_id, node, status, state, seq)
+                 VALUES (?1, ?2, 'running', ?3, (SELECT COUNT(*) FROM node_runs WHERE run_id = ?1))
+                 ON CONFLICT(run_id, node) DO UPDATE SET state = ?3",
+            )?
+            .execute(params![run_id, key, json_text(state)])
+            .map(drop)
+        })
+    }
+
+    fn log(&self, run_id: &str, node: Option<&str>, level: LogLevel, message: &str) -> StoreResult<()> {
+        self.with(|c| {
+            c.prepare_cached("INSERT INTO logs (run_id, node, at, level, message) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![run_id, node, now_ms(), level.as_str(), message])
+                .map(drop)
+        })
+    }
+
+    fn logs(&self, run_id: &str, node: Option<&str>) -> StoreResult<Vec<LogLine>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT at, node, level, message FROM logs WHERE run_id = ?1
+                 AND (?2 IS NULL OR node = ?2 OR node LIKE ?2 || '[%') ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![run_id, node], |r| {
+                let level: String = r.get(2)?;
+                Ok(LogLine {
+                    at: r.get(0)?,
+                    node: r.get(1)?,
+                    level: LogLevel::parse(&level).unwrap_or(LogLevel::Info),
+                    message: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn approval(&self, run_id: &str, key: &str) -> StoreResult<Option<ApprovalRecord>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT * FROM approvals WHERE run_id = ?1 AND node = ?2")?
+                .query_row([run_id, key], approval_from_row)
+                .optional()
+        })
+    }
+
+    fn approvals(&self, run_id: &str) -> StoreResult<Vec<ApprovalRecord>> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT * FROM approvals WHERE run_id = ?1 ORDER BY created_at")?;
+            let rows = stmt.query_map([run_id], approval_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn insert_approval(&self, a: &ApprovalRecord) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO approvals (run_id, node, message, details, created_at, deadline, on_timeout, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(run_id, node) DO NOTHING",
+                params![
+                    a.run_id,
+                    a.node,
+                    a.message,
+                    a.details.as_ref().map(json_text),
+                    a.created_at,
+                    a.deadline,
+                    a.on_timeout.as_str(),
+                    a.state.as_str()
+                ],
+            )
+            .map(drop)
+        })
+    }
+
+    fn answer_approval(
+        &self,
+        run_id: &str,
+        key: &str,
+        state: ApprovalState,
+        by: &str,
+        reason: Option<&str>,
+    ) -> StoreResult<bool> {
+        self.with(|c| {
+            let n = c.execute(
+                "UPDATE approvals SET state = ?3, answered_by = ?4, reason = ?5, answered_at = ?6
+                 WHERE run_id = ?1 AND node = ?2 AND state = 'pending'",
+                params![run_id, key, state.as_str(), by, reason, now_ms()],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn child_run(&self, parent_run: &str, parent_node: &str) -> StoreResult<Option<String>> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT id FROM runs WHERE parent_run = ?1 AND parent_node = ?2 ORDER BY created_at DESC LIMIT 1",
+            )?
+            .query_row([parent_run, parent_node], |r| r.get(0))
+            .optional()
+        })
+    }
+
+    fn request_cancel(&self, run_id: &str) -> StoreResult<()> {
+        self.with(|c| c.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?1", [run_id]).map(drop))
+    }
+
+    fn cancel_requested(&self, run_id: &str) -> StoreResult<bool> {
+        self.with(|c| {
+            c.prepare_cached("SELECT cancel_requested FROM runs WHERE id = ?1")?
+                .query_row([run_id], |r| r.get::<_, bool>(0))
+                .optional()
+                .map(|v| v.unwrap_or(false))
+        })
+    }
+}
+
+/// Records kept in memory only: what the durable store keeps, minus the disk.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Memory>,
+}
+
+#[derive(Default)]
+struct Memory {
+    runs: Vec<RunRecord>,
+    cancel: HashMap<String, bool>,
+    nodes: HashMap<String, Vec<NodeRecord>>,
+    node_index: HashMap<(String, String), usize>,
+    logs: HashMap<String, Vec<LogLine>>,
+    approvals: Vec<ApprovalRecord>,
+}
+
+impl Memory {
+    fn run_mut(&mut self, id: &str) -> Option<&mut RunRecord> {
+        self.runs.iter_mut().find(|r| r.id == id)
+    }
+
+    fn node_mut(&mut self, run_id: &str, node: &str) -> &mut NodeRecord {
+        let key = (run_id.to_string(), node.to_string());
+        let list = self.nodes.entry(run_id.to_string()).or_default();
+        let i = *self.node_index.entry(key).or_insert_with(|| {
+            list.push(NodeRecord {
+                node: node.to_string(),
+                status: NodeStatus::Pending,
+                attempts: 0,
+                started_at: None,
+                finished_at: None,
+                input: None,
+                output: None,
+                error: None,
+                untrusted: false,
+                state: None,
+            });
+            list.len() - 1
+        });
+        &mut list[i]
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Memory) -> T) -> StoreResult<T> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(f(&mut inner))
+    }
+}
+
+impl Store for MemoryStore {
+    fn create_run(&self, run: &RunRecord) -> StoreResult<()> {
+        self.with(|m| m.runs.push(run.clone()))
+    }
+
+    fn apply(&self, run_id: &str, changes: &[Change]) -> StoreResult<()> {
+        let now = now_ms();
+        self.with(|m| {
+            for change in changes {
+                match change {
+                    Change::RunStatus { status, error, outputs } => {
+                        if let Some(run) = m.run_mut(run_id) {
+                            run.status = *status;
+                            run.error.clone_from(error);
+                            run.outputs.clone_from(outputs);
+                            run.finished_at = status.is_final().then_some(now);
+                        }
+                    }
+                    Change::NodeStarted { node, attempt, input } => {
+                        let n = m.node_mut(run_id, node);
+                        n.status = NodeStatus::Running;
+                        n.attempts = *attempt;
+                        n.started_at = Some(now);
+                        n.input = Some(input.clone());
+                        (n.finished_at, n.output, n.error) = (None, None, None);
+                    }
+                    Change::NodeRetrying { node, attempt, error } => {
+                        let n = m.node_mut(run_id, node);
+                        n.attempts = *attempt;
+                        n.error = Some(error.clone());
+                    }
+                    Change::NodeWaiting { node, reason } => {
+                        let n = m.node_mut(run_id, node);
+                        n.status = NodeStatus::Waiting;
+                        n.error = Some(reason.clone());
+                    }
+                    Change::NodeFinished { node, status, output, error, untrusted } => {
+                        let n = m.node_mut(run_id, node);
+                        n.status = *status;
+                        n.output.clone_from(output);
+                        n.error.clone_from(error);
+                        n.untrusted = *untrusted;
+                        n.finished_at = Some(now);
+                    }
+                    Change::NodeSkipped { node, reason } => {
+                        let n = m.node_mut(run_id, node);
+                        n.status = NodeStatus::Skipped;
+                        n.error = Some(reason.clone());
+                        (n.started_at, n.finished_at) = (Some(now), Some(now));
+                    }
+                    Change::NodeReset { node, forget: false } => {
+                        let n = m.node_mut(run_id, node);
+                        n.status = NodeStatus::Pending;
+                        (n.output, n.finished_at) = (None, None);
+                    }
+                    Change::NodeReset { node, forget: true } => {
+                        let prefix = format!("{node}[");
+                        m.approvals.retain(|a| a.run_id != run_id || (a.node != *node && !a.node.starts_with(&prefix)));
+                        if let Some(list) = m.nodes.get_mut(run_id) {
+                            let prefix = format!("{node}[");
+                            list.retain(|n| n.node != *node && !n.node.starts_with(&prefix));
+                            m.node_index.retain(|(r, _), _| r != run_id);
+                            for (i, n) in list.iter().enumerate() {
+                                m.node_index.insert((run_id.to_string(), n.node.clone()), i);
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    fn resume_run(&self, run_id: &str, pid: u32) -> StoreResult<()> {
+        self.with(|m| {
+            if let Some(run) = m.run_mut(run_id) {
+                run.status = RunStatus::Running;
+                run.resumes += 1;
+                run.pid = Some(pid);
+                run.finished_at = None;
+                run.error = None;
+            }
+            m.cancel.remove(run_id);
+        })
+    }
+
+    fn run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
+        self.with(|m| m.runs.iter().find(|r| r.id == run_id).cloned())
+    }
+
+    fn find_runs(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        self.with(|m| m.runs.iter().rev().filter(|r| r.id.starts_with(prefix)).take(10).map(|r| r.id.clone()).collect())
+    }
+
+    fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
+        self.with(|m| {
+            m.runs
+                .iter()
+                .rev()
+                .filter(|r| filter.skill.as_ref().is_none_or(|s| *s == r.skill))
+                .filter(|r| filter.status.is_none_or(|s| s == r.status))
+                .filter(|r| filter.since.is_none_or(|s| r.created_at >= s))
+                .take(filter.limit.unwrap_or(usize::MAX))
+                .cloned()
+                .collect()
+        })
+    }
+
+    fn nodes(&self, run_id: &str) -> StoreResult<Vec<NodeRecord>> {
+        self.with(|m| m.nodes.get(run_id).cloned().unwrap_or_default())
+    }
+
+    fn node_state(&self, run_id: &str, key: &str) -> StoreResult<Option<Value>> {
+        self.with(|m| m.nodes.get(run_id).and_then(|l| l.iter().find(|n| n.node == key)).and_then(|n| n.state.clone()))
+    }
+
+    fn set_node_state(&self, run_id: &str, key: &str, state: &Value) -> StoreResult<()> {
+        self.with(|m| m.node_mut(run_id, key).state = Some(state.clone()))
+    }
+
+    fn log(&self, run_id: &str, node: Option<&str>, level: LogLevel, message: &str) -> StoreResult<()> {
+        let line = LogLine { at: now_ms(), node: node.map(str::to_string), level, message: message.to_string() };
+        self.with(|m| m.logs.entry(run_id.to_string()).or_default().push(line))
+    }
+
+    fn logs(&self, run_id: &str, node: Option<&str>) -> StoreResult<Vec<LogLine>> {
+        self.with(|m| {
+            let all = m.logs.get(run_id).cloned().unwrap_or_default();
+            all.into_iter()
+                .filter(|l| node.is_none_or(|n| l.node.as_deref().is_some_and(|ln| ln == n || ln.starts_with(&format!("{n}[")))))
+                .collect()
+        })
+    }
+
+    fn approval(&self, run_id: &str, key: &str) -> StoreResult<Option<ApprovalRecord>> {
+        self.with(|m| m.approvals.iter().find(|a| a.run_id == run_id && a.node == key).cloned())
+    }
+
+    fn approvals(&self, run_id: &str) -> StoreResult<Vec<ApprovalRecord>> {
+        self.with(|m| m.approvals.iter().filter(|a| a.run_id == run_id).cloned().collect())
+    }
+
+    fn insert_approval(&self, approval: &ApprovalRecord) -> StoreResult<()> {
+        self.with(|m| {
+            if !m.approvals.iter().any(|a| a.run_id == approval.run_id && a.node == approval.node) {
+                m.approvals.push(approval.clone());
+            }
+        })
+    }
+
+    fn answer_approval(
+        &self,
+        run_id: &str,
+        key: &str,
+        state: ApprovalState,
+        by: &str,
+        reason: Option<&str>,
+    ) -> StoreResult<bool> {
+        self.with(|m| {
+            let Some(a) = m.approvals.iter_mut().find(|a| a.run_id == run_id && a.node == key) else {
+                return false;
+            };
+            if a.state != ApprovalState::Pending {
+                return false;
+            }
+            a.state = state;
+            a.answered_by = Some(by.to_string());
+            a.reason = reason.map(str::to_string);
+            a.answered_at = Some(now_ms());
+            true
+        })
+    }
+
+    fn child_run(&self, parent_run: &str, parent_node: &str) -> StoreResult<Option<String>> {
+        self.with(|m| {
+            m.runs
+                .iter()
+                .rev()
+                .find(|r| r.parent_run.as_deref() == Some(parent_run) && r.parent_node.as_deref() == Some(parent_node))
+                .map(|r| r.id.clone())
+        })
+    }
+
+    fn request_cancel(&self, run_id: &str) -> StoreResult<()> {
+        self.with(|m| {
+            m.cancel.insert(run_id.to_string(), true);
+        })
+    }
+
+    fn cancel_requested(&self, run_id: &str) -> StoreResult<bool> {
+        self.with(|m| m.cancel.get(run_id).copied().unwrap_or(false))
+    }
+}
