@@ -28,6 +28,132 @@ pub enum Command {
         #[command(subcommand)]
         command: SkillCommand,
     },
+    /// Run a skill now and show its progress.
+    #[command(after_help = RUN_EXIT_CODES)]
+    Run(RunArgs),
+    /// Inspect and manage runs: list, show, logs, retry, cancel.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
+    /// Approve what a waiting run asks, then continue the run here.
+    #[command(after_help = RUN_EXIT_CODES)]
+    Approve {
+        /// The run id (a unique prefix is enough).
+        run: String,
+        /// The approval node; needed only when several wait.
+        node: Option<String>,
+        /// Record the answer but do not continue the run now.
+        #[arg(long)]
+        no_resume: bool,
+    },
+    /// Reject what a waiting run asks, then let the run finish here.
+    #[command(after_help = RUN_EXIT_CODES)]
+    Reject {
+        /// The run id (a unique prefix is enough).
+        run: String,
+        /// The approval node; needed only when several wait.
+        node: Option<String>,
+        /// Why, recorded with the answer.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Record the answer but do not continue the run now.
+        #[arg(long)]
+        no_resume: bool,
+    },
+}
+
+/// Exit codes of the commands that run skills.
+pub const RUN_EXIT_CODES: &str = "Exit codes:
+  0    the run succeeded
+  1    a node failed, an approval was rejected, or the skill is invalid
+  2    usage error (unknown skill, bad input)
+  3    the run waits for an approval (answer with `pyra approve` / `pyra reject`)
+  130  the run was cancelled (Ctrl-C, `pyra runs cancel`)";
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// A skill name (`pyra skill list`) or a skill file.
+    #[arg(value_name = "SKILL|FILE")]
+    pub skill: String,
+
+    /// An input value, `name=value`; repeatable. Numbers, booleans, lists and objects are
+    /// read according to the input's declared type (lists and objects as JSON).
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+
+    /// Read inputs from a JSON or YAML object in a file, or `-` for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    pub inputs_file: Option<String>,
+
+    /// Print the skill's outputs as JSON on standard output (progress stays on stderr).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print the plan (order, conditions, what would run) and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        /// Only runs of this skill.
+        #[arg(long)]
+        skill: Option<String>,
+        /// Only runs in this state: running, waiting, succeeded, failed, rejected,
+        /// cancelled, interrupted.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs started since: a duration ago (`2h`, `7d`), a date (`2026-11-01`) or
+        /// an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print a JSON array of run objects (each with an `id`), newest first.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a run: its nodes with states and durations.
+    Show {
+        /// The run id (a unique prefix is enough).
+        run: String,
+        /// Also print each node's output (and rendered inputs).
+        #[arg(long)]
+        outputs: bool,
+        /// Print the run and its nodes as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a run's log: state changes, retries, program error output.
+    Logs {
+        /// The run id (a unique prefix is enough).
+        run: String,
+        /// Only this node's lines.
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Run a finished run again where it failed; completed nodes keep their outputs and
+    /// are never run again.
+    #[command(after_help = RUN_EXIT_CODES)]
+    Retry {
+        /// The run id (a unique prefix is enough).
+        run: String,
+        /// Run this node and everything after it again, even if they succeeded.
+        #[arg(long, value_name = "NODE")]
+        from: Option<String>,
+        /// Print the outputs as JSON on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a running run (from another terminal), or end a waiting one.
+    Cancel {
+        /// The run id (a unique prefix is enough).
+        run: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

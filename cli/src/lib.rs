@@ -6,6 +6,11 @@ mod cli;
 mod graph_render;
 mod home;
 mod output;
+mod progress;
+mod prompt;
+mod run_cmd;
+mod runner;
+mod runs_cmd;
 mod skill_cmd;
 mod skills;
 
@@ -21,6 +26,10 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const INVALID: u8 = 1;
     pub const USAGE: u8 = 2;
+    /// The run waits for an approval.
+    pub const WAITING: u8 = 3;
+    /// The run was cancelled (128 + SIGINT, as shells report it).
+    pub const CANCELLED: u8 = 130;
 }
 
 /// An error that ends the command, with the exit code it maps to.
@@ -64,5 +73,13 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
     let home = home::Home::resolve(cli.home.as_deref(), cli.profile.as_deref())?;
     match cli.command {
         cli::Command::Skill { command } => skill_cmd::run(&home, command),
+        cli::Command::Run(args) => run_cmd::run(&home, args),
+        cli::Command::Runs { command } => runs_cmd::run(&home, command),
+        cli::Command::Approve { run, node, no_resume } => {
+            runs_cmd::answer(&home, &run, node.as_deref(), true, None, no_resume)
+        }
+        cli::Command::Reject { run, node, reason, no_resume } => {
+            runs_cmd::answer(&home, &run, node.as_deref(), false, reason.as_deref(), no_resume)
+        }
     }
 }

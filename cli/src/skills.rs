@@ -62,6 +62,22 @@ impl SkillSource {
         }
     }
 
+    /// The skill's text, for running it.
+    pub fn text(&self) -> Result<engine::run::SkillText, Failure> {
+        let (path, source) = match &self.text {
+            Text::Embedded(text) => (None, text.to_string()),
+            Text::File(path) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+                let source = String::from_utf8(bytes)
+                    .map_err(|_| Failure::failed(format!("{} is not UTF-8 text", path.display())))?;
+                let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                (Some(abs.display().to_string()), source)
+            }
+        };
+        Ok(engine::run::SkillText { name: self.name.clone(), path, display: self.display.clone(), source })
+    }
+
     /// Reads and validates the skill.
     pub fn validate(&self, registry: &Registry) -> Validation {
         match &self.text {

@@ -5,9 +5,13 @@
 //! [`kinds::io`] (files, HTTP, programs), [`kinds::ai`] (language models) and
 //! [`kinds::memory`] (the markdown memory).
 
+pub mod exec;
 pub mod kinds;
 
+use std::sync::Arc;
+
 use engine::Registry;
+use engine::run::Executor;
 
 /// Every built-in node kind, in the order `pyra skill schema` lists them.
 pub fn builtin_registry() -> Registry {
@@ -19,10 +23,27 @@ pub fn builtin_registry() -> Registry {
     registry
 }
 
-/// The specs of every built-in kind, family by family.
+/// The specs of every built-in kind, family by family, with their executors.
 fn builtin_specs() -> Vec<engine::KindSpec> {
     let families = [kinds::core::specs(), kinds::io::specs(), kinds::ai::specs(), kinds::memory::specs()];
-    families.into_iter().flatten().collect()
+    let mut specs: Vec<engine::KindSpec> = families.into_iter().flatten().collect();
+    for spec in &mut specs {
+        spec.executor = executor(&spec.name);
+    }
+    specs
+}
+
+/// The executor of each built-in kind. Kinds without one (the language-model and memory
+/// kinds, until their issues land) validate but fail clearly when run.
+fn executor(kind: &str) -> Option<Arc<dyn Executor>> {
+    use exec::core;
+    Some(match kind {
+        "template" => Arc::new(core::Template),
+        "wait" => Arc::new(core::Wait),
+        "approval" => Arc::new(core::Approval),
+        "skill" => Arc::new(core::Skill),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,151 @@
+//! The progress view: on a terminal, a live line per running node (spinner, name,
+//! elapsed time) with finished nodes printed above; otherwise plain lines. Both on
+//! stderr, so stdout carries only outputs.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use engine::run::{Event, NodeStatus, Observer, RunStatus};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::output;
+
+pub struct Progress {
+    live: Option<MultiProgress>,
+    quiet: bool,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    bars: HashMap<(String, String), (ProgressBar, Instant)>,
+    started: HashMap<(String, String), Instant>,
+    active: Vec<String>,
+}
+
+fn symbol(status: NodeStatus) -> &'static str {
+    match status {
+        NodeStatus::Succeeded => "✓",
+        NodeStatus::Failed => "✗",
+        NodeStatus::Skipped => "–",
+        NodeStatus::Rejected => "⊘",
+        NodeStatus::Waiting => "…",
+        NodeStatus::Cancelled => "⨯",
+        _ => " ",
+    }
+}
+
+fn fmt_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else if d < Duration::from_secs(60) {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+impl Progress {
+    pub fn new(tty: bool, quiet: bool) -> Self {
+        let live = (tty && !quiet).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Self { live, quiet, state: Mutex::new(State::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A line for people, above any live bars.
+    pub fn note(&self, text: &str) {
+        match &self.live {
+            Some(mp) => {
+                let _ = mp.println(text);
+            }
+            None => output::err(&format!("{text}\n")),
+        }
+    }
+
+    /// Hides the live view while a prompt is on screen.
+    pub fn hide(&self, hidden: bool) {
+        if let Some(mp) = &self.live {
+            mp.set_draw_target(if hidden { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
+        }
+    }
+
+    /// Top-level runs in flight (for the second Ctrl-C).
+    pub fn active_runs(&self) -> Vec<String> {
+        self.lock().active.clone()
+    }
+
+    fn line(&self, text: String) {
+        if !self.quiet {
+            self.note(&text);
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn event(&self, event: &Event) {
+        match event {
+            Event::RunStarted { run_id, skill, nodes, depth, resumed } => {
+                self.lock().active.push(run_id.clone());
+                let indent = "  ".repeat(*depth as usize);
+                let verb = if *resumed { "resuming" } else { "running" };
+                self.line(format!("{indent}{verb} {skill} (run {run_id}, {} nodes)", nodes.len()));
+            }
+            Event::NodeStarted { run_id, node, attempt: _ } => {
+                let key = (run_id.clone(), node.clone());
+                let now = Instant::now();
+                let mut state = self.lock();
+                state.started.insert(key.clone(), now);
+                if let Some(mp) = &self.live {
+                    let bar = mp.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("  {spinner} {prefix} {elapsed:.dim}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    bar.set_prefix(node.clone());
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                    state.bars.insert(key, (bar, now));
+                } else if !self.quiet {
+                    drop(state);
+                    self.line(format!("  {node}: started"));
+                }
+            }
+            Event::NodeRetrying { node, attempt, error, .. } => {
+                self.line(format!("  {node}: attempt {} failed ({error}); retrying", attempt - 1));
+            }
+            Event::NodeFinished { run_id, node, status, error } => {
+                let key = (run_id.clone(), node.clone());
+                let mut state = self.lock();
+                if let Some((bar, _)) = state.bars.remove(&key) {
+                    bar.finish_and_clear();
+                    if let Some(mp) = &self.live {
+                        mp.remove(&bar);
+                    }
+                }
+                let took = state.started.remove(&key).map(|t| fmt_duration(t.elapsed())).unwrap_or_default();
+                drop(state);
+                let detail = match (status, error) {
+                    (NodeStatus::Succeeded, _) => String::new(),
+                    (_, Some(e)) => format!(": {e}"),
+                    _ => String::new(),
+                };
+                self.line(format!("  {} {node} {status} {took}{detail}", symbol(*status)));
+            }
+            Event::NodeSkipped { node, reason, .. } => {
+                self.line(format!("  {} {node} skipped ({reason})", symbol(NodeStatus::Skipped)));
+            }
+            Event::RunFinished { run_id, status, depth, .. } => {
+                let mut state = self.lock();
+                state.active.retain(|r| r != run_id);
+                drop(state);
+                if *depth > 0 && *status != RunStatus::Succeeded {
+                    self.line(format!("  child run {run_id} {status}"));
+                }
+            }
+            Event::StoreTrouble { message } => self.note(&format!("warning: {message}")),
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! `pyra runs list|show|logs|retry|cancel` and `pyra approve|reject`: reading the run
+//! store, and resuming runs through the engine.
+
+use std::time::Duration;
+
+use engine::run::{ApprovalState, NodeRecord, RunFilter, RunRecord, RunStatus, Store};
+use serde_json::json;
+
+use crate::cli::RunsCommand;
+use crate::home::Home;
+use crate::runner::{self, Session};
+use crate::{Failure, exit, output};
+
+pub fn run(home: &Home, command: RunsCommand) -> Result<u8, Failure> {
+    match command {
+        RunsCommand::List { skill, status, since, limit, json } => list(home, skill, status, since, limit, json),
+        RunsCommand::Show { run, outputs, json } => show(home, &run, outputs, json),
+        RunsCommand::Logs { run, node } => logs(home, &run, node.as_deref()),
+        RunsCommand::Retry { run, from, json } => retry(home, &run, from.as_deref(), json),
+        RunsCommand::Cancel { run } => cancel(home, &run),
+    }
+}
+
+fn store_failure(e: engine::run::StoreError) -> Failure {
+    Failure::failed(e.to_string())
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+fn duration(ms: Option<i64>) -> String {
+    match ms {
+        None => "-".into(),
+        Some(ms) if ms < 1000 => format!("{ms}ms"),
+        Some(ms) if ms < 60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        Some(ms) => format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60),
+    }
+}
+
+/// `--since`: `2h`/`7d` ago, a date, or an RFC 3339 time.
+fn parse_since(text: &str) -> Result<i64, Failure> {
+    let now = chrono::Local::now();
+    if let Some(d) = engine::duration::parse(text) {
+        return Ok(now.timestamp_millis() - d.as_millis() as i64);
+    }
+    if let Some(days) = text.strip_suffix('d').and_then(|n| n.parse::<i64>().ok()) {
+        return Ok(now.timestamp_millis() - days * 86_400_000);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis());
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        use chrono::TimeZone;
+        if let Some(t) = date.and_hms_opt(0, 0, 0).and_then(|t| chrono::Local.from_local_datetime(&t).earliest()) {
+            return Ok(t.timestamp_millis());
+        }
+    }
+    Err(Failure::usage(format!("--since `{text}`: use a duration ago (`2h`, `7d`), a date (`2026-11-01`) or an RFC 3339 time")))
+}
+
+fn run_json(r: &RunRecord) -> serde_json::Value {
+    json!({
+        "id": r.id,
+        "skill": r.skill,
+        "status": r.status,
+        "created_at": chrono::DateTime::from_timestamp_millis(r.created_at).map(|t| t.to_rfc3339()),
+        "finished_at": r.finished_at.and_then(chrono::DateTime::from_timestamp_millis).map(|t| t.to_rfc3339()),
+        "duration_ms": r.finished_at.map(|f| f - r.created_at),
+        "error": r.error,
+        "inputs": r.inputs,
+        "outputs": r.outputs,
+        "parent_run": r.parent_run,
+        "parent_node": r.parent_node,
+        "resumes": r.resumes,
+        "source_path": r.source_path,
+    })
+}
+
+fn list(
+    home: &Home,
+    skill: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
+    limit: usize,
+    json: bool,
+) -> Result<u8, Failure> {
+    let status = match status {
+        None => None,
+        Some(s) => Some(RunStatus::parse(&s).ok_or_else(|| {
+            let all: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+            Failure::usage(format!("--status `{s}`: use one of {}", all.join(", ")))
+        })?),
+    };
+    let since = since.as_deref().map(parse_since).transpose()?;
+    let session = Session::open(home, true)?;
+    let filter = RunFilter { skill, status, since, limit: Some(limit) };
+    let runs = session.store.list_runs(&filter).map_err(store_failure)?;
+    if json {
+        let list: Vec<serde_json::Value> = runs.iter().map(run_json).collect();
+        output::out(&format!("{}\n", serde_json::to_string_pretty(&list).unwrap_or_default()));
+        return Ok(exit::OK);
+    }
+    if runs.is_empty() {
+        output::err("no runs yet; `pyra run SKILL` starts one\n");
+        return Ok(exit::OK);
+    }
+    let mut out = format!("{:<14} {:<20} {:<12} {:<20} {:>9}\n", "ID", "SKILL", "STATUS", "STARTED", "DURATION");
+    for r in &runs {
+        let took = r.finished_at.map(|f| f - r.created_at);
+        out.push_str(&format!(
+            "{:<14} {:<20} {:<12} {:<20} {:>9}\n",
+            r.id,
+            r.skill,
+            r.status.as_str(),
+            time(r.created_at),
+            duration(took)
+        ));
+    }
+    output::out(&out);
+    Ok(exit::OK)
+}
+
+fn load(session: &Session, arg: &str) -> Result<(RunRecord, Vec<NodeRecord>), Failure> {
+    let id = runner::find_run(&session.store, arg)?;
+    let record = session.store.run(&id).map_err(store_failure)?.ok_or_else(|| Failure::usage(format!("no run `{id}`")))?;
+    let nodes = session.store.nodes(&id).map_err(store_failure)?;
+    Ok((record, nodes))
+}
+
+/// Node ids of the skill as recorded, in file order, so pending nodes show too.
+fn node_order(record: &RunRecord) -> Vec<String> {
+    let registry = plugins::builtin_registry();
+    let text = engine::run::SkillText {
+        name: record.skill.clone(),
+        path: None,
+        display: record.skill.clone(),
+        source: record.source.clone(),
+    };
+    engine::run::compile(&registry, &text).map(|p| p.nodes.iter().map(|n| n.id.clone()).collect()).unwrap_or_default()
+}
+
+fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure> {
+    let session = Session::open(home, true)?;
+    let (record, nodes) = load(&session, arg)?;
+    let approvals = session.store.approvals(&record.id).map_err(store_failure)?;
+    if json {
+        let mut value = run_json(&record);
+        value["nodes"] = serde_json::to_value(&nodes).unwrap_or_default();
+        value["approvals"] = serde_json::to_value(&approvals).unwrap_or_default();
+        output::out(&format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_default()));
+        return Ok(exit::OK);
+    }
+    let mut out = format!("run {}  {}  {}\n", record.id, record.skill, record.status);
+    out.push_str(&format!("started  {}", time(record.created_at)));
+    if let Some(f) = record.finished_at {
+        out.push_str(&format!("   ended {}   took {}", time(f), duration(Some(f - record.created_at))));
+    }
+    out.push('\n');
+    if let Some(p) = &record.parent_run {
+        out.push_str(&format!("called by run {p} (node {})\n", record.parent_node.as_deref().unwrap_or("?")));
+    }
+    if record.resumes > 0 {
+        out.push_str(&format!("resumed {} time(s)\n", record.resumes));
+    }
+    if let Some(e) = &record.error {
+        out.push_str(&format!("error    {e}\n"));
+    }
+    out.push_str(&format!("\n{:<24} {:<12} {:>8} {:>9}  {}\n", "NODE", "STATUS", "ATTEMPTS", "DURATION", "NOTE"));
+    let mut order = node_order(&record);
+    for n in &nodes {
+        if !order.contains(&n.node) {
+            order.push(n.node.clone());
+        }
+    }
+    let by_name: std::collections::HashMap<&str, &NodeRecord> = nodes.iter().map(|n| (n.node.as_str(), n)).collect();
+    for name in &order {
+        let (status, attempts, took, note) = match by_name.get(name.as_str()) {
+            Some(n) => (n.status.as_str(), n.attempts.to_string(), duration(n.duration_ms()), n.error.clone().unwrap_or_default()),
+            None => ("pending", "-".to_string(), "-".to_string(), String::new()),
+        };
+        let note = note.lines().next().unwrap_or_default().to_string();
+        out.push_str(&format!("{name:<24} {status:<12} {attempts:>8} {took:>9}  {note}\n"));
+        if outputs && let Some(n) = by_name.get(name.as_str()) {
+            if let Some(input) = &n.input {
+                out.push_str(&format!("    with:   {}\n", compact(input)));
+            }
+            if let Some(o) = &n.output {
+                out.push_str(&format!("    output: {}{}\n", compact(o), if n.untrusted { "  (untrusted)" } else { "" }));
+            }
+        }
+    }
+    let pending: Vec<_> = approvals.iter().filter(|a| a.state == ApprovalState::Pending).collect();
+    if !pending.is_empty() {
+        out.push_str("\nwaiting for approval:\n");
+        for a in pending {
+            out.push_str(&format!("  {}: {} (until {})\n", a.node, a.message.lines().next().unwrap_or_default(), time(a.deadline)));
+            out.push_str(&format!("    pyra approve {} {}   |   pyra reject {} {}\n", record.id, a.node, record.id, a.node));
+        }
+    }
+    if outputs && let Some(o) = &record.outputs {
+        out.push_str(&format!("\noutputs: {}\n", serde_json::to_string_pretty(o).unwrap_or_default()));
+    }
+    output::out(&out);
+    Ok(exit::OK)
+}
+
+fn compact(v: &serde_json::Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 200 { format!("{}…", text.chars().take(200).collect::<String>()) } else { text }
+}
+
+fn logs(home: &Home, arg: &str, node: Option<&str>) -> Result<u8, Failure> {
+    let session = Session::open(home, true)?;
+    let (record, nodes) = load(&session, arg)?;
+    let lines = session.store.logs(&record.id, node).map_err(store_failure)?;
+    let mut out = String::new();
+    // State changes first, from the node records, then the log lines, merged by time.
+    let mut entries: Vec<(i64, String)> = Vec::new();
+    for n in nodes.iter().filter(|n| node.is_none_or(|f| n.node == f || n.node.starts_with(&format!("{f}[")))) {
+        if let Some(s) = n.started_at {
+            entries.push((s, format!("{} started (attempt {})", n.node, n.attempts.max(1))));
+        }
+        if let Some(f) = n.finished_at {
+            let why = n.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+            entries.push((f, format!("{} {}{why}", n.node, n.status)));
+        }
+    }
+    for l in lines {
+        let who = l.node.as_deref().unwrap_or("run");
+        entries.push((l.at, format!("{who} {}: {}", l.level.as_str(), l.message)));
+    }
+    entries.sort_by_key(|e| e.0);
+    for (at, text) in entries {
+        out.push_str(&format!("{}  {text}\n", time(at)));
+    }
+    if out.is_empty() {
+        out.push_str("(no log lines)\n");
+    }
+    output::out(&out);
+    Ok(exit::OK)
+}
+
+fn retry(home: &Home, arg: &str, from: Option<&str>, json: bool) -> Result<u8, Failure> {
+    let session = Session::open(home, false)?;
+    let id = runner::find_run(&session.store, arg)?;
+    let report = session.block_on(session.runtime.resume(&id, from)).map_err(runner::run_failure)?;
+    Ok(runner::report(&report, json, &session.progress))
+}
+
+fn cancel(home: &Home, arg: &str) -> Result<u8, Failure> {
+    let session = Session::open(home, true)?;
+    let id = runner::find_run(&session.store, arg)?;
+    let record = session.store.run(&id).map_err(store_failure)?.ok_or_else(|| Failure::usage(format!("no run `{id}`")))?;
+    match record.status {
+        RunStatus::Waiting | RunStatus::Interrupted => {
+            let change = engine::run::Change::RunStatus {
+                status: RunStatus::Cancelled,
+                error: Some("cancelled by `pyra runs cancel`".into()),
+                outputs: None,
+            };
+            session.store.apply(&id, &[change]).map_err(store_failure)?;
+            output::err(&format!("run {id} cancelled\n"));
+            Ok(exit::OK)
+        }
+        RunStatus::Running => {
+            session.store.request_cancel(&id).map_err(store_failure)?;
+            if session.runtime.is_alive(&id)
+                && let Some(pid) = record.pid
+            {
+                // The process checks the store too; the signal only makes it quicker.
+                if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                }
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            while std::time::Instant::now() < deadline {
+                let now = session.store.run(&id).map_err(store_failure)?;
+                if let Some(r) = now
+                    && r.status != RunStatus::Running
+                {
+                    output::err(&format!("run {id} {}\n", r.status));
+                    return Ok(exit::OK);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(Failure::failed(format!("asked run {id} to stop, but it is still running after 15s")))
+        }
+        status => Err(Failure::usage(format!("run {id} has already ended ({status})"))),
+    }
+}
+
+/// `pyra approve` / `pyra reject`: records the answer (single use), then continues the run.
+pub fn answer(
+    home: &Home,
+    arg: &str,
+    node: Option<&str>,
+    approve: bool,
+    reason: Option<&str>,
+    no_resume: bool,
+) -> Result<u8, Failure> {
+    let session = Session::open(home, false)?;
+    let id = runner::find_run(&session.store, arg)?;
+    let record = session.store.run(&id).map_err(store_failure)?.ok_or_else(|| Failure::usage(format!("no run `{id}`")))?;
+    let approvals = session.store.approvals(&id).map_err(store_failure)?;
+    let pending: Vec<_> = approvals.iter().filter(|a| a.state == ApprovalState::Pending).collect();
+    let target = match node {
+        Some(n) => approvals.iter().find(|a| a.node == n).ok_or_else(|| {
+            let names: Vec<&str> = approvals.iter().map(|a| a.node.as_str()).collect();
+            Failure::usage(format!(
+                "run {id} has no approval `{n}`{}",
+                if names.is_empty() { String::new() } else { format!("; it has {}", names.join(", ")) }
+            ))
+        })?,
+        None => match pending.as_slice() {
+            [one] => *one,
+            [] => return Err(Failure::usage(format!("run {id} waits for no approval"))),
+            many => {
+                let names: Vec<&str> = many.iter().map(|a| a.node.as_str()).collect();
+                return Err(Failure::usage(format!("run {id} waits for several approvals; name one: {}", names.join(", "))));
+            }
+        },
+    };
+    if target.state != ApprovalState::Pending {
+        return Err(Failure::usage(format!(
+            "approval `{}` of run {id} was already answered ({} by {}); an answer counts once",
+            target.node,
+            target.state.as_str(),
+            target.answered_by.as_deref().unwrap_or("?")
+        )));
+    }
+    if record.status.is_final() {
+        return Err(Failure::usage(format!("run {id} has ended ({}); its approvals can no longer be answered", record.status)));
+    }
+    let now = engine::run::now_ms();
+    if now >= target.deadline {
+        output::err(&format!(
+            "approval `{}` expired at {}; its on_timeout outcome ({}) applies\n",
+            target.node,
+            time(target.deadline),
+            if target.on_timeout == ApprovalState::Approved { "approve" } else { "reject" }
+        ));
+    } else {
+        let state = if approve { ApprovalState::Approved } else { ApprovalState::Rejected };
+        let user = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+        let by = format!("cli:{user}");
+        if !session.store.answer_approval(&id, &target.node, state, &by, reason).map_err(store_failure)? {
+            return Err(Failure::usage(format!("approval `{}` of run {id} was answered meanwhile", target.node)));
+        }
+        output::err(&format!("{} `{}` of run {id}\n", if approve { "approved" } else { "rejected" }, target.node));
+    }
+    if no_resume || record.status == RunStatus::Running {
+        if record.status == RunStatus::Running {
+            output::err("the run is live in another terminal and continues there\n");
+        }
+        return Ok(exit::OK);
+    }
+    let report = session.block_on(session.runtime.resume(&id, None)).map_err(runner::run_failure)?;
+    Ok(runner::report(&report, false, &session.progress))
+}
