@@ -43,6 +43,17 @@ impl TerminalPrompt {
     }
 }
 
+struct Held {
+    rx: Option<mpsc::UnboundedReceiver<String>>,
+    slot: Lines,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = self.rx.take();
+    }
+}
+
 struct Restore(Arc<Progress>);
 
 impl Drop for Restore {
@@ -58,7 +69,10 @@ impl Interaction for TerminalPrompt {
         Box::pin(async move {
             let _turn = turn.lock().await;
             let source = lines();
-            let mut rx = source.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+            let taken = source.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+            // Put the line reader back even when this question is abandoned midway.
+            let mut held = Held { rx: Some(taken), slot: source.clone() };
+            let rx = held.rx.as_mut()?;
             progress.hide(true);
             let _restore = Restore(progress.clone());
             let deadline = chrono::DateTime::from_timestamp_millis(prompt.deadline)
@@ -94,7 +108,6 @@ impl Interaction for TerminalPrompt {
                     _ => crate::output::err("  please answer a, r or d\n"),
                 }
             };
-            *source.lock().unwrap_or_else(|p| p.into_inner()) = Some(rx);
             answer
         })
     }

@@ -19,7 +19,8 @@ pub fn run(home: &Home, args: RunArgs) -> Result<u8, Failure> {
     let program = run::compile(&registry, &text).map_err(runner::run_failure)?;
     let given = gather_inputs(&program.skill, &args)?;
     if args.dry_run {
-        let inputs = run::inputs::resolve(&program.skill, given).map_err(|e| runner::run_failure(run::RunError::Inputs(e)))?;
+        let inputs =
+            run::inputs::resolve(&program.skill, given).map_err(|e| runner::run_failure(run::RunError::Inputs(e)))?;
         output::out(&plan(&program, &text, &inputs));
         return Ok(exit::OK);
     }
@@ -77,9 +78,8 @@ fn plan(program: &run::program::Program, text: &SkillText, inputs: &Map<String, 
     let mut done = vec![false; program.nodes.len()];
     let mut step = 0;
     while done.iter().any(|d| !d) {
-        let layer: Vec<usize> = (0..program.nodes.len())
-            .filter(|&i| !done[i] && program.nodes[i].deps.iter().all(|&d| done[d]))
-            .collect();
+        let layer: Vec<usize> =
+            (0..program.nodes.len()).filter(|&i| !done[i] && program.nodes[i].deps.iter().all(|&d| done[d])).collect();
         if layer.is_empty() {
             break;
         }

@@ -7,9 +7,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use engine::paths::PathPolicy;
-use engine::run::{
-    Change, RunError, RunReport, RunStatus, Runtime, SkillLoader, SkillText, SqliteStore, Store,
-};
+use engine::run::{Change, RunError, RunReport, RunStatus, Runtime, SkillLoader, SkillText, SqliteStore, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::home::Home;
@@ -48,7 +46,8 @@ impl Session {
         let interaction: Option<Arc<dyn engine::run::Interaction>> =
             if interactive { Some(Arc::new(crate::prompt::TerminalPrompt::new(progress.clone()))) } else { None };
         let runs_dir = home.root.join("runs");
-        home.ensure_dir(&runs_dir).map_err(|e| Failure::failed(format!("cannot create {}: {e}", runs_dir.display())))?;
+        home.ensure_dir(&runs_dir)
+            .map_err(|e| Failure::failed(format!("cannot create {}: {e}", runs_dir.display())))?;
         let runtime = Runtime {
             registry: Arc::new(plugins::builtin_registry()),
             store: store.clone() as Arc<dyn Store>,
@@ -62,7 +61,9 @@ impl Session {
         // A run whose process died (a crash, `kill -9`) is found here and recorded.
         if let Ok(found) = runtime.detect_interrupted(&store) {
             for id in found {
-                output::err(&format!("note: run {id} was interrupted (its process stopped); `pyra runs retry {id}` resumes it\n"));
+                output::err(&format!(
+                    "note: run {id} was interrupted (its process stopped); `pyra runs retry {id}` resumes it\n"
+                ));
             }
         }
         Ok(Self { runtime, store, progress })
@@ -112,7 +113,11 @@ async fn watch_signals(cancel: CancellationToken, store: Arc<SqliteStore>, progr
             continue;
         }
         for run_id in progress.active_runs() {
-            let change = Change::RunStatus { status: RunStatus::Cancelled, error: Some("cancelled (forced)".into()), outputs: None };
+            let change = Change::RunStatus {
+                status: RunStatus::Cancelled,
+                error: Some("cancelled (forced)".into()),
+                outputs: None,
+            };
             let _ = store.apply(&run_id, &[change]);
         }
         engine::run::procs::kill_all();

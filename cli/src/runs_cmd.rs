@@ -58,7 +58,9 @@ fn parse_since(text: &str) -> Result<i64, Failure> {
             return Ok(t.timestamp_millis());
         }
     }
-    Err(Failure::usage(format!("--since `{text}`: use a duration ago (`2h`, `7d`), a date (`2026-11-01`) or an RFC 3339 time")))
+    Err(Failure::usage(format!(
+        "--since `{text}`: use a duration ago (`2h`, `7d`), a date (`2026-11-01`) or an RFC 3339 time"
+    )))
 }
 
 fn run_json(r: &RunRecord) -> serde_json::Value {
@@ -125,7 +127,8 @@ fn list(
 
 fn load(session: &Session, arg: &str) -> Result<(RunRecord, Vec<NodeRecord>), Failure> {
     let id = runner::find_run(&session.store, arg)?;
-    let record = session.store.run(&id).map_err(store_failure)?.ok_or_else(|| Failure::usage(format!("no run `{id}`")))?;
+    let record =
+        session.store.run(&id).map_err(store_failure)?.ok_or_else(|| Failure::usage(format!("no run `{id}`")))?;
     let nodes = session.store.nodes(&id).map_err(store_failure)?;
     Ok((record, nodes))
 }
@@ -178,7 +181,12 @@ fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure
     let by_name: std::collections::HashMap<&str, &NodeRecord> = nodes.iter().map(|n| (n.node.as_str(), n)).collect();
     for name in &order {
         let (status, attempts, took, note) = match by_name.get(name.as_str()) {
-            Some(n) => (n.status.as_str(), n.attempts.to_string(), duration(n.duration_ms()), n.error.clone().unwrap_or_default()),
+            Some(n) => (
+                n.status.as_str(),
+                n.attempts.to_string(),
+                duration(n.duration_ms()),
+                n.error.clone().unwrap_or_default(),
+            ),
             None => ("pending", "-".to_string(), "-".to_string(), String::new()),
         };
         let note = note.lines().next().unwrap_or_default().to_string();
@@ -188,7 +196,11 @@ fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure
                 out.push_str(&format!("    with:   {}\n", compact(input)));
             }
             if let Some(o) = &n.output {
-                out.push_str(&format!("    output: {}{}\n", compact(o), if n.untrusted { "  (untrusted)" } else { "" }));
+                out.push_str(&format!(
+                    "    output: {}{}\n",
+                    compact(o),
+                    if n.untrusted { "  (untrusted)" } else { "" }
+                ));
             }
         }
     }
@@ -196,8 +208,16 @@ fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure
     if !pending.is_empty() {
         out.push_str("\nwaiting for approval:\n");
         for a in pending {
-            out.push_str(&format!("  {}: {} (until {})\n", a.node, a.message.lines().next().unwrap_or_default(), time(a.deadline)));
-            out.push_str(&format!("    pyra approve {} {}   |   pyra reject {} {}\n", record.id, a.node, record.id, a.node));
+            out.push_str(&format!(
+                "  {}: {} (until {})\n",
+                a.node,
+                a.message.lines().next().unwrap_or_default(),
+                time(a.deadline)
+            ));
+            out.push_str(&format!(
+                "    pyra approve {} {}   |   pyra reject {} {}\n",
+                record.id, a.node, record.id, a.node
+            ));
         }
     }
     if outputs && let Some(o) = &record.outputs {
@@ -253,7 +273,8 @@ fn retry(home: &Home, arg: &str, from: Option<&str>, json: bool) -> Result<u8, F
 fn cancel(home: &Home, arg: &str) -> Result<u8, Failure> {
     let session = Session::open(home, true)?;
     let id = runner::find_run(&session.store, arg)?;
-    let record = session.store.run(&id).map_err(store_failure)?.ok_or_else(|| Failure::usage(format!("no run `{id}`")))?;
+    let record =
+        session.store.run(&id).map_err(store_failure)?.ok_or_else(|| Failure::usage(format!("no run `{id}`")))?;
     match record.status {
         RunStatus::Waiting | RunStatus::Interrupted => {
             let change = engine::run::Change::RunStatus {
@@ -303,7 +324,8 @@ pub fn answer(
 ) -> Result<u8, Failure> {
     let session = Session::open(home, false)?;
     let id = runner::find_run(&session.store, arg)?;
-    let record = session.store.run(&id).map_err(store_failure)?.ok_or_else(|| Failure::usage(format!("no run `{id}`")))?;
+    let record =
+        session.store.run(&id).map_err(store_failure)?.ok_or_else(|| Failure::usage(format!("no run `{id}`")))?;
     let approvals = session.store.approvals(&id).map_err(store_failure)?;
     let pending: Vec<_> = approvals.iter().filter(|a| a.state == ApprovalState::Pending).collect();
     let target = match node {
@@ -319,7 +341,10 @@ pub fn answer(
             [] => return Err(Failure::usage(format!("run {id} waits for no approval"))),
             many => {
                 let names: Vec<&str> = many.iter().map(|a| a.node.as_str()).collect();
-                return Err(Failure::usage(format!("run {id} waits for several approvals; name one: {}", names.join(", "))));
+                return Err(Failure::usage(format!(
+                    "run {id} waits for several approvals; name one: {}",
+                    names.join(", ")
+                )));
             }
         },
     };
@@ -332,7 +357,10 @@ pub fn answer(
         )));
     }
     if record.status.is_final() {
-        return Err(Failure::usage(format!("run {id} has ended ({}); its approvals can no longer be answered", record.status)));
+        return Err(Failure::usage(format!(
+            "run {id} has ended ({}); its approvals can no longer be answered",
+            record.status
+        )));
     }
     let now = engine::run::now_ms();
     if now >= target.deadline {

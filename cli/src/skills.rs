@@ -67,8 +67,8 @@ impl SkillSource {
         let (path, source) = match &self.text {
             Text::Embedded(text) => (None, text.to_string()),
             Text::File(path) => {
-                let bytes = std::fs::read(path)
-                    .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+                let bytes =
+                    std::fs::read(path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
                 let source = String::from_utf8(bytes)
                     .map_err(|_| Failure::failed(format!("{} is not UTF-8 text", path.display())))?;
                 let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());

@@ -82,7 +82,11 @@ impl PathPolicy {
         let absolute = if expanded.is_absolute() { expanded } else { self.base.join(expanded) };
         let resolved = match access {
             Access::Read | Access::Directory => std::fs::canonicalize(&absolute).map_err(|e| {
-                unusable(&if e.kind() == std::io::ErrorKind::NotFound { "does not exist".to_string() } else { e.to_string() })
+                unusable(&if e.kind() == std::io::ErrorKind::NotFound {
+                    "does not exist".to_string()
+                } else {
+                    e.to_string()
+                })
             })?,
             Access::Write => resolve_for_write(&absolute).map_err(|r| unusable(&r))?,
         };

@@ -36,9 +36,13 @@ fn builtin_specs() -> Vec<engine::KindSpec> {
 /// The executor of each built-in kind. Kinds without one (the language-model and memory
 /// kinds, until their issues land) validate but fail clearly when run.
 fn executor(kind: &str) -> Option<Arc<dyn Executor>> {
-    use exec::core;
+    use exec::{core, files, http, process};
     Some(match kind {
         "template" => Arc::new(core::Template),
+        "http" => Arc::new(http::Http::new()),
+        "exec" => Arc::new(process::Exec),
+        "file.read" => Arc::new(files::FileRead),
+        "file.write" => Arc::new(files::FileWrite),
         "wait" => Arc::new(core::Wait),
         "approval" => Arc::new(core::Approval),
         "skill" => Arc::new(core::Skill),

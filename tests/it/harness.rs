@@ -37,27 +37,77 @@ impl Pyra {
         self.home.path()
     }
 
+    /// A scratch folder for the test's files (outside the Pyra home's protected parts).
+    pub fn work(&self) -> PathBuf {
+        let dir = self.home.path().join("work");
+        std::fs::create_dir_all(&dir).expect("work dir");
+        dir
+    }
+
+    /// Writes a skill file into the scratch folder and returns its path as a string.
+    pub fn skill(&self, name: &str, yaml: &str) -> String {
+        let path = self.work().join(format!("{name}.yaml"));
+        std::fs::write(&path, yaml).expect("write skill");
+        path.to_string_lossy().into_owned()
+    }
+
+    /// The command, ready to run or spawn.
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pyra"));
+        cmd.args(args)
+            .current_dir(&self.cwd)
+            .env("PYRA_HOME", self.home.path())
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null());
+        cmd
+    }
+
     /// Runs `pyra ARGS…` and returns its output.
     pub fn run<I, S>(&self, args: I) -> Output
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let out = Command::new(env!("CARGO_BIN_EXE_pyra"))
-            .args(args)
-            .current_dir(&self.cwd)
-            .env("PYRA_HOME", self.home.path())
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_BACKTRACE")
-            .stdin(Stdio::null())
-            .output()
-            .expect("pyra runs");
+        let out = self.command(args).output().expect("pyra runs");
+        Output::from(out)
+    }
+
+    /// The newest run's id.
+    pub fn last_run(&self) -> String {
+        let list = self.run(["runs", "list", "--json"]);
+        list.success();
+        list.json()[0]["id"].as_str().expect("a run").to_string()
+    }
+
+    /// `pyra runs show ID --json`.
+    pub fn show(&self, id: &str) -> serde_json::Value {
+        let out = self.run(["runs", "show", id, "--json"]);
+        out.success();
+        out.json()
+    }
+}
+
+impl From<std::process::Output> for Output {
+    fn from(out: std::process::Output) -> Self {
         Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
     }
+}
+
+/// A node's record in `runs show --json`.
+pub fn node<'a>(run: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    run["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["node"] == id))
+        .unwrap_or_else(|| panic!("no node {id} in {run:#}"))
 }
 
 impl Output {

@@ -6,6 +6,8 @@ mod harness;
 
 mod corpus;
 mod examples;
+mod run;
+mod runs;
 mod schema;
 mod skill_commands;
 mod style;

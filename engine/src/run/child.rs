@@ -12,7 +12,9 @@ pub const MAX_DEPTH: u32 = 8;
 
 pub(crate) async fn run_child(ctx: &NodeCtx, name: &str, inputs: Map<String, Value>) -> Result<Outcome, NodeError> {
     if ctx.depth >= MAX_DEPTH {
-        return Err(NodeError::Fatal(format!("skills call skills more than {MAX_DEPTH} deep (does `{name}` call itself?)")));
+        return Err(NodeError::Fatal(format!(
+            "skills call skills more than {MAX_DEPTH} deep (does `{name}` call itself?)"
+        )));
     }
     let runtime = &ctx.services.runtime;
     let store = &ctx.services.store;
@@ -39,7 +41,9 @@ pub(crate) async fn run_child(ctx: &NodeCtx, name: &str, inputs: Map<String, Val
     match report.status {
         RunStatus::Succeeded => Ok(Outcome::Done(output)),
         RunStatus::Rejected => Ok(Outcome::Rejected(output)),
-        RunStatus::Waiting => Ok(Outcome::Waiting(format!("skill `{name}` (run {}) waits for an approval", report.run_id))),
+        RunStatus::Waiting => {
+            Ok(Outcome::Waiting(format!("skill `{name}` (run {}) waits for an approval", report.run_id)))
+        }
         RunStatus::Cancelled => Err(NodeError::Cancelled),
         _ => Err(NodeError::Fatal(format!(
             "skill `{name}` (run {}) failed: {}",

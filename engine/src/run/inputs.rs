@@ -36,12 +36,13 @@ pub fn resolve(skill: &Skill, given: Map<String, Value>) -> Result<Map<String, V
     for name in given.keys() {
         if !skill.inputs.contains_key(name) {
             let declared: Vec<&str> = skill.inputs.keys().map(String::as_str).collect();
-            let hint = crate::suggest::help(name, declared.iter().copied())
-                .unwrap_or_else(|| if declared.is_empty() {
+            let hint = crate::suggest::help(name, declared.iter().copied()).unwrap_or_else(|| {
+                if declared.is_empty() {
                     "this skill takes no inputs".to_string()
                 } else {
                     format!("its inputs are {}", declared.join(", "))
-                });
+                }
+            });
             errors.push(format!("unknown input `{name}`: {hint}"));
         }
     }
@@ -53,9 +54,7 @@ pub fn resolve(skill: &Skill, given: Map<String, Value>) -> Result<Map<String, V
                 Some(d) => d.clone(),
                 None if input.is_required() => {
                     let about = input.description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
-                    errors.push(format!(
-                        "missing input `{name}`{about}: pass it with `--input {name}=VALUE`"
-                    ));
+                    errors.push(format!("missing input `{name}`{about}: pass it with `--input {name}=VALUE`"));
                     continue;
                 }
                 None => continue,

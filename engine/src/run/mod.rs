@@ -42,14 +42,45 @@ use services::Services;
 /// Something that happened in a run, for progress views and tools.
 #[derive(Debug, Clone)]
 pub enum Event {
-    RunStarted { run_id: String, skill: String, nodes: Vec<String>, depth: u32, resumed: bool },
-    NodeStarted { run_id: String, node: String, attempt: u32 },
-    NodeRetrying { run_id: String, node: String, attempt: u32, error: String },
-    NodeFinished { run_id: String, node: String, status: NodeStatus, error: Option<String> },
-    NodeSkipped { run_id: String, node: String, reason: String },
-    RunFinished { run_id: String, status: RunStatus, error: Option<String>, depth: u32 },
+    RunStarted {
+        run_id: String,
+        skill: String,
+        nodes: Vec<String>,
+        depth: u32,
+        resumed: bool,
+    },
+    NodeStarted {
+        run_id: String,
+        node: String,
+        attempt: u32,
+    },
+    NodeRetrying {
+        run_id: String,
+        node: String,
+        attempt: u32,
+        error: String,
+    },
+    NodeFinished {
+        run_id: String,
+        node: String,
+        status: NodeStatus,
+        error: Option<String>,
+    },
+    NodeSkipped {
+        run_id: String,
+        node: String,
+        reason: String,
+    },
+    RunFinished {
+        run_id: String,
+        status: RunStatus,
+        error: Option<String>,
+        depth: u32,
+    },
     /// The store could not record something (a full disk); shown, never swallowed.
-    StoreTrouble { message: String },
+    StoreTrouble {
+        message: String,
+    },
 }
 
 /// Receives [`Event`]s (the CLI's progress view).
@@ -91,7 +122,10 @@ pub trait SkillLoader: Send + Sync {
 #[derive(Debug)]
 pub enum RunError {
     /// The skill does not validate.
-    Invalid { file: SourceFile, diagnostics: Vec<Diagnostic> },
+    Invalid {
+        file: SourceFile,
+        diagnostics: Vec<Diagnostic>,
+    },
     /// The inputs do not fit the skill.
     Inputs(Vec<String>),
     Store(StoreError),
@@ -158,8 +192,9 @@ pub fn compile(registry: &Registry, text: &SkillText) -> Result<Arc<Program>, Ru
             return Err(RunError::Invalid { file: validation.file, diagnostics });
         }
     };
-    let program = Program::new(Arc::new(checked.skill), &checked.graph, registry).map_err(|e| {
-        RunError::Invalid { file: SourceFile::new(&text.display, text.source.clone()), diagnostics: vec![Diagnostic::error("compile", e)] }
+    let program = Program::new(Arc::new(checked.skill), &checked.graph, registry).map_err(|e| RunError::Invalid {
+        file: SourceFile::new(&text.display, text.source.clone()),
+        diagnostics: vec![Diagnostic::error("compile", e)],
     })?;
     Ok(Arc::new(program))
 }
@@ -289,15 +324,8 @@ impl Runtime {
             resumed,
         });
         let deadline = program.skill.timeout.map(|t| (Instant::now() + t.0, t.0));
-        let job = scheduler::Job {
-            program,
-            data,
-            services,
-            run_id: Arc::from(record.id.as_str()),
-            cancel,
-            depth,
-            deadline,
-        };
+        let job =
+            scheduler::Job { program, data, services, run_id: Arc::from(record.id.as_str()), cancel, depth, deadline };
         scheduler::drive(job).await
     }
 

@@ -141,7 +141,11 @@ impl Builder {
                 }
             }
             Value::Array(items) if contains_template(value) => Tpl::Array(
-                items.iter().enumerate().map(|(i, v)| self.tpl(v, &format!("{path}[{i}]"))).collect::<Result<_, _>>()?,
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| self.tpl(v, &format!("{path}[{i}]")))
+                    .collect::<Result<_, _>>()?,
             ),
             Value::Object(map) if contains_template(value) => Tpl::Object(
                 map.iter()
@@ -189,12 +193,21 @@ impl Program {
             };
             let deps: Vec<usize> = graph.dependencies(id).iter().filter_map(|d| index.get(*d).copied()).collect();
             if !validators.contains_key(&node.uses) {
-                let spec = registry.get(&node.uses).ok_or_else(|| format!("node `{id}`: unknown kind `{}`", node.uses))?;
+                let spec =
+                    registry.get(&node.uses).ok_or_else(|| format!("node `{id}`: unknown kind `{}`", node.uses))?;
                 let validator = jsonschema::validator_for(&spec.with_schema)
                     .map_err(|e| format!("the schema of kind `{}` does not compile: {e}", node.uses))?;
                 validators.insert(node.uses.clone(), Arc::new(validator));
             }
-            nodes.push(ProgramNode { id: id.clone(), spec: node.clone(), with, cond, for_each, deps, dependents: vec![] });
+            nodes.push(ProgramNode {
+                id: id.clone(),
+                spec: node.clone(),
+                with,
+                cond,
+                for_each,
+                deps,
+                dependents: vec![],
+            });
         }
         for i in 0..nodes.len() {
             for d in nodes[i].deps.clone() {
@@ -224,7 +237,13 @@ impl Program {
         self.render_at(tpl, scope, &mut pointer, tainted)
     }
 
-    fn render_at(&self, tpl: &Tpl, scope: &Scope, pointer: &mut String, tainted: &mut Vec<String>) -> Result<Value, String> {
+    fn render_at(
+        &self,
+        tpl: &Tpl,
+        scope: &Scope,
+        pointer: &mut String,
+        tainted: &mut Vec<String>,
+    ) -> Result<Value, String> {
         match tpl {
             Tpl::Literal(v) => Ok(v.clone()),
             Tpl::Expr(_) | Tpl::Text(_) => {
@@ -258,9 +277,9 @@ impl Program {
                     let len = pointer.len();
                     pointer.push('/');
                     pointer.push_str(&crate::yaml::escape_segment(key));
-                    let v = self.render_at(item, scope, pointer, tainted).map_err(|e| {
-                        if e.starts_with('`') { e } else { format!("`{}`: {e}", key) }
-                    })?;
+                    let v = self
+                        .render_at(item, scope, pointer, tainted)
+                        .map_err(|e| if e.starts_with('`') { e } else { format!("`{}`: {e}", key) })?;
                     pointer.truncate(len);
                     out.insert(key.clone(), v);
                 }
@@ -275,7 +294,11 @@ impl Program {
 
     fn eval(&self, i: usize, scope: &Scope) -> Result<JValue, String> {
         self.compiled.with_dependent(|_, exprs| {
-            exprs[i].eval(scope.root()).map_err(|e| format!("{}: {}", self.source(i), describe(&e)))
+            let value = exprs[i].eval(scope.root()).map_err(|e| format!("{}: {}", self.source(i), describe(&e)))?;
+            if value.is_undefined() {
+                return Err(format!("{}: undefined value (strict mode: a missing value is an error)", self.source(i)));
+            }
+            Ok(value)
         })
     }
 

@@ -93,7 +93,11 @@ impl NodeStatus {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            NodeStatus::Succeeded | NodeStatus::Failed | NodeStatus::Skipped | NodeStatus::Rejected | NodeStatus::Cancelled
+            NodeStatus::Succeeded
+                | NodeStatus::Failed
+                | NodeStatus::Skipped
+                | NodeStatus::Rejected
+                | NodeStatus::Cancelled
         )
     }
 }
@@ -198,15 +202,42 @@ pub struct ApprovalRecord {
 /// A state change, committed before the scheduler acts on it.
 #[derive(Debug, Clone)]
 pub enum Change {
-    RunStatus { status: RunStatus, error: Option<String>, outputs: Option<Value> },
-    NodeStarted { node: String, attempt: u32, input: Value },
-    NodeRetrying { node: String, attempt: u32, error: String },
-    NodeWaiting { node: String, reason: String },
-    NodeFinished { node: String, status: NodeStatus, output: Option<Value>, error: Option<String>, untrusted: bool },
-    NodeSkipped { node: String, reason: String },
+    RunStatus {
+        status: RunStatus,
+        error: Option<String>,
+        outputs: Option<Value>,
+    },
+    NodeStarted {
+        node: String,
+        attempt: u32,
+        input: Value,
+    },
+    NodeRetrying {
+        node: String,
+        attempt: u32,
+        error: String,
+    },
+    NodeWaiting {
+        node: String,
+        reason: String,
+    },
+    NodeFinished {
+        node: String,
+        status: NodeStatus,
+        output: Option<Value>,
+        error: Option<String>,
+        untrusted: bool,
+    },
+    NodeSkipped {
+        node: String,
+        reason: String,
+    },
     /// Makes a node pending again so a resumed run runs it. `forget` also drops its
     /// for-each items, its executor state and its approval (for `retry --from`).
-    NodeReset { node: String, forget: bool },
+    NodeReset {
+        node: String,
+        forget: bool,
+    },
 }
 
 /// Filters for `pyra runs list`.

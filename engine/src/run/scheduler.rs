@@ -107,7 +107,14 @@ pub(crate) async fn drive(job: Job) -> RunReport {
                 Decision::Skip(reason) => {
                     changes.push(Change::NodeSkipped { node: node.id.clone(), reason: reason.clone() });
                     events.push(Event::NodeSkipped { run_id: job.run_id.to_string(), node: node.id.clone(), reason });
-                    settle(&program, &data, &mut remaining, &mut ready, i, NodeResult::new(NodeStatus::Skipped, None, None, false));
+                    settle(
+                        &program,
+                        &data,
+                        &mut remaining,
+                        &mut ready,
+                        i,
+                        NodeResult::new(NodeStatus::Skipped, None, None, false),
+                    );
                 }
                 Decision::Fail(error) => {
                     changes.push(Change::NodeStarted { node: node.id.clone(), attempt: 1, input: Value::Null });
@@ -124,7 +131,14 @@ pub(crate) async fn drive(job: Job) -> RunReport {
                         status: NodeStatus::Failed,
                         error: Some(error.clone()),
                     });
-                    settle(&program, &data, &mut remaining, &mut ready, i, NodeResult::new(NodeStatus::Failed, None, Some(error), false));
+                    settle(
+                        &program,
+                        &data,
+                        &mut remaining,
+                        &mut ready,
+                        i,
+                        NodeResult::new(NodeStatus::Failed, None, Some(error), false),
+                    );
                 }
                 Decision::Run(work) => {
                     let input = match &work {
@@ -132,7 +146,11 @@ pub(crate) async fn drive(job: Job) -> RunReport {
                         Work::Items(items) => json!({ "for_each": items }),
                     };
                     changes.push(Change::NodeStarted { node: node.id.clone(), attempt: 1, input });
-                    events.push(Event::NodeStarted { run_id: job.run_id.to_string(), node: node.id.clone(), attempt: 1 });
+                    events.push(Event::NodeStarted {
+                        run_id: job.run_id.to_string(),
+                        node: node.id.clone(),
+                        attempt: 1,
+                    });
                     to_start.push((i, work));
                 }
             }
@@ -219,7 +237,14 @@ pub(crate) async fn drive(job: Job) -> RunReport {
                 error: error.clone(),
                 untrusted,
             });
-            settle(&program, &data, &mut remaining, &mut ready, i, NodeResult::new(status, output.as_ref(), error, untrusted));
+            settle(
+                &program,
+                &data,
+                &mut remaining,
+                &mut ready,
+                i,
+                NodeResult::new(status, output.as_ref(), error, untrusted),
+            );
         }
     }
 
@@ -264,9 +289,19 @@ pub(crate) async fn drive(job: Job) -> RunReport {
     for event in events.drain(..) {
         observer.event(&event);
     }
-    observer.event(&Event::RunFinished { run_id: job.run_id.to_string(), status, error: error.clone(), depth: job.depth });
+    observer.event(&Event::RunFinished {
+        run_id: job.run_id.to_string(),
+        status,
+        error: error.clone(),
+        depth: job.depth,
+    });
     let approvals = if status == RunStatus::Waiting {
-        store.approvals(&job.run_id).unwrap_or_default().into_iter().filter(|a| a.state == super::record::ApprovalState::Pending).collect()
+        store
+            .approvals(&job.run_id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a.state == super::record::ApprovalState::Pending)
+            .collect()
     } else {
         Vec::new()
     };
@@ -281,7 +316,14 @@ fn cancel_reason(timed_out: bool, deadline: Option<(Instant, Duration)>) -> Stri
 }
 
 /// Records a node's end and readies dependents whose dependencies have all ended.
-fn settle(program: &Program, data: &RunData, remaining: &mut [usize], ready: &mut VecDeque<usize>, i: usize, result: NodeResult) {
+fn settle(
+    program: &Program,
+    data: &RunData,
+    remaining: &mut [usize],
+    ready: &mut VecDeque<usize>,
+    i: usize,
+    result: NodeResult,
+) {
     let _ = data.results[i].set(result);
     for &d in &program.nodes[i].dependents {
         if data.result(d).is_some() {
@@ -350,7 +392,7 @@ fn decide(program: &Program, data: &Arc<RunData>, i: usize) -> Decision {
 
 fn short(value: &Value) -> String {
     let text = value.to_string();
-    if text.len() > 80 { format!("{}…", &text[..text.floor_char_boundary(80)]) } else { text }
+    if text.chars().count() > 80 { format!("{}…", text.chars().take(80).collect::<String>()) } else { text }
 }
 
 fn render_outputs(program: &Program, data: &Arc<RunData>) -> Result<(Value, bool), String> {
@@ -398,7 +440,8 @@ struct Unit {
 impl Unit {
     async fn attempts(&self, index: Option<usize>, with: Value, tainted: Vec<String>) -> Finish {
         let node = &self.program.nodes[self.node];
-        let Some(executor) = self.services.runtime.registry.get(&node.spec.uses).and_then(|k| k.executor.clone()) else {
+        let Some(executor) = self.services.runtime.registry.get(&node.spec.uses).and_then(|k| k.executor.clone())
+        else {
             return Finish::Failed(format!(
                 "node kind `{}` cannot run in this build of Pyra yet (it has a schema, not an executor)",
                 node.spec.uses
@@ -423,7 +466,11 @@ impl Unit {
                     &self.run_id,
                     Some(&key),
                     LogLevel::Warn,
-                    &format!("attempt {} failed: {last_error}; retrying in {}", attempt - 1, crate::duration::format(delay)),
+                    &format!(
+                        "attempt {} failed: {last_error}; retrying in {}",
+                        attempt - 1,
+                        crate::duration::format(delay)
+                    ),
                 );
                 self.services.runtime.observer.event(&Event::NodeRetrying {
                     run_id: self.run_id.to_string(),
@@ -593,9 +640,5 @@ pub fn backoff(retry: Option<&crate::model::Retry>, attempt: u32) -> Duration {
     let cap = retry.and_then(|r| r.max_backoff).map_or(Duration::from_secs(60), |d| d.0);
     let exp = attempt.saturating_sub(2).min(30);
     let delay = base.saturating_mul(1u32 << exp).min(cap);
-    if retry.and_then(|r| r.jitter).unwrap_or(true) {
-        delay.mul_f64(0.5 + fastrand::f64()).min(cap)
-    } else {
-        delay
-    }
+    if retry.and_then(|r| r.jitter).unwrap_or(true) { delay.mul_f64(0.5 + fastrand::f64()).min(cap) } else { delay }
 }

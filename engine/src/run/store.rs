@@ -288,7 +288,15 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, run_id: &str, change: &Change, n
                 "UPDATE node_runs SET status = ?3, output = ?4, error = ?5, untrusted = ?6, finished_at = ?7
                  WHERE run_id = ?1 AND node = ?2",
             )?
-            .execute(params![run_id, node, status.as_str(), output.as_ref().map(json_text), error, untrusted, now])?;
+            .execute(params![
+                run_id,
+                node,
+                status.as_str(),
+                output.as_ref().map(json_text),
+                error,
+                untrusted,
+                now
+            ])?;
         }
         Change::NodeSkipped { node, reason } => {
             tx.prepare_cached(
@@ -364,7 +372,9 @@ impl Store for SqliteStore {
     }
 
     fn run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
-        self.with(|c| c.prepare_cached("SELECT * FROM runs WHERE id = ?1")?.query_row([run_id], run_from_row).optional())
+        self.with(|c| {
+            c.prepare_cached("SELECT * FROM runs WHERE id = ?1")?.query_row([run_id], run_from_row).optional()
+        })
     }
 
     fn find_runs(&self, prefix: &str) -> StoreResult<Vec<String>> {
@@ -708,7 +718,9 @@ impl Store for MemoryStore {
         self.with(|m| {
             let all = m.logs.get(run_id).cloned().unwrap_or_default();
             all.into_iter()
-                .filter(|l| node.is_none_or(|n| l.node.as_deref().is_some_and(|ln| ln == n || ln.starts_with(&format!("{n}[")))))
+                .filter(|l| {
+                    node.is_none_or(|n| l.node.as_deref().is_some_and(|ln| ln == n || ln.starts_with(&format!("{n}["))))
+                })
                 .collect()
         })
     }

@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Local, NaiveTime, TimeZone};
-use engine::run::{
-    ApprovalRequest, ApprovalState, Asked, BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output,
-};
+use engine::run::{ApprovalRequest, ApprovalState, Asked, BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output};
 use serde_json::{Value, json};
 
 fn duration_field(with: &Value, field: &str) -> Result<Option<Duration>, NodeError> {
@@ -60,7 +58,9 @@ impl Executor for Wait {
                 Some(ms) => ms,
                 None => {
                     let end = match (duration_field(&with, "duration")?, with.get("until").and_then(Value::as_str)) {
-                        (Some(d), _) => now + chrono::Duration::from_std(d).map_err(|e| NodeError::Fatal(e.to_string()))?,
+                        (Some(d), _) => {
+                            now + chrono::Duration::from_std(d).map_err(|e| NodeError::Fatal(e.to_string()))?
+                        }
                         (None, Some(until)) => parse_until(until, now).map_err(NodeError::Fatal)?,
                         (None, None) => return Err(NodeError::Fatal("give `duration` or `until`".into())),
                     };
