@@ -44,9 +44,12 @@ pub enum Cond {
 }
 
 /// One node, ready to run.
-#[derive(Debug)]
 pub struct ProgramNode {
     pub id: String,
+    /// The id, shared with every attempt's context.
+    pub name: Arc<str>,
+    /// What runs the node's kind (`None`: the kind cannot run in this build).
+    pub executor: Option<Arc<dyn super::executor::Executor>>,
     pub spec: Node,
     pub with: Tpl,
     pub cond: Option<Cond>,
@@ -55,6 +58,12 @@ pub struct ProgramNode {
     pub deps: Vec<usize>,
     /// Indices of the nodes waiting for this one.
     pub dependents: Vec<usize>,
+}
+
+impl std::fmt::Debug for ProgramNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProgramNode").field("id", &self.id).field("uses", &self.spec.uses).finish()
+    }
 }
 
 struct Owner {
@@ -75,6 +84,8 @@ self_cell::self_cell!(
 /// A skill compiled for running.
 pub struct Program {
     pub skill: Arc<Skill>,
+    /// The skill's name, shared with every node's context.
+    pub name: Arc<str>,
     pub nodes: Vec<ProgramNode>,
     pub index: HashMap<String, usize>,
     pub outputs: Vec<(String, Tpl)>,
@@ -192,15 +203,17 @@ impl Program {
                 Some(ForEach::Template(t)) => Some(b.tpl(&Value::String(t.clone()), &format!("{id}.for_each"))?),
             };
             let deps: Vec<usize> = graph.dependencies(id).iter().filter_map(|d| index.get(*d).copied()).collect();
+            let spec = registry.get(&node.uses).ok_or_else(|| format!("node `{id}`: unknown kind `{}`", node.uses))?;
+            let executor = spec.executor.clone();
             if !validators.contains_key(&node.uses) {
-                let spec =
-                    registry.get(&node.uses).ok_or_else(|| format!("node `{id}`: unknown kind `{}`", node.uses))?;
                 let validator = jsonschema::validator_for(&spec.with_schema)
                     .map_err(|e| format!("the schema of kind `{}` does not compile: {e}", node.uses))?;
                 validators.insert(node.uses.clone(), Arc::new(validator));
             }
             nodes.push(ProgramNode {
                 id: id.clone(),
+                name: Arc::from(id.as_str()),
+                executor,
                 spec: node.clone(),
                 with,
                 cond,
@@ -227,7 +240,8 @@ impl Program {
                 .map(|s| owner.env.compile_expression_owned(s.clone()).map_err(|e| e.to_string()))
                 .collect::<Result<Exprs<'_>, String>>()
         })?;
-        Ok(Self { skill, nodes, index, outputs, compiled, validators })
+        let name = Arc::from(skill.name.as_str());
+        Ok(Self { skill, name, nodes, index, outputs, compiled, validators })
     }
 
     /// Renders a value tree. `tainted` collects the JSON pointers of values rendered from

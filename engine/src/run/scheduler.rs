@@ -168,41 +168,51 @@ pub(crate) async fn drive(job: Job) -> RunReport {
         for event in events.drain(..) {
             observer.event(&event);
         }
+        // Each node is polled once right here: kinds that finish without waiting (most
+        // `template` nodes) never pay for a task; the others continue as tasks.
+        let mut finished: Vec<Result<(usize, Finish), tokio::task::JoinError>> = Vec::new();
         for (i, work) in to_start.drain(..) {
-            running += 1;
-            let task = node_task(&job, i, work);
-            let handle = tasks.spawn(async move { (i, task.await) });
-            task_nodes.insert(handle.id(), i);
-        }
-
-        if running == 0 && (ready.is_empty() || job.cancel.is_cancelled()) {
-            break;
-        }
-
-        // Wait for something to happen.
-        let joined = tokio::select! {
-            joined = tasks.join_next() => joined,
-            () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } }, if !timed_out => {
-                timed_out = true;
-                job.cancel.cancel();
-                continue;
-            }
-            _ = cancel_poll.tick() => {
-                if store.cancel_requested(&job.run_id).unwrap_or(false) {
-                    job.cancel.cancel();
+            let mut task = node_task(&job, i, work);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            match task.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(finish) => finished.push(Ok((i, finish))),
+                std::task::Poll::Pending => {
+                    running += 1;
+                    let handle = tasks.spawn(async move { (i, task.await) });
+                    task_nodes.insert(handle.id(), i);
                 }
-                continue;
             }
-        };
-        let mut finished = Vec::new();
-        if let Some(joined) = joined {
-            finished.push(joined);
+        }
+
+        if finished.is_empty() {
+            if running == 0 && (ready.is_empty() || job.cancel.is_cancelled()) {
+                break;
+            }
+            // Wait for something to happen.
+            let joined = tokio::select! {
+                joined = tasks.join_next() => joined,
+                () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } }, if !timed_out => {
+                    timed_out = true;
+                    job.cancel.cancel();
+                    continue;
+                }
+                _ = cancel_poll.tick() => {
+                    if store.cancel_requested(&job.run_id).unwrap_or(false) {
+                        job.cancel.cancel();
+                    }
+                    continue;
+                }
+            };
+            if let Some(joined) = joined {
+                running -= 1;
+                finished.push(joined);
+            }
         }
         while let Some(joined) = tasks.try_join_next() {
+            running -= 1;
             finished.push(joined);
         }
         for joined in finished {
-            running -= 1;
             let (i, finish) = match joined {
                 Ok(pair) => pair,
                 Err(err) => {
@@ -486,8 +496,8 @@ impl Unit {
             let token = self.cancel.child_token();
             let ctx = NodeCtx {
                 run_id: self.run_id.clone(),
-                node_id: Arc::from(node.id.as_str()),
-                skill: Arc::from(self.program.skill.name.as_str()),
+                node_id: node.name.clone(),
+                skill: self.program.name.clone(),
                 index,
                 attempt,
                 cancel: token.clone(),

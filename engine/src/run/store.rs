@@ -95,9 +95,8 @@ CREATE TABLE IF NOT EXISTS node_runs (
     error TEXT,
     untrusted INTEGER NOT NULL DEFAULT 0,
     state TEXT,
-    seq INTEGER NOT NULL,
     PRIMARY KEY (run_id, node)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS logs (
     id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL,
@@ -260,8 +259,8 @@ fn approval_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRecord> 
     })
 }
 
-const UPSERT_STARTED: &str = "INSERT INTO node_runs (run_id, node, status, attempts, started_at, input, seq)
-     VALUES (?1, ?2, 'running', ?3, ?4, ?5, (SELECT COUNT(*) FROM node_runs WHERE run_id = ?1))
+const UPSERT_STARTED: &str = "INSERT INTO node_runs (run_id, node, status, attempts, started_at, input)
+     VALUES (?1, ?2, 'running', ?3, ?4, ?5)
      ON CONFLICT(run_id, node) DO UPDATE SET status = 'running', attempts = ?3, started_at = ?4, input = ?5,
          finished_at = NULL, output = NULL, error = NULL";
 
@@ -300,8 +299,8 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, run_id: &str, change: &Change, n
         }
         Change::NodeSkipped { node, reason } => {
             tx.prepare_cached(
-                "INSERT INTO node_runs (run_id, node, status, started_at, finished_at, error, seq)
-                 VALUES (?1, ?2, 'skipped', ?3, ?3, ?4, (SELECT COUNT(*) FROM node_runs WHERE run_id = ?1))
+                "INSERT INTO node_runs (run_id, node, status, started_at, finished_at, error)
+                 VALUES (?1, ?2, 'skipped', ?3, ?3, ?4)
                  ON CONFLICT(run_id, node) DO UPDATE SET status = 'skipped', started_at = ?3, finished_at = ?3,
                      error = ?4, output = NULL, input = NULL, attempts = 0",
             )?
@@ -403,7 +402,7 @@ impl Store for SqliteStore {
 
     fn nodes(&self, run_id: &str) -> StoreResult<Vec<NodeRecord>> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached("SELECT * FROM node_runs WHERE run_id = ?1 ORDER BY seq")?;
+            let mut stmt = c.prepare_cached("SELECT * FROM node_runs WHERE run_id = ?1 ORDER BY rowid")?;
             let rows = stmt.query_map([run_id], node_from_row)?;
             rows.collect()
         })
@@ -421,8 +420,8 @@ impl Store for SqliteStore {
     fn set_node_state(&self, run_id: &str, key: &str, state: &Value) -> StoreResult<()> {
         self.with(|c| {
             c.prepare_cached(
-                "INSERT INTO node_runs (run_id, node, status, state, seq)
-                 VALUES (?1, ?2, 'running', ?3, (SELECT COUNT(*) FROM node_runs WHERE run_id = ?1))
+                "INSERT INTO node_runs (run_id, node, status, state)
+                 VALUES (?1, ?2, 'running', ?3)
                  ON CONFLICT(run_id, node) DO UPDATE SET state = ?3",
             )?
             .execute(params![run_id, key, json_text(state)])

@@ -14,18 +14,26 @@ use tokio_util::sync::CancellationToken;
 pub const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `http`: holds one connection-pooling client shared by every request.
+/// `http`: holds one connection-pooling client shared by every request, built on first
+/// use (loading the TLS roots costs milliseconds that a run without HTTP should not pay).
 pub struct Http {
-    client: Client,
+    client: std::sync::OnceLock<Client>,
 }
 
 impl Http {
     pub fn new() -> Self {
-        let client = Client::builder()
-            .user_agent(concat!("pyra/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|_| Client::new());
-        Self { client }
+        Self { client: std::sync::OnceLock::new() }
+    }
+
+    fn client(&self) -> Client {
+        self.client
+            .get_or_init(|| {
+                Client::builder()
+                    .user_agent(concat!("pyra/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .unwrap_or_else(|_| Client::new())
+            })
+            .clone()
     }
 }
 
@@ -37,7 +45,7 @@ impl Default for Http {
 
 impl Executor for Http {
     fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>> {
-        let client = self.client.clone();
+        let client = self.client();
         Box::pin(async move {
             let request = Request::from_with(&with)?;
             ctx.log(LogLevel::Info, format!("{} {}", request.method, shown(&request.url)));
