@@ -5,7 +5,7 @@
 //!
 //! Run: `cargo bench -p cli --bench run` (add `-- --quick` for fewer repetitions).
 
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::Path;
 use std::process::Command;
@@ -77,10 +77,14 @@ impl run::SkillLoader for NoLoader {
 }
 
 fn peak_rss_kib() -> u64 {
+    rss_kib("VmHWM:")
+}
+
+fn rss_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
@@ -91,8 +95,20 @@ fn child(name: &str, store_kind: &str) {
     let text = SkillText { name: name.into(), path: None, display: format!("{name}.yaml"), source };
     let registry = Arc::new(plugins::builtin_registry());
     let t0 = Instant::now();
+    if std::env::var_os("PYRA_BENCH_TRACE").is_some() {
+        let v = engine::validate_source(engine::SourceFile::new("x", text.source.clone()), &registry);
+        eprintln!("after validate: rss {} KiB, peak {} KiB, {:?}", rss_kib("VmRSS:"), peak_rss_kib(), t0.elapsed());
+        let checked = v.checked.unwrap();
+        drop(v.diagnostics);
+        let p = run::program::Program::new(Arc::new(checked.skill), &checked.graph, &registry).unwrap();
+        eprintln!("after program: rss {} KiB, peak {} KiB, {:?}", rss_kib("VmRSS:"), peak_rss_kib(), t0.elapsed());
+        drop(p);
+    }
     let program = run::compile(&registry, &text).expect("valid workload");
     let compile = t0.elapsed();
+    if std::env::var_os("PYRA_BENCH_TRACE").is_some() {
+        eprintln!("after compile: rss {} KiB, peak {} KiB", rss_kib("VmRSS:"), peak_rss_kib());
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn Store> = match store_kind {
         "sqlite" => Arc::new(SqliteStore::open(&dir.path().join("pyra.db")).expect("db")),
@@ -109,6 +125,12 @@ fn child(name: &str, store_kind: &str) {
         cancel: Default::default(),
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    if let Some(loops) = std::env::var("PYRA_BENCH_LOOPS").ok().and_then(|l| l.parse::<u32>().ok()) {
+        // For profiling the run alone: the same run many times.
+        for _ in 0..loops {
+            rt.block_on(runtime.start(program.clone(), &text, Default::default())).expect("run");
+        }
+    }
     let t1 = Instant::now();
     let report = rt.block_on(runtime.start(program, &text, Default::default())).expect("run");
     let took = t1.elapsed();

@@ -95,7 +95,7 @@ impl Observer for Progress {
                 self.line(format!("{indent}{verb} {skill} (run {run_id}, {} nodes)", nodes.len()));
             }
             Event::NodeStarted { run_id, node, attempt: _ } => {
-                let key = (run_id.clone(), node.clone());
+                let key = (run_id.to_string(), node.to_string());
                 let now = Instant::now();
                 let mut state = self.lock();
                 state.started.insert(key.clone(), now);
@@ -105,7 +105,7 @@ impl Observer for Progress {
                         ProgressStyle::with_template("  {spinner} {prefix} {elapsed:.dim}")
                             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                     );
-                    bar.set_prefix(node.clone());
+                    bar.set_prefix(node.to_string());
                     bar.enable_steady_tick(Duration::from_millis(100));
                     state.bars.insert(key, (bar, now));
                 } else if !self.quiet {
@@ -117,7 +117,7 @@ impl Observer for Progress {
                 self.line(format!("  {node}: attempt {} failed ({error}); retrying", attempt - 1));
             }
             Event::NodeFinished { run_id, node, status, error } => {
-                let key = (run_id.clone(), node.clone());
+                let key = (run_id.to_string(), node.to_string());
                 let mut state = self.lock();
                 if let Some((bar, _)) = state.bars.remove(&key) {
                     bar.finish_and_clear();

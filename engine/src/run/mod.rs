@@ -50,25 +50,25 @@ pub enum Event {
         resumed: bool,
     },
     NodeStarted {
-        run_id: String,
-        node: String,
+        run_id: Arc<str>,
+        node: Arc<str>,
         attempt: u32,
     },
     NodeRetrying {
-        run_id: String,
-        node: String,
+        run_id: Arc<str>,
+        node: Arc<str>,
         attempt: u32,
         error: String,
     },
     NodeFinished {
-        run_id: String,
-        node: String,
+        run_id: Arc<str>,
+        node: Arc<str>,
         status: NodeStatus,
         error: Option<String>,
     },
     NodeSkipped {
-        run_id: String,
-        node: String,
+        run_id: Arc<str>,
+        node: Arc<str>,
         reason: String,
     },
     RunFinished {
@@ -398,11 +398,11 @@ impl Runtime {
                 if rec.status == NodeStatus::Succeeded {
                     let _ = results[i].set(NodeResult::new(rec.status, rec.output.as_ref(), None, rec.untrusted));
                 } else {
-                    changes.push(Change::NodeReset { node: rec.node.clone(), forget: false });
+                    changes.push(Change::NodeReset { node: Arc::from(rec.node.as_str()), forget: false });
                 }
             }
             for i in &again {
-                changes.push(Change::NodeReset { node: program.nodes[*i].id.clone(), forget: true });
+                changes.push(Change::NodeReset { node: program.nodes[*i].name.clone(), forget: true });
             }
             store.apply(&run_id, &changes)?;
             store.resume_run(&run_id, std::process::id())?;

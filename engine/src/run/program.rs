@@ -1,7 +1,12 @@
-//! A skill compiled for running: every template and `if:` parsed once, the graph as
-//! index lists, and the JSON Schema validator of each kind in use. Rendering reads node
-//! results through lazy minijinja objects, so a template costs what it reads, not the
-//! size of the run.
+//! A skill prepared for running: every value tree split into literals and templates, the
+//! graph as index lists, and the JSON Schema validator of each kind in use. Rendering
+//! reads node results through lazy minijinja objects, so a template costs what it reads,
+//! not the size of the run.
+//!
+//! Templates are parsed when they render, not kept compiled: minijinja reserves ~9 KB of
+//! instruction buffers per compiled template, which is 90 MB for a 10,000-node skill,
+//! while parsing a typical `{{ nodes.x.output }}` costs about a microsecond. Validation
+//! has already parsed each one, so a syntax error cannot surface here.
 //!
 //! Typing rule: a string that is exactly one `{{ expr }}` (surrounding whitespace
 //! ignored) yields the expression's value (a list stays a list); any other template
@@ -9,11 +14,13 @@
 //! of a node whose output is untrusted.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use minijinja::value::{Enumerator, Object, Value as JValue, ValueKind};
-use minijinja::{Environment, Expression, UndefinedBehavior};
+use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 
 use crate::graph::SkillGraph;
@@ -30,8 +37,8 @@ pub enum Tpl {
     Literal(Value),
     /// Exactly one `{{ expr }}`: the value keeps its type.
     Expr(usize),
-    /// Any other template: renders to text. The name of the template in the environment.
-    Text(String),
+    /// Any other template: renders to text. Its index in the sources.
+    Text(usize),
     Array(Vec<Tpl>),
     Object(Vec<(String, Tpl)>),
 }
@@ -66,30 +73,16 @@ impl std::fmt::Debug for ProgramNode {
     }
 }
 
-struct Owner {
-    env: Environment<'static>,
-    sources: Vec<String>,
-}
-
-type Exprs<'a> = Vec<Expression<'a, 'static>>;
-
-self_cell::self_cell!(
-    struct Compiled {
-        owner: Owner,
-        #[not_covariant]
-        dependent: Exprs,
-    }
-);
-
 /// A skill compiled for running.
 pub struct Program {
     pub skill: Arc<Skill>,
     /// The skill's name, shared with every node's context.
     pub name: Arc<str>,
     pub nodes: Vec<ProgramNode>,
-    pub index: HashMap<String, usize>,
+    pub index: FxHashMap<String, usize>,
     pub outputs: Vec<(String, Tpl)>,
-    compiled: Compiled,
+    /// Expression and template sources, indexed by [`Tpl::Expr`] / [`Tpl::Text`].
+    sources: Vec<String>,
     validators: HashMap<String, Arc<jsonschema::Validator>>,
 }
 
@@ -97,6 +90,12 @@ impl std::fmt::Debug for Program {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Program").field("skill", &self.skill.name).field("nodes", &self.nodes.len()).finish()
     }
+}
+
+/// The environment all runs render with (one per process).
+pub fn environment() -> &'static Environment<'static> {
+    static ENV: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
+    ENV.get_or_init(runtime_environment)
 }
 
 /// The environment all runs render with: strict undefined, trailing newlines kept (a YAML
@@ -129,9 +128,8 @@ pub fn single_expression(text: &str) -> Option<&str> {
 }
 
 struct Builder {
-    env: Environment<'static>,
+    env: &'static Environment<'static>,
     sources: Vec<String>,
-    templates: usize,
 }
 
 impl Builder {
@@ -139,16 +137,11 @@ impl Builder {
         Ok(match value {
             Value::String(text) if template::has_template_syntax(text) => {
                 if let Some(expr) = single_expression(text) {
-                    // Checked by parsing once here; compiled for keeps in `Program::new`.
-                    let env = &self.env;
-                    env.compile_expression(expr).map_err(|e| format!("{path}: {e}"))?;
                     self.sources.push(expr.to_string());
                     Tpl::Expr(self.sources.len() - 1)
                 } else {
-                    self.templates += 1;
-                    let name = format!("{path}#{}", self.templates);
-                    self.env.add_template_owned(name.clone(), text.clone()).map_err(|e| format!("{path}: {e}"))?;
-                    Tpl::Text(name)
+                    self.sources.push(text.clone());
+                    Tpl::Text(self.sources.len() - 1)
                 }
             }
             Value::Array(items) if contains_template(value) => Tpl::Array(
@@ -186,8 +179,8 @@ fn contains_template(value: &Value) -> bool {
 impl Program {
     /// Compiles a validated skill. Errors here mean validation missed something.
     pub fn new(skill: Arc<Skill>, graph: &SkillGraph, registry: &Registry) -> Result<Self, String> {
-        let mut b = Builder { env: runtime_environment(), sources: Vec::new(), templates: 0 };
-        let index: HashMap<String, usize> = skill.nodes.keys().enumerate().map(|(i, k)| (k.clone(), i)).collect();
+        let mut b = Builder { env: environment(), sources: Vec::new() };
+        let index: FxHashMap<String, usize> = skill.nodes.keys().enumerate().map(|(i, k)| (k.clone(), i)).collect();
         let mut nodes = Vec::with_capacity(skill.nodes.len());
         let mut validators = HashMap::new();
         for (id, node) in &skill.nodes {
@@ -232,16 +225,8 @@ impl Program {
             .iter()
             .map(|(k, v)| Ok((k.clone(), b.tpl(v, &format!("outputs.{k}"))?)))
             .collect::<Result<_, String>>()?;
-        let owner = Owner { env: b.env, sources: b.sources };
-        let compiled = Compiled::try_new(owner, |owner| {
-            owner
-                .sources
-                .iter()
-                .map(|s| owner.env.compile_expression_owned(s.clone()).map_err(|e| e.to_string()))
-                .collect::<Result<Exprs<'_>, String>>()
-        })?;
         let name = Arc::from(skill.name.as_str());
-        Ok(Self { skill, name, nodes, index, outputs, compiled, validators })
+        Ok(Self { skill, name, nodes, index, outputs, sources: b.sources, validators })
     }
 
     /// Renders a value tree. `tainted` collects the JSON pointers of values rendered from
@@ -267,7 +252,7 @@ impl Program {
                         let v = self.eval(*i, scope)?;
                         to_json(&v).map_err(|e| format!("{}: {e}", self.source(*i)))?
                     }
-                    Tpl::Text(name) => Value::String(self.render_text(name, scope)?),
+                    Tpl::Text(i) => Value::String(self.render_text(*i, scope)?),
                     _ => unreachable!("matched above"),
                 };
                 if scope.taint.load(Ordering::Relaxed) {
@@ -303,22 +288,21 @@ impl Program {
     }
 
     fn source(&self, i: usize) -> String {
-        self.compiled.borrow_owner().sources.get(i).map_or_else(String::new, |s| format!("`{{{{ {s} }}}}`"))
+        self.sources.get(i).map_or_else(String::new, |s| format!("`{{{{ {s} }}}}`"))
     }
 
     fn eval(&self, i: usize, scope: &Scope) -> Result<JValue, String> {
-        self.compiled.with_dependent(|_, exprs| {
-            let value = exprs[i].eval(scope.root()).map_err(|e| format!("{}: {}", self.source(i), describe(&e)))?;
-            if value.is_undefined() {
-                return Err(format!("{}: undefined value (strict mode: a missing value is an error)", self.source(i)));
-            }
-            Ok(value)
-        })
+        let expr =
+            environment().compile_expression(&self.sources[i]).map_err(|e| format!("{}: {e}", self.source(i)))?;
+        let value = expr.eval(scope.root()).map_err(|e| format!("{}: {}", self.source(i), describe(&e)))?;
+        if value.is_undefined() {
+            return Err(format!("{}: undefined value (strict mode: a missing value is an error)", self.source(i)));
+        }
+        Ok(value)
     }
 
-    fn render_text(&self, name: &str, scope: &Scope) -> Result<String, String> {
-        let env = &self.compiled.borrow_owner().env;
-        let template = env.get_template(name).map_err(|e| describe(&e))?;
+    fn render_text(&self, i: usize, scope: &Scope) -> Result<String, String> {
+        let template = environment().template_from_str(&self.sources[i]).map_err(|e| describe(&e))?;
         template.render(scope.root()).map_err(|e| describe(&e))
     }
 
@@ -333,7 +317,7 @@ impl Program {
                 } else {
                     Err(format!(
                         "`if: {}` gave {} `{v}`, not true or false; compare explicitly, e.g. `== \"yes\"` or `| length > 0`",
-                        self.compiled.borrow_owner().sources[*i],
+                        self.sources[*i],
                         kind_name(v.kind())
                     ))
                 }

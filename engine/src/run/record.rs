@@ -2,6 +2,7 @@
 //! approvals. Plain data shared by the scheduler, both stores and the CLI.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -208,34 +209,34 @@ pub enum Change {
         outputs: Option<Value>,
     },
     NodeStarted {
-        node: String,
+        node: Arc<str>,
         attempt: u32,
         input: Value,
     },
     NodeRetrying {
-        node: String,
+        node: Arc<str>,
         attempt: u32,
         error: String,
     },
     NodeWaiting {
-        node: String,
+        node: Arc<str>,
         reason: String,
     },
     NodeFinished {
-        node: String,
+        node: Arc<str>,
         status: NodeStatus,
         output: Option<Value>,
         error: Option<String>,
         untrusted: bool,
     },
     NodeSkipped {
-        node: String,
+        node: Arc<str>,
         reason: String,
     },
     /// Makes a node pending again so a resumed run runs it. `forget` also drops its
     /// for-each items, its executor state and its approval (for `retry --from`).
     NodeReset {
-        node: String,
+        node: Arc<str>,
         forget: bool,
     },
 }

@@ -105,8 +105,8 @@ pub(crate) async fn drive(job: Job) -> RunReport {
             let node = &program.nodes[i];
             match decide(&program, &data, i) {
                 Decision::Skip(reason) => {
-                    changes.push(Change::NodeSkipped { node: node.id.clone(), reason: reason.clone() });
-                    events.push(Event::NodeSkipped { run_id: job.run_id.to_string(), node: node.id.clone(), reason });
+                    changes.push(Change::NodeSkipped { node: node.name.clone(), reason: reason.clone() });
+                    events.push(Event::NodeSkipped { run_id: job.run_id.clone(), node: node.name.clone(), reason });
                     settle(
                         &program,
                         &data,
@@ -117,17 +117,17 @@ pub(crate) async fn drive(job: Job) -> RunReport {
                     );
                 }
                 Decision::Fail(error) => {
-                    changes.push(Change::NodeStarted { node: node.id.clone(), attempt: 1, input: Value::Null });
+                    changes.push(Change::NodeStarted { node: node.name.clone(), attempt: 1, input: Value::Null });
                     changes.push(Change::NodeFinished {
-                        node: node.id.clone(),
+                        node: node.name.clone(),
                         status: NodeStatus::Failed,
                         output: None,
                         error: Some(error.clone()),
                         untrusted: false,
                     });
                     events.push(Event::NodeFinished {
-                        run_id: job.run_id.to_string(),
-                        node: node.id.clone(),
+                        run_id: job.run_id.clone(),
+                        node: node.name.clone(),
                         status: NodeStatus::Failed,
                         error: Some(error.clone()),
                     });
@@ -145,12 +145,8 @@ pub(crate) async fn drive(job: Job) -> RunReport {
                         Work::Single { with, .. } => with.clone(),
                         Work::Items(items) => json!({ "for_each": items }),
                     };
-                    changes.push(Change::NodeStarted { node: node.id.clone(), attempt: 1, input });
-                    events.push(Event::NodeStarted {
-                        run_id: job.run_id.to_string(),
-                        node: node.id.clone(),
-                        attempt: 1,
-                    });
+                    changes.push(Change::NodeStarted { node: node.name.clone(), attempt: 1, input });
+                    events.push(Event::NodeStarted { run_id: job.run_id.clone(), node: node.name.clone(), attempt: 1 });
                     to_start.push((i, work));
                 }
             }
@@ -230,18 +226,18 @@ pub(crate) async fn drive(job: Job) -> RunReport {
                 Finish::Cancelled => (None, Some(cancel_reason(timed_out, job.deadline)), false),
             };
             events.push(Event::NodeFinished {
-                run_id: job.run_id.to_string(),
-                node: node.id.clone(),
+                run_id: job.run_id.clone(),
+                node: node.name.clone(),
                 status,
                 error: error.clone(),
             });
             if status == NodeStatus::Waiting {
                 waiting += 1;
-                changes.push(Change::NodeWaiting { node: node.id.clone(), reason: error.unwrap_or_default() });
+                changes.push(Change::NodeWaiting { node: node.name.clone(), reason: error.unwrap_or_default() });
                 continue;
             }
             changes.push(Change::NodeFinished {
-                node: node.id.clone(),
+                node: node.name.clone(),
                 status,
                 output: output.clone(),
                 error: error.clone(),
@@ -468,7 +464,7 @@ impl Unit {
         for attempt in 1..=attempts {
             if attempt > 1 {
                 let delay = backoff(retry, attempt);
-                let change = Change::NodeRetrying { node: key.clone(), attempt, error: last_error.clone() };
+                let change = Change::NodeRetrying { node: Arc::from(key.as_str()), attempt, error: last_error.clone() };
                 if let Err(e) = self.services.store.apply(&self.run_id, &[change]) {
                     return Finish::Failed(e.to_string());
                 }
@@ -483,8 +479,8 @@ impl Unit {
                     ),
                 );
                 self.services.runtime.observer.event(&Event::NodeRetrying {
-                    run_id: self.run_id.to_string(),
-                    node: key.clone(),
+                    run_id: self.run_id.clone(),
+                    node: Arc::from(key.as_str()),
                     attempt,
                     error: last_error.clone(),
                 });
@@ -493,7 +489,8 @@ impl Unit {
                     () = self.cancel.cancelled() => return Finish::Cancelled,
                 }
             }
-            let token = self.cancel.child_token();
+            // A child token only when a timeout may fire it; otherwise the run's own.
+            let token = if node.spec.timeout.is_some() { self.cancel.child_token() } else { self.cancel.clone() };
             let ctx = NodeCtx {
                 run_id: self.run_id.clone(),
                 node_id: node.name.clone(),
@@ -617,6 +614,7 @@ impl Unit {
             .map_err(|e| format!("with.{e}"))
             .and_then(|with| self.program.check_with(node, &with).map(|()| with));
         let input = rendered.as_ref().map_or(Value::Null, Clone::clone);
+        let key: Arc<str> = Arc::from(key.as_str());
         let start = Change::NodeStarted { node: key.clone(), attempt: 1, input };
         if let Err(e) = self.services.store.apply(&self.run_id, &[start]) {
             return Finish::Failed(e.to_string());

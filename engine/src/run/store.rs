@@ -543,38 +543,66 @@ pub struct MemoryStore {
 
 #[derive(Default)]
 struct Memory {
-    runs: Vec<RunRecord>,
+    runs: HashMap<String, RunRecord>,
+    /// Run ids in creation order.
+    order: Vec<String>,
     cancel: HashMap<String, bool>,
-    nodes: HashMap<String, Vec<NodeRecord>>,
-    node_index: HashMap<(String, String), usize>,
+    nodes: HashMap<String, RunNodes>,
     logs: HashMap<String, Vec<LogLine>>,
     approvals: Vec<ApprovalRecord>,
 }
 
+#[derive(Default, Clone)]
+struct RunNodes {
+    list: Vec<NodeRecord>,
+    index: HashMap<String, usize>,
+}
+
+impl RunNodes {
+    fn get_mut(&mut self, node: &str) -> &mut NodeRecord {
+        let i = match self.index.get(node) {
+            Some(&i) => i,
+            None => {
+                self.list.push(NodeRecord {
+                    node: node.to_string(),
+                    status: NodeStatus::Pending,
+                    attempts: 0,
+                    started_at: None,
+                    finished_at: None,
+                    input: None,
+                    output: None,
+                    error: None,
+                    untrusted: false,
+                    state: None,
+                });
+                self.index.insert(node.to_string(), self.list.len() - 1);
+                self.list.len() - 1
+            }
+        };
+        &mut self.list[i]
+    }
+
+    fn forget(&mut self, node: &str) {
+        let prefix = format!("{node}[");
+        self.list.retain(|n| n.node != node && !n.node.starts_with(&prefix));
+        self.index = self.list.iter().enumerate().map(|(i, n)| (n.node.clone(), i)).collect();
+    }
+}
+
 impl Memory {
     fn run_mut(&mut self, id: &str) -> Option<&mut RunRecord> {
-        self.runs.iter_mut().find(|r| r.id == id)
+        self.runs.get_mut(id)
+    }
+
+    fn run_nodes(&mut self, run_id: &str) -> &mut RunNodes {
+        if !self.nodes.contains_key(run_id) {
+            self.nodes.insert(run_id.to_string(), RunNodes::default());
+        }
+        self.nodes.get_mut(run_id).expect("inserted above")
     }
 
     fn node_mut(&mut self, run_id: &str, node: &str) -> &mut NodeRecord {
-        let key = (run_id.to_string(), node.to_string());
-        let list = self.nodes.entry(run_id.to_string()).or_default();
-        let i = *self.node_index.entry(key).or_insert_with(|| {
-            list.push(NodeRecord {
-                node: node.to_string(),
-                status: NodeStatus::Pending,
-                attempts: 0,
-                started_at: None,
-                finished_at: None,
-                input: None,
-                output: None,
-                error: None,
-                untrusted: false,
-                state: None,
-            });
-            list.len() - 1
-        });
-        &mut list[i]
+        self.run_nodes(run_id).get_mut(node)
     }
 }
 
@@ -591,7 +619,10 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn create_run(&self, run: &RunRecord) -> StoreResult<()> {
-        self.with(|m| m.runs.push(run.clone()))
+        self.with(|m| {
+            m.order.push(run.id.clone());
+            m.runs.insert(run.id.clone(), run.clone());
+        })
     }
 
     fn apply(&self, run_id: &str, changes: &[Change]) -> StoreResult<()> {
@@ -646,15 +677,9 @@ impl Store for MemoryStore {
                     }
                     Change::NodeReset { node, forget: true } => {
                         let prefix = format!("{node}[");
-                        m.approvals.retain(|a| a.run_id != run_id || (a.node != *node && !a.node.starts_with(&prefix)));
-                        if let Some(list) = m.nodes.get_mut(run_id) {
-                            let prefix = format!("{node}[");
-                            list.retain(|n| n.node != *node && !n.node.starts_with(&prefix));
-                            m.node_index.retain(|(r, _), _| r != run_id);
-                            for (i, n) in list.iter().enumerate() {
-                                m.node_index.insert((run_id.to_string(), n.node.clone()), i);
-                            }
-                        }
+                        m.approvals
+                            .retain(|a| a.run_id != run_id || (*a.node != **node && !a.node.starts_with(&prefix)));
+                        m.run_nodes(run_id).forget(node);
                     }
                 }
             }
@@ -675,18 +700,19 @@ impl Store for MemoryStore {
     }
 
     fn run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
-        self.with(|m| m.runs.iter().find(|r| r.id == run_id).cloned())
+        self.with(|m| m.runs.get(run_id).cloned())
     }
 
     fn find_runs(&self, prefix: &str) -> StoreResult<Vec<String>> {
-        self.with(|m| m.runs.iter().rev().filter(|r| r.id.starts_with(prefix)).take(10).map(|r| r.id.clone()).collect())
+        self.with(|m| m.order.iter().rev().filter(|id| id.starts_with(prefix)).take(10).cloned().collect())
     }
 
     fn list_runs(&self, filter: &RunFilter) -> StoreResult<Vec<RunRecord>> {
         self.with(|m| {
-            m.runs
+            m.order
                 .iter()
                 .rev()
+                .filter_map(|id| m.runs.get(id))
                 .filter(|r| filter.skill.as_ref().is_none_or(|s| *s == r.skill))
                 .filter(|r| filter.status.is_none_or(|s| s == r.status))
                 .filter(|r| filter.since.is_none_or(|s| r.created_at >= s))
@@ -697,11 +723,14 @@ impl Store for MemoryStore {
     }
 
     fn nodes(&self, run_id: &str) -> StoreResult<Vec<NodeRecord>> {
-        self.with(|m| m.nodes.get(run_id).cloned().unwrap_or_default())
+        self.with(|m| m.nodes.get(run_id).map(|n| n.list.clone()).unwrap_or_default())
     }
 
     fn node_state(&self, run_id: &str, key: &str) -> StoreResult<Option<Value>> {
-        self.with(|m| m.nodes.get(run_id).and_then(|l| l.iter().find(|n| n.node == key)).and_then(|n| n.state.clone()))
+        self.with(|m| {
+            let nodes = m.nodes.get(run_id)?;
+            nodes.index.get(key).and_then(|&i| nodes.list[i].state.clone())
+        })
     }
 
     fn set_node_state(&self, run_id: &str, key: &str, state: &Value) -> StoreResult<()> {
@@ -765,9 +794,10 @@ impl Store for MemoryStore {
 
     fn child_run(&self, parent_run: &str, parent_node: &str) -> StoreResult<Option<String>> {
         self.with(|m| {
-            m.runs
+            m.order
                 .iter()
                 .rev()
+                .filter_map(|id| m.runs.get(id))
                 .find(|r| r.parent_run.as_deref() == Some(parent_run) && r.parent_node.as_deref() == Some(parent_node))
                 .map(|r| r.id.clone())
         })
