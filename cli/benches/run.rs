@@ -71,7 +71,7 @@ fn workload(name: &str) -> (String, usize) {
 
 struct NoLoader;
 impl run::SkillLoader for NoLoader {
-    fn load(&self, name: &str) -> Result<SkillText, String> {
+    fn load(&self, name: &str, _near: Option<&Path>) -> Result<SkillText, String> {
         Err(format!("no skill {name}"))
     }
 }

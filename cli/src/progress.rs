@@ -22,6 +22,8 @@ struct State {
     bars: HashMap<(String, String), (ProgressBar, Instant)>,
     started: HashMap<(String, String), Instant>,
     active: Vec<String>,
+    /// How deep each run is (child runs of `skill` nodes are indented).
+    depth: HashMap<String, usize>,
 }
 
 fn symbol(status: NodeStatus) -> &'static str {
@@ -85,11 +87,20 @@ impl Progress {
     }
 }
 
+impl Progress {
+    fn indent(&self, run_id: &str) -> String {
+        "  ".repeat(self.lock().depth.get(run_id).copied().unwrap_or(0) + 1)
+    }
+}
+
 impl Observer for Progress {
     fn event(&self, event: &Event) {
         match event {
             Event::RunStarted { run_id, skill, nodes, depth, resumed } => {
-                self.lock().active.push(run_id.clone());
+                let mut state = self.lock();
+                state.active.push(run_id.clone());
+                state.depth.insert(run_id.clone(), *depth as usize);
+                drop(state);
                 let indent = "  ".repeat(*depth as usize);
                 let verb = if *resumed { "resuming" } else { "running" };
                 self.line(format!("{indent}{verb} {skill} (run {run_id}, {} nodes)", nodes.len()));
@@ -110,11 +121,11 @@ impl Observer for Progress {
                     state.bars.insert(key, (bar, now));
                 } else if !self.quiet {
                     drop(state);
-                    self.line(format!("  {node}: started"));
+                    self.line(format!("{}{node}: started", self.indent(run_id)));
                 }
             }
-            Event::NodeRetrying { node, attempt, error, .. } => {
-                self.line(format!("  {node}: attempt {} failed ({error}); retrying", attempt - 1));
+            Event::NodeRetrying { run_id, node, attempt, error } => {
+                self.line(format!("{}{node}: attempt {} failed ({error}); retrying", self.indent(run_id), attempt - 1));
             }
             Event::NodeFinished { run_id, node, status, error } => {
                 let key = (run_id.to_string(), node.to_string());
@@ -132,14 +143,15 @@ impl Observer for Progress {
                     (_, Some(e)) => format!(": {e}"),
                     _ => String::new(),
                 };
-                self.line(format!("  {} {node} {status} {took}{detail}", symbol(*status)));
+                self.line(format!("{}{} {node} {status} {took}{detail}", self.indent(run_id), symbol(*status)));
             }
-            Event::NodeSkipped { node, reason, .. } => {
-                self.line(format!("  {} {node} skipped ({reason})", symbol(NodeStatus::Skipped)));
+            Event::NodeSkipped { run_id, node, reason } => {
+                self.line(format!("{}{} {node} skipped ({reason})", self.indent(run_id), symbol(NodeStatus::Skipped)));
             }
             Event::RunFinished { run_id, status, depth, .. } => {
                 let mut state = self.lock();
                 state.active.retain(|r| r != run_id);
+                state.depth.remove(run_id);
                 drop(state);
                 if *depth > 0 && *status != RunStatus::Succeeded {
                     self.line(format!("  child run {run_id} {status}"));

@@ -86,7 +86,7 @@ impl Interaction for TerminalPrompt {
                 prompt.run_id,
                 prompt.node
             ));
-            let answer = loop {
+            loop {
                 crate::output::err("  [a]pprove, [r]eject (r: reason), [d]etails > ");
                 let Some(line) = rx.recv().await else { break None };
                 let line = line.trim();
@@ -107,8 +107,7 @@ impl Interaction for TerminalPrompt {
                     }
                     _ => crate::output::err("  please answer a, r or d\n"),
                 }
-            };
-            answer
+            }
         })
     }
 }

@@ -25,7 +25,17 @@ pub fn open_store(home: &Home) -> Result<Arc<SqliteStore>, Failure> {
 struct Loader(Home);
 
 impl SkillLoader for Loader {
-    fn load(&self, name: &str) -> Result<SkillText, String> {
+    fn load(&self, name: &str, near: Option<&std::path::Path>) -> Result<SkillText, String> {
+        if let Some(dir) = near.and_then(std::path::Path::parent) {
+            for ext in ["yaml", "yml"] {
+                let sibling = dir.join(format!("{name}.{ext}"));
+                if sibling.is_file() {
+                    return skills::SkillSource::from_path(&sibling, skills::Origin::File)
+                        .text()
+                        .map_err(|f| f.message);
+                }
+            }
+        }
         let source = skills::resolve(&self.0, name).map_err(|f| f.message)?;
         source.text().map_err(|f| f.message)
     }

@@ -35,6 +35,9 @@ pub const GLOBALS: &[&str] = &[
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Python's string, list and dict methods (`text.startswith("/")`, `s.split()`), which
+    // people who know Jinja expect.
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env
 }
 

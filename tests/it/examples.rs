@@ -42,3 +42,84 @@ fn every_example_draws_in_all_formats() {
         pyra.run(["skill", "show", &path]).success().stdout_has("Nodes (execution order):");
     }
 }
+
+/// Examples that need a language model or another outside service; every other example
+/// must run in the test below.
+const NEED_A_SERVICE: &[&str] = &[
+    "inbox-watch",
+    "morning-brief",
+    "release-notes",
+    "telegram-brief",
+    "url-digest",
+    "webhook-alert",
+    "weekly-review",
+];
+
+#[test]
+fn examples_that_need_no_service_run() {
+    let pyra = Pyra::new();
+    let work = pyra.work();
+    let mut ran = Vec::new();
+    for file in example_files() {
+        let name = file.file_stem().unwrap().to_string_lossy().to_string();
+        let path = file.to_string_lossy().to_string();
+        if NEED_A_SERVICE.contains(&name.as_str()) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let needs = ["uses: llm", "uses: agent", "secret(", "uses: message.send"];
+            assert!(needs.iter().any(|n| text.contains(n)), "{name} is listed as needing a service but does not");
+            continue;
+        }
+        match name.as_str() {
+            "hello" => {
+                pyra.run(["run", &path, "--json", "-i", "who=Ada"]).success().stdout_has("\"Hello, Ada!\"");
+            }
+            "fan-out" => {
+                let out = pyra.run(["run", &path, "--json", "-i", r#"names=["ada","grace"]"#]);
+                out.success();
+                assert!(out.json()["roster"].as_str().unwrap().contains("01. Hello, Ada!"), "{}", out.stdout);
+            }
+            "greet-team" => {
+                let out = pyra.run(["run", &path, "--json"]);
+                out.success();
+                assert_eq!(out.json()["count"], 3);
+                assert_eq!(out.json()["roster"], "Hello, Ada!\nHello, Grace!\nHello, Linus!");
+            }
+            "disk-report" => {
+                let report = work.join("disk.md");
+                let folders = format!(r#"folders=["{}","{}"]"#, work.display(), work.join("missing").display());
+                let out =
+                    pyra.run(["run", &path, "--json", "-i", &folders, "-i", &format!("report={}", report.display())]);
+                out.success();
+                let text = std::fs::read_to_string(&report).unwrap();
+                assert!(text.contains("| unreadable |"), "{text}");
+                assert_eq!(out.json()["lines"], 7);
+            }
+            "remind-me" => {
+                let notes = work.join("reminders.md");
+                let file = format!("file={}", notes.display());
+                pyra.run(["run", &path, "-i", "after=50ms", "-i", &file]).code(3).stderr_has("waiting for approval");
+                let id = pyra.last_run();
+                pyra.run(["approve", &id]).success().stdout_has("kept: true");
+                assert!(std::fs::read_to_string(&notes).unwrap().contains("stretch your legs"));
+            }
+            "site-check" => {
+                let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let port = server.local_addr().unwrap().port();
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let (mut conn, _) = server.accept().unwrap();
+                    let mut buf = [0u8; 2048];
+                    let _ = conn.read(&mut buf);
+                    let _ = conn
+                        .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\nConnection: close\r\n\r\nnope!");
+                });
+                let out = pyra.run(["run", &path, "--json", "-i", &format!("url=http://127.0.0.1:{port}/")]);
+                out.success();
+                assert_eq!(out.json(), serde_json::json!({ "up": false, "status": 404, "bytes": 5 }));
+            }
+            other => panic!("example {other} is neither run here nor listed as needing a service"),
+        }
+        ran.push(name);
+    }
+    assert!(ran.len() >= 6, "{ran:?}");
+}

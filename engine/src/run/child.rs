@@ -31,7 +31,9 @@ pub(crate) async fn run_child(ctx: &NodeCtx, name: &str, inputs: Map<String, Val
             }
         }
         None => {
-            let text = runtime.loader.load(name).map_err(NodeError::Fatal)?;
+            let caller = store.run(&ctx.run_id).ok().flatten().and_then(|r| r.source_path);
+            let near = caller.as_deref().map(std::path::Path::new);
+            let text = runtime.loader.load(name, near).map_err(NodeError::Fatal)?;
             let parent = (ctx.run_id.to_string(), key);
             runtime.start_child(&text, inputs, parent, ctx.depth + 1, ctx.cancel.clone()).await
         }

@@ -115,7 +115,9 @@ pub struct SkillText {
 
 /// Finds skills by name (for `skill` nodes).
 pub trait SkillLoader: Send + Sync {
-    fn load(&self, name: &str) -> Result<SkillText, String>;
+    /// `near` is the calling skill's file: a skill next to it wins over the others, so a
+    /// folder of skills that call each other works wherever it is.
+    fn load(&self, name: &str, near: Option<&std::path::Path>) -> Result<SkillText, String>;
 }
 
 /// What went wrong before or around a run (not inside it: node failures are results).

@@ -233,7 +233,15 @@ impl Program {
     /// untrusted data.
     pub fn render(&self, tpl: &Tpl, scope: &Scope, tainted: &mut Vec<String>) -> Result<Value, String> {
         let mut pointer = String::new();
-        self.render_at(tpl, scope, &mut pointer, tainted)
+        // On an error the pointer still names the failing value.
+        self.render_at(tpl, scope, &mut pointer, tainted).map_err(|e| {
+            if pointer.is_empty() {
+                e
+            } else {
+                let dotted: Vec<String> = pointer[1..].split('/').map(crate::yaml::unescape_segment).collect();
+                format!("{}: {e}", dotted.join("."))
+            }
+        })
     }
 
     fn render_at(
@@ -276,9 +284,7 @@ impl Program {
                     let len = pointer.len();
                     pointer.push('/');
                     pointer.push_str(&crate::yaml::escape_segment(key));
-                    let v = self
-                        .render_at(item, scope, pointer, tainted)
-                        .map_err(|e| if e.starts_with('`') { e } else { format!("`{}`: {e}", key) })?;
+                    let v = self.render_at(item, scope, pointer, tainted)?;
                     pointer.truncate(len);
                     out.insert(key.clone(), v);
                 }

@@ -537,6 +537,7 @@ impl Unit {
     async fn items(&self, data: &Arc<RunData>, items: Vec<Value>) -> Finish {
         let node = &self.program.nodes[self.node];
         let limit = node.spec.concurrency.unwrap_or(4).max(1) as usize;
+        let continue_on_error = node.spec.on_error == OnError::Continue;
         // Items that finished in an earlier attempt of this run are not run again.
         let done: std::collections::HashMap<String, (Value, bool)> = self
             .services
@@ -569,7 +570,8 @@ impl Unit {
             let stop = stop.clone();
             set.spawn(async move {
                 let finish = unit.item(index, &item_scope).await;
-                if !matches!(finish, Finish::Done(_)) {
+                let tolerated = continue_on_error && matches!(finish, Finish::Failed(_));
+                if !matches!(finish, Finish::Done(_)) && !tolerated {
                     stop.cancel();
                 }
                 drop(permit);
@@ -594,6 +596,9 @@ impl Unit {
                     untrusted |= o.untrusted;
                     values.push(o.value);
                 }
+                // With `on_error: continue`, a failed item leaves a null in its slot (its
+                // error stays on the item's record) and the others still count.
+                Some(Finish::Failed(_)) if continue_on_error => values.push(Value::Null),
                 Some(Finish::Failed(e)) => return Finish::Failed(format!("item {index}: {e}")),
                 Some(Finish::Rejected(o)) => return Finish::Rejected(o),
                 Some(Finish::Waiting(why)) => return Finish::Waiting(format!("item {index}: {why}")),

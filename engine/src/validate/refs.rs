@@ -11,6 +11,7 @@ use super::{Ctx, ptr};
 use crate::diag::Diagnostic;
 use crate::graph::{Edge, EdgeKind, SkillGraph};
 use crate::model::{Condition, ForEach, Skill, Trigger};
+use crate::source::Span;
 use crate::suggest;
 use crate::template::{self, GLOBALS, TemplateError};
 
@@ -39,11 +40,13 @@ struct Refs<'a, 'c> {
     skill: &'a Skill,
     env: Environment<'static>,
     graph: SkillGraph,
+    /// The scalar whose references are being checked.
+    current_scalar: Option<Span>,
 }
 
 pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) -> SkillGraph {
     let graph = SkillGraph::with_nodes(skill.nodes.keys().map(String::as_str));
-    let mut refs = Refs { ctx, skill, env: template::environment(), graph };
+    let mut refs = Refs { ctx, skill, env: template::environment(), graph, current_scalar: None };
     refs.walk();
     refs.report_cycles();
     refs.graph
@@ -184,10 +187,32 @@ impl Refs<'_, '_> {
         );
     }
 
+    /// `nodes.<id>.<field>`: a node exposes `output`, `status` and `error`, nothing else.
+    fn check_node_field(&mut self, reference: &str, target: &str) {
+        const FIELDS: [&str; 3] = ["output", "status", "error"];
+        let Some(field) = reference.split('.').nth(2) else { return };
+        if FIELDS.contains(&field) {
+            return;
+        }
+        let Some(scalar) = self.current_scalar.clone() else { return };
+        let span = template::locate_ref(self.ctx.file, &scalar, reference, field);
+        let help = suggest::help(field, FIELDS.iter().copied()).unwrap_or_else(|| {
+            format!("the node's result is `nodes.{target}.output`; try `nodes.{target}.output.{field}`")
+        });
+        self.ctx.push(
+            Diagnostic::error("unknown-node-field", format!("`nodes.{target}.{field}`: a node has no `{field}`"))
+                .at(span)
+                .with_label("not a field of a node")
+                .with_expected("`output`, `status` or `error`")
+                .with_help(help),
+        );
+    }
+
     fn check_refs(&mut self, refs: &[String], pointer: &str, scope: Scope<'_>) {
         let Some(scalar) = self.ctx.value_span(pointer) else {
             return;
         };
+        self.current_scalar = Some(scalar.clone());
         for reference in refs {
             let (root, attr) = template::split_ref(reference);
             let locate = |ctx: &Ctx<'_>, focus: &str| template::locate_ref(ctx.file, &scalar, reference, focus);
@@ -229,8 +254,9 @@ impl Refs<'_, '_> {
                         }
                         Scope::Node { id, .. } | Scope::ForEach { id } | Scope::Condition { id } => {
                             self.graph.add_dependency(target, id, Edge { kind: EdgeKind::Reference, span });
+                            self.check_node_field(reference, target);
                         }
-                        Scope::Outputs => {}
+                        Scope::Outputs => self.check_node_field(reference, target),
                     }
                 }
                 "inputs" => {

@@ -115,6 +115,14 @@ impl Executor for Skill {
     fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>> {
         Box::pin(async move {
             let name = with.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+            // A name, never a path: a rendered name must not walk the file system.
+            let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if !valid {
+                return Err(NodeError::Fatal(format!(
+                    "`name`: `{name}` is not a skill name (lowercase letters, digits, `-`, `_`)"
+                )));
+            }
             let inputs = with.get("inputs").and_then(Value::as_object).cloned().unwrap_or_default();
             ctx.run_skill(&name, inputs).await
         })

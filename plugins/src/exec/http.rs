@@ -319,7 +319,7 @@ mod tests {
         let path = with["url"].as_str().unwrap_or("/").to_string();
         with["url"] = json!(format!("{base}{path}"));
         let request = Request::from_with(&with).unwrap();
-        let result = fetch(&Http::new().client, &request, &CancellationToken::new()).await;
+        let result = fetch(&Http::new().client(), &request, &CancellationToken::new()).await;
         let got = tokio::time::timeout(Duration::from_secs(5), server).await.map(|r| r.unwrap()).unwrap_or_default();
         (result, got)
     }
@@ -395,7 +395,7 @@ mod tests {
             let _conn = listener.accept().await;
             tokio::time::sleep(Duration::from_secs(30)).await;
         });
-        let client = Http::new().client;
+        let client = Http::new().client();
         let request = Request::from_with(&json!({"url": url, "timeout": "200ms"})).unwrap();
         let r = fetch(&client, &request, &CancellationToken::new()).await;
         assert!(matches!(r, Err(NodeError::Retryable(ref m)) if m.contains("timed out after 200ms")), "{r:?}");
@@ -417,7 +417,7 @@ mod tests {
         let url = format!("http://{}/", listener.local_addr().unwrap());
         drop(listener);
         let request = Request::from_with(&json!({"url": url})).unwrap();
-        let r = fetch(&Http::new().client, &request, &CancellationToken::new()).await;
+        let r = fetch(&Http::new().client(), &request, &CancellationToken::new()).await;
         assert!(matches!(r, Err(NodeError::Retryable(ref m)) if m.contains("failed")), "{r:?}");
     }
 }
