@@ -268,3 +268,75 @@ fn runs_list_is_newest_first_and_filters() {
     let mode = std::fs::metadata(pyra.home_path().join("pyra.db")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// Runs `pyra ARGS` on a pseudo-terminal (util-linux `script`), typing `input` once the
+/// approval prompt is on screen; returns the exit code and everything the terminal showed.
+fn on_terminal(pyra: &Pyra, args: &[&str], input: &[&str]) -> (i32, String) {
+    use std::io::{Read, Write};
+    let command = std::iter::once(env!("CARGO_BIN_EXE_pyra").to_string())
+        .chain(args.iter().map(|a| format!("'{a}'")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("PYRA_HOME", pyra.home_path())
+        .env("NO_COLOR", "1")
+        .env("TERM", "dumb")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("script(1) from util-linux");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = stdout.read_to_end(&mut all);
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    for line in input {
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let status = child.wait().unwrap();
+    drop(stdin);
+    (status.code().unwrap_or(-1), reader.join().unwrap())
+}
+
+#[test]
+fn on_a_terminal_the_approval_is_asked_with_details_and_answered_there() {
+    let pyra = Pyra::new();
+    let log = pyra.work().join("log");
+    let skill = approval_skill(&pyra, &log, "1h", "reject");
+    let (code, screen) = on_terminal(&pyra, &["run", &skill], &["d", "a"]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("approval needed"), "{screen}");
+    assert!(screen.contains("Send it?"), "{screen}");
+    assert!(screen.contains("the text"), "details were shown: {screen}");
+    assert_eq!(lines(&log), ["prepare", "send"]);
+    let run = pyra.show(&pyra.last_run());
+    assert_eq!(run["approvals"][0]["answered_by"], "terminal");
+
+    let pyra = Pyra::new();
+    let skill = approval_skill(&pyra, &log, "1h", "reject");
+    let (code, screen) = on_terminal(&pyra, &["run", &skill], &["r: not now"]);
+    assert_eq!(code, 1, "{screen}");
+    let run = pyra.show(&pyra.last_run());
+    assert_eq!(node(&run, "tell")["output"], "rejected: not now");
+}
+
+#[test]
+fn on_a_terminal_an_unanswered_approval_times_out() {
+    let pyra = Pyra::new();
+    let log = pyra.work().join("log");
+    let skill = approval_skill(&pyra, &log, "500ms", "reject");
+    let (code, screen) = on_terminal(&pyra, &["run", &skill], &[]);
+    assert_eq!(code, 1, "{screen}");
+    let run = pyra.show(&pyra.last_run());
+    assert_eq!(run["status"], "rejected");
+    assert_eq!(run["approvals"][0]["answered_by"], "timeout");
+    assert_eq!(lines(&log), ["prepare"]);
+}
