@@ -25,6 +25,12 @@ pub trait Executor: Send + Sync {
     /// The future must return soon after `ctx.cancel` fires (a timeout or a cancelled
     /// run), stopping whatever it started (child processes included).
     fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>>;
+
+    /// Whether the kind is pure computation that finishes without waiting (`template`):
+    /// the scheduler then runs it in place and it takes no concurrency slot.
+    fn is_inline(&self) -> bool {
+        false
+    }
 }
 
 /// A node's value, with its trust: `untrusted` marks data that came from outside (an HTTP

@@ -3,10 +3,12 @@
 //! reads node results through lazy minijinja objects, so a template costs what it reads,
 //! not the size of the run.
 //!
-//! Templates are parsed when they render, not kept compiled: minijinja reserves ~9 KB of
-//! instruction buffers per compiled template, which is 90 MB for a 10,000-node skill,
-//! while parsing a typical `{{ nodes.x.output }}` costs about a microsecond. Validation
-//! has already parsed each one, so a syntax error cannot surface here.
+//! Expressions are compiled once when a skill has up to [`KEEP_COMPILED`] templates;
+//! beyond that they are parsed when they render, because minijinja reserves ~9 KB of
+//! instruction buffers per compiled template (90 MB for a 10,000-node skill) while
+//! parsing a typical `{{ nodes.x.output }}` costs about a microsecond. Text templates are
+//! always parsed at render time. Validation has already parsed each one, so a syntax
+//! error cannot surface here.
 //!
 //! Typing rule: a string that is exactly one `{{ expr }}` (surrounding whitespace
 //! ignored) yields the expression's value (a list stays a list); any other template
@@ -57,6 +59,9 @@ pub struct ProgramNode {
     pub name: Arc<str>,
     /// What runs the node's kind (`None`: the kind cannot run in this build).
     pub executor: Option<Arc<dyn super::executor::Executor>>,
+    /// Runs inside the scheduler without taking a concurrency slot (see
+    /// [`super::executor::Executor::is_inline`]).
+    pub inline: bool,
     pub spec: Node,
     pub with: Tpl,
     pub cond: Option<Cond>,
@@ -83,6 +88,8 @@ pub struct Program {
     pub outputs: Vec<(String, Tpl)>,
     /// Expression and template sources, indexed by [`Tpl::Expr`] / [`Tpl::Text`].
     sources: Vec<String>,
+    /// Expressions compiled up front, while there are few enough (see [`KEEP_COMPILED`]).
+    compiled: Vec<Option<minijinja::Expression<'static, 'static>>>,
     validators: HashMap<String, Arc<jsonschema::Validator>>,
 }
 
@@ -91,6 +98,9 @@ impl std::fmt::Debug for Program {
         f.debug_struct("Program").field("skill", &self.skill.name).field("nodes", &self.nodes.len()).finish()
     }
 }
+
+/// Up to this many template sources, expressions are compiled once per program.
+pub const KEEP_COMPILED: usize = 2048;
 
 /// The environment all runs render with (one per process).
 pub fn environment() -> &'static Environment<'static> {
@@ -206,6 +216,7 @@ impl Program {
             nodes.push(ProgramNode {
                 id: id.clone(),
                 name: Arc::from(id.as_str()),
+                inline: executor.as_ref().is_some_and(|e| e.is_inline()) && node.for_each.is_none(),
                 executor,
                 spec: node.clone(),
                 with,
@@ -226,7 +237,14 @@ impl Program {
             .map(|(k, v)| Ok((k.clone(), b.tpl(v, &format!("outputs.{k}"))?)))
             .collect::<Result<_, String>>()?;
         let name = Arc::from(skill.name.as_str());
-        Ok(Self { skill, name, nodes, index, outputs, sources: b.sources, validators })
+        // Compiled expressions cost ~9 KB each (minijinja reserves instruction buffers), so
+        // a big skill parses at render time instead: time for memory, past a threshold.
+        let compiled = if b.sources.len() <= KEEP_COMPILED {
+            b.sources.iter().map(|s| environment().compile_expression_owned(s.clone()).ok()).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Self { skill, name, nodes, index, outputs, sources: b.sources, compiled, validators })
     }
 
     /// Renders a value tree. `tainted` collects the JSON pointers of values rendered from
@@ -298,8 +316,16 @@ impl Program {
     }
 
     fn eval(&self, i: usize, scope: &Scope) -> Result<JValue, String> {
-        let expr =
-            environment().compile_expression(&self.sources[i]).map_err(|e| format!("{}: {e}", self.source(i)))?;
+        let parsed;
+        let expr = match self.compiled.get(i) {
+            Some(Some(expr)) => expr,
+            _ => {
+                parsed = environment()
+                    .compile_expression(&self.sources[i])
+                    .map_err(|e| format!("{}: {e}", self.source(i)))?;
+                &parsed
+            }
+        };
         let value = expr.eval(scope.root()).map_err(|e| format!("{}: {}", self.source(i), describe(&e)))?;
         if value.is_undefined() {
             return Err(format!("{}: undefined value (strict mode: a missing value is an error)", self.source(i)));
@@ -334,6 +360,9 @@ impl Program {
     /// Checks a rendered `with:` against its kind's schema; the error names the fields.
     pub fn check_with(&self, node: &ProgramNode, with: &Value) -> Result<(), String> {
         let Some(validator) = self.validators.get(&node.spec.uses) else { return Ok(()) };
+        if validator.is_valid(with) {
+            return Ok(());
+        }
         let errors: Vec<String> = validator
             .iter_errors(with)
             .take(3)

@@ -74,7 +74,7 @@ pub(crate) async fn drive(job: Job) -> RunReport {
     let limit = program.skill.concurrency.map_or_else(default_concurrency, |c| c as usize).max(1);
 
     let mut remaining = vec![0usize; n];
-    let mut ready = VecDeque::new();
+    let mut ready = Ready::default();
     let mut waiting = 0usize;
     for (i, node) in program.nodes.iter().enumerate() {
         if data.result(i).is_some() {
@@ -82,7 +82,7 @@ pub(crate) async fn drive(job: Job) -> RunReport {
         }
         remaining[i] = node.deps.iter().filter(|d| data.result(**d).is_none()).count();
         if remaining[i] == 0 {
-            ready.push_back(i);
+            ready.push(&program, i);
         }
     }
 
@@ -99,9 +99,11 @@ pub(crate) async fn drive(job: Job) -> RunReport {
     let deadline = job.deadline.map(|(at, _)| tokio::time::Instant::from_std(at));
 
     loop {
-        // Decide every ready node we have room for.
-        while !job.cancel.is_cancelled() && running + to_start.len() < limit {
-            let Some(i) = ready.pop_front() else { break };
+        // Decide every ready node we have room for. Inline kinds (pure computation, done
+        // right here) take no slot: the limit bounds work that waits on the world.
+        let mut slots_taken = 0;
+        while !job.cancel.is_cancelled() {
+            let Some(i) = ready.next(running + slots_taken < limit) else { break };
             let node = &program.nodes[i];
             match decide(&program, &data, i) {
                 Decision::Skip(reason) => {
@@ -147,6 +149,9 @@ pub(crate) async fn drive(job: Job) -> RunReport {
                     };
                     changes.push(Change::NodeStarted { node: node.name.clone(), attempt: 1, input });
                     events.push(Event::NodeStarted { run_id: job.run_id.clone(), node: node.name.clone(), attempt: 1 });
+                    if !node.inline {
+                        slots_taken += 1;
+                    }
                     to_start.push((i, work));
                 }
             }
@@ -321,15 +326,30 @@ fn cancel_reason(timed_out: bool, deadline: Option<(Instant, Duration)>) -> Stri
     }
 }
 
+/// Nodes whose dependencies have all ended, in the order they became ready; inline kinds
+/// apart, since they need no slot.
+#[derive(Default)]
+struct Ready {
+    inline: VecDeque<usize>,
+    other: VecDeque<usize>,
+}
+
+impl Ready {
+    fn push(&mut self, program: &Program, i: usize) {
+        if program.nodes[i].inline { self.inline.push_back(i) } else { self.other.push_back(i) }
+    }
+
+    fn next(&mut self, slot_free: bool) -> Option<usize> {
+        self.inline.pop_front().or_else(|| if slot_free { self.other.pop_front() } else { None })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.inline.is_empty() && self.other.is_empty()
+    }
+}
+
 /// Records a node's end and readies dependents whose dependencies have all ended.
-fn settle(
-    program: &Program,
-    data: &RunData,
-    remaining: &mut [usize],
-    ready: &mut VecDeque<usize>,
-    i: usize,
-    result: NodeResult,
-) {
+fn settle(program: &Program, data: &RunData, remaining: &mut [usize], ready: &mut Ready, i: usize, result: NodeResult) {
     let _ = data.results[i].set(result);
     for &d in &program.nodes[i].dependents {
         if data.result(d).is_some() {
@@ -337,7 +357,7 @@ fn settle(
         }
         remaining[d] -= 1;
         if remaining[d] == 0 {
-            ready.push_back(d);
+            ready.push(program, d);
         }
     }
 }
@@ -459,7 +479,7 @@ impl Unit {
         };
         let retry = node.spec.retry.as_ref();
         let attempts = retry.map_or(1, |r| r.attempts.max(1));
-        let tainted: Arc<[String]> = tainted.into();
+        let tainted: Arc<[String]> = if tainted.is_empty() { no_taint() } else { tainted.into() };
         let mut last_error = String::new();
         for attempt in 1..=attempts {
             if attempt > 1 {
@@ -644,6 +664,12 @@ impl Unit {
         }
         finish
     }
+}
+
+/// The shared empty taint list (most values are clean; no allocation for them).
+fn no_taint() -> Arc<[String]> {
+    static EMPTY: std::sync::OnceLock<Arc<[String]>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from(Vec::new())).clone()
 }
 
 /// Exponential backoff: `backoff × 2^(attempt-2)`, capped at `max_backoff`, then (unless

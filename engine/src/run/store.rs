@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 pub use super::record::*;
@@ -573,11 +574,11 @@ pub struct MemoryStore {
 
 #[derive(Default)]
 struct Memory {
-    runs: HashMap<String, RunRecord>,
+    runs: FxHashMap<String, RunRecord>,
     /// Run ids in creation order.
     order: Vec<String>,
     cancel: HashMap<String, bool>,
-    nodes: HashMap<String, RunNodes>,
+    nodes: FxHashMap<String, RunNodes>,
     logs: HashMap<String, Vec<LogLine>>,
     approvals: Vec<ApprovalRecord>,
 }
@@ -585,7 +586,7 @@ struct Memory {
 #[derive(Default, Clone)]
 struct RunNodes {
     list: Vec<NodeRecord>,
-    index: HashMap<String, usize>,
+    index: FxHashMap<String, usize>,
 }
 
 impl RunNodes {

@@ -25,6 +25,10 @@ impl Executor for Template {
         let value = with.get_mut("value").map(Value::take).unwrap_or(Value::Null);
         Box::pin(async move { Ok(Outcome::Done(Output::trusted(value))) })
     }
+
+    fn is_inline(&self) -> bool {
+        true
+    }
 }
 
 /// `wait`: sleeps until a recorded end time.
