@@ -31,6 +31,13 @@ pub trait Executor: Send + Sync {
     fn is_inline(&self) -> bool {
         false
     }
+
+    /// For inline kinds: the whole work, synchronously (no context, no future). An inline
+    /// kind must return `Some`.
+    fn run_inline(&self, with: Value) -> Option<Result<Outcome, NodeError>> {
+        let _ = with;
+        None
+    }
 }
 
 /// A node's value, with its trust: `untrusted` marks data that came from outside (an HTTP

@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use minijinja::value::{Enumerator, Object, Value as JValue, ValueKind};
@@ -272,7 +271,7 @@ impl Program {
         match tpl {
             Tpl::Literal(v) => Ok(v.clone()),
             Tpl::Expr(_) | Tpl::Text(_) => {
-                scope.taint.store(false, Ordering::Relaxed);
+                TAINTED.with(|t| t.set(false));
                 let value = match tpl {
                     Tpl::Expr(i) => {
                         let v = self.eval(*i, scope)?;
@@ -281,7 +280,7 @@ impl Program {
                     Tpl::Text(i) => Value::String(self.render_text(*i, scope)?),
                     _ => unreachable!("matched above"),
                 };
-                if scope.taint.load(Ordering::Relaxed) {
+                if TAINTED.with(std::cell::Cell::get) {
                     tainted.push(pointer.clone());
                 }
                 Ok(value)
@@ -417,12 +416,20 @@ pub struct NodeResult {
     pub output: JValue,
     pub error: Option<String>,
     pub untrusted: bool,
+    /// The `nodes.<id>` object, built once.
+    view: JValue,
 }
 
 impl NodeResult {
     pub fn new(status: NodeStatus, output: Option<&Value>, error: Option<String>, untrusted: bool) -> Self {
         let output = output.map_or(JValue::from(()), jvalue);
-        Self { status, output, error, untrusted }
+        let view = JValue::from_object(NodeView {
+            status: JValue::from(status.as_str()),
+            output: output.clone(),
+            error: error.clone().map_or(JValue::from(()), JValue::from),
+            untrusted,
+        });
+        Self { status, output, error, untrusted, view }
     }
 }
 
@@ -442,41 +449,53 @@ impl RunData {
     }
 }
 
+thread_local! {
+    /// Set when the template being rendered reads an untrusted output. Rendering is
+    /// synchronous, so one flag per thread is exact.
+    static TAINTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// What one rendering sees: the run, and with `for_each` the item.
 #[derive(Debug, Clone)]
 pub struct Scope {
-    data: Arc<RunData>,
-    item: Option<(JValue, usize)>,
-    taint: Arc<AtomicBool>,
+    root: JValue,
 }
 
 impl Scope {
     pub fn new(data: Arc<RunData>) -> Self {
-        Self { data, item: None, taint: Arc::new(AtomicBool::new(false)) }
+        Self::build(data, None)
     }
 
-    pub fn with_item(&self, item: &Value, index: usize) -> Self {
-        Self { data: self.data.clone(), item: Some((jvalue(item), index)), taint: Arc::new(AtomicBool::new(false)) }
+    pub fn with_item(data: Arc<RunData>, item: &Value, index: usize) -> Self {
+        Self::build(data, Some((jvalue(item), index)))
+    }
+
+    fn build(data: Arc<RunData>, item: Option<(JValue, usize)>) -> Self {
+        let nodes = JValue::from_object(Nodes(data.clone()));
+        Self { root: JValue::from_object(Root { data, nodes, item }) }
     }
 
     fn root(&self) -> JValue {
-        JValue::from_object(Root(self.clone()))
+        self.root.clone()
     }
 }
 
 #[derive(Debug)]
-struct Root(Scope);
+struct Root {
+    data: Arc<RunData>,
+    nodes: JValue,
+    item: Option<(JValue, usize)>,
+}
 
 impl Object for Root {
     fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
-        let scope = &self.0;
         match key.as_str()? {
-            "inputs" => Some(scope.data.inputs.clone()),
-            "nodes" => Some(JValue::from_object(Nodes(scope.clone()))),
-            "run" => Some(scope.data.run.clone()),
-            "env" => Some(scope.data.env.clone()),
-            "item" => scope.item.as_ref().map(|(v, _)| v.clone()),
-            "index" => scope.item.as_ref().map(|(_, i)| JValue::from(*i)),
+            "inputs" => Some(self.data.inputs.clone()),
+            "nodes" => Some(self.nodes.clone()),
+            "run" => Some(self.data.run.clone()),
+            "env" => Some(self.data.env.clone()),
+            "item" => self.item.as_ref().map(|(v, _)| v.clone()),
+            "index" => self.item.as_ref().map(|(_, i)| JValue::from(*i)),
             _ => None,
         }
     }
@@ -487,24 +506,22 @@ impl Object for Root {
 }
 
 #[derive(Debug)]
-struct Nodes(Scope);
+struct Nodes(Arc<RunData>);
 
 impl Object for Nodes {
     fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
-        let i = *self.0.data.program.index.get(key.as_str()?)?;
-        self.0.data.result(i)?;
-        Some(JValue::from_object(NodeView { scope: self.0.clone(), index: i }))
+        let i = *self.0.program.index.get(key.as_str()?)?;
+        Some(self.0.result(i)?.view.clone())
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         let done: Vec<JValue> = self
             .0
-            .data
             .program
             .nodes
             .iter()
             .enumerate()
-            .filter(|(i, _)| self.0.data.result(*i).is_some())
+            .filter(|(i, _)| self.0.result(*i).is_some())
             .map(|(_, n)| JValue::from(n.id.clone()))
             .collect();
         Enumerator::Values(done)
@@ -513,22 +530,23 @@ impl Object for Nodes {
 
 #[derive(Debug)]
 struct NodeView {
-    scope: Scope,
-    index: usize,
+    status: JValue,
+    output: JValue,
+    error: JValue,
+    untrusted: bool,
 }
 
 impl Object for NodeView {
     fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
-        let result = self.scope.data.result(self.index)?;
         match key.as_str()? {
             "output" => {
-                if result.untrusted {
-                    self.scope.taint.store(true, Ordering::Relaxed);
+                if self.untrusted {
+                    TAINTED.with(|t| t.set(true));
                 }
-                Some(result.output.clone())
+                Some(self.output.clone())
             }
-            "status" => Some(JValue::from(result.status.as_str())),
-            "error" => Some(result.error.clone().map_or(JValue::from(()), JValue::from)),
+            "status" => Some(self.status.clone()),
+            "error" => Some(self.error.clone()),
             _ => None,
         }
     }

@@ -173,6 +173,23 @@ pub(crate) async fn drive(job: Job) -> RunReport {
         // `template` nodes) never pay for a task; the others continue as tasks.
         let mut finished: Vec<Result<(usize, Finish), tokio::task::JoinError>> = Vec::new();
         for (i, work) in to_start.drain(..) {
+            // Pure kinds compute right here, without a context or a future.
+            let work = match (program.nodes[i].inline, work) {
+                (true, Work::Single { with, .. }) => {
+                    let result = program.nodes[i].executor.as_ref().and_then(|e| e.run_inline(with));
+                    let finish = match result {
+                        Some(Ok(Outcome::Done(o))) => Finish::Done(o),
+                        Some(Ok(Outcome::Rejected(o))) => Finish::Rejected(o),
+                        Some(Ok(Outcome::Waiting(w))) => Finish::Waiting(w),
+                        Some(Err(NodeError::Cancelled)) => Finish::Cancelled,
+                        Some(Err(e)) => Finish::Failed(e.message()),
+                        None => Finish::Failed("internal error: an inline kind did not run inline".into()),
+                    };
+                    finished.push(Ok((i, finish)));
+                    continue;
+                }
+                (_, work) => work,
+            };
             let mut task = node_task(&job, i, work);
             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
             match task.as_mut().poll(&mut cx) {
@@ -568,7 +585,6 @@ impl Unit {
             .filter(|r| r.status == NodeStatus::Succeeded && r.node.starts_with(&format!("{}[", node.id)))
             .map(|r| (r.node, (r.output.unwrap_or(Value::Null), r.untrusted)))
             .collect();
-        let scope = Scope::new(data.clone());
         let semaphore = Arc::new(tokio::sync::Semaphore::new(limit));
         let stop = CancellationToken::new();
         let mut set: JoinSet<(usize, Finish)> = JoinSet::new();
@@ -586,7 +602,7 @@ impl Unit {
             };
             let Ok(permit) = permit else { break };
             let unit = self.clone();
-            let item_scope = scope.with_item(item, index);
+            let item_scope = Scope::with_item(data.clone(), item, index);
             let stop = stop.clone();
             set.spawn(async move {
                 let finish = unit.item(index, &item_scope).await;
