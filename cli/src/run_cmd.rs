@@ -86,7 +86,7 @@ fn plan(program: &run::program::Program, text: &SkillText, inputs: &Map<String, 
         step += 1;
         for &i in &layer {
             let node = &program.nodes[i];
-            let spec = &node.spec;
+            let spec = program.spec(i);
             let mut line = format!("  {step}. {} [{}]", node.id, spec.uses);
             if !node.deps.is_empty() {
                 let deps: Vec<&str> = node.deps.iter().map(|&d| program.nodes[d].id.as_str()).collect();

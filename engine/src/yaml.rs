@@ -251,9 +251,17 @@ impl SpannedNode {
             RawValue::Bool(b) => Value::Bool(b),
             RawValue::Number(n) => Value::Number(n),
             RawValue::String(s) => Value::String(s),
-            RawValue::Seq(items) => Value::Seq(items.into_iter().map(|n| n.into_node(file)).collect()),
+            // Fresh vectors of exact size: `collect()` would reuse the parser's buffers in
+            // place, which are sized for its larger items and would stay that big.
+            RawValue::Seq(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                out.extend(items.into_iter().map(|n| n.into_node(file)));
+                Value::Seq(out)
+            }
             RawValue::Map(entries) => {
-                Value::Map(entries.into_iter().map(|(k, v)| (k.into_node(file), v.into_node(file))).collect())
+                let mut out = Vec::with_capacity(entries.len());
+                out.extend(entries.into_iter().map(|(k, v)| (k.into_node(file), v.into_node(file))));
+                Value::Map(out)
             }
         };
         Node { span, value }

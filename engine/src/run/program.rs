@@ -61,7 +61,8 @@ pub struct ProgramNode {
     /// Runs inside the scheduler without taking a concurrency slot (see
     /// [`super::executor::Executor::is_inline`]).
     pub inline: bool,
-    pub spec: Node,
+    /// The kind's `with:` validator.
+    validator: Arc<jsonschema::Validator>,
     pub with: Tpl,
     pub cond: Option<Cond>,
     pub for_each: Option<Tpl>,
@@ -73,7 +74,7 @@ pub struct ProgramNode {
 
 impl std::fmt::Debug for ProgramNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProgramNode").field("id", &self.id).field("uses", &self.spec.uses).finish()
+        f.debug_struct("ProgramNode").field("id", &self.id).finish()
     }
 }
 
@@ -89,7 +90,6 @@ pub struct Program {
     sources: Vec<String>,
     /// Expressions compiled up front, while there are few enough (see [`KEEP_COMPILED`]).
     compiled: Vec<Option<minijinja::Expression<'static, 'static>>>,
-    validators: HashMap<String, Arc<jsonschema::Validator>>,
 }
 
 impl std::fmt::Debug for Program {
@@ -169,6 +169,14 @@ impl Builder {
         })
     }
 
+    fn tpl_map(&mut self, map: &indexmap::IndexMap<String, Value>, path: &str) -> Result<Tpl, String> {
+        if !map.values().any(contains_template) {
+            return Ok(Tpl::Literal(Value::Object(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())));
+        }
+        let fields = map.iter().map(|(k, v)| Ok((k.clone(), self.tpl(v, &format!("{path}.{k}"))?)));
+        Ok(Tpl::Object(fields.collect::<Result<_, String>>()?))
+    }
+
     fn expr(&mut self, text: &str, path: &str) -> Result<usize, String> {
         self.env.compile_expression(text).map_err(|e| format!("{path}: {e}"))?;
         self.sources.push(text.to_string());
@@ -193,7 +201,7 @@ impl Program {
         let mut nodes = Vec::with_capacity(skill.nodes.len());
         let mut validators = HashMap::new();
         for (id, node) in &skill.nodes {
-            let with = b.tpl(&Value::Object(node.with.clone().into_iter().collect()), &format!("{id}.with"))?;
+            let with = b.tpl_map(&node.with, &format!("{id}.with"))?;
             let cond = match &node.condition {
                 None => None,
                 Some(Condition::Literal(v)) => Some(Cond::Literal(*v)),
@@ -217,7 +225,7 @@ impl Program {
                 name: Arc::from(id.as_str()),
                 inline: executor.as_ref().is_some_and(|e| e.is_inline()) && node.for_each.is_none(),
                 executor,
-                spec: node.clone(),
+                validator: validators[&node.uses].clone(),
                 with,
                 cond,
                 for_each,
@@ -243,7 +251,12 @@ impl Program {
         } else {
             Vec::new()
         };
-        Ok(Self { skill, name, nodes, index, outputs, sources: b.sources, compiled, validators })
+        Ok(Self { skill, name, nodes, index, outputs, sources: b.sources, compiled })
+    }
+
+    /// The node as written in the skill.
+    pub fn spec(&self, i: usize) -> &Node {
+        &self.skill.nodes[i]
     }
 
     /// Renders a value tree. `tainted` collects the JSON pointers of values rendered from
@@ -358,7 +371,7 @@ impl Program {
 
     /// Checks a rendered `with:` against its kind's schema; the error names the fields.
     pub fn check_with(&self, node: &ProgramNode, with: &Value) -> Result<(), String> {
-        let Some(validator) = self.validators.get(&node.spec.uses) else { return Ok(()) };
+        let validator = &node.validator;
         if validator.is_valid(with) {
             return Ok(());
         }

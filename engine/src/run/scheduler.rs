@@ -281,7 +281,7 @@ pub(crate) async fn drive(job: Job) -> RunReport {
     let mut rejected = false;
     for (i, node) in program.nodes.iter().enumerate() {
         match data.result(i).map(|r| (r.status, r.error.clone())) {
-            Some((NodeStatus::Failed, error)) if node.spec.on_error == OnError::Fail => {
+            Some((NodeStatus::Failed, error)) if program.spec(i).on_error == OnError::Fail => {
                 failed.get_or_insert_with(|| format!("node `{}` failed: {}", node.id, error.unwrap_or_default()));
             }
             Some((NodeStatus::Rejected, _)) => rejected = true,
@@ -392,7 +392,7 @@ fn decide(program: &Program, data: &Arc<RunData>, i: usize) -> Decision {
         let Some(result) = data.result(d) else { continue };
         let dep = &program.nodes[d];
         match result.status {
-            NodeStatus::Failed if dep.spec.on_error == OnError::Fail => {
+            NodeStatus::Failed if program.spec(d).on_error == OnError::Fail => {
                 return Decision::Skip(format!("`{}` failed", dep.id));
             }
             NodeStatus::Cancelled => return Decision::Skip(format!("`{}` was cancelled", dep.id)),
@@ -483,18 +483,18 @@ struct Unit {
 impl Unit {
     async fn attempts(&self, index: Option<usize>, with: Value, tainted: Vec<String>) -> Finish {
         let node = &self.program.nodes[self.node];
-        let Some(executor) = self.services.runtime.registry.get(&node.spec.uses).and_then(|k| k.executor.clone())
-        else {
+        let spec = self.program.spec(self.node);
+        let Some(executor) = node.executor.clone() else {
             return Finish::Failed(format!(
                 "node kind `{}` cannot run in this build of Pyra yet (it has a schema, not an executor)",
-                node.spec.uses
+                spec.uses
             ));
         };
         let key = match index {
             Some(i) => format!("{}[{i}]", node.id),
             None => node.id.clone(),
         };
-        let retry = node.spec.retry.as_ref();
+        let retry = spec.retry.as_ref();
         let attempts = retry.map_or(1, |r| r.attempts.max(1));
         let tainted: Arc<[String]> = if tainted.is_empty() { no_taint() } else { tainted.into() };
         let mut last_error = String::new();
@@ -527,7 +527,7 @@ impl Unit {
                 }
             }
             // A child token only when a timeout may fire it; otherwise the run's own.
-            let token = if node.spec.timeout.is_some() { self.cancel.child_token() } else { self.cancel.clone() };
+            let token = if spec.timeout.is_some() { self.cancel.child_token() } else { self.cancel.clone() };
             let ctx = NodeCtx {
                 run_id: self.run_id.clone(),
                 node_id: node.name.clone(),
@@ -540,7 +540,7 @@ impl Unit {
                 depth: self.depth,
             };
             let mut fut = executor.execute(ctx, with.clone());
-            let result = match node.spec.timeout {
+            let result = match spec.timeout {
                 Some(timeout) => tokio::select! {
                     r = &mut fut => r,
                     () = tokio::time::sleep(timeout.0) => {
@@ -573,8 +573,9 @@ impl Unit {
 
     async fn items(&self, data: &Arc<RunData>, items: Vec<Value>) -> Finish {
         let node = &self.program.nodes[self.node];
-        let limit = node.spec.concurrency.unwrap_or(4).max(1) as usize;
-        let continue_on_error = node.spec.on_error == OnError::Continue;
+        let spec = self.program.spec(self.node);
+        let limit = spec.concurrency.unwrap_or(4).max(1) as usize;
+        let continue_on_error = spec.on_error == OnError::Continue;
         // Items that finished in an earlier attempt of this run are not run again.
         let done: std::collections::HashMap<String, (Value, bool)> = self
             .services
