@@ -128,7 +128,7 @@ async fn watch_signals(cancel: CancellationToken, store: Arc<SqliteStore>, progr
                 error: Some("cancelled (forced)".into()),
                 outputs: None,
             };
-            let _ = store.apply(&run_id, &[change]);
+            let _ = store.apply(&run_id, vec![change]);
         }
         engine::run::procs::kill_all();
         progress.note("stopped.");

@@ -282,7 +282,7 @@ fn cancel(home: &Home, arg: &str) -> Result<u8, Failure> {
                 error: Some("cancelled by `pyra runs cancel`".into()),
                 outputs: None,
             };
-            session.store.apply(&id, &[change]).map_err(store_failure)?;
+            session.store.apply(&id, vec![change]).map_err(store_failure)?;
             output::err(&format!("run {id} cancelled\n"));
             Ok(exit::OK)
         }

@@ -406,7 +406,7 @@ impl Runtime {
             for i in &again {
                 changes.push(Change::NodeReset { node: program.nodes[*i].name.clone(), forget: true });
             }
-            store.apply(&run_id, &changes)?;
+            store.apply(&run_id, changes)?;
             store.resume_run(&run_id, std::process::id())?;
             let report = runtime.drive(program, &record, results, depth, cancel, true).await;
             drop(lock);

@@ -75,6 +75,8 @@ pub(crate) async fn drive(job: Job) -> RunReport {
 
     let mut remaining = vec![0usize; n];
     let mut ready = Ready::default();
+    // One scope for the whole run: it reads results as they land.
+    let scope = Scope::new(data.clone());
     let mut waiting = 0usize;
     for (i, node) in program.nodes.iter().enumerate() {
         if data.result(i).is_some() {
@@ -105,7 +107,7 @@ pub(crate) async fn drive(job: Job) -> RunReport {
         while !job.cancel.is_cancelled() {
             let Some(i) = ready.next(running + slots_taken < limit) else { break };
             let node = &program.nodes[i];
-            match decide(&program, &data, i) {
+            match decide(&program, &data, &scope, i) {
                 Decision::Skip(reason) => {
                     changes.push(Change::NodeSkipped { node: node.name.clone(), reason: reason.clone() });
                     events.push(Event::NodeSkipped { run_id: job.run_id.clone(), node: node.name.clone(), reason });
@@ -159,7 +161,7 @@ pub(crate) async fn drive(job: Job) -> RunReport {
 
         // Commit, then act.
         if !changes.is_empty() {
-            if let Err(err) = store.apply(&job.run_id, &changes) {
+            if let Err(err) = store.apply(&job.run_id, std::mem::take(&mut changes)) {
                 store_error = Some(err.to_string());
                 job.cancel.cancel();
                 to_start.clear();
@@ -241,10 +243,10 @@ pub(crate) async fn drive(job: Job) -> RunReport {
             };
             let node = &program.nodes[i];
             let status = status_of(&finish);
-            let (output, error, untrusted) = match &finish {
-                Finish::Done(o) | Finish::Rejected(o) => (Some(o.value.clone()), None, o.untrusted),
-                Finish::Waiting(reason) => (None, Some(reason.clone()), false),
-                Finish::Failed(e) => (None, Some(e.clone()), false),
+            let (output, error, untrusted) = match finish {
+                Finish::Done(o) | Finish::Rejected(o) => (Some(o.value), None, o.untrusted),
+                Finish::Waiting(reason) => (None, Some(reason), false),
+                Finish::Failed(e) => (None, Some(e), false),
                 Finish::Cancelled => (None, Some(cancel_reason(timed_out, job.deadline)), false),
             };
             events.push(Event::NodeFinished {
@@ -258,21 +260,9 @@ pub(crate) async fn drive(job: Job) -> RunReport {
                 changes.push(Change::NodeWaiting { node: node.name.clone(), reason: error.unwrap_or_default() });
                 continue;
             }
-            changes.push(Change::NodeFinished {
-                node: node.name.clone(),
-                status,
-                output: output.clone(),
-                error: error.clone(),
-                untrusted,
-            });
-            settle(
-                &program,
-                &data,
-                &mut remaining,
-                &mut ready,
-                i,
-                NodeResult::new(status, output.as_ref(), error, untrusted),
-            );
+            let result = NodeResult::new(status, output.as_ref(), error.clone(), untrusted);
+            changes.push(Change::NodeFinished { node: node.name.clone(), status, output, error, untrusted });
+            settle(&program, &data, &mut remaining, &mut ready, i, result);
         }
     }
 
@@ -311,7 +301,7 @@ pub(crate) async fn drive(job: Job) -> RunReport {
         }
     };
     changes.push(Change::RunStatus { status, error: error.clone(), outputs: outputs.clone() });
-    if let Err(err) = store.apply(&job.run_id, &changes) {
+    if let Err(err) = store.apply(&job.run_id, std::mem::take(&mut changes)) {
         observer.event(&Event::StoreTrouble { message: err.to_string() });
     }
     for event in events.drain(..) {
@@ -385,7 +375,7 @@ enum Decision {
     Run(Work),
 }
 
-fn decide(program: &Program, data: &Arc<RunData>, i: usize) -> Decision {
+fn decide(program: &Program, data: &Arc<RunData>, scope: &Scope, i: usize) -> Decision {
     let node = &program.nodes[i];
     let mut skipped_dep = None;
     for &d in &node.deps {
@@ -402,9 +392,8 @@ fn decide(program: &Program, data: &Arc<RunData>, i: usize) -> Decision {
             _ => {}
         }
     }
-    let scope = Scope::new(data.clone());
     match &node.cond {
-        Some(cond) => match program.condition(cond, &scope) {
+        Some(cond) => match program.condition(cond, scope) {
             Ok(true) => {}
             Ok(false) => return Decision::Skip("`if:` was false".to_string()),
             Err(e) => return Decision::Fail(e),
@@ -417,14 +406,14 @@ fn decide(program: &Program, data: &Arc<RunData>, i: usize) -> Decision {
     }
     if let Some(for_each) = &node.for_each {
         let mut tainted = Vec::new();
-        return match program.render(for_each, &scope, &mut tainted) {
+        return match program.render(for_each, scope, &mut tainted) {
             Ok(Value::Array(items)) => Decision::Run(Work::Items(items)),
             Ok(other) => Decision::Fail(format!("`for_each` must give a list, but gave {}", short(&other))),
             Err(e) => Decision::Fail(format!("for_each: {e}")),
         };
     }
     let mut tainted = Vec::new();
-    match program.render(&node.with, &scope, &mut tainted) {
+    match program.render(&node.with, scope, &mut tainted) {
         Ok(with) => match program.check_with(node, &with) {
             Ok(()) => Decision::Run(Work::Single { with, tainted }),
             Err(e) => Decision::Fail(e),
@@ -502,7 +491,7 @@ impl Unit {
             if attempt > 1 {
                 let delay = backoff(retry, attempt);
                 let change = Change::NodeRetrying { node: Arc::from(key.as_str()), attempt, error: last_error.clone() };
-                if let Err(e) = self.services.store.apply(&self.run_id, &[change]) {
+                if let Err(e) = self.services.store.apply(&self.run_id, vec![change]) {
                     return Finish::Failed(e.to_string());
                 }
                 self.services.log(
@@ -658,7 +647,7 @@ impl Unit {
         let input = rendered.as_ref().map_or(Value::Null, Clone::clone);
         let key: Arc<str> = Arc::from(key.as_str());
         let start = Change::NodeStarted { node: key.clone(), attempt: 1, input };
-        if let Err(e) = self.services.store.apply(&self.run_id, &[start]) {
+        if let Err(e) = self.services.store.apply(&self.run_id, vec![start]) {
             return Finish::Failed(e.to_string());
         }
         let finish = match rendered {
@@ -676,7 +665,7 @@ impl Unit {
         } else {
             Change::NodeFinished { node: key, status: status_of(&finish), output, error, untrusted }
         };
-        if let Err(e) = self.services.store.apply(&self.run_id, &[change]) {
+        if let Err(e) = self.services.store.apply(&self.run_id, vec![change]) {
             return Finish::Failed(e.to_string());
         }
         finish

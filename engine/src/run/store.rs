@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxHashMap;
@@ -31,8 +31,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// What the scheduler, the executors and the CLI need from a run store.
 pub trait Store: Send + Sync {
     fn create_run(&self, run: &RunRecord) -> StoreResult<()>;
-    /// Commits a batch of changes to one run in one transaction.
-    fn apply(&self, run_id: &str, changes: &[Change]) -> StoreResult<()>;
+    /// Commits a batch of changes to one run in one transaction (taken by value, so a
+    /// store that keeps them need not copy).
+    fn apply(&self, run_id: &str, changes: Vec<Change>) -> StoreResult<()>;
     /// Marks a run as resumed: status running, one more resume, this process's pid.
     fn resume_run(&self, run_id: &str, pid: u32) -> StoreResult<()>;
     fn run(&self, run_id: &str) -> StoreResult<Option<RunRecord>>;
@@ -379,14 +380,14 @@ impl Store for SqliteStore {
         })
     }
 
-    fn apply(&self, run_id: &str, changes: &[Change]) -> StoreResult<()> {
+    fn apply(&self, run_id: &str, changes: Vec<Change>) -> StoreResult<()> {
         if changes.is_empty() {
             return Ok(());
         }
         self.with(|c| {
             let tx = c.transaction()?;
             let now = now_ms();
-            for change in changes {
+            for change in &changes {
                 apply_change(&tx, run_id, change, now)?;
             }
             tx.commit()
@@ -589,11 +590,11 @@ struct Memory {
 #[derive(Default, Clone)]
 struct RunNodes {
     list: Vec<NodeRecord>,
-    index: FxHashMap<String, usize>,
+    index: FxHashMap<Arc<str>, usize>,
 }
 
 impl RunNodes {
-    fn get_mut(&mut self, node: &str) -> &mut NodeRecord {
+    fn get_mut(&mut self, node: &Arc<str>) -> &mut NodeRecord {
         let i = match self.index.get(node) {
             Some(&i) => i,
             None => {
@@ -609,7 +610,7 @@ impl RunNodes {
                     untrusted: false,
                     state: None,
                 });
-                self.index.insert(node.to_string(), self.list.len() - 1);
+                self.index.insert(node.clone(), self.list.len() - 1);
                 self.list.len() - 1
             }
         };
@@ -619,7 +620,7 @@ impl RunNodes {
     fn forget(&mut self, node: &str) {
         let prefix = format!("{node}[");
         self.list.retain(|n| n.node != node && !n.node.starts_with(&prefix));
-        self.index = self.list.iter().enumerate().map(|(i, n)| (n.node.clone(), i)).collect();
+        self.index = self.list.iter().enumerate().map(|(i, n)| (Arc::from(n.node.as_str()), i)).collect();
     }
 }
 
@@ -635,7 +636,7 @@ impl Memory {
         self.nodes.get_mut(run_id).expect("inserted above")
     }
 
-    fn node_mut(&mut self, run_id: &str, node: &str) -> &mut NodeRecord {
+    fn node_mut(&mut self, run_id: &str, node: &Arc<str>) -> &mut NodeRecord {
         self.run_nodes(run_id).get_mut(node)
     }
 }
@@ -659,61 +660,61 @@ impl Store for MemoryStore {
         })
     }
 
-    fn apply(&self, run_id: &str, changes: &[Change]) -> StoreResult<()> {
+    fn apply(&self, run_id: &str, changes: Vec<Change>) -> StoreResult<()> {
         let now = now_ms();
         self.with(|m| {
             for change in changes {
                 match change {
                     Change::RunStatus { status, error, outputs } => {
                         if let Some(run) = m.run_mut(run_id) {
-                            run.status = *status;
-                            run.error.clone_from(error);
-                            run.outputs.clone_from(outputs);
+                            run.status = status;
+                            run.error = error;
+                            run.outputs = outputs;
                             run.finished_at = status.is_final().then_some(now);
                         }
                     }
                     Change::NodeStarted { node, attempt, input } => {
-                        let n = m.node_mut(run_id, node);
+                        let n = m.node_mut(run_id, &node);
                         n.status = NodeStatus::Running;
-                        n.attempts = *attempt;
+                        n.attempts = attempt;
                         n.started_at = Some(now);
-                        n.input = Some(input.clone());
+                        n.input = Some(input);
                         (n.finished_at, n.output, n.error) = (None, None, None);
                     }
                     Change::NodeRetrying { node, attempt, error } => {
-                        let n = m.node_mut(run_id, node);
-                        n.attempts = *attempt;
-                        n.error = Some(error.clone());
+                        let n = m.node_mut(run_id, &node);
+                        n.attempts = attempt;
+                        n.error = Some(error);
                     }
                     Change::NodeWaiting { node, reason } => {
-                        let n = m.node_mut(run_id, node);
+                        let n = m.node_mut(run_id, &node);
                         n.status = NodeStatus::Waiting;
-                        n.error = Some(reason.clone());
+                        n.error = Some(reason);
                     }
                     Change::NodeFinished { node, status, output, error, untrusted } => {
-                        let n = m.node_mut(run_id, node);
-                        n.status = *status;
-                        n.output.clone_from(output);
-                        n.error.clone_from(error);
-                        n.untrusted = *untrusted;
+                        let n = m.node_mut(run_id, &node);
+                        n.status = status;
+                        n.output = output;
+                        n.error = error;
+                        n.untrusted = untrusted;
                         n.finished_at = Some(now);
                     }
                     Change::NodeSkipped { node, reason } => {
-                        let n = m.node_mut(run_id, node);
+                        let n = m.node_mut(run_id, &node);
                         n.status = NodeStatus::Skipped;
-                        n.error = Some(reason.clone());
+                        n.error = Some(reason);
                         (n.started_at, n.finished_at) = (Some(now), Some(now));
                     }
                     Change::NodeReset { node, forget: false } => {
-                        let n = m.node_mut(run_id, node);
+                        let n = m.node_mut(run_id, &node);
                         n.status = NodeStatus::Pending;
                         (n.output, n.finished_at) = (None, None);
                     }
                     Change::NodeReset { node, forget: true } => {
                         let prefix = format!("{node}[");
                         m.approvals
-                            .retain(|a| a.run_id != run_id || (*a.node != **node && !a.node.starts_with(&prefix)));
-                        m.run_nodes(run_id).forget(node);
+                            .retain(|a| a.run_id != run_id || (*a.node != *node && !a.node.starts_with(&prefix)));
+                        m.run_nodes(run_id).forget(&node);
                     }
                 }
             }
@@ -768,7 +769,7 @@ impl Store for MemoryStore {
     }
 
     fn set_node_state(&self, run_id: &str, key: &str, state: &Value) -> StoreResult<()> {
-        self.with(|m| m.node_mut(run_id, key).state = Some(state.clone()))
+        self.with(|m| m.node_mut(run_id, &Arc::from(key)).state = Some(state.clone()))
     }
 
     fn log(&self, run_id: &str, node: Option<&str>, level: LogLevel, message: &str) -> StoreResult<()> {
