@@ -458,3 +458,13 @@ nodes:
     assert!(!marker.exists());
     assert!(pyra.run(["runs", "list", "--json"]).json().as_array().unwrap().is_empty());
 }
+
+#[test]
+fn a_rendered_value_of_the_wrong_type_fails_naming_node_and_field() {
+    let pyra = Pyra::new();
+    let skill = pyra.skill(
+        "wrongtype",
+        "name: wrongtype\nnodes:\n  n:\n    uses: template\n    with: { value: 3 }\n  call:\n    uses: exec\n    with: { argv: [echo, \"{{ nodes.n.output }}\"] }\n",
+    );
+    pyra.run(["run", &skill]).code(1).stderr_has("node `call` failed").stderr_has("with.argv.1").stderr_has("string");
+}

@@ -340,3 +340,67 @@ fn on_a_terminal_an_unanswered_approval_times_out() {
     assert_eq!(run["approvals"][0]["answered_by"], "timeout");
     assert_eq!(lines(&log), ["prepare"]);
 }
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_even_when_a_child_ignores_sigterm() {
+    let pyra = Pyra::new();
+    let pidfile = pyra.work().join("pid");
+    let skill = pyra.skill(
+        "stubborn",
+        &format!(
+            "name: stubborn\nnodes:\n  hold:\n    uses: exec\n    with: {{ argv: [sh, -c, 'trap \"\" TERM; echo $$ > \"$0\"; while true; do sleep 0.1; done', \"{}\"] }}\n",
+            pidfile.display()
+        ),
+    );
+    let child = pyra.command(["run", &skill]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for(&pidfile);
+    let shell: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid = child.id().to_string();
+    let _ = std::process::Command::new("kill").args(["-INT", &pid]).status();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(shell), "the child ignores SIGTERM and is still in its grace period");
+    let started = Instant::now();
+    let _ = std::process::Command::new("kill").args(["-INT", &pid]).status();
+    let out = Output::from(child.wait_with_output().unwrap());
+    out.code(130);
+    assert!(started.elapsed() < Duration::from_millis(1500), "exited at once");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!alive(shell), "the child's process group was killed");
+    assert_eq!(pyra.show(&pyra.last_run())["status"], "cancelled");
+}
+
+#[test]
+fn an_answered_approval_is_not_asked_again_when_the_run_is_retried() {
+    let pyra = Pyra::new();
+    let log = pyra.work().join("log");
+    let gate = pyra.work().join("gate");
+    let skill = pyra.skill(
+        "again",
+        &format!(
+            r#"
+name: again
+nodes:
+  confirm:
+    uses: approval
+    with: {{ message: "Go?" }}
+  act:
+    uses: exec
+    needs: confirm
+    with: {{ argv: [sh, -c, 'echo act >> "$0"; test -f "$1"', "{log}", "{gate}"] }}
+"#,
+            log = log.display(),
+            gate = gate.display()
+        ),
+    );
+    pyra.run(["run", &skill]).code(3);
+    let id = pyra.last_run();
+    pyra.run(["approve", &id]).code(1);
+    std::fs::write(&gate, "").unwrap();
+    // Not interactive: were the approval asked again, the run would wait (exit 3).
+    pyra.run(["runs", "retry", &id]).success();
+    assert_eq!(lines(&log), ["act", "act"]);
+    let run = pyra.show(&id);
+    assert_eq!(run["approvals"].as_array().unwrap().len(), 1);
+    let out = pyra.run(["runs", "show", &id, "--outputs"]);
+    out.success().stdout_has("output: {\"approved\":true").stdout_has("with:   {\"argv\":");
+}
