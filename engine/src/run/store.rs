@@ -65,7 +65,7 @@ pub trait Store: Send + Sync {
 }
 
 /// Bumped when [`SCHEMA`] changes.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS runs (
@@ -86,8 +86,11 @@ CREATE TABLE IF NOT EXISTS runs (
     cancel_requested INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
-CREATE INDEX IF NOT EXISTS runs_status ON runs(status);
-CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent_run, parent_node);
+-- Only child runs (of `skill` nodes) are in this index, so a top-level run's commits
+-- do not touch it; listing by status scans the time index, newest first.
+DROP INDEX IF EXISTS runs_status;
+DROP INDEX IF EXISTS runs_parent;
+CREATE INDEX IF NOT EXISTS runs_child ON runs(parent_run, parent_node) WHERE parent_run IS NOT NULL;
 CREATE TABLE IF NOT EXISTS node_runs (
     run_id TEXT NOT NULL,
     node TEXT NOT NULL,
@@ -125,7 +128,7 @@ CREATE TABLE IF NOT EXISTS approvals (
     answered_at INTEGER,
     PRIMARY KEY (run_id, node)
 ) WITHOUT ROWID;
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 ";
 
 /// The durable store: SQLite in WAL mode with `synchronous = NORMAL`, so a commit
@@ -549,7 +552,8 @@ impl Store for SqliteStore {
     fn child_run(&self, parent_run: &str, parent_node: &str) -> StoreResult<Option<String>> {
         self.with(|c| {
             c.prepare_cached(
-                "SELECT id FROM runs WHERE parent_run = ?1 AND parent_node = ?2 ORDER BY created_at DESC LIMIT 1",
+                "SELECT id FROM runs WHERE parent_run IS NOT NULL AND parent_run = ?1 AND parent_node = ?2
+                 ORDER BY created_at DESC LIMIT 1",
             )?
             .query_row([parent_run, parent_node], |r| r.get(0))
             .optional()
