@@ -687,3 +687,31 @@ pub fn backoff(retry: Option<&crate::model::Retry>, attempt: u32) -> Duration {
     let delay = base.saturating_mul(1u32 << exp).min(cap);
     if retry.and_then(|r| r.jitter).unwrap_or(true) { delay.mul_f64(0.5 + fastrand::f64()).min(cap) } else { delay }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::duration::Duration as D;
+    use crate::model::Retry;
+
+    #[test]
+    fn backoff_doubles_is_capped_and_jitters_within_half() {
+        let retry = Retry {
+            attempts: 10,
+            backoff: Some(D(Duration::from_millis(100))),
+            max_backoff: Some(D(Duration::from_millis(500))),
+            jitter: Some(false),
+        };
+        let waits: Vec<u128> = (2..=6).map(|a| backoff(Some(&retry), a).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 500, 500]);
+        let jittered = Retry { jitter: None, ..retry };
+        for attempt in 2..=6 {
+            let plain = backoff(Some(&Retry { jitter: Some(false), ..jittered.clone() }), attempt);
+            let w = backoff(Some(&jittered), attempt);
+            assert!(w >= plain / 2 && w <= Duration::from_millis(500), "{w:?} for attempt {attempt}");
+        }
+        // Defaults: 1s, jittered.
+        let first = backoff(None, 2);
+        assert!(first >= Duration::from_millis(500) && first <= Duration::from_millis(1500), "{first:?}");
+    }
+}
