@@ -172,7 +172,23 @@ fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure
         out.push_str(&format!("error    {e}\n"));
     }
     out.push_str(&format!("\n{:<24} {:<12} {:>8} {:>9}  {}\n", "NODE", "STATUS", "ATTEMPTS", "DURATION", "NOTE"));
-    let mut order = node_order(&record);
+    // Nodes in skill order, each followed by its for-each items in item order.
+    let mut order = Vec::new();
+    let items_of = |parent: &str| {
+        let mut items: Vec<(usize, String)> = nodes
+            .iter()
+            .filter_map(|n| {
+                let index = n.node.strip_prefix(parent)?.strip_prefix('[')?.strip_suffix(']')?.parse().ok()?;
+                Some((index, n.node.clone()))
+            })
+            .collect();
+        items.sort();
+        items.into_iter().map(|(_, name)| name)
+    };
+    for name in node_order(&record) {
+        order.push(name.clone());
+        order.extend(items_of(&name));
+    }
     for n in &nodes {
         if !order.contains(&n.node) {
             order.push(n.node.clone());
@@ -190,7 +206,8 @@ fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure
             None => ("pending", "-".to_string(), "-".to_string(), String::new()),
         };
         let note = note.lines().next().unwrap_or_default().to_string();
-        out.push_str(&format!("{name:<24} {status:<12} {attempts:>8} {took:>9}  {note}\n"));
+        let shown = if name.ends_with(']') { format!("  {name}") } else { name.clone() };
+        out.push_str(&format!("{shown:<24} {status:<12} {attempts:>8} {took:>9}  {note}\n"));
         if outputs && let Some(n) = by_name.get(name.as_str()) {
             if let Some(input) = &n.input {
                 out.push_str(&format!("    with:   {}\n", compact(input)));
@@ -254,7 +271,10 @@ fn logs(home: &Home, arg: &str, node: Option<&str>) -> Result<u8, Failure> {
     }
     entries.sort_by_key(|e| e.0);
     for (at, text) in entries {
-        out.push_str(&format!("{}  {text}\n", time(at)));
+        let stamp = chrono::DateTime::from_timestamp_millis(at)
+            .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S%.3f").to_string())
+            .unwrap_or_default();
+        out.push_str(&format!("{stamp}  {text}\n"));
     }
     if out.is_empty() {
         out.push_str("(no log lines)\n");
