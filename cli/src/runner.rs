@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use engine::paths::PathPolicy;
-use engine::run::{Change, RunError, RunReport, RunStatus, Runtime, SkillLoader, SkillText, SqliteStore, Store};
+use engine::run::{RunError, RunReport, RunStatus, Runtime, SkillLoader, SkillText, SqliteStore, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::home::Home;
@@ -123,12 +123,7 @@ async fn watch_signals(cancel: CancellationToken, store: Arc<SqliteStore>, progr
             continue;
         }
         for run_id in progress.active_runs() {
-            let change = Change::RunStatus {
-                status: RunStatus::Cancelled,
-                error: Some("cancelled (forced)".into()),
-                outputs: None,
-            };
-            let _ = store.apply(&run_id, vec![change]);
+            let _ = store.force_cancel(&run_id);
         }
         engine::run::procs::kill_all();
         progress.note("stopped.");

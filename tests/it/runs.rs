@@ -265,8 +265,14 @@ fn runs_list_is_newest_first_and_filters() {
     pyra.run(["runs", "show", "zzzz"]).code(2).stderr_has("no run `zzzz`");
     // Files under the home are private.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(pyra.home_path().join("pyra.db")).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o600);
+    for file in ["pyra.db", "pyra.db-wal", "pyra.db-shm"] {
+        let mode = std::fs::metadata(pyra.home_path().join(file)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+    for dir in ["runs"] {
+        let mode = std::fs::metadata(pyra.home_path().join(dir)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{dir}");
+    }
 }
 
 /// Runs `pyra ARGS` on a pseudo-terminal (util-linux `script`), typing `input` once the
@@ -366,7 +372,9 @@ fn a_second_ctrl_c_exits_at_once_even_when_a_child_ignores_sigterm() {
     assert!(started.elapsed() < Duration::from_millis(1500), "exited at once");
     std::thread::sleep(Duration::from_millis(100));
     assert!(!alive(shell), "the child's process group was killed");
-    assert_eq!(pyra.show(&pyra.last_run())["status"], "cancelled");
+    let run = pyra.show(&pyra.last_run());
+    assert_eq!(run["status"], "cancelled");
+    assert_eq!(node(&run, "hold")["status"], "cancelled");
 }
 
 #[test]

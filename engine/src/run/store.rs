@@ -215,6 +215,26 @@ impl SqliteStore {
         })
     }
 
+    /// Records a run and its unfinished nodes as cancelled at once (the second Ctrl-C,
+    /// when there is no time to let nodes stop by themselves).
+    pub fn force_cancel(&self, run_id: &str) -> StoreResult<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let now = now_ms();
+            tx.execute(
+                "UPDATE runs SET status = 'cancelled', finished_at = ?2, error = 'cancelled (forced)'
+                 WHERE id = ?1 AND status IN ('running', 'waiting')",
+                params![run_id, now],
+            )?;
+            tx.execute(
+                "UPDATE node_runs SET status = 'cancelled', finished_at = ?2, error = 'cancelled (forced)'
+                 WHERE run_id = ?1 AND status IN ('running', 'waiting', 'pending')",
+                params![run_id, now],
+            )?;
+            tx.commit()
+        })
+    }
+
     /// Marks a run and its unfinished nodes as interrupted.
     pub fn mark_interrupted(&self, run_id: &str) -> StoreResult<()> {
         self.with(|c| {
