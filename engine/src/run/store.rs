@@ -218,35 +218,29 @@ impl SqliteStore {
     /// Records a run and its unfinished nodes as cancelled at once (the second Ctrl-C,
     /// when there is no time to let nodes stop by themselves).
     pub fn force_cancel(&self, run_id: &str) -> StoreResult<()> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            let now = now_ms();
-            tx.execute(
-                "UPDATE runs SET status = 'cancelled', finished_at = ?2, error = 'cancelled (forced)'
-                 WHERE id = ?1 AND status IN ('running', 'waiting')",
-                params![run_id, now],
-            )?;
-            tx.execute(
-                "UPDATE node_runs SET status = 'cancelled', finished_at = ?2, error = 'cancelled (forced)'
-                 WHERE run_id = ?1 AND status IN ('running', 'waiting', 'pending')",
-                params![run_id, now],
-            )?;
-            tx.commit()
-        })
+        self.end_unfinished(run_id, RunStatus::Cancelled, NodeStatus::Cancelled, "cancelled (forced)")
     }
 
-    /// Marks a run and its unfinished nodes as interrupted.
+    /// Marks a run and its unfinished nodes as interrupted (its process died).
     pub fn mark_interrupted(&self, run_id: &str) -> StoreResult<()> {
+        let why = "the process running it stopped unexpectedly";
+        self.end_unfinished(run_id, RunStatus::Interrupted, NodeStatus::Interrupted, why)
+    }
+
+    /// Ends a run that is running or waiting, and its unfinished nodes, in one commit.
+    fn end_unfinished(&self, run_id: &str, run: RunStatus, node: NodeStatus, why: &str) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction()?;
             let now = now_ms();
             tx.execute(
-                "UPDATE runs SET status = 'interrupted', finished_at = ?2, error = 'the process running it stopped unexpectedly' WHERE id = ?1 AND status = 'running'",
-                params![run_id, now],
+                "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4
+                 WHERE id = ?1 AND status IN ('running', 'waiting')",
+                params![run_id, run.as_str(), now, why],
             )?;
             tx.execute(
-                "UPDATE node_runs SET status = 'interrupted', finished_at = ?2 WHERE run_id = ?1 AND status = 'running'",
-                params![run_id, now],
+                "UPDATE node_runs SET status = ?2, finished_at = ?3, error = ?4
+                 WHERE run_id = ?1 AND status IN ('running', 'waiting', 'pending')",
+                params![run_id, node.as_str(), now, why],
             )?;
             tx.commit()
         })
