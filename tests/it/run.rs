@@ -456,6 +456,7 @@ nodes:
         .stdout_has("2. second [template] after first if nodes.first.status == \"succeeded\" (2 attempts)")
         .stdout_has("nothing was run");
     assert!(!marker.exists());
+    assert!(!pyra.home_path().join("pyra.db").exists(), "a dry run leaves nothing behind");
     assert!(pyra.run(["runs", "list", "--json"]).json().as_array().unwrap().is_empty());
 }
 
