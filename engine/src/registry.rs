@@ -4,7 +4,7 @@
 //! The engine only knows the shape of a kind; the `plugins` crate fills the registry
 //! with the built-in kinds, and plugins add `<plugin>.<tool>` kinds to it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -22,6 +22,8 @@ pub struct KindSpec {
     pub with_schema: Value,
     /// Runs the kind; `None` for kinds this build can check but not run yet.
     pub executor: Option<Arc<dyn Executor>>,
+    /// The compiled `with:` schema, built on first use and shared by validation and runs.
+    validator: OnceLock<Option<Arc<jsonschema::Validator>>>,
 }
 
 impl std::fmt::Debug for KindSpec {
@@ -32,7 +34,13 @@ impl std::fmt::Debug for KindSpec {
 
 impl KindSpec {
     pub fn new(name: impl Into<String>, summary: impl Into<String>, with_schema: Value) -> Self {
-        Self { name: name.into(), summary: summary.into(), with_schema, executor: None }
+        Self { name: name.into(), summary: summary.into(), with_schema, executor: None, validator: OnceLock::new() }
+    }
+
+    /// The `with:` validator; `None` if the kind's schema does not compile (a bug in the
+    /// kind, reported where it is used).
+    pub fn validator(&self) -> Option<Arc<jsonschema::Validator>> {
+        self.validator.get_or_init(|| crate::schema::compile(&self.with_schema).ok().map(Arc::new)).clone()
     }
 
     /// Attaches the executor that runs this kind.

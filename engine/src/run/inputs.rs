@@ -60,7 +60,7 @@ pub fn resolve(skill: &Skill, given: Map<String, Value>) -> Result<Map<String, V
                 None => continue,
             },
         };
-        match jsonschema::validator_for(&input.json_schema()) {
+        match crate::schema::compile(&input.json_schema()) {
             Ok(validator) => {
                 for err in validator.iter_errors(&value).take(3) {
                     let at = err.instance_path().to_string();

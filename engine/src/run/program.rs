@@ -15,8 +15,6 @@
 //! yields text. Trust rule: a rendered value is tainted when its template read the output
 //! of a node whose output is untrusted.
 
-use std::collections::HashMap;
-
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -199,7 +197,6 @@ impl Program {
         let mut b = Builder { env: environment(), sources: Vec::new() };
         let index: FxHashMap<String, usize> = skill.nodes.keys().enumerate().map(|(i, k)| (k.clone(), i)).collect();
         let mut nodes = Vec::with_capacity(skill.nodes.len());
-        let mut validators = HashMap::new();
         for (id, node) in &skill.nodes {
             let with = b.tpl_map(&node.with, &format!("{id}.with"))?;
             let cond = match &node.condition {
@@ -215,17 +212,14 @@ impl Program {
             let deps: Vec<usize> = graph.dependencies(id).iter().filter_map(|d| index.get(*d).copied()).collect();
             let spec = registry.get(&node.uses).ok_or_else(|| format!("node `{id}`: unknown kind `{}`", node.uses))?;
             let executor = spec.executor.clone();
-            if !validators.contains_key(&node.uses) {
-                let validator = jsonschema::validator_for(&spec.with_schema)
-                    .map_err(|e| format!("the schema of kind `{}` does not compile: {e}", node.uses))?;
-                validators.insert(node.uses.clone(), Arc::new(validator));
-            }
+            let validator =
+                spec.validator().ok_or_else(|| format!("the schema of kind `{}` does not compile", node.uses))?;
             nodes.push(ProgramNode {
                 id: id.clone(),
                 name: Arc::from(id.as_str()),
                 inline: executor.as_ref().is_some_and(|e| e.is_inline()) && node.for_each.is_none(),
                 executor,
-                validator: validators[&node.uses].clone(),
+                validator,
                 with,
                 cond,
                 for_each,

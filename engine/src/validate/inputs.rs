@@ -12,7 +12,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
     for (name, input) in &skill.inputs {
         let input_ptr = format!("/inputs/{}", ptr(name));
         let schema = input.json_schema();
-        let validator = match jsonschema::validator_for(&schema) {
+        let validator = match crate::schema::compile(&schema) {
             Ok(v) => v,
             Err(err) => {
                 if let Some(pattern) = &input.pattern
@@ -51,7 +51,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
             if let Some(items) = &input.items {
                 type_only["items"] = Value::Object(items.clone());
             }
-            let type_ok = jsonschema::validator_for(&type_only).is_ok_and(|v| v.is_valid(default));
+            let type_ok = crate::schema::compile(&type_only).is_ok_and(|v| v.is_valid(default));
             if !errors.is_empty() && type_ok {
                 let found = default.as_str().map_or_else(|| default.to_string(), str::to_string);
                 let (message, expected, help) = match &input.allowed {
@@ -112,7 +112,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
             if let Some(obj) = type_only.as_object_mut() {
                 obj.remove("enum");
             }
-            let Ok(type_validator) = jsonschema::validator_for(&type_only) else {
+            let Ok(type_validator) = crate::schema::compile(&type_only) else {
                 continue;
             };
             for (i, value) in allowed.iter().enumerate() {

@@ -2,10 +2,8 @@
 //! checked against that kind's JSON Schema wherever its values are literal (a template
 //! string can only be checked once rendered, at run time).
 
-use std::collections::HashMap;
-
+use jsonschema::ValidationError;
 use jsonschema::error::ValidationErrorKind;
-use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
 use super::structure::{backticked, describe, type_expected};
@@ -16,7 +14,6 @@ use crate::suggest;
 use crate::template::has_template_syntax;
 
 pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
-    let mut validators: HashMap<&str, Option<Validator>> = HashMap::new();
     for (id, node) in &skill.nodes {
         // A node whose `uses` was broken has been reported already.
         if node.uses.is_empty() {
@@ -39,9 +36,7 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
             );
             continue;
         };
-        let validator =
-            validators.entry(spec.name.as_str()).or_insert_with(|| jsonschema::validator_for(&spec.with_schema).ok());
-        let Some(validator) = validator else {
+        let Some(validator) = spec.validator() else {
             ctx.push(Diagnostic::error(
                 "kind-schema",
                 format!("node kind `{}` has an invalid `with:` schema", spec.name),

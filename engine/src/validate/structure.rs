@@ -22,7 +22,7 @@ fn base() -> &'static (Value, Validator) {
         let schema = crate::schema::base_schema();
         // The schema is generated from our own types; failing to compile it is a bug that
         // every test would catch at once.
-        let validator = jsonschema::validator_for(&schema).expect("the generated skill schema compiles");
+        let validator = crate::schema::compile(&schema).expect("the generated skill schema compiles");
         (schema, validator)
     })
 }
