@@ -13,10 +13,8 @@ use crate::runner::{self, Session};
 use crate::{Failure, exit, output, skills};
 
 pub fn run(home: &Home, args: RunArgs) -> Result<u8, Failure> {
-    let t0 = std::time::Instant::now();
     let source = skills::resolve(home, &args.skill)?;
     let text = source.text()?;
-    let t_text = t0.elapsed();
     if args.dry_run {
         // No store, no lock: a dry run leaves nothing behind.
         let program = run::compile(&plugins::builtin_registry(), &text).map_err(runner::run_failure)?;
@@ -27,19 +25,10 @@ pub fn run(home: &Home, args: RunArgs) -> Result<u8, Failure> {
         return Ok(exit::OK);
     }
     let session = Session::open(home, false)?;
-    let t_open = t0.elapsed();
     let program = run::compile(&session.runtime.registry, &text).map_err(runner::run_failure)?;
-    let t_compile = t0.elapsed();
     let given = gather_inputs(&program.skill, &args)?;
     let report = session.block_on(session.runtime.start(program, &text, given)).map_err(runner::run_failure)?;
-    let t_run = t0.elapsed();
-    let code = runner::report(&report, args.json, &session.progress);
-    drop(session);
-    let t_end = t0.elapsed();
-    if std::env::var_os("PYRA_T").is_some() {
-        output::err(&format!("text {t_text:?} open {t_open:?} compile {t_compile:?} run {t_run:?} end {t_end:?}\n"));
-    }
-    Ok(code)
+    Ok(runner::report(&report, args.json, &session.progress))
 }
 
 fn gather_inputs(skill: &engine::Skill, args: &RunArgs) -> Result<Map<String, Value>, Failure> {
