@@ -179,7 +179,7 @@ fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure
             .iter()
             .filter_map(|n| {
                 let index = n.node.strip_prefix(parent)?.strip_prefix('[')?.strip_suffix(']')?.parse().ok()?;
-                Some((index, n.node.clone()))
+                Some((index, n.node.to_string()))
             })
             .collect();
         items.sort();
@@ -190,11 +190,11 @@ fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure
         order.extend(items_of(&name));
     }
     for n in &nodes {
-        if !order.contains(&n.node) {
-            order.push(n.node.clone());
+        if !order.iter().any(|o| **o == *n.node) {
+            order.push(n.node.to_string());
         }
     }
-    let by_name: std::collections::HashMap<&str, &NodeRecord> = nodes.iter().map(|n| (n.node.as_str(), n)).collect();
+    let by_name: std::collections::HashMap<&str, &NodeRecord> = nodes.iter().map(|n| (&*n.node, n)).collect();
     for name in &order {
         let (status, attempts, took, note) = match by_name.get(name.as_str()) {
             Some(n) => (
@@ -256,7 +256,7 @@ fn logs(home: &Home, arg: &str, node: Option<&str>) -> Result<u8, Failure> {
     let mut out = String::new();
     // State changes first, from the node records, then the log lines, merged by time.
     let mut entries: Vec<(i64, String)> = Vec::new();
-    for n in nodes.iter().filter(|n| node.is_none_or(|f| n.node == f || n.node.starts_with(&format!("{f}[")))) {
+    for n in nodes.iter().filter(|n| node.is_none_or(|f| &*n.node == f || n.node.starts_with(&format!("{f}[")))) {
         if let Some(s) = n.started_at {
             entries.push((s, format!("{} started (attempt {})", n.node, n.attempts.max(1))));
         }

@@ -86,6 +86,12 @@ pub enum Event {
 /// Receives [`Event`]s (the CLI's progress view).
 pub trait Observer: Send + Sync {
     fn event(&self, event: &Event);
+
+    /// Whether node events are wanted at all (an embedder without a view says no, and
+    /// the scheduler does not build them). Run-level events are always sent.
+    fn wants_events(&self) -> bool {
+        true
+    }
 }
 
 /// An observer that ignores everything.
@@ -93,6 +99,10 @@ pub struct Silent;
 
 impl Observer for Silent {
     fn event(&self, _: &Event) {}
+
+    fn wants_events(&self) -> bool {
+        false
+    }
 }
 
 /// A person at a terminal.
@@ -393,14 +403,14 @@ impl Runtime {
             let results: Vec<OnceLock<NodeResult>> = (0..program.nodes.len()).map(|_| OnceLock::new()).collect();
             let mut changes = Vec::new();
             for rec in &records {
-                let Some(&i) = program.index.get(&rec.node) else { continue };
+                let Some(&i) = program.index.get(&*rec.node) else { continue };
                 if again.contains(&i) {
                     continue;
                 }
                 if rec.status == NodeStatus::Succeeded {
                     let _ = results[i].set(NodeResult::new(rec.status, rec.output.as_ref(), None, rec.untrusted));
                 } else {
-                    changes.push(Change::NodeReset { node: Arc::from(rec.node.as_str()), forget: false });
+                    changes.push(Change::NodeReset { node: rec.node.clone(), forget: false });
                 }
             }
             for i in &again {

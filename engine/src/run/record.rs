@@ -130,7 +130,8 @@ pub struct RunRecord {
 /// One node (or for-each item) of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeRecord {
-    pub node: String,
+    /// The node id, or `id[i]` for a for-each item.
+    pub node: Arc<str>,
     pub status: NodeStatus,
     pub attempts: u32,
     pub started_at: Option<i64>,

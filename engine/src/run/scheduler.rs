@@ -92,7 +92,7 @@ pub(crate) async fn drive(job: Job) -> RunReport {
     let mut task_nodes: std::collections::HashMap<tokio::task::Id, usize> = std::collections::HashMap::new();
     let mut running = 0usize;
     let mut changes: Vec<Change> = Vec::new();
-    let mut events: Vec<Event> = Vec::new();
+    let mut events = Events { on: observer.wants_events(), list: Vec::new() };
     let mut to_start: Vec<(usize, Work)> = Vec::new();
     let mut timed_out = false;
     let mut store_error: Option<String> = None;
@@ -110,7 +110,7 @@ pub(crate) async fn drive(job: Job) -> RunReport {
             match decide(&program, &data, &scope, i) {
                 Decision::Skip(reason) => {
                     changes.push(Change::NodeSkipped { node: node.name.clone(), reason: reason.clone() });
-                    events.push(Event::NodeSkipped { run_id: job.run_id.clone(), node: node.name.clone(), reason });
+                    events.push(|| Event::NodeSkipped { run_id: job.run_id.clone(), node: node.name.clone(), reason });
                     settle(
                         &program,
                         &data,
@@ -129,7 +129,7 @@ pub(crate) async fn drive(job: Job) -> RunReport {
                         error: Some(error.clone()),
                         untrusted: false,
                     });
-                    events.push(Event::NodeFinished {
+                    events.push(|| Event::NodeFinished {
                         run_id: job.run_id.clone(),
                         node: node.name.clone(),
                         status: NodeStatus::Failed,
@@ -150,7 +150,11 @@ pub(crate) async fn drive(job: Job) -> RunReport {
                         Work::Items(items) => json!({ "for_each": items }),
                     };
                     changes.push(Change::NodeStarted { node: node.name.clone(), attempt: 1, input });
-                    events.push(Event::NodeStarted { run_id: job.run_id.clone(), node: node.name.clone(), attempt: 1 });
+                    events.push(|| Event::NodeStarted {
+                        run_id: job.run_id.clone(),
+                        node: node.name.clone(),
+                        attempt: 1,
+                    });
                     if !node.inline {
                         slots_taken += 1;
                     }
@@ -168,7 +172,7 @@ pub(crate) async fn drive(job: Job) -> RunReport {
             }
             changes.clear();
         }
-        for event in events.drain(..) {
+        for event in events.list.drain(..) {
             observer.event(&event);
         }
         // Each node is polled once right here: kinds that finish without waiting (most
@@ -249,7 +253,7 @@ pub(crate) async fn drive(job: Job) -> RunReport {
                 Finish::Failed(e) => (None, Some(e), false),
                 Finish::Cancelled => (None, Some(cancel_reason(timed_out, job.deadline)), false),
             };
-            events.push(Event::NodeFinished {
+            events.push(|| Event::NodeFinished {
                 run_id: job.run_id.clone(),
                 node: node.name.clone(),
                 status,
@@ -304,7 +308,7 @@ pub(crate) async fn drive(job: Job) -> RunReport {
     if let Err(err) = store.apply(&job.run_id, std::mem::take(&mut changes)) {
         observer.event(&Event::StoreTrouble { message: err.to_string() });
     }
-    for event in events.drain(..) {
+    for event in events.list.drain(..) {
         observer.event(&event);
     }
     observer.event(&Event::RunFinished {
@@ -330,6 +334,20 @@ fn cancel_reason(timed_out: bool, deadline: Option<(Instant, Duration)>) -> Stri
     match (timed_out, deadline) {
         (true, Some((_, d))) => format!("the skill timed out after {}", crate::duration::format(d)),
         _ => "cancelled".to_string(),
+    }
+}
+
+/// Events for the observer, built only when it listens.
+struct Events {
+    on: bool,
+    list: Vec<Event>,
+}
+
+impl Events {
+    fn push(&mut self, event: impl FnOnce() -> Event) {
+        if self.on {
+            self.list.push(event());
+        }
     }
 }
 
@@ -566,7 +584,7 @@ impl Unit {
         let limit = spec.concurrency.unwrap_or(4).max(1) as usize;
         let continue_on_error = spec.on_error == OnError::Continue;
         // Items that finished in an earlier attempt of this run are not run again.
-        let done: std::collections::HashMap<String, (Value, bool)> = self
+        let done: std::collections::HashMap<Arc<str>, (Value, bool)> = self
             .services
             .store
             .nodes(&self.run_id)
@@ -580,7 +598,7 @@ impl Unit {
         let mut set: JoinSet<(usize, Finish)> = JoinSet::new();
         for (index, item) in items.iter().enumerate() {
             let key = format!("{}[{index}]", node.id);
-            if let Some((value, untrusted)) = done.get(&key) {
+            if let Some((value, untrusted)) = done.get(key.as_str()) {
                 let finish = Finish::Done(Output { value: value.clone(), untrusted: *untrusted });
                 set.spawn(async move { (index, finish) });
                 continue;

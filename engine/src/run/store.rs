@@ -617,7 +617,7 @@ impl RunNodes {
             Some(&i) => i,
             None => {
                 self.list.push(NodeRecord {
-                    node: node.to_string(),
+                    node: node.clone(),
                     status: NodeStatus::Pending,
                     attempts: 0,
                     started_at: None,
@@ -637,8 +637,8 @@ impl RunNodes {
 
     fn forget(&mut self, node: &str) {
         let prefix = format!("{node}[");
-        self.list.retain(|n| n.node != node && !n.node.starts_with(&prefix));
-        self.index = self.list.iter().enumerate().map(|(i, n)| (Arc::from(n.node.as_str()), i)).collect();
+        self.list.retain(|n| &*n.node != node && !n.node.starts_with(&prefix));
+        self.index = self.list.iter().enumerate().map(|(i, n)| (n.node.clone(), i)).collect();
     }
 }
 
