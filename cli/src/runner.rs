@@ -14,8 +14,7 @@ use crate::home::Home;
 use crate::progress::Progress;
 use crate::{Failure, exit, output, skills};
 
-/// The run database under the home, opened (and created private) with crashed runs
-/// marked interrupted.
+/// The run database under the home, opened (and created 0600 on first use).
 pub fn open_store(home: &Home) -> Result<Arc<SqliteStore>, Failure> {
     home.ensure_dir(&home.root).map_err(|e| Failure::failed(format!("cannot create {}: {e}", home.root.display())))?;
     let store = SqliteStore::open(&home.root.join("pyra.db")).map_err(|e| Failure::failed(e.to_string()))?;
