@@ -469,3 +469,48 @@ fn a_rendered_value_of_the_wrong_type_fails_naming_node_and_field() {
     );
     pyra.run(["run", &skill]).code(1).stderr_has("node `call` failed").stderr_has("with.argv.1").stderr_has("string");
 }
+
+#[test]
+fn exec_takes_cwd_env_and_stdin_and_parses_json_on_request() {
+    let pyra = Pyra::new();
+    let dir = pyra.work().join("here");
+    std::fs::create_dir_all(&dir).unwrap();
+    let skill = pyra.skill(
+        "prog",
+        &format!(
+            r#"
+name: prog
+env: [PYRA_TEST_VISIBLE]
+nodes:
+  report:
+    uses: exec
+    with:
+      argv: [sh, -c, 'read line; printf "{{\"cwd\":\"%s\",\"mine\":\"%s\",\"declared\":\"%s\",\"hidden\":\"%s\",\"stdin\":\"%s\"}}" "$(pwd)" "$MINE" "$PYRA_TEST_VISIBLE" "$PYRA_TEST_HIDDEN" "$line"']
+      cwd: "{}"
+      env: {{ MINE: "{{{{ env.PYRA_TEST_VISIBLE }}}}-too" }}
+      stdin: "hello from stdin\n"
+      parse_json: true
+outputs:
+  out: "{{{{ nodes.report.output.stdout }}}}"
+  code: "{{{{ nodes.report.output.exit_code }}}}"
+"#,
+            dir.display()
+        ),
+    );
+    let out = pyra
+        .command(["run", &skill, "--json"])
+        .env("PYRA_TEST_VISIBLE", "seen")
+        .env("PYRA_TEST_HIDDEN", "secret-ish")
+        .output()
+        .unwrap();
+    let out = crate::harness::Output::from(out);
+    out.success();
+    let json = out.json();
+    assert_eq!(json["code"], 0);
+    let report = &json["out"];
+    assert_eq!(report["cwd"], std::fs::canonicalize(&dir).unwrap().to_str().unwrap());
+    assert_eq!(report["mine"], "seen-too");
+    assert_eq!(report["declared"], "seen", "declared variables reach the program");
+    assert_eq!(report["hidden"], "", "undeclared variables do not");
+    assert_eq!(report["stdin"], "hello from stdin");
+}
