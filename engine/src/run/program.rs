@@ -15,11 +15,12 @@
 //! yields text. Trust rule: a rendered value is tainted when its template read the output
 //! of a node whose output is untrusted.
 
-use rustc_hash::FxHashMap;
+use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
 use minijinja::value::{Enumerator, Object, Value as JValue, ValueKind};
 use minijinja::{Environment, UndefinedBehavior};
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::graph::SkillGraph;
@@ -296,7 +297,7 @@ impl Program {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     let len = pointer.len();
-                    pointer.push_str(&format!("/{i}"));
+                    let _ = write!(pointer, "/{i}");
                     out.push(self.render_at(item, scope, pointer, tainted)?);
                     pointer.truncate(len);
                 }
@@ -307,7 +308,11 @@ impl Program {
                 for (key, item) in fields {
                     let len = pointer.len();
                     pointer.push('/');
-                    pointer.push_str(&crate::yaml::escape_segment(key));
+                    if key.contains(['~', '/']) {
+                        pointer.push_str(&crate::yaml::escape_segment(key));
+                    } else {
+                        pointer.push_str(key);
+                    }
                     let v = self.render_at(item, scope, pointer, tainted)?;
                     pointer.truncate(len);
                     out.insert(key.clone(), v);
