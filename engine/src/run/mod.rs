@@ -7,10 +7,12 @@
 //! [`Interaction`] and progress goes to an [`Observer`], both supplied by the CLI.
 
 pub mod approval;
+mod attempts;
 mod child;
 pub mod executor;
 pub mod inputs;
 pub mod lock;
+mod memory_store;
 pub mod procs;
 pub mod program;
 pub mod record;
@@ -27,10 +29,11 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 pub use approval::{Answer, ApprovalPrompt, ApprovalRequest};
+pub use attempts::backoff;
 pub use executor::{Asked, BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output};
+pub use memory_store::MemoryStore;
 pub use record::*;
-pub use scheduler::backoff;
-pub use store::{MemoryStore, SqliteStore, Store, StoreError};
+pub use store::{SqliteStore, Store, StoreError};
 
 use crate::diag::Diagnostic;
 use crate::paths::PathPolicy;
