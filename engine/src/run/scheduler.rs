@@ -37,6 +37,10 @@ pub(crate) enum Finish {
     Cancelled,
 }
 
+/// Most decisions in one turn: a bounded batch keeps a turn's records in cache while
+/// still committing many nodes at once.
+const BATCH: usize = 128;
+
 pub(crate) struct Job {
     pub program: Arc<Program>,
     pub data: Arc<RunData>,
@@ -102,8 +106,10 @@ pub(crate) async fn drive(job: Job) -> RunReport {
         // Decide every ready node we have room for. Inline kinds (pure computation, done
         // right here) take no slot: the limit bounds work that waits on the world.
         let mut slots_taken = 0;
-        while !job.cancel.is_cancelled() {
+        let mut decided = 0;
+        while !job.cancel.is_cancelled() && decided < BATCH {
             let Some(i) = ready.next(running + slots_taken < limit) else { break };
+            decided += 1;
             let node = &program.nodes[i];
             match decide(&program, &data, &scope, i) {
                 Decision::Skip(reason) => {
