@@ -36,6 +36,12 @@ pub enum Command {
         #[command(subcommand)]
         command: RunsCommand,
     },
+    /// The vault: age-encrypted secrets that skills read with `secret('NAME')`.
+    #[command(after_help = VAULT_HELP)]
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
     /// Approve what a waiting run asks, then continue the run here.
     #[command(after_help = RUN_EXIT_CODES)]
     Approve {
@@ -70,6 +76,62 @@ pub const RUN_EXIT_CODES: &str = "Exit codes:
   2    usage error (unknown skill, bad input)
   3    the run waits for an approval (answer with `pyra approve` / `pyra reject`)
   130  the run was cancelled (Ctrl-C, `pyra runs cancel`)";
+
+/// How the vault is unlocked, shown under `pyra vault --help`.
+pub const VAULT_HELP: &str = "Unlocking: PYRA_VAULT_PASSPHRASE, or PYRA_VAULT_IDENTITY pointing at an age identity
+file (or --identity FILE), or a hidden prompt on a terminal. Values are never taken from
+the command line: `set` reads a hidden prompt, or standard input when it is not a terminal.";
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Create the vault, sealed by a passphrase (asked twice) or an age identity file
+    /// (`--identity FILE`; a new identity is generated into FILE if it does not exist).
+    Init {
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Store a secret; the value comes from a hidden prompt or standard input.
+    Set {
+        /// The key, e.g. `plugin:telegram:token`.
+        key: String,
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Say whether a key is set; print its value only with `--reveal`.
+    Get {
+        key: String,
+        #[arg(long)]
+        reveal: bool,
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// List the keys (never the values).
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Remove a key.
+    Rm {
+        key: String,
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Re-encrypt for a new passphrase (PYRA_VAULT_NEW_PASSPHRASE or asked twice) or a new
+    /// identity (`--to-identity FILE`).
+    Rotate {
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        to_identity: Option<PathBuf>,
+    },
+    /// Where the vault is, how it is sealed, whether a previous version is kept.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {

@@ -13,6 +13,7 @@ mod runner;
 mod runs_cmd;
 mod skill_cmd;
 mod skills;
+mod vault_cmd;
 
 use std::process::ExitCode;
 
@@ -75,6 +76,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Skill { command } => skill_cmd::run(&home, command),
         cli::Command::Run(args) => run_cmd::run(&home, args),
         cli::Command::Runs { command } => runs_cmd::run(&home, command),
+        cli::Command::Vault { command } => vault_cmd::run(&home, command),
         cli::Command::Approve { run, node, no_resume } => {
             runs_cmd::answer(&home, &run, node.as_deref(), true, None, no_resume)
         }

@@ -6,6 +6,7 @@
 //! every [`diag::Diagnostic`] before giving up, and [`graph`] is the petgraph DAG the
 //! scheduler will run. This crate does no terminal IO: the CLI renders what it returns.
 
+pub mod audit;
 pub mod cron;
 pub mod diag;
 pub mod duration;
@@ -19,6 +20,7 @@ pub mod source;
 pub mod suggest;
 pub mod template;
 pub mod validate;
+pub mod vault;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Severity};

@@ -11,3 +11,4 @@ mod runs;
 mod schema;
 mod skill_commands;
 mod style;
+mod vault;

@@ -1,0 +1,265 @@
+//! `pyra vault init|set|get|list|rm|rotate|status`. Passphrases and values come from the
+//! environment (automation), a hidden prompt, or standard input — never from argv. Every
+//! access is written to the security log (key names only).
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+use age::secrecy::{ExposeSecret, SecretString};
+use engine::audit::{Event, SecurityLog};
+use engine::vault::{Unlock, Vault, VaultError};
+
+use crate::cli::VaultCommand;
+use crate::home::Home;
+use crate::{Failure, exit, output};
+
+pub fn run(home: &Home, command: VaultCommand) -> Result<u8, Failure> {
+    let vault = Vault::new(&home.root);
+    let log = SecurityLog::new(&home.root);
+    match command {
+        VaultCommand::Init { identity } => init(home, &vault, &log, identity.as_deref()),
+        VaultCommand::Set { key, identity } => {
+            check_key(&key)?;
+            let unlock = unlock(&vault, identity.as_deref())?;
+            let value = read_value(&key)?;
+            let result = vault.update(&unlock, |v| {
+                v.set(&key, value);
+                Ok(())
+            });
+            audit(&log, "vault.set", Some(&key), &result);
+            result.map_err(vault_failure)?;
+            output::err(&format!("stored `{key}`\n"));
+            Ok(exit::OK)
+        }
+        VaultCommand::Get { key, reveal, identity } => {
+            let unlock = unlock(&vault, identity.as_deref())?;
+            let open = vault.open(&unlock);
+            let found = open.as_ref().map(|v| v.get(&key).is_some()).unwrap_or(false);
+            let outcome: Result<(), String> = match &open {
+                Err(e) => Err(e.to_string()),
+                Ok(_) if !found => Err(VaultError::NoKey(key.clone()).to_string()),
+                Ok(_) => Ok(()),
+            };
+            audit(&log, if reveal { "vault.reveal" } else { "vault.get" }, Some(&key), &outcome);
+            let open = open.map_err(vault_failure)?;
+            let Some(value) = open.get(&key) else {
+                let names: Vec<&str> = open.names().collect();
+                let hint = engine::suggest::help(&key, names.iter().copied()).unwrap_or_default();
+                return Err(Failure::failed(format!("no key `{key}` in the vault{}", prefixed(&hint))));
+            };
+            if reveal {
+                output::out(&format!("{}\n", value.expose_secret()));
+            } else {
+                output::err(&format!(
+                    "`{key}` is set ({} characters); add --reveal to print it\n",
+                    value.expose_secret().chars().count()
+                ));
+            }
+            Ok(exit::OK)
+        }
+        VaultCommand::List { json, identity } => {
+            let unlock = unlock(&vault, identity.as_deref())?;
+            let open = vault.open(&unlock);
+            audit(&log, "vault.list", None, &open);
+            let open = open.map_err(vault_failure)?;
+            let names: Vec<&str> = open.names().collect();
+            if json {
+                output::out(&format!("{}\n", serde_json::to_string_pretty(&names).unwrap_or_default()));
+            } else if names.is_empty() {
+                output::err("the vault is empty; `pyra vault set KEY` stores a secret\n");
+            } else {
+                output::out(&names.iter().map(|n| format!("{n}\n")).collect::<String>());
+            }
+            Ok(exit::OK)
+        }
+        VaultCommand::Rm { key, identity } => {
+            let unlock = unlock(&vault, identity.as_deref())?;
+            let result = vault.update(&unlock, |v| v.remove(&key));
+            audit(&log, "vault.rm", Some(&key), &result);
+            result.map_err(vault_failure)?;
+            output::err(&format!("removed `{key}`\n"));
+            Ok(exit::OK)
+        }
+        VaultCommand::Rotate { identity, to_identity } => {
+            let old = unlock(&vault, identity.as_deref())?;
+            // Check the old key first, so nobody types a new passphrase for nothing.
+            if let Err(e) = vault.open(&old) {
+                audit(&log, "vault.rotate", None, &Err::<(), _>(e.to_string()));
+                return Err(vault_failure(e));
+            }
+            let new = match to_identity {
+                Some(path) => identity_or_generate(&path)?,
+                None => Unlock::Passphrase(new_passphrase("PYRA_VAULT_NEW_PASSPHRASE")?),
+            };
+            let result = vault.rotate(&old, &new);
+            audit(&log, "vault.rotate", None, &result);
+            result.map_err(vault_failure)?;
+            output::err("the vault is re-encrypted; the previous version is kept as vault.age.prev\n");
+            Ok(exit::OK)
+        }
+        VaultCommand::Status { json } => {
+            let status = vault.status();
+            if json {
+                output::out(&format!("{}\n", serde_json::to_string_pretty(&status).unwrap_or_default()));
+            } else if !status.exists {
+                output::out(&format!("no vault yet at {}; `pyra vault init` creates one\n", status.path));
+            } else {
+                output::out(&format!(
+                    "vault      {}\nsealed by  {}\nsize       {} bytes\nprevious   {}\nunlock     {}\n",
+                    status.path,
+                    status.unlocked_by.unwrap_or("unknown (damaged header)"),
+                    status.bytes,
+                    if status.previous_version { "kept (vault.age.prev)" } else { "none yet" },
+                    unlock_source()
+                ));
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn prefixed(hint: &str) -> String {
+    if hint.is_empty() { String::new() } else { format!("\n  help: {hint}") }
+}
+
+fn init(home: &Home, vault: &Vault, log: &SecurityLog, identity: Option<&Path>) -> Result<u8, Failure> {
+    home.ensure_dir(&home.root).map_err(|e| Failure::failed(e.to_string()))?;
+    if vault.exists() {
+        return Err(vault_failure(VaultError::Exists(vault.file().display().to_string())));
+    }
+    let unlock = match identity {
+        Some(path) => identity_or_generate(path)?,
+        None => Unlock::Passphrase(new_passphrase("PYRA_VAULT_PASSPHRASE")?),
+    };
+    let result = vault.init(&unlock).map(drop);
+    audit(log, "vault.init", None, &result);
+    result.map_err(vault_failure)?;
+    output::err(&format!("created {}\n", vault.file().display()));
+    Ok(exit::OK)
+}
+
+/// Key names follow `plugin:<name>:<key>` or a plain name.
+fn check_key(key: &str) -> Result<(), Failure> {
+    let part_ok = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if key.split(':').all(part_ok) {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!(
+            "`{key}` is not a key name: use letters, digits, `_`, `.`, `-`, and `:` between parts (e.g. `plugin:telegram:token`)"
+        )))
+    }
+}
+
+fn audit<T, E: std::fmt::Display>(log: &SecurityLog, action: &str, key: Option<&str>, result: &Result<T, E>) {
+    let (outcome, detail) = match result {
+        Ok(_) => ("granted", None),
+        Err(e) => ("denied", Some(e.to_string())),
+    };
+    let event = Event { action, outcome, key, detail: detail.as_deref(), ..Default::default() };
+    if let Err(e) = log.record(&event) {
+        output::err(&format!("warning: cannot write the security log {}: {e}\n", log.path().display()));
+    }
+}
+
+fn vault_failure(e: VaultError) -> Failure {
+    match e {
+        VaultError::Missing(_) | VaultError::Exists(_) | VaultError::WrongKind { .. } | VaultError::NoKey(_) => {
+            Failure::usage(e.to_string())
+        }
+        _ => Failure::failed(e.to_string()),
+    }
+}
+
+fn unlock_source() -> &'static str {
+    if std::env::var_os("PYRA_VAULT_IDENTITY").is_some() {
+        "identity file from PYRA_VAULT_IDENTITY"
+    } else if std::env::var_os("PYRA_VAULT_PASSPHRASE").is_some() {
+        "passphrase from PYRA_VAULT_PASSPHRASE"
+    } else {
+        "asked on the terminal"
+    }
+}
+
+/// How this command unlocks the vault: `--identity`, PYRA_VAULT_IDENTITY,
+/// PYRA_VAULT_PASSPHRASE, or a hidden prompt.
+pub fn unlock(vault: &Vault, identity: Option<&Path>) -> Result<Unlock, Failure> {
+    if !vault.exists() {
+        return Err(vault_failure(VaultError::Missing(vault.file().display().to_string())));
+    }
+    let from_env = std::env::var_os("PYRA_VAULT_IDENTITY").map(PathBuf::from);
+    if let Some(path) = identity.map(Path::to_path_buf).or(from_env) {
+        return Unlock::identity_file(&path).map_err(vault_failure);
+    }
+    if let Ok(pass) = std::env::var("PYRA_VAULT_PASSPHRASE") {
+        return Ok(Unlock::Passphrase(SecretString::from(pass)));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(
+            "the vault is locked: set PYRA_VAULT_PASSPHRASE, point PYRA_VAULT_IDENTITY at an age identity file, or run on a terminal",
+        ));
+    }
+    let pass = rpassword::prompt_password("Vault passphrase: ")
+        .map_err(|e| Failure::failed(format!("cannot read the passphrase: {e}")))?;
+    Ok(Unlock::Passphrase(SecretString::from(pass)))
+}
+
+fn new_passphrase(env: &str) -> Result<SecretString, Failure> {
+    if let Ok(pass) = std::env::var(env) {
+        if pass.chars().count() < 8 {
+            return Err(Failure::usage(format!("{env}: a vault passphrase needs at least 8 characters")));
+        }
+        return Ok(SecretString::from(pass));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(format!("no terminal to ask a new passphrase on: set {env}")));
+    }
+    let read = |prompt: &str| {
+        rpassword::prompt_password(prompt).map_err(|e| Failure::failed(format!("cannot read the passphrase: {e}")))
+    };
+    let first = read("New vault passphrase: ")?;
+    if first.chars().count() < 8 {
+        return Err(Failure::usage("a vault passphrase needs at least 8 characters"));
+    }
+    if read("Repeat it: ")? != first {
+        return Err(Failure::usage("the two passphrases differ; nothing was changed"));
+    }
+    Ok(SecretString::from(first))
+}
+
+fn identity_or_generate(path: &Path) -> Result<Unlock, Failure> {
+    if !path.exists() {
+        let identity = age::x25519::Identity::generate();
+        let text = format!(
+            "# created by `pyra vault` on {}\n# public key: {}\n{}\n",
+            chrono::Local::now().to_rfc3339(),
+            identity.to_public(),
+            identity.to_string().expose_secret()
+        );
+        crate::home::write_private(path, text.as_bytes())
+            .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
+        output::err(&format!("generated a new age identity in {} (keep it safe)\n", path.display()));
+    }
+    Unlock::identity_file(path).map_err(vault_failure)
+}
+
+/// A secret's value: hidden prompt on a terminal, otherwise standard input (one trailing
+/// newline removed).
+fn read_value(key: &str) -> Result<SecretString, Failure> {
+    if std::io::stdin().is_terminal() {
+        let value = rpassword::prompt_password(format!("Value for {key}: "))
+            .map_err(|e| Failure::failed(format!("cannot read the value: {e}")))?;
+        return Ok(SecretString::from(value));
+    }
+    let mut value = String::new();
+    std::io::stdin().read_to_string(&mut value).map_err(|e| Failure::failed(format!("cannot read stdin: {e}")))?;
+    if value.ends_with('\n') {
+        value.pop();
+        if value.ends_with('\r') {
+            value.pop();
+        }
+    }
+    if value.is_empty() {
+        return Err(Failure::usage("no value on standard input"));
+    }
+    Ok(SecretString::from(value))
+}
