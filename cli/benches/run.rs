@@ -123,6 +123,9 @@ fn child(name: &str, store_kind: &str) {
         paths: Arc::new(engine::paths::PathPolicy::new(dir.path())),
         locks: (store_kind == "sqlite").then(|| dir.path().join("runs")),
         cancel: Default::default(),
+        secrets: None,
+        masker: Arc::default(),
+        security_log: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
     if let Some(loops) = std::env::var("PYRA_BENCH_LOOPS").ok().and_then(|l| l.parse::<u32>().ok()) {

@@ -66,6 +66,9 @@ impl Session {
             paths: Arc::new(PathPolicy::new(&home.root)),
             locks: Some(runs_dir),
             cancel: CancellationToken::new(),
+            secrets: Some(Arc::new(crate::vault_cmd::VaultSource::new(home))),
+            masker: Arc::default(),
+            security_log: Some(engine::audit::SecurityLog::new(&home.root)),
         };
         // A run whose process died (a crash, `kill -9`) is found here and recorded.
         if let Ok(found) = runtime.detect_interrupted(&store) {

@@ -180,6 +180,38 @@ fn unlock_source() -> &'static str {
     }
 }
 
+/// The vault as runs see it: unlocked on the first `secret()` a run reads (from the
+/// environment, an identity file or a prompt), then kept in memory for the process.
+pub struct VaultSource {
+    vault: Vault,
+    unlocked: std::sync::Mutex<Option<Result<engine::vault::Unlocked, String>>>,
+}
+
+impl VaultSource {
+    pub fn new(home: &Home) -> Self {
+        Self { vault: Vault::new(&home.root), unlocked: std::sync::Mutex::new(None) }
+    }
+}
+
+impl engine::run::secrets::SecretSource for VaultSource {
+    fn get(&self, name: &str) -> Result<SecretString, String> {
+        let mut slot = self.unlocked.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            let opened = unlock(&self.vault, None)
+                .map_err(|f| f.message)
+                .and_then(|u| self.vault.open(&u).map_err(|e| e.to_string()));
+            *slot = Some(opened);
+        }
+        match slot.as_ref() {
+            Some(Ok(open)) => {
+                open.get(name).cloned().ok_or_else(|| format!("no key `{name}` in the vault (`pyra vault set {name}`)"))
+            }
+            Some(Err(why)) => Err(why.clone()),
+            None => Err("the vault could not be opened".into()),
+        }
+    }
+}
+
 /// How this command unlocks the vault: `--identity`, PYRA_VAULT_IDENTITY,
 /// PYRA_VAULT_PASSPHRASE, or a hidden prompt.
 pub fn unlock(vault: &Vault, identity: Option<&Path>) -> Result<Unlock, Failure> {

@@ -95,6 +95,52 @@ pub fn split_ref(reference: &str) -> (&str, Option<&str>) {
     (root, parts.next())
 }
 
+/// A `secret(...)` call found in a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretCall {
+    /// The quoted name, or `None` when the argument is not a literal.
+    pub name: Option<String>,
+    /// Byte range of the call in the template text.
+    pub range: Range<usize>,
+}
+
+/// The `secret(...)` calls inside `{{ }}` / `{% %}` blocks of a template. The argument
+/// must be a quoted literal, so a scan of the text is exact for the calls that matter.
+pub fn secret_calls(text: &str) -> Vec<SecretCall> {
+    let mut calls = Vec::new();
+    let mut rest = 0;
+    while let Some(found) = text[rest..].find("secret") {
+        let start = rest + found;
+        rest = start + "secret".len();
+        let before_ok =
+            text[..start].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'));
+        let after = text[rest..].trim_start();
+        if !before_ok || !after.starts_with('(') || !inside_block(text, start) {
+            continue;
+        }
+        let open = text.len() - after.len();
+        let Some(close) = text[open..].find(')') else { continue };
+        let arg = text[open + 1..open + close].trim();
+        let quoted = (arg.starts_with('\'') && arg.ends_with('\'')) || (arg.starts_with('"') && arg.ends_with('"'));
+        let name = (quoted && arg.len() >= 2).then(|| arg[1..arg.len() - 1].to_string());
+        calls.push(SecretCall { name, range: start..open + close + 1 });
+        rest = open + close + 1;
+    }
+    calls
+}
+
+/// Whether `at` is inside a `{{ }}` or `{% %}` block.
+fn inside_block(text: &str, at: usize) -> bool {
+    let before = &text[..at];
+    let last_open = before.rfind("{{").max(before.rfind("{%"));
+    let last_close = before.rfind("}}").max(before.rfind("%}"));
+    match (last_open, last_close) {
+        (Some(o), Some(c)) => o > c,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
 /// Maps a byte offset inside a string value to a byte offset in the file, given the span
 /// where the YAML scalar starts. Plain scalars map one to one; for block and quoted
 /// scalars the value's characters are matched in order against the source, skipping
@@ -172,6 +218,15 @@ mod tests {
         assert_eq!(err.range, Some(24..25));
         let expr = analyze_expression(&env, "nodes.a.output ==").unwrap_err();
         assert!(expr.range.is_some());
+    }
+
+    #[test]
+    fn finds_secret_calls_in_blocks_only() {
+        let calls =
+            secret_calls("a secret(x) {{ secret('k:v') | upper }} {{ 'x' ~ secret(name) }} {{ my_secret('z') }}");
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].name.as_deref(), Some("k:v"));
+        assert_eq!(calls[1].name, None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod examples;
 mod run;
 mod runs;
 mod schema;
+mod secrets;
 mod skill_commands;
 mod style;
 mod vault;

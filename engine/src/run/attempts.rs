@@ -83,7 +83,7 @@ impl Unit {
                         crate::duration::format(delay)
                     ),
                 );
-                self.services.runtime.observer.event(&Event::NodeRetrying {
+                self.services.observer.event(&Event::NodeRetrying {
                     run_id: self.run_id.clone(),
                     node: Arc::from(key.as_str()),
                     attempt,
@@ -218,11 +218,11 @@ impl Unit {
         let node = &self.program.nodes[self.node];
         let key = format!("{}[{index}]", node.id);
         let mut tainted = Vec::new();
-        let rendered = self
-            .program
-            .render(&node.with, scope, &mut tainted)
-            .map_err(|e| format!("with.{e}"))
-            .and_then(|with| self.program.check_with(node, &with).map(|()| with));
+        let rendered = super::secrets::with_broker(&self.services.broker, &node.name, || {
+            self.program.render(&node.with, scope, &mut tainted)
+        })
+        .map_err(|e| format!("with.{e}"))
+        .and_then(|with| self.program.check_with(node, &with).map(|()| with));
         let input = rendered.as_ref().map_or(Value::Null, Clone::clone);
         let key: Arc<str> = Arc::from(key.as_str());
         let start = Change::NodeStarted { node: key.clone(), attempt: 1, input };

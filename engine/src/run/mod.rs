@@ -17,6 +17,7 @@ pub mod procs;
 pub mod program;
 pub mod record;
 mod scheduler;
+pub mod secrets;
 mod services;
 pub mod store;
 
@@ -194,6 +195,12 @@ pub struct Runtime {
     pub locks: Option<PathBuf>,
     /// Cancels every run of this process (Ctrl-C).
     pub cancel: CancellationToken,
+    /// Where `secret('NAME')` reads from (`None`: no vault).
+    pub secrets: Option<Arc<dyn secrets::SecretSource>>,
+    /// Values to hide in everything written or shown (shared by all runs of the process).
+    pub masker: Arc<secrets::Masker>,
+    /// The security log (vault access, refusals).
+    pub security_log: Option<crate::audit::SecurityLog>,
 }
 
 /// Compiles a skill text: validation with all diagnostics, then the program.
@@ -316,7 +323,7 @@ impl Runtime {
         cancel: CancellationToken,
         resumed: bool,
     ) -> RunReport {
-        let services = Arc::new(Services::new(self, &program.skill.env));
+        let services = Arc::new(Services::new(self, &program.skill, &record.id));
         let env: serde_json::Map<String, Value> =
             services.declared_env.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
         let started = chrono::DateTime::from_timestamp_millis(record.created_at).map(|t| t.to_rfc3339());

@@ -115,12 +115,7 @@ pub fn runtime_environment() -> Environment<'static> {
         env.set_syntax(syntax);
     }
     env.add_function("now", || JValue::from(chrono::Local::now().to_rfc3339()));
-    env.add_function("secret", |name: String| -> Result<JValue, minijinja::Error> {
-        Err(minijinja::Error::new(
-            minijinja::ErrorKind::InvalidOperation,
-            format!("secret('{name}'): this build of Pyra has no vault to read it from"),
-        ))
-    });
+    env.add_function("secret", super::secrets::secret_function);
     env
 }
 
@@ -280,6 +275,7 @@ impl Program {
             Tpl::Literal(v) => Ok(v.clone()),
             Tpl::Expr(_) | Tpl::Text(_) => {
                 TAINTED.with(|t| t.set(false));
+                super::secrets::reset_used();
                 let value = match tpl {
                     Tpl::Expr(i) => {
                         let v = self.eval(*i, scope)?;
@@ -291,6 +287,9 @@ impl Program {
                 if TAINTED.with(std::cell::Cell::get) {
                     tainted.push(pointer.clone());
                 }
+                // A value made from a secret is hidden wherever it is written, whatever
+                // filters changed it.
+                super::secrets::note_rendered(&value);
                 Ok(value)
             }
             Tpl::Array(items) => {

@@ -23,6 +23,7 @@ use super::attempts::node_task;
 use super::executor::{NodeError, Outcome, Output};
 use super::program::{NodeResult, Program, RunData, Scope};
 use super::record::{Change, NodeStatus, RunStatus};
+use super::secrets;
 use super::services::Services;
 use super::{Event, RunReport};
 use crate::model::OnError;
@@ -72,7 +73,7 @@ pub(crate) async fn drive(job: Job) -> RunReport {
     let data = job.data.clone();
     let n = program.nodes.len();
     let store = job.services.store.clone();
-    let observer = job.services.runtime.observer.clone();
+    let observer = job.services.observer.clone();
     let limit = program.skill.concurrency.map_or_else(default_concurrency, |c| c as usize).max(1);
 
     let mut remaining = vec![0usize; n];
@@ -111,7 +112,9 @@ pub(crate) async fn drive(job: Job) -> RunReport {
             let Some(i) = ready.next(running + slots_taken < limit) else { break };
             decided += 1;
             let node = &program.nodes[i];
-            match decide(&program, &data, &scope, i) {
+            let decision =
+                secrets::with_broker(&job.services.broker, &node.name, || decide(&program, &data, &scope, i));
+            match decision {
                 Decision::Skip(reason) => {
                     changes.push(Change::NodeSkipped { node: node.name.clone(), reason: reason.clone() });
                     events.push(|| Event::NodeSkipped { run_id: job.run_id.clone(), node: node.name.clone(), reason });
@@ -299,7 +302,8 @@ pub(crate) async fn drive(job: Job) -> RunReport {
     } else if waiting > 0 {
         (RunStatus::Waiting, None)
     } else {
-        match render_outputs(&program, &data) {
+        let rendered = secrets::with_broker(&job.services.broker, &program.name, || render_outputs(&program, &data));
+        match rendered {
             Ok((value, untrusted)) => {
                 outputs = Some(value);
                 outputs_untrusted = untrusted;
@@ -331,6 +335,10 @@ pub(crate) async fn drive(job: Job) -> RunReport {
     } else {
         Vec::new()
     };
+    // What leaves the engine is masked like what it records.
+    let masker = &job.services.runtime.masker;
+    let outputs = outputs.map(|o| masker.mask_value(o));
+    let error = masker.mask_opt(error);
     RunReport { run_id: job.run_id.to_string(), status, outputs, outputs_untrusted, error, waiting: approvals }
 }
 

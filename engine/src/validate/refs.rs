@@ -135,8 +135,44 @@ impl Refs<'_, '_> {
 
     fn check_template(&mut self, text: &str, pointer: &str, scope: Scope<'_>) {
         match template::analyze_template(&self.env, text) {
-            Ok(analysis) => self.check_refs(&analysis.refs, pointer, scope),
+            Ok(analysis) => {
+                self.check_refs(&analysis.refs, pointer, scope);
+                self.check_secrets(text, pointer);
+            }
             Err(err) => self.syntax_error(text, pointer, &err, false),
+        }
+    }
+
+    /// Every `secret('NAME')` must name a key the skill declares under `secrets:`, as a
+    /// literal: the vault answers only for declared names, and a computed name would let
+    /// data choose which secret to read.
+    fn check_secrets(&mut self, text: &str, pointer: &str) {
+        if !text.contains("secret") {
+            return;
+        }
+        let Some(scalar) = self.ctx.value_span(pointer) else { return };
+        for call in template::secret_calls(text) {
+            let at = template::map_offset(self.ctx.file, &scalar, text, call.range.start);
+            let span = at..at + call.range.len();
+            match call.name {
+                None => self.ctx.push(
+                    Diagnostic::error("secret-name", "`secret()` takes the key as a quoted name")
+                        .at(span)
+                        .with_label("not a literal name")
+                        .with_help("write the key itself, e.g. `secret('plugin:telegram:token')`"),
+                ),
+                Some(name) if !self.skill.secrets.contains(&name) => {
+                    let help = suggest::help(&name, self.skill.secrets.iter().map(String::as_str))
+                        .unwrap_or_else(|| format!("declare it: `secrets: [\"{name}\"]`"));
+                    self.ctx.push(
+                        Diagnostic::error("undeclared-secret", format!("secret `{name}` is not declared"))
+                            .at(span)
+                            .with_label("skills read only the secrets they declare")
+                            .with_help(help),
+                    );
+                }
+                Some(_) => {}
+            }
         }
     }
 

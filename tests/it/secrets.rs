@@ -1,0 +1,141 @@
+//! `secret('NAME')` in runs: resolved from the vault only for declared names, and never
+//! written anywhere — not in the database, the logs, the outputs or errors — also after
+//! filters transform it and when a program echoes it back.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::harness::{Output, Pyra};
+
+const PASS: &str = "correct horse battery";
+const VALUE: &str = "tok-Zq81-secret-4477";
+
+fn with_vault(pyra: &Pyra) {
+    let vault = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = pyra.command(std::iter::once("vault").chain(args.iter().copied()));
+        cmd.env("PYRA_VAULT_PASSPHRASE", PASS).env("PYRA_VAULT_SCRYPT_LOG_N", "10");
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        Output::from(child.wait_with_output().unwrap()).success();
+    };
+    vault(&["init"], None);
+    vault(&["set", "plugin:test:token"], Some(VALUE));
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push((path.clone(), std::fs::read(&path).unwrap()));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_secret_leaves_no_trace_after_filters_echoes_and_errors() {
+    let pyra = Pyra::new();
+    with_vault(&pyra);
+    let skill = pyra.skill(
+        "uses-secret",
+        r#"
+name: uses-secret
+secrets: ["plugin:test:token"]
+nodes:
+  upper:
+    uses: template
+    with: { value: "{{ secret('plugin:test:token') | upper }}" }
+  replaced:
+    uses: template
+    with: { value: "{{ secret('plugin:test:token') | replace('-', '+') }}" }
+  header:
+    uses: template
+    with: { value: "{{ {'auth': 'Bearer ' ~ secret('plugin:test:token')} | tojson }}" }
+  echo:
+    uses: exec
+    on_error: continue
+    with:
+      argv: [sh, -c, 'echo "got $TOKEN"; echo "bad token $TOKEN" >&2; exit 3']
+      env: { TOKEN: "{{ secret('plugin:test:token') }}" }
+  after:
+    uses: template
+    with: { value: "{{ nodes.echo.error }} / {{ nodes.upper.output }} / {{ nodes.replaced.output }}" }
+outputs:
+  upper: "{{ nodes.upper.output }}"
+  replaced: "{{ nodes.replaced.output }}"
+  header: "{{ nodes.header.output }}"
+  after: "{{ nodes.after.output }}"
+"#,
+    );
+    let out =
+        Output::from(pyra.command(["run", &skill, "--json"]).env("PYRA_VAULT_PASSPHRASE", PASS).output().unwrap());
+    out.success();
+    let variants = [VALUE.to_string(), VALUE.to_uppercase(), VALUE.replace('-', "+")];
+    for v in &variants {
+        assert!(!out.stdout.contains(v.as_str()), "stdout shows {v}:\n{}", out.stdout);
+        assert!(!out.stderr.contains(v.as_str()), "stderr shows {v}:\n{}", out.stderr);
+    }
+    let json = out.json();
+    assert_eq!(json["upper"], "[secret:plugin:test:token]");
+    assert!(json["after"].as_str().unwrap().contains("[secret:plugin:test:token]"), "{json}");
+    let id = pyra.last_run();
+    for args in [vec!["runs", "show", &id, "--json"], vec!["runs", "show", &id, "--outputs"], vec!["runs", "logs", &id]]
+    {
+        let shown = pyra.run(&args);
+        shown.success();
+        for v in &variants {
+            assert!(!shown.stdout.contains(v.as_str()), "{args:?} shows {v}:\n{}", shown.stdout);
+        }
+    }
+    // Byte-wise, every file under the home: database, WAL, logs, vault.
+    for (path, bytes) in files_under(pyra.home_path()) {
+        if path.starts_with(pyra.work()) {
+            continue;
+        }
+        for v in &variants {
+            assert!(!bytes.windows(v.len()).any(|w| w == v.as_bytes()), "{} holds {v}", path.display());
+        }
+    }
+    let log = std::fs::read_to_string(pyra.home_path().join("logs/security.log")).unwrap();
+    assert!(
+        log.contains(r#""action":"secret.read","outcome":"granted","key":"plugin:test:token","skill":"uses-secret""#),
+        "{log}"
+    );
+}
+
+#[test]
+fn an_undeclared_secret_is_a_validation_error() {
+    let pyra = Pyra::new();
+    let skill = pyra.skill(
+        "undeclared",
+        "name: undeclared\nsecrets: [\"plugin:test:tokn\"]\nnodes:\n  a:\n    uses: template\n    with: { value: \"{{ secret('plugin:test:token') }}\" }\n  b:\n    uses: template\n    with: { value: \"{{ secret(inputs.x) }}\" }\ninputs:\n  x: { type: string, default: k }\n",
+    );
+    let out = pyra.run(["skill", "validate", &skill]);
+    out.code(1)
+        .stderr_has("secret `plugin:test:token` is not declared")
+        .stderr_has("did you mean `plugin:test:tokn`")
+        .stderr_has("`secret()` takes the key as a quoted name");
+}
+
+#[test]
+fn a_locked_vault_fails_the_node_clearly() {
+    let pyra = Pyra::new();
+    with_vault(&pyra);
+    let skill = pyra.skill(
+        "locked",
+        "name: locked\nsecrets: [\"plugin:test:token\"]\nnodes:\n  a:\n    uses: template\n    with: { value: \"{{ secret('plugin:test:token') }}\" }\n",
+    );
+    pyra.run(["run", &skill]).code(1).stderr_has("the vault is locked");
+    let out = Output::from(pyra.command(["run", &skill]).env("PYRA_VAULT_PASSPHRASE", "wrong one").output().unwrap());
+    out.code(1).stderr_has("wrong passphrase");
+    let log = std::fs::read_to_string(pyra.home_path().join("logs/security.log")).unwrap();
+    assert!(log.contains(r#""action":"secret.read","outcome":"denied""#), "{log}");
+}
