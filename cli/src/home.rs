@@ -48,6 +48,50 @@ impl Home {
         self.root.join("schemas").join("skill.schema.json")
     }
 
+    /// Checks that the home and what Pyra keeps in it are private (directories 0700, files
+    /// 0600) and fixes what is not, returning one note per fix. It looks at the home, its
+    /// direct entries, and everything in `vault/` and `logs/` — cheap enough for every
+    /// command; user content such as skills is not walked.
+    #[cfg(unix)]
+    pub fn fix_permissions(&self) -> Vec<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut notes = Vec::new();
+        let mut fix = |path: &Path, is_dir: bool| {
+            let Ok(meta) = fs::symlink_metadata(path) else { return };
+            if meta.file_type().is_symlink() {
+                return;
+            }
+            let want = if is_dir { 0o700 } else { 0o600 };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 && fs::set_permissions(path, fs::Permissions::from_mode(want)).is_ok() {
+                notes.push(format!("fixed permissions of {} ({:o} → {:o})", path.display(), mode, want));
+            }
+        };
+        if !self.root.is_dir() {
+            return notes;
+        }
+        fix(&self.root, true);
+        let entries: Vec<_> = fs::read_dir(&self.root).into_iter().flatten().flatten().collect();
+        for entry in entries {
+            let path = entry.path();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            fix(&path, is_dir);
+            let name = entry.file_name();
+            if is_dir && (name == "vault" || name == "logs") {
+                for inner in fs::read_dir(&path).into_iter().flatten().flatten() {
+                    let inner_dir = inner.file_type().is_ok_and(|t| t.is_dir());
+                    fix(&inner.path(), inner_dir);
+                }
+            }
+        }
+        notes
+    }
+
+    #[cfg(not(unix))]
+    pub fn fix_permissions(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Creates a directory under the home (and its parents up to the home) as 0700.
     pub fn ensure_dir(&self, dir: &Path) -> std::io::Result<()> {
         let mut builder = fs::DirBuilder::new();

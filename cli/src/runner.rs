@@ -17,8 +17,16 @@ use crate::{Failure, exit, output, skills};
 /// The run database under the home, opened (and created 0600 on first use).
 pub fn open_store(home: &Home) -> Result<Arc<SqliteStore>, Failure> {
     home.ensure_dir(&home.root).map_err(|e| Failure::failed(format!("cannot create {}: {e}", home.root.display())))?;
+    warn_permissions(home);
     let store = SqliteStore::open(&home.root.join("pyra.db")).map_err(|e| Failure::failed(e.to_string()))?;
     Ok(Arc::new(store))
+}
+
+/// Fixes (and reports) permissions that are not private under the home.
+pub fn warn_permissions(home: &Home) {
+    for note in home.fix_permissions() {
+        output::err(&format!("warning: {note}\n"));
+    }
 }
 
 struct Loader(Home);

@@ -14,6 +14,7 @@ use crate::home::Home;
 use crate::{Failure, exit, output};
 
 pub fn run(home: &Home, command: VaultCommand) -> Result<u8, Failure> {
+    crate::runner::warn_permissions(home);
     let vault = Vault::new(&home.root);
     let log = SecurityLog::new(&home.root);
     match command {

@@ -119,3 +119,33 @@ fn a_locked_vault_without_a_terminal_says_how_to_unlock_it() {
     let out = Output::from(pyra.command(["vault", "list"]).output().unwrap());
     out.code(2).stderr_has("PYRA_VAULT_PASSPHRASE");
 }
+
+#[test]
+fn loose_permissions_under_the_home_are_fixed_with_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let pyra = Pyra::new();
+    vault(&pyra, PASS, &["init"], None).success();
+    let file = pyra.home_path().join("vault/vault.age");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(pyra.home_path().join("vault"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    vault(&pyra, PASS, &["status"], None)
+        .success()
+        .stderr_has("fixed permissions of")
+        .stderr_has("vault.age (644 → 600)");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let dir = std::fs::metadata(pyra.home_path().join("vault")).unwrap().permissions().mode();
+    assert_eq!(dir & 0o777, 0o700);
+}
+
+#[test]
+fn a_symlink_into_the_vault_is_refused_by_file_nodes() {
+    let pyra = Pyra::new();
+    vault(&pyra, PASS, &["init"], None).success();
+    let link = pyra.work().join("looks-harmless.txt");
+    std::os::unix::fs::symlink(pyra.home_path().join("vault/vault.age"), &link).unwrap();
+    let skill = pyra.skill(
+        "peek",
+        &format!("name: peek\nnodes:\n  read:\n    uses: file.read\n    with: {{ path: \"{}\" }}\n", link.display()),
+    );
+    pyra.run(["run", &skill]).code(1).stderr_has("inside Pyra's vault");
+}
