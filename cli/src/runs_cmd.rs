@@ -197,12 +197,14 @@ fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure
     let by_name: std::collections::HashMap<&str, &NodeRecord> = nodes.iter().map(|n| (&*n.node, n)).collect();
     for name in &order {
         let (status, attempts, took, note) = match by_name.get(name.as_str()) {
-            Some(n) => (
-                n.status.as_str(),
-                n.attempts.to_string(),
-                duration(n.duration_ms()),
-                n.error.clone().unwrap_or_default(),
-            ),
+            Some(n) => {
+                let mut note = n.error.clone().unwrap_or_default();
+                if let Some(found) = n.findings.as_ref().and_then(|f| f.as_array()).filter(|f| !f.is_empty()) {
+                    let warning = format!("⚠ {} injection finding(s)", found.len());
+                    note = if note.is_empty() { warning } else { format!("{warning}; {note}") };
+                }
+                (n.status.as_str(), n.attempts.to_string(), duration(n.duration_ms()), note)
+            }
             None => ("pending", "-".to_string(), "-".to_string(), String::new()),
         };
         let note = note.lines().next().unwrap_or_default().to_string();

@@ -69,6 +69,9 @@ impl SecurityLog {
             options.mode(0o600);
         }
         let mut file = options.open(&self.path)?;
+        // Details are text about untrusted data; a key-shaped string in them is redacted.
+        let redacted = event.detail.map(crate::security::redact::redact);
+        let event = &Event { detail: redacted.as_deref(), ..event.clone() };
         let line = Line { at: chrono::Local::now().to_rfc3339(), event };
         let mut text = serde_json::to_string(&line).map_err(std::io::Error::other)?;
         text.push('\n');

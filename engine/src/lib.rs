@@ -16,6 +16,7 @@ pub mod paths;
 pub mod registry;
 pub mod run;
 pub mod schema;
+pub mod security;
 pub mod source;
 pub mod suggest;
 pub mod template;

@@ -74,6 +74,21 @@ pub struct Skill {
     /// The whole run is cancelled after this long.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+
+    /// What a prompt-injection finding in untrusted content (an HTTP response, a file)
+    /// does: `warn` (default) records it in the security log and the node's record and
+    /// goes on; `block` fails the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_injection: Option<OnInjection>,
+}
+
+/// See [`Skill::on_injection`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInjection {
+    #[default]
+    Warn,
+    Block,
 }
 
 /// The JSON type of an input.

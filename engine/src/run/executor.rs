@@ -173,6 +173,48 @@ impl NodeCtx {
         &self.services.declared_env
     }
 
+    /// Scans untrusted text (an HTTP response, a file) for prompt injection. Findings go
+    /// to the security log and the node's record, and a warning to the run log; with the
+    /// skill's `on_injection: block`, any finding fails the node.
+    pub fn scan_untrusted(&self, source: &str, text: &str) -> Result<Vec<crate::security::scan::Finding>, NodeError> {
+        let findings = crate::security::scan::scan(text);
+        if findings.is_empty() {
+            return Ok(findings);
+        }
+        let key = self.key();
+        let services = &self.services;
+        let mut categories: Vec<&str> = findings.iter().map(|f| f.category.as_str()).collect();
+        categories.sort_unstable();
+        categories.dedup();
+        if let Some(log) = &services.runtime.security_log {
+            for finding in &findings {
+                let excerpt = services.runtime.masker.mask(&finding.excerpt).into_owned();
+                let detail = format!("{source}: {excerpt}");
+                let _ = log.record(&crate::audit::Event {
+                    action: "injection",
+                    outcome: finding.category.as_str(),
+                    skill: Some(&self.skill),
+                    run: Some(&self.run_id),
+                    node: Some(&key),
+                    detail: Some(&detail),
+                    ..Default::default()
+                });
+            }
+        }
+        let values: Vec<serde_json::Value> = findings.iter().filter_map(|f| serde_json::to_value(f).ok()).collect();
+        let _ = services.store.add_findings(&self.run_id, &key, &values);
+        let summary = format!("{} prompt-injection finding(s) in {source}: {}", findings.len(), categories.join(", "));
+        if services.on_injection == crate::model::OnInjection::Block {
+            self.log(LogLevel::Error, format!("{summary}; blocked (on_injection: block)"));
+            return Err(NodeError::Fatal(format!(
+                "blocked: {summary} (the skill says `on_injection: block`; `pyra runs show {} --json` lists them)",
+                self.run_id
+            )));
+        }
+        self.log(LogLevel::Warn, format!("{summary}; treated as untrusted data"));
+        Ok(findings)
+    }
+
     /// Whether a person is at a terminal to answer prompts.
     pub fn interactive(&self) -> bool {
         self.services.interaction.is_some()

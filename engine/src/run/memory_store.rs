@@ -49,6 +49,7 @@ impl RunNodes {
                     error: None,
                     untrusted: false,
                     state: None,
+                    findings: None,
                 });
                 self.index.insert(node.clone(), self.list.len() - 1);
                 self.list.len() - 1
@@ -215,6 +216,15 @@ impl Store for MemoryStore {
     fn log(&self, run_id: &str, node: Option<&str>, level: LogLevel, message: &str) -> StoreResult<()> {
         let line = LogLine { at: now_ms(), node: node.map(str::to_string), level, message: message.to_string() };
         self.with(|m| m.logs.entry(run_id.to_string()).or_default().push(line))
+    }
+
+    fn add_findings(&self, run_id: &str, key: &str, findings: &[Value]) -> StoreResult<()> {
+        self.with(|m| {
+            let record = m.node_mut(run_id, &Arc::from(key));
+            let mut all = record.findings.take().and_then(|v| v.as_array().cloned()).unwrap_or_default();
+            all.extend(findings.iter().cloned());
+            record.findings = Some(Value::Array(all));
+        })
     }
 
     fn logs(&self, run_id: &str, node: Option<&str>) -> StoreResult<Vec<LogLine>> {

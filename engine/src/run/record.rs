@@ -143,6 +143,9 @@ pub struct NodeRecord {
     pub untrusted: bool,
     #[serde(skip)]
     pub state: Option<Value>,
+    /// Prompt-injection findings in what the node read (category, span, excerpt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<Value>,
 }
 
 impl NodeRecord {

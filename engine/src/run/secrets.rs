@@ -186,28 +186,36 @@ pub struct MaskingStore {
     pub masker: Arc<Masker>,
 }
 
+/// Masks secrets, then redacts key-shaped strings (API keys, bearer tokens, private keys)
+/// that never came from the vault: for everything that is logged (errors, log lines).
+fn scrub(masker: &Masker, text: &str) -> String {
+    let masked = masker.mask(text);
+    crate::security::redact::redact(&masked).into_owned()
+}
+
 impl MaskingStore {
     fn change(&self, change: Change) -> Change {
         let m = &self.masker;
+        let scrub = |text: &str| scrub(m, text);
         match change {
             Change::RunStatus { status, error, outputs } => {
-                Change::RunStatus { status, error: m.mask_opt(error), outputs: outputs.map(|o| m.mask_value(o)) }
+                Change::RunStatus { status, error: error.map(|e| scrub(&e)), outputs: outputs.map(|o| m.mask_value(o)) }
             }
             Change::NodeStarted { node, attempt, input } => {
                 Change::NodeStarted { node, attempt, input: m.mask_value(input) }
             }
             Change::NodeRetrying { node, attempt, error } => {
-                Change::NodeRetrying { node, attempt, error: m.mask(&error).into_owned() }
+                Change::NodeRetrying { node, attempt, error: scrub(&error) }
             }
-            Change::NodeWaiting { node, reason } => Change::NodeWaiting { node, reason: m.mask(&reason).into_owned() },
+            Change::NodeWaiting { node, reason } => Change::NodeWaiting { node, reason: scrub(&reason) },
             Change::NodeFinished { node, status, output, error, untrusted } => Change::NodeFinished {
                 node,
                 status,
                 output: output.map(|o| m.mask_value(o)),
-                error: m.mask_opt(error),
+                error: error.map(|e| scrub(&e)),
                 untrusted,
             },
-            Change::NodeSkipped { node, reason } => Change::NodeSkipped { node, reason: m.mask(&reason).into_owned() },
+            Change::NodeSkipped { node, reason } => Change::NodeSkipped { node, reason: scrub(&reason) },
             reset @ Change::NodeReset { .. } => reset,
         }
     }
@@ -218,7 +226,14 @@ impl Store for MaskingStore {
         self.inner.create_run(run)
     }
     fn apply(&self, run_id: &str, changes: Vec<Change>) -> StoreResult<()> {
-        if !self.masker.is_active() {
+        // Fast path: nothing to hide and nothing that is logged text.
+        let plain = !self.masker.is_active()
+            && changes.iter().all(|c| match c {
+                Change::NodeStarted { .. } | Change::NodeReset { .. } => true,
+                Change::NodeFinished { error, .. } | Change::RunStatus { error, .. } => error.is_none(),
+                _ => false,
+            });
+        if plain {
             return self.inner.apply(run_id, changes);
         }
         self.inner.apply(run_id, changes.into_iter().map(|c| self.change(c)).collect())
@@ -245,7 +260,11 @@ impl Store for MaskingStore {
         self.inner.set_node_state(run_id, key, &self.masker.mask_value(state.clone()))
     }
     fn log(&self, run_id: &str, node: Option<&str>, level: LogLevel, message: &str) -> StoreResult<()> {
-        self.inner.log(run_id, node, level, &self.masker.mask(message))
+        self.inner.log(run_id, node, level, &scrub(&self.masker, message))
+    }
+    fn add_findings(&self, run_id: &str, key: &str, findings: &[Value]) -> StoreResult<()> {
+        let masked: Vec<Value> = findings.iter().map(|f| self.masker.mask_value(f.clone())).collect();
+        self.inner.add_findings(run_id, key, &masked)
     }
     fn logs(&self, run_id: &str, node: Option<&str>) -> StoreResult<Vec<LogLine>> {
         self.inner.logs(run_id, node)

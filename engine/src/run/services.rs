@@ -14,6 +14,8 @@ pub struct Services {
     pub observer: Arc<dyn super::Observer>,
     /// What `secret()` uses while this run's values render.
     pub broker: Arc<super::secrets::Broker>,
+    /// What an injection finding does in this skill.
+    pub on_injection: crate::model::OnInjection,
     pub paths: Arc<crate::paths::PathPolicy>,
     pub interaction: Option<Arc<dyn super::Interaction>>,
     /// `NAME=value` for each variable in the skill's `env:` that is set.
@@ -38,6 +40,7 @@ impl Services {
             store: Arc::new(super::secrets::MaskingStore { inner: runtime.store.clone(), masker: masker.clone() }),
             observer: Arc::new(super::secrets::MaskingObserver { inner: runtime.observer.clone(), masker }),
             broker: Arc::new(broker),
+            on_injection: skill.on_injection.unwrap_or_default(),
             paths: runtime.paths.clone(),
             interaction: runtime.interaction.clone(),
             declared_env,

@@ -42,6 +42,8 @@ pub trait Store: Send + Sync {
     fn node_state(&self, run_id: &str, key: &str) -> StoreResult<Option<Value>>;
     fn set_node_state(&self, run_id: &str, key: &str, state: &Value) -> StoreResult<()>;
     fn log(&self, run_id: &str, node: Option<&str>, level: LogLevel, message: &str) -> StoreResult<()>;
+    /// Records prompt-injection findings on a node (or item), added to those it has.
+    fn add_findings(&self, run_id: &str, key: &str, findings: &[Value]) -> StoreResult<()>;
     fn logs(&self, run_id: &str, node: Option<&str>) -> StoreResult<Vec<LogLine>>;
     fn approval(&self, run_id: &str, key: &str) -> StoreResult<Option<ApprovalRecord>>;
     fn approvals(&self, run_id: &str) -> StoreResult<Vec<ApprovalRecord>>;
@@ -63,7 +65,7 @@ pub trait Store: Send + Sync {
 }
 
 /// Bumped when [`SCHEMA`] changes.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS runs (
@@ -101,6 +103,7 @@ CREATE TABLE IF NOT EXISTS node_runs (
     error TEXT,
     untrusted INTEGER NOT NULL DEFAULT 0,
     state TEXT,
+    findings TEXT,
     PRIMARY KEY (run_id, node)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS logs (
@@ -126,7 +129,7 @@ CREATE TABLE IF NOT EXISTS approvals (
     answered_at INTEGER,
     PRIMARY KEY (run_id, node)
 ) WITHOUT ROWID;
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 ";
 
 /// The durable store: SQLite in WAL mode with `synchronous = NORMAL`, so a commit
@@ -194,6 +197,12 @@ impl SqliteStore {
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version < SCHEMA_VERSION {
             conn.execute_batch(SCHEMA)?;
+            // Version 3 added `node_runs.findings` (injection findings).
+            let has_findings =
+                conn.prepare("SELECT 1 FROM pragma_table_info('node_runs') WHERE name = 'findings'")?.exists([])?;
+            if !has_findings {
+                conn.execute_batch("ALTER TABLE node_runs ADD COLUMN findings TEXT")?;
+            }
         }
         Ok(Self { conn: Mutex::new(conn), wal: None })
     }
@@ -289,6 +298,7 @@ fn node_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NodeRecord> {
         error: r.get("error")?,
         untrusted: r.get("untrusted")?,
         state: parse_json(r.get("state")?),
+        findings: parse_json(r.get("findings")?),
     })
 }
 
@@ -484,6 +494,26 @@ impl Store for SqliteStore {
             c.prepare_cached("INSERT INTO logs (run_id, node, at, level, message) VALUES (?1, ?2, ?3, ?4, ?5)")?
                 .execute(params![run_id, node, now_ms(), level.as_str(), message])
                 .map(drop)
+        })
+    }
+
+    fn add_findings(&self, run_id: &str, key: &str, findings: &[Value]) -> StoreResult<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let existing: Option<String> = tx
+                .query_row("SELECT findings FROM node_runs WHERE run_id = ?1 AND node = ?2", [run_id, key], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .flatten();
+            let mut all: Vec<Value> = parse_json(existing).and_then(|v| v.as_array().cloned()).unwrap_or_default();
+            all.extend(findings.iter().cloned());
+            tx.execute(
+                "INSERT INTO node_runs (run_id, node, status, findings) VALUES (?1, ?2, 'running', ?3)
+                 ON CONFLICT(run_id, node) DO UPDATE SET findings = ?3",
+                params![run_id, key, json_text(&Value::Array(all))],
+            )?;
+            tx.commit()
         })
     }
 

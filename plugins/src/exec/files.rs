@@ -51,6 +51,7 @@ impl Executor for FileRead {
                 return Err(NodeError::Cancelled);
             }
             let text = blocking(move || read_text(&path, max)).await?;
+            ctx.scan_untrusted("the file", &text)?;
             Ok(Outcome::Done(Output::untrusted(Value::String(text))))
         })
     }

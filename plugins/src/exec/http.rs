@@ -51,6 +51,11 @@ impl Executor for Http {
             ctx.log(LogLevel::Info, format!("{} {}", request.method, shown(&request.url)));
             let value = fetch(&client, &request, &ctx.cancel).await?;
             ctx.log(LogLevel::Info, format!("{} {} returned {}", request.method, shown(&request.url), value["status"]));
+            let body = match &value["body"] {
+                Value::String(text) => std::borrow::Cow::Borrowed(text.as_str()),
+                other => std::borrow::Cow::Owned(other.to_string()),
+            };
+            ctx.scan_untrusted("the HTTP response", &body)?;
             Ok(Outcome::Done(Output::untrusted(value)))
         })
     }
