@@ -94,6 +94,10 @@ pub enum VaultCommand {
     Set {
         /// The key, e.g. `plugin:telegram:token`.
         key: String,
+        /// Seal this key a second time with its own passphrase (PYRA_VAULT_KEY_PASSPHRASE
+        /// or asked twice): reading it then needs both.
+        #[arg(long)]
+        seal: bool,
         #[arg(long, value_name = "FILE")]
         identity: Option<PathBuf>,
     },

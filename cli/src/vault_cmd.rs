@@ -19,10 +19,14 @@ pub fn run(home: &Home, command: VaultCommand) -> Result<u8, Failure> {
     let log = SecurityLog::new(&home.root);
     match command {
         VaultCommand::Init { identity } => init(home, &vault, &log, identity.as_deref()),
-        VaultCommand::Set { key, identity } => {
+        VaultCommand::Set { key, seal, identity } => {
             check_key(&key)?;
             let unlock = unlock(&vault, identity.as_deref())?;
-            let value = read_value(&key)?;
+            let mut value = read_value(&key)?;
+            if seal {
+                let key_pass = new_passphrase("PYRA_VAULT_KEY_PASSPHRASE")?;
+                value = engine::vault::seal(&value, &key_pass).map_err(vault_failure)?;
+            }
             let result = vault.update(&unlock, |v| {
                 v.set(&key, value);
                 Ok(())
@@ -49,7 +53,17 @@ pub fn run(home: &Home, command: VaultCommand) -> Result<u8, Failure> {
                 return Err(Failure::failed(format!("no key `{key}` in the vault{}", prefixed(&hint))));
             };
             if reveal {
+                let value = if engine::vault::is_sealed(value) {
+                    let key_pass = key_passphrase(&key)?;
+                    let opened = engine::vault::unseal(&key, value, &key_pass);
+                    audit(&log, "vault.unseal", Some(&key), &opened);
+                    opened.map_err(vault_failure)?
+                } else {
+                    value.clone()
+                };
                 output::out(&format!("{}\n", value.expose_secret()));
+            } else if engine::vault::is_sealed(value) {
+                output::err(&format!("`{key}` is set and sealed with its own passphrase; add --reveal to print it\n"));
             } else {
                 output::err(&format!(
                     "`{key}` is set ({} characters); add --reveal to print it\n",
@@ -63,7 +77,13 @@ pub fn run(home: &Home, command: VaultCommand) -> Result<u8, Failure> {
             let open = vault.open(&unlock);
             audit(&log, "vault.list", None, &open);
             let open = open.map_err(vault_failure)?;
-            let names: Vec<&str> = open.names().collect();
+            let names: Vec<String> = open
+                .names()
+                .map(|n| {
+                    let sealed = open.get(n).is_some_and(engine::vault::is_sealed);
+                    if sealed && !json { format!("{n}  (sealed)") } else { n.to_string() }
+                })
+                .collect();
             if json {
                 output::out(&format!("{}\n", serde_json::to_string_pretty(&names).unwrap_or_default()));
             } else if names.is_empty() {
@@ -234,6 +254,21 @@ pub fn unlock(vault: &Vault, identity: Option<&Path>) -> Result<Unlock, Failure>
     let pass = rpassword::prompt_password("Vault passphrase: ")
         .map_err(|e| Failure::failed(format!("cannot read the passphrase: {e}")))?;
     Ok(Unlock::Passphrase(SecretString::from(pass)))
+}
+
+/// The passphrase of a key sealed on its own: PYRA_VAULT_KEY_PASSPHRASE or a prompt.
+fn key_passphrase(key: &str) -> Result<SecretString, Failure> {
+    if let Ok(pass) = std::env::var("PYRA_VAULT_KEY_PASSPHRASE") {
+        return Ok(SecretString::from(pass));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(format!(
+            "`{key}` is sealed with its own passphrase: set PYRA_VAULT_KEY_PASSPHRASE or run on a terminal"
+        )));
+    }
+    let pass = rpassword::prompt_password(format!("Passphrase of `{key}`: "))
+        .map_err(|e| Failure::failed(format!("cannot read the passphrase: {e}")))?;
+    Ok(SecretString::from(pass))
 }
 
 fn new_passphrase(env: &str) -> Result<SecretString, Failure> {

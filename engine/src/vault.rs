@@ -250,6 +250,40 @@ impl Unlocked {
     }
 }
 
+const SEALED: &str = "-----BEGIN AGE ENCRYPTED FILE-----";
+
+/// Whether a stored value is sealed a second time with its own passphrase.
+pub fn is_sealed(value: &SecretString) -> bool {
+    value.expose_secret().starts_with(SEALED)
+}
+
+/// Seals one value with its own passphrase (an armored age file inside the vault): even
+/// with the vault unlocked, reading it needs that passphrase too.
+pub fn seal(value: &SecretString, passphrase: &SecretString) -> Result<SecretString, VaultError> {
+    let sealed = encrypt(value.expose_secret().as_bytes(), &Unlock::Passphrase(passphrase.clone()))?;
+    let mut armored = Vec::new();
+    {
+        let mut writer = age::armor::ArmoredWriter::wrap_output(&mut armored, age::armor::Format::AsciiArmor)
+            .map_err(|e| VaultError::Io(e.to_string()))?;
+        writer.write_all(&sealed).map_err(|e| VaultError::Io(e.to_string()))?;
+        writer.finish().map_err(|e| VaultError::Io(e.to_string()))?;
+    }
+    let text = String::from_utf8(armored).map_err(|e| VaultError::Io(e.to_string()))?;
+    Ok(SecretString::from(text))
+}
+
+/// Opens a value sealed by [`seal`].
+pub fn unseal(name: &str, sealed: &SecretString, passphrase: &SecretString) -> Result<SecretString, VaultError> {
+    let mut binary = Vec::new();
+    age::armor::ArmoredReader::new(sealed.expose_secret().as_bytes())
+        .read_to_end(&mut binary)
+        .map_err(|e| VaultError::Corrupted(format!("key `{name}`"), e.to_string()))?;
+    let shown = format!("key `{name}`");
+    let opened = decrypt_bytes(&binary, &Unlock::Passphrase(passphrase.clone()), &shown)?;
+    let text = String::from_utf8(opened.to_vec()).map_err(|e| VaultError::Corrupted(shown, e.to_string()))?;
+    Ok(SecretString::from(text))
+}
+
 fn encrypt(plaintext: &[u8], unlock: &Unlock) -> Result<Vec<u8>, VaultError> {
     let encryptor = match unlock {
         Unlock::Passphrase(pass) => {
@@ -272,6 +306,20 @@ fn encrypt(plaintext: &[u8], unlock: &Unlock) -> Result<Vec<u8>, VaultError> {
 
 fn decrypt(bytes: &[u8], unlock: &Unlock, shown: &str) -> Result<Unlocked, VaultError> {
     let corrupted = |why: String| VaultError::Corrupted(shown.to_string(), why);
+    let plaintext = decrypt_bytes(bytes, unlock, shown)?;
+    let doc: serde_json::Value = serde_json::from_slice(&plaintext).map_err(|e| corrupted(e.to_string()))?;
+    let entries = doc
+        .get("entries")
+        .and_then(serde_json::Value::as_object)
+        .ok_or_else(|| corrupted("no entries".into()))?
+        .iter()
+        .map(|(k, v)| (k.clone(), SecretString::from(v.as_str().unwrap_or_default().to_string())))
+        .collect();
+    Ok(Unlocked { entries })
+}
+
+fn decrypt_bytes(bytes: &[u8], unlock: &Unlock, shown: &str) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    let corrupted = |why: String| VaultError::Corrupted(shown.to_string(), why);
     let decryptor = age::Decryptor::new_buffered(bytes).map_err(|e| corrupted(e.to_string()))?;
     let expected = if decryptor.is_scrypt() { "passphrase" } else { "identity" };
     if expected != unlock.kind() {
@@ -293,15 +341,7 @@ fn decrypt(bytes: &[u8], unlock: &Unlock, shown: &str) -> Result<Unlocked, Vault
     })?;
     let mut plaintext = Zeroizing::new(Vec::new());
     reader.read_to_end(&mut plaintext).map_err(|e| corrupted(e.to_string()))?;
-    let doc: serde_json::Value = serde_json::from_slice(&plaintext).map_err(|e| corrupted(e.to_string()))?;
-    let entries = doc
-        .get("entries")
-        .and_then(serde_json::Value::as_object)
-        .ok_or_else(|| corrupted("no entries".into()))?
-        .iter()
-        .map(|(k, v)| (k.clone(), SecretString::from(v.as_str().unwrap_or_default().to_string())))
-        .collect();
-    Ok(Unlocked { entries })
+    Ok(plaintext)
 }
 
 fn private_options() -> OpenOptions {

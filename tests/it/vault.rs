@@ -149,3 +149,34 @@ fn a_symlink_into_the_vault_is_refused_by_file_nodes() {
     );
     pyra.run(["run", &skill]).code(1).stderr_has("inside Pyra's vault");
 }
+
+#[test]
+fn a_key_sealed_with_its_own_passphrase_needs_both_to_be_read() {
+    let pyra = Pyra::new();
+    vault(&pyra, PASS, &["init"], None).success();
+    let set = |key_pass: &str| {
+        let mut cmd = pyra.command(["vault", "set", "bank:pin", "--seal"]);
+        cmd.env("PYRA_VAULT_PASSPHRASE", PASS).env("PYRA_VAULT_SCRYPT_LOG_N", "10");
+        cmd.env("PYRA_VAULT_KEY_PASSPHRASE", key_pass)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(b"4242-sealed-pin").unwrap();
+        Output::from(child.wait_with_output().unwrap())
+    };
+    set("the pin's own passphrase").success();
+    vault(&pyra, PASS, &["list"], None).success().stdout_has("bank:pin  (sealed)");
+    vault(&pyra, PASS, &["get", "bank:pin"], None).success().stderr_has("sealed with its own passphrase");
+    vault(&pyra, PASS, &["get", "bank:pin", "--reveal"], None).code(2).stderr_has("PYRA_VAULT_KEY_PASSPHRASE");
+    let reveal = |key_pass: &str| {
+        let mut cmd = pyra.command(["vault", "get", "bank:pin", "--reveal"]);
+        cmd.env("PYRA_VAULT_PASSPHRASE", PASS).env("PYRA_VAULT_KEY_PASSPHRASE", key_pass);
+        Output::from(cmd.output().unwrap())
+    };
+    reveal("wrong").code(1).stderr_has("wrong passphrase");
+    reveal("the pin's own passphrase").success().stdout_has("4242-sealed-pin");
+    for (path, bytes) in files_under(pyra.home_path()) {
+        assert!(!bytes.windows(15).any(|w| w == b"4242-sealed-pin"), "{}", path.display());
+    }
+}
