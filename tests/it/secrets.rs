@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::Stdio;
 
-use crate::harness::{Output, Pyra};
+use crate::harness::{Output, Pyra, files_under};
 
 const PASS: &str = "correct horse battery";
 const VALUE: &str = "tok-Zq81-secret-4477";
@@ -25,19 +25,6 @@ fn with_vault(pyra: &Pyra) {
     };
     vault(&["init"], None);
     vault(&["set", "plugin:test:token"], Some(VALUE));
-}
-
-fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push((path.clone(), std::fs::read(&path).unwrap()));
-        }
-    }
-    out
 }
 
 #[test]

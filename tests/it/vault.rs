@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::Stdio;
 
-use crate::harness::{Output, Pyra};
+use crate::harness::{Output, Pyra, files_under};
 
 const PASS: &str = "correct horse battery";
 
@@ -20,19 +20,6 @@ fn vault(pyra: &Pyra, pass: &str, args: &[&str], stdin: Option<&str>) -> Output 
         child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     }
     Output::from(child.wait_with_output().unwrap())
-}
-
-fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push((path.clone(), std::fs::read(&path).unwrap()));
-        }
-    }
-    out
 }
 
 #[test]
