@@ -74,7 +74,7 @@ impl Session {
             paths: Arc::new(PathPolicy::new(&home.root)),
             locks: Some(runs_dir),
             cancel: CancellationToken::new(),
-            secrets: Some(Arc::new(crate::vault_cmd::VaultSource::new(home))),
+            secrets: Some(Arc::new(crate::vault_cmd::VaultSource::new(home, progress.clone()))),
             masker: Arc::default(),
             security_log: Some(engine::audit::SecurityLog::new(&home.root)),
         };

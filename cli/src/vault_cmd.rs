@@ -206,11 +206,13 @@ fn unlock_source() -> &'static str {
 pub struct VaultSource {
     vault: Vault,
     unlocked: std::sync::Mutex<Option<Result<engine::vault::Unlocked, String>>>,
+    /// Hidden while a passphrase is asked, so the live view does not draw over the prompt.
+    progress: std::sync::Arc<crate::progress::Progress>,
 }
 
 impl VaultSource {
-    pub fn new(home: &Home) -> Self {
-        Self { vault: Vault::new(&home.root), unlocked: std::sync::Mutex::new(None) }
+    pub fn new(home: &Home, progress: std::sync::Arc<crate::progress::Progress>) -> Self {
+        Self { vault: Vault::new(&home.root), unlocked: std::sync::Mutex::new(None), progress }
     }
 }
 
@@ -218,18 +220,30 @@ impl engine::run::secrets::SecretSource for VaultSource {
     fn get(&self, name: &str) -> Result<SecretString, String> {
         let mut slot = self.unlocked.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
+            self.progress.hide(true);
             let opened = unlock(&self.vault, None)
                 .map_err(|f| f.message)
                 .and_then(|u| self.vault.open(&u).map_err(|e| e.to_string()));
+            self.progress.hide(false);
             *slot = Some(opened);
         }
-        match slot.as_ref() {
-            Some(Ok(open)) => {
-                open.get(name).cloned().ok_or_else(|| format!("no key `{name}` in the vault (`pyra vault set {name}`)"))
-            }
-            Some(Err(why)) => Err(why.clone()),
-            None => Err("the vault could not be opened".into()),
+        let value = match slot.as_ref() {
+            Some(Ok(open)) => open
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("no key `{name}` in the vault (`pyra vault set {name}`)"))?,
+            Some(Err(why)) => return Err(why.clone()),
+            None => return Err("the vault could not be opened".into()),
+        };
+        drop(slot);
+        if !engine::vault::is_sealed(&value) {
+            return Ok(value);
         }
+        // Sealed a second time: its own passphrase too.
+        self.progress.hide(true);
+        let key_pass = key_passphrase(name);
+        self.progress.hide(false);
+        engine::vault::unseal(name, &value, &key_pass.map_err(|f| f.message)?).map_err(|e| e.to_string())
     }
 }
 

@@ -184,3 +184,31 @@ fn key_shaped_strings_are_redacted_from_what_is_logged() {
         assert!(!bytes.windows(key.len()).any(|w| w == key.as_bytes()), "{} holds the key", path.display());
     }
 }
+
+#[test]
+fn a_sealed_key_is_read_in_a_run_only_with_its_own_passphrase() {
+    let pyra = Pyra::new();
+    with_vault(&pyra);
+    let mut cmd = pyra.command(["vault", "set", "plugin:test:pin", "--seal"]);
+    cmd.env("PYRA_VAULT_PASSPHRASE", PASS).env("PYRA_VAULT_SCRYPT_LOG_N", "10");
+    cmd.env("PYRA_VAULT_KEY_PASSPHRASE", "pin passphrase").stdin(Stdio::piped());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"pin-value-9931").unwrap();
+    Output::from(child.wait_with_output().unwrap()).success();
+    let skill = pyra.skill(
+        "pin",
+        "name: pin\nsecrets: [\"plugin:test:pin\"]\nnodes:\n  check:\n    uses: template\n    with: { value: \"{{ secret('plugin:test:pin') == 'pin-value-9931' }}\" }\noutputs:\n  ok: \"{{ nodes.check.output }}\"\n",
+    );
+    let out = Output::from(pyra.command(["run", &skill]).env("PYRA_VAULT_PASSPHRASE", PASS).output().unwrap());
+    out.code(1).stderr_has("sealed with its own passphrase");
+    let out = Output::from(
+        pyra.command(["run", &skill, "--json"])
+            .env("PYRA_VAULT_PASSPHRASE", PASS)
+            .env("PYRA_VAULT_KEY_PASSPHRASE", "pin passphrase")
+            .output()
+            .unwrap(),
+    );
+    out.success();
+    assert_eq!(out.json()["ok"], true, "the run saw the unsealed value");
+}
