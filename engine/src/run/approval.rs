@@ -116,8 +116,9 @@ pub(crate) async fn request(ctx: &NodeCtx, request: ApprovalRequest) -> Result<A
     let prompt = ApprovalPrompt {
         run_id: ctx.run_id.to_string(),
         node: key.clone(),
-        message: record.message.clone(),
-        details: record.details.clone(),
+        // What the person sees is masked like what is stored.
+        message: ctx.services.runtime.masker.mask(&record.message).into_owned(),
+        details: record.details.clone().map(|d| ctx.services.runtime.masker.mask_value(d)),
         deadline: record.deadline,
     };
     let poll = async {
