@@ -11,6 +11,7 @@ pub mod cron;
 pub mod diag;
 pub mod duration;
 pub mod graph;
+pub mod memory;
 pub mod model;
 pub mod paths;
 pub mod registry;

@@ -1,0 +1,226 @@
+//! Optional YAML front matter of a memory note: parse it, render it, bump `updated`.
+//!
+//! A note may start with a `---` line, YAML, and a closing `---` (or `...`) line. The known
+//! fields are `title`, `summary`, `keywords` (a list, or one comma-separated string),
+//! `created` and `updated`; other fields are ignored when reading and kept verbatim by
+//! [`set_updated`]. Front matter that is not valid YAML never fails a read: the fields are
+//! left empty and the error is returned for the caller to report.
+
+use serde::Deserialize;
+
+/// The known fields of a note's front matter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FrontMatter {
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub keywords: Vec<String>,
+    pub created: Option<String>,
+    pub updated: Option<String>,
+}
+
+impl FrontMatter {
+    fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.summary.is_none()
+            && self.keywords.is_empty()
+            && self.created.is_none()
+            && self.updated.is_none()
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Raw {
+    title: Option<String>,
+    summary: Option<String>,
+    keywords: Option<Keywords>,
+    created: Option<String>,
+    updated: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Keywords {
+    List(Vec<String>),
+    One(String),
+}
+
+/// A note split into its front matter and its body.
+#[derive(Debug)]
+pub struct Parsed<'a> {
+    pub meta: FrontMatter,
+    /// The text after the front matter (the whole text when there is none).
+    pub body: &'a str,
+    /// Why the front matter could not be read, when it could not.
+    pub error: Option<String>,
+}
+
+/// Splits `text` into (YAML, body) when it starts with a front matter block.
+fn split(text: &str) -> Option<(&str, &str)> {
+    let rest = text.strip_prefix("---\n").or_else(|| text.strip_prefix("---\r\n"))?;
+    let mut offset = 0;
+    for line in rest.split_inclusive('\n') {
+        let bare = line.trim_end();
+        if bare == "---" || bare == "..." {
+            return Some((&rest[..offset], &rest[offset + line.len()..]));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Reads the front matter of `text` (a leading byte order mark is ignored).
+pub fn parse(text: &str) -> Parsed<'_> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let Some((yaml, body)) = split(text) else {
+        return Parsed { meta: FrontMatter::default(), body: text, error: None };
+    };
+    if yaml.trim().is_empty() {
+        return Parsed { meta: FrontMatter::default(), body, error: None };
+    }
+    match serde_saphyr::from_str::<Raw>(yaml) {
+        Ok(raw) => {
+            let keywords = match raw.keywords {
+                Some(Keywords::List(list)) => list,
+                Some(Keywords::One(one)) => one.split(',').map(str::to_string).collect(),
+                None => Vec::new(),
+            };
+            let keywords = keywords.into_iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
+            let clean = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+            let meta = FrontMatter {
+                title: clean(raw.title),
+                summary: clean(raw.summary),
+                keywords,
+                created: clean(raw.created),
+                updated: clean(raw.updated),
+            };
+            Parsed { meta, body, error: None }
+        }
+        Err(e) => Parsed { meta: FrontMatter::default(), body, error: Some(format!("front matter is not valid: {e}")) },
+    }
+}
+
+/// A YAML double-quoted scalar: JSON string escapes are valid YAML escapes.
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+/// Renders `meta` as front matter followed by `body` (no block when `meta` is empty).
+pub fn render(meta: &FrontMatter, body: &str) -> String {
+    if meta.is_empty() {
+        return body.to_string();
+    }
+    let mut out = String::from("---\n");
+    let mut field = |key: &str, value: &Option<String>| {
+        if let Some(v) = value {
+            out.push_str(&format!("{key}: {}\n", quoted(v)));
+        }
+    };
+    field("title", &meta.title);
+    field("summary", &meta.summary);
+    if !meta.keywords.is_empty() {
+        let list: Vec<String> = meta.keywords.iter().map(|k| quoted(k)).collect();
+        out.push_str(&format!("keywords: [{}]\n", list.join(", ")));
+    }
+    let mut field = |key: &str, value: &Option<String>| {
+        if let Some(v) = value {
+            out.push_str(&format!("{key}: {}\n", quoted(v)));
+        }
+    };
+    field("created", &meta.created);
+    field("updated", &meta.updated);
+    out.push_str("---\n");
+    out.push_str(body);
+    out
+}
+
+/// Sets `updated` in the front matter of `text`, keeping every other line as it is; adds a
+/// front matter block (with `created` and `updated`) when the note has none.
+pub fn set_updated(text: &str, now: &str) -> String {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let Some((yaml, body)) = split(text) else {
+        let meta = FrontMatter { created: Some(now.to_string()), updated: Some(now.to_string()), ..Default::default() };
+        return render(&meta, text);
+    };
+    let line = format!("updated: {}\n", quoted(now));
+    let mut out = String::from("---\n");
+    let mut replaced = false;
+    for l in yaml.split_inclusive('\n') {
+        if !replaced && l.starts_with("updated:") {
+            out.push_str(&line);
+            replaced = true;
+        } else {
+            out.push_str(l);
+            if !l.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    if !replaced {
+        out.push_str(&line);
+    }
+    out.push_str("---\n");
+    out.push_str(body);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_fields_and_body() {
+        let p = parse("---\nsummary: A cat\nkeywords: [pets, cats]\ncreated: 2026-01-02\nextra: 1\n---\n# Tom\nbody\n");
+        assert_eq!(p.error, None);
+        assert_eq!(p.meta.summary.as_deref(), Some("A cat"));
+        assert_eq!(p.meta.keywords, vec!["pets", "cats"]);
+        assert_eq!(p.meta.created.as_deref(), Some("2026-01-02"));
+        assert_eq!(p.body, "# Tom\nbody\n");
+    }
+
+    #[test]
+    fn keywords_as_one_string_and_no_front_matter() {
+        let p = parse("---\nkeywords: a, b ,c\n---\nx");
+        assert_eq!(p.meta.keywords, vec!["a", "b", "c"]);
+        let p = parse("just text\n---\n");
+        assert_eq!(p.meta, FrontMatter::default());
+        assert_eq!(p.body, "just text\n---\n");
+        let p = parse("---\nnot closed\n");
+        assert_eq!(p.body, "---\nnot closed\n");
+    }
+
+    #[test]
+    fn bad_yaml_is_reported_not_fatal() {
+        let p = parse("---\nsummary: [unclosed\n---\nbody");
+        assert!(p.error.is_some());
+        assert_eq!(p.body, "body");
+    }
+
+    #[test]
+    fn render_round_trips() {
+        let meta = FrontMatter {
+            title: None,
+            summary: Some("quotes \" and: colons\nnewline # hash".into()),
+            keywords: vec!["a, b".into(), "c'd".into()],
+            created: Some("2026-01-01T00:00:00Z".into()),
+            updated: Some("2026-01-02T00:00:00Z".into()),
+        };
+        let text = render(&meta, "body\n");
+        let p = parse(&text);
+        assert_eq!(p.error, None, "{text}");
+        assert_eq!(p.meta, meta);
+        assert_eq!(p.body, "body\n");
+    }
+
+    #[test]
+    fn set_updated_keeps_other_lines() {
+        let text = "---\nsummary: s\ncustom: keep\nupdated: old\n---\nbody\n";
+        let out = set_updated(text, "NOW");
+        assert!(out.contains("custom: keep\n"));
+        assert_eq!(parse(&out).meta.updated.as_deref(), Some("NOW"));
+        assert_eq!(parse(&out).body, "body\n");
+        let out = set_updated("plain\n", "NOW");
+        assert_eq!(parse(&out).meta.created.as_deref(), Some("NOW"));
+        assert_eq!(parse(&out).body, "plain\n");
+    }
+}

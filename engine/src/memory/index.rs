@@ -1,0 +1,205 @@
+//! The SQLite FTS5 index over the memory notes: schema, upserts, listing and ranked search.
+//!
+//! `notes` holds one row per file (name, category, path, mtime, size, and the front matter
+//! fields); `notes_fts` is an FTS5 table over title, summary, keywords and body with the
+//! `porter unicode61` tokenizer, sharing its rowid with `notes`. The index is a cache: a
+//! schema version mismatch drops it and the next reconcile fills it again from the files.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{Hit, MARK_END, MARK_START, MemoryError, NoteInfo, store};
+
+const SCHEMA_VERSION: i64 = 1;
+
+/// bm25 weights for title, summary, keywords and body.
+const WEIGHTS: &str = "10.0, 5.0, 5.0, 1.0";
+
+impl From<rusqlite::Error> for MemoryError {
+    fn from(e: rusqlite::Error) -> Self {
+        MemoryError::Index(e.to_string())
+    }
+}
+
+/// Everything the index stores about one note.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub category: String,
+    pub path: String,
+    pub mtime: i64,
+    pub size: i64,
+    pub title: String,
+    pub summary: String,
+    pub keywords: Vec<String>,
+    pub created: Option<String>,
+    pub updated: Option<String>,
+    /// Unix seconds of the last change: `updated` when it parses, else the file's mtime.
+    pub changed: i64,
+    pub body: String,
+}
+
+pub struct Index {
+    conn: Connection,
+}
+
+impl Index {
+    pub fn open(path: &Path) -> Result<Index, MemoryError> {
+        store::private_file(path)?;
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version != SCHEMA_VERSION {
+            tx.execute_batch(&format!(
+                "DROP TABLE IF EXISTS notes_fts;
+                 DROP TABLE IF EXISTS notes;
+                 CREATE TABLE notes(
+                     id INTEGER PRIMARY KEY,
+                     name TEXT NOT NULL UNIQUE,
+                     category TEXT NOT NULL,
+                     path TEXT NOT NULL,
+                     mtime INTEGER NOT NULL,
+                     size INTEGER NOT NULL,
+                     title TEXT NOT NULL,
+                     summary TEXT NOT NULL,
+                     keywords TEXT NOT NULL,
+                     created TEXT,
+                     updated TEXT,
+                     changed INTEGER NOT NULL
+                 );
+                 CREATE INDEX notes_category ON notes(category);
+                 CREATE VIRTUAL TABLE notes_fts USING fts5(
+                     title, summary, keywords, body, tokenize = 'porter unicode61'
+                 );
+                 PRAGMA user_version = {SCHEMA_VERSION};"
+            ))?;
+        }
+        tx.commit()?;
+        Ok(Index { conn })
+    }
+
+    /// Runs `f` in one immediate transaction (rolled back when `f` fails).
+    pub fn transaction<T>(&self, f: impl FnOnce(&Connection) -> Result<T, MemoryError>) -> Result<T, MemoryError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let out = f(&self.conn).and_then(|v| self.conn.execute_batch("COMMIT").map(|()| v).map_err(Into::into));
+        if out.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        out
+    }
+
+    /// name → (mtime, size) of every indexed note.
+    pub fn known(&self) -> Result<HashMap<String, (i64, i64)>, MemoryError> {
+        let mut stmt = self.conn.prepare("SELECT name, mtime, size FROM notes")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?))))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every indexed note, by category then name.
+    pub fn list(&self) -> Result<Vec<NoteInfo>, MemoryError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, category, title, summary, keywords, created, updated FROM notes ORDER BY category, name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let keywords: String = r.get(4)?;
+            Ok(NoteInfo {
+                name: r.get(0)?,
+                category: r.get(1)?,
+                title: r.get(2)?,
+                summary: r.get(3)?,
+                keywords: serde_json::from_str(&keywords).unwrap_or_default(),
+                created: r.get(5)?,
+                updated: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Ranked hits for an FTS5 expression (already made safe by [`super::query`]).
+    pub fn search(
+        &self,
+        expr: &str,
+        category: Option<&str>,
+        since: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Hit>, MemoryError> {
+        let sql = format!(
+            "SELECT n.name, n.category, n.title,
+                    snippet(notes_fts, -1, ?5, ?6, '…', 16),
+                    bm25(notes_fts, {WEIGHTS}) AS rank
+             FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
+             WHERE notes_fts MATCH ?1
+               AND (?2 IS NULL OR n.category = ?2 OR substr(n.category, 1, length(?2) + 1) = ?2 || '/')
+               AND (?3 IS NULL OR n.changed >= ?3)
+             ORDER BY rank
+             LIMIT ?4"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![expr, category, since, limit, MARK_START, MARK_END], |r| {
+            Ok(Hit {
+                name: r.get(0)?,
+                category: r.get(1)?,
+                title: r.get(2)?,
+                snippet: r.get(3)?,
+                score: -r.get::<_, f64>(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// Inserts or replaces `entry` (by name).
+pub fn upsert(conn: &Connection, e: &Entry) -> Result<(), MemoryError> {
+    let keywords = serde_json::to_string(&e.keywords).unwrap_or_else(|_| "[]".into());
+    let id: Option<i64> = conn.query_row("SELECT id FROM notes WHERE name = ?1", [&e.name], |r| r.get(0)).optional()?;
+    let id = match id {
+        Some(id) => {
+            conn.execute(
+                "UPDATE notes SET category=?2, path=?3, mtime=?4, size=?5, title=?6, summary=?7, keywords=?8,
+                     created=?9, updated=?10, changed=?11 WHERE id=?1",
+                params![
+                    id, e.category, e.path, e.mtime, e.size, e.title, e.summary, keywords, e.created, e.updated,
+                    e.changed
+                ],
+            )?;
+            conn.execute("DELETE FROM notes_fts WHERE rowid = ?1", [id])?;
+            id
+        }
+        None => {
+            conn.execute(
+                "INSERT INTO notes(name, category, path, mtime, size, title, summary, keywords, created, updated, changed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![e.name, e.category, e.path, e.mtime, e.size, e.title, e.summary, keywords, e.created, e.updated, e.changed],
+            )?;
+            conn.last_insert_rowid()
+        }
+    };
+    conn.execute(
+        "INSERT INTO notes_fts(rowid, title, summary, keywords, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, e.title, e.summary, e.keywords.join(" "), e.body],
+    )?;
+    Ok(())
+}
+
+/// Drops the note `name`; returns whether it was indexed.
+pub fn delete(conn: &Connection, name: &str) -> Result<bool, MemoryError> {
+    let id: Option<i64> = conn.query_row("SELECT id FROM notes WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+    if let Some(id) = id {
+        conn.execute("DELETE FROM notes_fts WHERE rowid = ?1", [id])?;
+        conn.execute("DELETE FROM notes WHERE id = ?1", [id])?;
+    }
+    Ok(id.is_some())
+}
+
+/// Empties both tables (before a full rebuild).
+pub fn clear(conn: &Connection) -> Result<(), MemoryError> {
+    conn.execute_batch("DELETE FROM notes_fts; DELETE FROM notes;")?;
+    Ok(())
+}
