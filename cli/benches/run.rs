@@ -126,6 +126,7 @@ fn child(name: &str, store_kind: &str) {
         secrets: None,
         masker: Arc::default(),
         security_log: None,
+        home: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
     if let Some(loops) = std::env::var("PYRA_BENCH_LOOPS").ok().and_then(|l| l.parse::<u32>().ok()) {

@@ -42,6 +42,11 @@ pub enum Command {
         #[command(subcommand)]
         command: VaultCommand,
     },
+    /// The memory: markdown notes under `$PYRA_HOME/memory`, searchable (FTS5).
+    Memory {
+        #[command(subcommand)]
+        command: MemoryCommand,
+    },
     /// Approve what a waiting run asks, then continue the run here.
     #[command(after_help = RUN_EXIT_CODES)]
     Approve {
@@ -81,6 +86,43 @@ pub const RUN_EXIT_CODES: &str = "Exit codes:
 pub const VAULT_HELP: &str = "Unlocking: PYRA_VAULT_PASSPHRASE, or PYRA_VAULT_IDENTITY pointing at an age identity
 file (or --identity FILE), or a hidden prompt on a terminal. Values are never taken from
 the command line: `set` reads a hidden prompt, or standard input when it is not a terminal.";
+
+#[derive(Debug, Subcommand)]
+pub enum MemoryCommand {
+    /// List the notes (name, summary).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the notes, best first; quotes make phrases, `word*` a prefix.
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        #[arg(long)]
+        category: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a note.
+    Show { name: String },
+    /// Write (replace) a note from standard input, or from $EDITOR on a terminal.
+    Write {
+        name: String,
+        #[arg(long)]
+        summary: Option<String>,
+        #[arg(long = "keyword")]
+        keywords: Vec<String>,
+    },
+    /// Append standard input to a note (creating it).
+    Append { name: String },
+    /// Remove a note.
+    Rm { name: String },
+    /// Rebuild the index from the files.
+    Reindex,
+    /// Counts and sizes.
+    Stats,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum VaultCommand {

@@ -5,6 +5,7 @@ mod builtin;
 mod cli;
 mod graph_render;
 mod home;
+mod memory_cmd;
 mod output;
 mod progress;
 mod prompt;
@@ -77,6 +78,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Run(args) => run_cmd::run(&home, args),
         cli::Command::Runs { command } => runs_cmd::run(&home, command),
         cli::Command::Vault { command } => vault_cmd::run(&home, command),
+        cli::Command::Memory { command } => memory_cmd::run(&home, command),
         cli::Command::Approve { run, node, no_resume } => {
             runs_cmd::answer(&home, &run, node.as_deref(), true, None, no_resume)
         }

@@ -77,6 +77,7 @@ impl Session {
             secrets: Some(Arc::new(crate::vault_cmd::VaultSource::new(home, progress.clone()))),
             masker: Arc::default(),
             security_log: Some(engine::audit::SecurityLog::new(&home.root)),
+            home: Some(home.root.clone()),
         };
         // A run whose process died (a crash, `kill -9`) is found here and recorded.
         if let Ok(found) = runtime.detect_interrupted(&store) {

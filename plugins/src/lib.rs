@@ -33,16 +33,20 @@ fn builtin_specs() -> Vec<engine::KindSpec> {
     specs
 }
 
-/// The executor of each built-in kind. Kinds without one (the language-model and memory
-/// kinds, until their issues land) validate but fail clearly when run.
+/// The executor of each built-in kind. Kinds without one (the language-model kinds, until
+/// their issue lands) validate but fail clearly when run.
 fn executor(kind: &str) -> Option<Arc<dyn Executor>> {
-    use exec::{core, files, http, process};
+    use exec::{core, files, http, memory, process};
     Some(match kind {
         "template" => Arc::new(core::Template),
         "http" => Arc::new(http::Http::new()),
         "exec" => Arc::new(process::Exec),
         "file.read" => Arc::new(files::FileRead),
         "file.write" => Arc::new(files::FileWrite),
+        "memory.search" => Arc::new(memory::Search),
+        "memory.read" => Arc::new(memory::Read),
+        "memory.write" => Arc::new(memory::Write { append: false }),
+        "memory.append" => Arc::new(memory::Write { append: true }),
         "wait" => Arc::new(core::Wait),
         "approval" => Arc::new(core::Approval),
         "skill" => Arc::new(core::Skill),

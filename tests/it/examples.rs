@@ -117,6 +117,14 @@ fn examples_that_need_no_service_run() {
                 out.success();
                 assert_eq!(out.json(), serde_json::json!({ "up": false, "status": 404, "bytes": 5 }));
             }
+            "remember" => {
+                let out =
+                    pyra.run(["run", &path, "--json", "-i", "fact=The boat is moored at pier 7", "-i", "ask=pier"]);
+                out.success();
+                assert_eq!(out.json()["found"], serde_json::json!(["house/spare-key"]));
+                assert_eq!(out.json()["answer"], "The boat is moored at pier 7");
+                pyra.run(["memory", "search", "moored", "--json"]).success().stdout_has("house/spare-key");
+            }
             other => panic!("example {other} is neither run here nor listed as needing a service"),
         }
         ran.push(name);

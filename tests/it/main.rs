@@ -6,6 +6,7 @@ mod harness;
 
 mod corpus;
 mod examples;
+mod memory;
 mod run;
 mod runs;
 mod schema;

@@ -215,6 +215,11 @@ impl NodeCtx {
         Ok(findings)
     }
 
+    /// `$PYRA_HOME` (for the memory), if this runtime has one.
+    pub fn home(&self) -> Option<&std::path::Path> {
+        self.services.runtime.home.as_deref()
+    }
+
     /// Whether a person is at a terminal to answer prompts.
     pub fn interactive(&self) -> bool {
         self.services.interaction.is_some()

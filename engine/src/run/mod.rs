@@ -201,6 +201,8 @@ pub struct Runtime {
     pub masker: Arc<secrets::Masker>,
     /// The security log (vault access, refusals).
     pub security_log: Option<crate::audit::SecurityLog>,
+    /// `$PYRA_HOME`, where the memory lives (`None`: no memory).
+    pub home: Option<PathBuf>,
 }
 
 /// Compiles a skill text: validation with all diagnostics, then the program.

@@ -5,4 +5,5 @@
 pub mod core;
 pub mod files;
 pub mod http;
+pub mod memory;
 pub mod process;

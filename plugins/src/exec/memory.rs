@@ -1,0 +1,116 @@
+//! Executors for the memory kinds: `memory.search`, `memory.read`, `memory.write`,
+//! `memory.append`, over `engine::memory` (markdown notes under `$PYRA_HOME/memory` with
+//! an FTS5 index). What comes back from memory is untrusted (it may hold web content);
+//! content rendered from untrusted data is scanned for injection before it is written.
+
+use engine::memory::{Memory, SearchOptions};
+use engine::run::{BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output};
+use serde_json::{Value, json};
+
+fn field<'a>(with: &'a Value, name: &str) -> &'a str {
+    with.get(name).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// `name`, or `category/name` when a category is given.
+fn note_name(with: &Value) -> String {
+    match with.get("category").and_then(Value::as_str).filter(|c| !c.is_empty()) {
+        Some(category) => format!("{}/{}", category.trim_matches('/'), field(with, "name")),
+        None => field(with, "name").to_string(),
+    }
+}
+
+fn open(ctx: &NodeCtx) -> Result<Memory, NodeError> {
+    let home = ctx.home().ok_or_else(|| NodeError::Fatal("this runtime has no memory".into()))?;
+    Memory::open(home).map_err(|e| NodeError::Fatal(e.to_string()))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, NodeError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| NodeError::Fatal(format!("internal error: {e}")))?
+}
+
+/// `memory.search`: ranked hits (name, category, title, snippet, score).
+pub struct Search;
+
+impl Executor for Search {
+    fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>> {
+        Box::pin(async move {
+            let memory = open(&ctx)?;
+            let query = field(&with, "query").to_string();
+            let options = SearchOptions {
+                limit: with.get("limit").and_then(Value::as_u64).unwrap_or(5) as usize,
+                category: with.get("category").and_then(Value::as_str).map(str::to_string),
+                since: None,
+            };
+            let hits =
+                blocking(move || memory.search(&query, &options).map_err(|e| NodeError::Fatal(e.to_string()))).await?;
+            let list: Vec<Value> = hits
+                .into_iter()
+                .map(|h| {
+                    json!({ "name": h.name, "category": h.category, "title": h.title, "snippet": h.snippet, "score": h.score })
+                })
+                .collect();
+            Ok(Outcome::Done(Output::untrusted(Value::Array(list))))
+        })
+    }
+}
+
+/// `memory.read`: one note (title, summary, keywords, body).
+pub struct Read;
+
+impl Executor for Read {
+    fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>> {
+        Box::pin(async move {
+            let memory = open(&ctx)?;
+            let name = note_name(&with);
+            let note = blocking(move || memory.read(&name).map_err(|e| NodeError::Fatal(e.to_string()))).await?;
+            Ok(Outcome::Done(Output::untrusted(json!({
+                "name": note.name,
+                "category": note.category,
+                "title": note.title,
+                "summary": note.meta.summary,
+                "keywords": note.meta.keywords,
+                "body": note.body,
+            }))))
+        })
+    }
+}
+
+/// `memory.write` and `memory.append`.
+pub struct Write {
+    pub append: bool,
+}
+
+impl Executor for Write {
+    fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>> {
+        let append = self.append;
+        Box::pin(async move {
+            let content = field(&with, "content").to_string();
+            // Untrusted content (from the web, a file, a model) is checked before it lands
+            // in memory, where later prompts would read it.
+            if !ctx.tainted_under("/content").is_empty() {
+                ctx.scan_untrusted("content written to memory", &content)?;
+            }
+            let memory = open(&ctx)?;
+            let name = note_name(&with);
+            let summary = with.get("summary").and_then(Value::as_str).map(str::to_string);
+            let keywords: Vec<String> = with
+                .get("keywords")
+                .and_then(Value::as_array)
+                .map(|k| k.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default();
+            let shown = name.clone();
+            blocking(move || {
+                let result = if append {
+                    memory.append(&name, &content)
+                } else {
+                    memory.write(&name, &content, summary.as_deref(), &keywords)
+                };
+                result.map_err(|e| NodeError::Fatal(e.to_string()))
+            })
+            .await?;
+            Ok(Outcome::Done(Output::trusted(json!({ "name": shown }))))
+        })
+    }
+}
