@@ -44,3 +44,32 @@ fn notes_are_written_searched_reconciled_and_removed() {
     pyra.run(["memory", "stats"]).success().stdout_has("notes       0");
     pyra.run(["memory", "write", "../escape"]).code(1).stderr_has("escape");
 }
+
+#[test]
+fn twenty_processes_appending_at_once_lose_no_line() {
+    let pyra = Pyra::new();
+    with_stdin(&pyra, &["memory", "write", "log"], "start\n").success();
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            let mut child = pyra
+                .command(["memory", "append", "log"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(format!("line from process {i}\n").as_bytes()).unwrap();
+            child
+        })
+        .collect();
+    for child in children {
+        Output::from(child.wait_with_output().unwrap()).success();
+    }
+    let note = pyra.run(["memory", "show", "log"]);
+    note.success();
+    for i in 0..20 {
+        assert!(note.stdout.contains(&format!("line from process {i}\n")), "line {i} lost:\n{}", note.stdout);
+    }
+    let hits = pyra.run(["memory", "search", "process", "--json"]);
+    assert_eq!(hits.json()[0]["name"], "log", "the index follows the file");
+}
