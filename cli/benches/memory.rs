@@ -111,14 +111,14 @@ fn generate(dir: &Path, count: usize) {
         while text.len() < size {
             // Realistic text: mostly a long-tailed vocabulary (about Zipf: log-uniform
             // ranks over 20,000 words), with the named words one token in twenty.
-            if rng(&mut seed) % 20 == 0 {
+            if rng(&mut seed).is_multiple_of(20) {
                 text.push_str(WORDS[(rng(&mut seed) % WORDS.len() as u64) as usize]);
             } else {
                 let u = (rng(&mut seed) % 1_000_000) as f64 / 1_000_000.0;
                 let rank = (20_000f64).powf(u) as u64;
                 text.push_str(&synthetic(rank));
             }
-            text.push(if rng(&mut seed) % 12 == 0 { '\n' } else { ' ' });
+            text.push(if rng(&mut seed).is_multiple_of(12) { '\n' } else { ' ' });
         }
         std::fs::write(folder.join(format!("note-{i:06}.md")), text).unwrap();
     }
