@@ -3,6 +3,7 @@
 //! with a progress view and its outputs printed.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use engine::run::{self, SkillText};
 use serde_json::{Map, Value};
@@ -15,18 +16,18 @@ use crate::{Failure, exit, output, skills};
 pub fn run(home: &Home, args: RunArgs) -> Result<u8, Failure> {
     let source = skills::resolve(home, &args.skill)?;
     let text = source.text()?;
+    // Checked before anything is opened: an invalid skill or bad inputs touch no store,
+    // and a dry run leaves nothing behind.
+    let registry = Arc::new(plugins::builtin_registry());
+    let program = run::compile(&registry, &text).map_err(runner::run_failure)?;
+    let given = gather_inputs(&program.skill, &args)?;
     if args.dry_run {
-        // No store, no lock: a dry run leaves nothing behind.
-        let program = run::compile(&plugins::builtin_registry(), &text).map_err(runner::run_failure)?;
-        let given = gather_inputs(&program.skill, &args)?;
         let inputs =
             run::inputs::resolve(&program.skill, given).map_err(|e| runner::run_failure(run::RunError::Inputs(e)))?;
         output::out(&plan(&program, &text, &inputs));
         return Ok(exit::OK);
     }
-    let session = Session::open(home, false)?;
-    let program = run::compile(&session.runtime.registry, &text).map_err(runner::run_failure)?;
-    let given = gather_inputs(&program.skill, &args)?;
+    let session = Session::with_registry(home, false, registry)?;
     let report = session.block_on(session.runtime.start(program, &text, given)).map_err(runner::run_failure)?;
     Ok(runner::report(&report, args.json, &session.progress))
 }

@@ -57,6 +57,11 @@ pub struct Session {
 
 impl Session {
     pub fn open(home: &Home, quiet: bool) -> Result<Self, Failure> {
+        Self::with_registry(home, quiet, Arc::new(plugins::builtin_registry()))
+    }
+
+    /// A session over a registry the caller already built (and compiled with).
+    pub fn with_registry(home: &Home, quiet: bool, registry: Arc<engine::Registry>) -> Result<Self, Failure> {
         let store = open_store(home)?;
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         let progress = Arc::new(Progress::new(std::io::stderr().is_terminal(), quiet));
@@ -66,7 +71,7 @@ impl Session {
         home.ensure_dir(&runs_dir)
             .map_err(|e| Failure::failed(format!("cannot create {}: {e}", runs_dir.display())))?;
         let runtime = Runtime {
-            registry: Arc::new(plugins::builtin_registry()),
+            registry,
             store: store.clone() as Arc<dyn Store>,
             observer: progress.clone(),
             interaction,

@@ -20,6 +20,8 @@ mod scheduler;
 pub mod secrets;
 mod services;
 pub mod store;
+#[cfg(test)]
+mod store_tests;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -439,7 +441,7 @@ impl Runtime {
     /// Finds runs whose process died and records them as interrupted.
     pub fn detect_interrupted(&self, sqlite: &SqliteStore) -> Result<Vec<String>, StoreError> {
         let mut found = Vec::new();
-        for (id, _pid) in sqlite.running_runs()? {
+        for id in sqlite.running_runs()? {
             if !self.is_alive(&id) {
                 sqlite.mark_interrupted(&id)?;
                 found.push(id);
