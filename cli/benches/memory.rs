@@ -3,7 +3,7 @@
 //! time, search latency p50 / p95 for single words, phrases and prefix queries, the
 //! start-up reconcile of an unchanged memory, and the index size.
 //!
-//! Run: `cargo bench -p cli --bench memory` (add `-- --quick` for 10,000 notes only).
+//! Run: `cargo bench -p cli --bench memory` (add `-- --quick` for 10,000 notes only, `-- --count N` for N notes).
 
 #![allow(clippy::print_stdout)]
 
@@ -194,10 +194,16 @@ fn measure(count: usize) {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let counts: Vec<usize> = if let Some(i) = args.iter().position(|a| a == "--count") {
+        vec![args.get(i + 1).and_then(|n| n.parse().ok()).expect("--count N")]
+    } else if args.iter().any(|a| a == "--quick") {
+        vec![10_000]
+    } else {
+        vec![10_000, 100_000]
+    };
     println!("Pyra memory benchmark (release build; 200 queries of each kind, limit 10)");
-    measure(10_000);
-    if !quick {
-        measure(100_000);
+    for count in counts {
+        measure(count);
     }
 }

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{Hit, MARK_END, MARK_START, MemoryError, NoteInfo, store};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// bm25 weights for title, summary, keywords and body.
 const WEIGHTS: &str = "10.0, 5.0, 5.0, 1.0";
@@ -52,7 +52,7 @@ impl Index {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;")?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version != SCHEMA_VERSION {
@@ -75,7 +75,7 @@ impl Index {
                  );
                  CREATE INDEX notes_category ON notes(category);
                  CREATE VIRTUAL TABLE notes_fts USING fts5(
-                     title, summary, keywords, body, tokenize = 'porter unicode61'
+                     title, summary, keywords, body, tokenize = 'porter unicode61', prefix = '2 3 4'
                  );
                  PRAGMA user_version = {SCHEMA_VERSION};"
             ))?;
@@ -122,6 +122,11 @@ impl Index {
     }
 
     /// Ranked hits for an FTS5 expression (already made safe by [`super::query`]).
+    ///
+    /// Two steps, so that the cost stays with the ranking: the first query ranks every match
+    /// by bm25 and keeps the best `limit` rowids (joining `notes` only when a filter needs
+    /// it); the second builds the snippet of each of those few hits by rowid. Building
+    /// snippets inside the ranking query would tokenise the text of every match.
     pub fn search(
         &self,
         expr: &str,
@@ -129,29 +134,52 @@ impl Index {
         since: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Hit>, MemoryError> {
-        let sql = format!(
-            "SELECT n.name, n.category, n.title,
-                    snippet(notes_fts, -1, ?5, ?6, '…', 16),
-                    bm25(notes_fts, {WEIGHTS}) AS rank
-             FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
-             WHERE notes_fts MATCH ?1
-               AND (?2 IS NULL OR n.category = ?2 OR substr(n.category, 1, length(?2) + 1) = ?2 || '/')
-               AND (?3 IS NULL OR n.changed >= ?3)
-             ORDER BY rank
-             LIMIT ?4"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![expr, category, since, limit, MARK_START, MARK_END], |r| {
-            Ok(Hit {
-                name: r.get(0)?,
-                category: r.get(1)?,
-                title: r.get(2)?,
-                snippet: r.get(3)?,
-                score: -r.get::<_, f64>(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let ranked: Vec<(i64, f64)> = if category.is_none() && since.is_none() {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT rowid, bm25(notes_fts, {WEIGHTS}) AS rank FROM notes_fts
+                 WHERE notes_fts MATCH ?1 ORDER BY rank LIMIT ?2"
+            ))?;
+            stmt.query_map(params![expr, limit], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+        } else {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT notes_fts.rowid, bm25(notes_fts, {WEIGHTS}) AS rank
+                 FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
+                 WHERE notes_fts MATCH ?1
+                   AND (?2 IS NULL OR n.category = ?2 OR substr(n.category, 1, length(?2) + 1) = ?2 || '/')
+                   AND (?3 IS NULL OR n.changed >= ?3)
+                 ORDER BY rank LIMIT ?4"
+            ))?;
+            stmt.query_map(params![expr, category, since, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        if ranked.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One pass over the matches within the hits' rowid range, snippets for the hits
+        // only. (A lookup per hit would expand a prefix term's doclist once per hit.) The
+        // rowids are integers read from the index, so they are safe to inline.
+        let ids: Vec<String> = ranked.iter().map(|(id, _)| id.to_string()).collect();
+        let lo = ranked.iter().map(|r| r.0).min().unwrap_or(0);
+        let hi = ranked.iter().map(|r| r.0).max().unwrap_or(0);
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT notes_fts.rowid, n.name, n.category, n.title, snippet(notes_fts, -1, ?4, ?5, '…', 16)
+             FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
+             WHERE notes_fts MATCH ?1 AND notes_fts.rowid >= ?2 AND notes_fts.rowid <= ?3
+               AND notes_fts.rowid IN ({})",
+            ids.join(",")
+        ))?;
+        let mut found: HashMap<i64, Hit> = stmt
+            .query_map(params![expr, lo, hi, MARK_START, MARK_END], |r| {
+                let hit = Hit { name: r.get(1)?, category: r.get(2)?, title: r.get(3)?, snippet: r.get(4)?, score: 0.0 };
+                Ok((r.get(0)?, hit))
+            })?
+            .collect::<Result<_, _>>()?;
+        let hits: Vec<Hit> = ranked
+            .into_iter()
+            .filter_map(|(id, rank)| found.remove(&id).map(|hit| Hit { score: -rank, ..hit }))
+            .collect();
+        Ok(hits)
     }
 }
 
