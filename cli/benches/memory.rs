@@ -1,7 +1,7 @@
 //! The memory benchmark (issue 5): generates 10,000 and 100,000 notes of realistic sizes
 //! (0.5–5 KB of words, front matter on a third of them) and reports the full reindex
 //! time, search latency p50 / p95 for single words, phrases and prefix queries, the
-//! start-up reconcile of an unchanged memory, and the index size.
+//! start-up reconcile of an unchanged memory, the index size and the time of one write.
 //!
 //! Run: `cargo bench -p cli --bench memory` (add `-- --quick` for 10,000 notes only, `-- --count N` for N notes).
 
@@ -174,6 +174,14 @@ fn measure(count: usize) {
     let (w50, w95) = run(&word);
     let (p50, p95) = run(&phrase);
     let (x50, x95) = run(&prefix);
+    // A write (file, index and MEMORY_INDEX.md in one step) into the full memory.
+    let mut writes = Vec::new();
+    for i in 0..21 {
+        let t = Instant::now();
+        memory.write(&format!("bench/new-{i}"), "A new note about the garden and the bicycle.", None, &[]).unwrap();
+        writes.push(t.elapsed());
+    }
+    let write = percentile(writes, 0.5);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
         "{count:>7} notes | generate {:>7.0} ms | reindex {:>8.0} ms | reconcile (unchanged) {:>6.1} ms | index {:>5} MB",
@@ -191,6 +199,7 @@ fn measure(count: usize) {
         ms(x50),
         ms(x95)
     );
+    println!("          write one note (median of 21): {:.1} ms", ms(write));
 }
 
 fn main() {

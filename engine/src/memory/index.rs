@@ -6,7 +6,8 @@
 //! schema version mismatch drops it and the next reconcile fills it again from the files.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -44,15 +45,25 @@ pub struct Entry {
 
 pub struct Index {
     conn: Connection,
+    path: PathBuf,
+    /// A second connection for ranking half of a large index in parallel; opened on first use.
+    helper: Mutex<Option<Connection>>,
+    /// The highest rowid from which a search ranks in two halves ([`PARALLEL_FROM`]).
+    pub(super) split_from: i64,
+}
+
+fn open_connection(path: &Path) -> Result<Connection, MemoryError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;")?;
+    Ok(conn)
 }
 
 impl Index {
     pub fn open(path: &Path) -> Result<Index, MemoryError> {
         store::private_file(path)?;
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;")?;
+        let mut conn = open_connection(path)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version != SCHEMA_VERSION {
@@ -81,7 +92,7 @@ impl Index {
             ))?;
         }
         tx.commit()?;
-        Ok(Index { conn })
+        Ok(Index { conn, path: path.to_path_buf(), helper: Mutex::new(None), split_from: PARALLEL_FROM })
     }
 
     /// Runs `f` in one immediate transaction (rolled back when `f` fails).
@@ -135,24 +146,30 @@ impl Index {
         limit: usize,
     ) -> Result<Vec<Hit>, MemoryError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let ranked: Vec<(i64, f64)> = if category.is_none() && since.is_none() {
-            let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT rowid, bm25(notes_fts, {WEIGHTS}) AS rank FROM notes_fts
-                 WHERE notes_fts MATCH ?1 ORDER BY rank LIMIT ?2"
-            ))?;
-            stmt.query_map(params![expr, limit], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+        let max_id: i64 = self.conn.query_row("SELECT coalesce(max(id), 0) FROM notes", [], |r| r.get(0))?;
+        let mut ranked = if max_id < self.split_from {
+            rank(&self.conn, expr, category, since, (i64::MIN, i64::MAX), limit)?
         } else {
-            let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT notes_fts.rowid, bm25(notes_fts, {WEIGHTS}) AS rank
-                 FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
-                 WHERE notes_fts MATCH ?1
-                   AND (?2 IS NULL OR n.category = ?2 OR substr(n.category, 1, length(?2) + 1) = ?2 || '/')
-                   AND (?3 IS NULL OR n.changed >= ?3)
-                 ORDER BY rank LIMIT ?4"
-            ))?;
-            stmt.query_map(params![expr, category, since, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?
+            // Two halves of the rowid range, ranked at once on two connections. bm25's
+            // IDF comes from the whole table, so the scores of both halves compare.
+            let mid = max_id / 2;
+            let mut helper = self.helper.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if helper.is_none() {
+                *helper = Some(open_connection(&self.path)?);
+            }
+            let second = helper.as_mut().expect("opened above");
+            let (low, high) = std::thread::scope(|scope| {
+                let high = scope.spawn(move || rank(second, expr, category, since, (mid + 1, i64::MAX), limit));
+                let low = rank(&self.conn, expr, category, since, (i64::MIN, mid), limit);
+                (low, high.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            });
+            let mut all = low?;
+            all.extend(high?);
+            all.sort_by(|a, b| a.1.total_cmp(&b.1));
+            all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            all
         };
+        ranked.dedup_by_key(|r| r.0);
         if ranked.is_empty() {
             return Ok(Vec::new());
         }
@@ -171,7 +188,8 @@ impl Index {
         ))?;
         let mut found: HashMap<i64, Hit> = stmt
             .query_map(params![expr, lo, hi, MARK_START, MARK_END], |r| {
-                let hit = Hit { name: r.get(1)?, category: r.get(2)?, title: r.get(3)?, snippet: r.get(4)?, score: 0.0 };
+                let hit =
+                    Hit { name: r.get(1)?, category: r.get(2)?, title: r.get(3)?, snippet: r.get(4)?, score: 0.0 };
                 Ok((r.get(0)?, hit))
             })?
             .collect::<Result<_, _>>()?;
@@ -181,6 +199,38 @@ impl Index {
             .collect();
         Ok(hits)
     }
+}
+
+/// From this many notes (by highest rowid) a search ranks two halves of the index at once.
+const PARALLEL_FROM: i64 = 20_000;
+
+/// The best `limit` (rowid, bm25) pairs for `expr` within the rowid range `ids`.
+fn rank(
+    conn: &Connection,
+    expr: &str,
+    category: Option<&str>,
+    since: Option<i64>,
+    ids: (i64, i64),
+    limit: i64,
+) -> Result<Vec<(i64, f64)>, MemoryError> {
+    let mut stmt = if category.is_none() && since.is_none() {
+        conn.prepare_cached(&format!(
+            "SELECT rowid, bm25(notes_fts, {WEIGHTS}) AS rank FROM notes_fts
+             WHERE notes_fts MATCH ?1 AND rowid >= ?5 AND rowid <= ?6 AND ?2 IS NULL AND ?3 IS NULL
+             ORDER BY rank LIMIT ?4"
+        ))?
+    } else {
+        conn.prepare_cached(&format!(
+            "SELECT notes_fts.rowid, bm25(notes_fts, {WEIGHTS}) AS rank
+             FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
+             WHERE notes_fts MATCH ?1 AND notes_fts.rowid >= ?5 AND notes_fts.rowid <= ?6
+               AND (?2 IS NULL OR n.category = ?2 OR substr(n.category, 1, length(?2) + 1) = ?2 || '/')
+               AND (?3 IS NULL OR n.changed >= ?3)
+             ORDER BY rank LIMIT ?4"
+        ))?
+    };
+    let rows = stmt.query_map(params![expr, category, since, limit, ids.0, ids.1], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Inserts or replaces `entry` (by name).

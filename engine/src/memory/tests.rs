@@ -328,3 +328,24 @@ fn concurrent_first_open_creates_one_index() {
     let toc = std::fs::read_to_string(m.dir().join("MEMORY_INDEX.md")).unwrap();
     assert_eq!(toc.matches("| - | [n").count(), 16, "{toc}");
 }
+
+#[test]
+fn ranking_in_two_halves_gives_the_same_hits_as_one_pass() {
+    let (_home, mut m) = mem();
+    for i in 0..60 {
+        let body = format!("{} {FILLER} {}", "garden ".repeat(i % 7 + 1), if i % 3 == 0 { "bicycle tyre" } else { "" });
+        m.write(&format!("n{i:02}"), &body, None, &[]).unwrap();
+    }
+    let queries = ["garden", "bicycle tyre", "\"bicycle tyre\"", "gard*", "garden -bicycle"];
+    let whole: Vec<Vec<(String, String)>> = queries
+        .iter()
+        .map(|q| search(&m, q).into_iter().map(|h| (h.name, format!("{:.6}", h.score))).collect())
+        .collect();
+    m.index.split_from = 1;
+    for (q, expected) in queries.iter().zip(&whole) {
+        let halves: Vec<(String, String)> =
+            search(&m, q).into_iter().map(|h| (h.name, format!("{:.6}", h.score))).collect();
+        assert!(!halves.is_empty(), "{q}");
+        assert_eq!(&halves, expected, "{q}");
+    }
+}
