@@ -2,8 +2,9 @@
 //!
 //! A note may start with a `---` line, YAML, and a closing `---` (or `...`) line. The known
 //! fields are `title`, `summary`, `keywords` (a list, or one comma-separated string),
-//! `created` and `updated`; other fields are ignored when reading and kept verbatim by
-//! [`set_updated`]. Front matter that is not valid YAML never fails a read: the fields are
+//! `created`, `updated` and `injection` (the prompt-injection categories found in content
+//! that came from an untrusted source; the user deletes the line once they have looked); other fields are ignored when reading and kept verbatim by
+//! [`touch`]. Front matter that is not valid YAML never fails a read: the fields are
 //! left empty and the error is returned for the caller to report.
 
 use serde::Deserialize;
@@ -16,6 +17,8 @@ pub struct FrontMatter {
     pub keywords: Vec<String>,
     pub created: Option<String>,
     pub updated: Option<String>,
+    /// Categories of prompt-injection findings in untrusted content written to the note.
+    pub injection: Vec<String>,
 }
 
 impl FrontMatter {
@@ -25,6 +28,7 @@ impl FrontMatter {
             && self.keywords.is_empty()
             && self.created.is_none()
             && self.updated.is_none()
+            && self.injection.is_empty()
     }
 }
 
@@ -36,6 +40,7 @@ struct Raw {
     keywords: Option<Keywords>,
     created: Option<String>,
     updated: Option<String>,
+    injection: Option<Keywords>,
 }
 
 #[derive(Deserialize)]
@@ -80,12 +85,16 @@ pub fn parse(text: &str) -> Parsed<'_> {
     }
     match serde_saphyr::from_str::<Raw>(yaml) {
         Ok(raw) => {
-            let keywords = match raw.keywords {
-                Some(Keywords::List(list)) => list,
-                Some(Keywords::One(one)) => one.split(',').map(str::to_string).collect(),
-                None => Vec::new(),
+            let list = |k: Option<Keywords>| -> Vec<String> {
+                let items = match k {
+                    Some(Keywords::List(list)) => list,
+                    Some(Keywords::One(one)) => one.split(',').map(str::to_string).collect(),
+                    None => Vec::new(),
+                };
+                items.into_iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect()
             };
-            let keywords = keywords.into_iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect();
+            let keywords = list(raw.keywords);
+            let injection = list(raw.injection);
             let clean = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
             let meta = FrontMatter {
                 title: clean(raw.title),
@@ -93,6 +102,7 @@ pub fn parse(text: &str) -> Parsed<'_> {
                 keywords,
                 created: clean(raw.created),
                 updated: clean(raw.updated),
+                injection,
             };
             Parsed { meta, body, error: None }
         }
@@ -103,6 +113,12 @@ pub fn parse(text: &str) -> Parsed<'_> {
 /// A YAML double-quoted scalar: JSON string escapes are valid YAML escapes.
 fn quoted(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+/// `key: ["a", "b"]` and a newline.
+fn list_line(key: &str, items: &[String]) -> String {
+    let list: Vec<String> = items.iter().map(|k| quoted(k)).collect();
+    format!("{key}: [{}]\n", list.join(", "))
 }
 
 /// Renders `meta` as front matter followed by `body` (no block when `meta` is empty).
@@ -119,8 +135,7 @@ pub fn render(meta: &FrontMatter, body: &str) -> String {
     field("title", &meta.title);
     field("summary", &meta.summary);
     if !meta.keywords.is_empty() {
-        let list: Vec<String> = meta.keywords.iter().map(|k| quoted(k)).collect();
-        out.push_str(&format!("keywords: [{}]\n", list.join(", ")));
+        out.push_str(&list_line("keywords", &meta.keywords));
     }
     let mut field = |key: &str, value: &Option<String>| {
         if let Some(v) = value {
@@ -129,35 +144,60 @@ pub fn render(meta: &FrontMatter, body: &str) -> String {
     };
     field("created", &meta.created);
     field("updated", &meta.updated);
+    if !meta.injection.is_empty() {
+        out.push_str(&list_line("injection", &meta.injection));
+    }
     out.push_str("---\n");
     out.push_str(body);
     out
 }
 
-/// Sets `updated` in the front matter of `text`, keeping every other line as it is; adds a
-/// front matter block (with `created` and `updated`) when the note has none.
-pub fn set_updated(text: &str, now: &str) -> String {
+/// Sets `updated` in the front matter of `text` and adds `injection` categories to the
+/// ones already there, keeping every other line as it is; adds a front matter block (with
+/// `created` and `updated`) when the note has none.
+pub fn touch(text: &str, now: &str, injection: &[String]) -> String {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let Some((yaml, body)) = split(text) else {
-        let meta = FrontMatter { created: Some(now.to_string()), updated: Some(now.to_string()), ..Default::default() };
+        let meta = FrontMatter {
+            created: Some(now.to_string()),
+            updated: Some(now.to_string()),
+            injection: injection.to_vec(),
+            ..Default::default()
+        };
         return render(&meta, text);
     };
-    let line = format!("updated: {}\n", quoted(now));
+    let mut lines = vec![format!("updated: {}\n", quoted(now))];
+    if !injection.is_empty() {
+        let mut all = parse(text).meta.injection;
+        for c in injection {
+            if !all.contains(c) {
+                all.push(c.clone());
+            }
+        }
+        lines.push(list_line("injection", &all));
+    }
     let mut out = String::from("---\n");
-    let mut replaced = false;
+    let mut replaced = vec![false; lines.len()];
     for l in yaml.split_inclusive('\n') {
-        if !replaced && l.starts_with("updated:") {
-            out.push_str(&line);
-            replaced = true;
-        } else {
-            out.push_str(l);
-            if !l.ends_with('\n') {
-                out.push('\n');
+        let at =
+            lines.iter().position(|new| new.split(':').next().is_some_and(|key| l.starts_with(&format!("{key}:"))));
+        match at {
+            Some(i) if !replaced[i] => {
+                out.push_str(&lines[i]);
+                replaced[i] = true;
+            }
+            _ => {
+                out.push_str(l);
+                if !l.ends_with('\n') {
+                    out.push('\n');
+                }
             }
         }
     }
-    if !replaced {
-        out.push_str(&line);
+    for (line, done) in lines.iter().zip(replaced) {
+        if !done {
+            out.push_str(line);
+        }
     }
     out.push_str("---\n");
     out.push_str(body);
@@ -204,6 +244,7 @@ mod tests {
             keywords: vec!["a, b".into(), "c'd".into()],
             created: Some("2026-01-01T00:00:00Z".into()),
             updated: Some("2026-01-02T00:00:00Z".into()),
+            injection: vec!["instruction_override".into()],
         };
         let text = render(&meta, "body\n");
         let p = parse(&text);
@@ -215,12 +256,27 @@ mod tests {
     #[test]
     fn set_updated_keeps_other_lines() {
         let text = "---\nsummary: s\ncustom: keep\nupdated: old\n---\nbody\n";
-        let out = set_updated(text, "NOW");
+        let out = touch(text, "NOW", &[]);
         assert!(out.contains("custom: keep\n"));
         assert_eq!(parse(&out).meta.updated.as_deref(), Some("NOW"));
         assert_eq!(parse(&out).body, "body\n");
-        let out = set_updated("plain\n", "NOW");
+        let out = touch("plain\n", "NOW", &[]);
         assert_eq!(parse(&out).meta.created.as_deref(), Some("NOW"));
         assert_eq!(parse(&out).body, "plain\n");
+    }
+
+    #[test]
+    fn touch_adds_injection_categories_once() {
+        let flagged = vec!["exfiltration".to_string()];
+        let out = touch("---\nsummary: s\n---\nbody\n", "NOW", &flagged);
+        assert_eq!(parse(&out).meta.injection, flagged);
+        let out = touch(&out, "LATER", &["exfiltration".to_string(), "role_hijack".to_string()]);
+        let meta = parse(&out).meta;
+        assert_eq!(meta.injection, vec!["exfiltration", "role_hijack"]);
+        assert_eq!(meta.summary.as_deref(), Some("s"));
+        assert_eq!(meta.updated.as_deref(), Some("LATER"));
+        assert_eq!(out.matches("injection:").count(), 1);
+        let out = touch("plain\n", "NOW", &flagged);
+        assert_eq!(parse(&out).meta.injection, flagged);
     }
 }

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{Hit, MARK_END, MARK_START, MemoryError, NoteInfo, store};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// bm25 weights for title, summary, keywords and body.
 const WEIGHTS: &str = "10.0, 5.0, 5.0, 1.0";
@@ -38,6 +38,7 @@ pub struct Entry {
     pub keywords: Vec<String>,
     pub created: Option<String>,
     pub updated: Option<String>,
+    pub injection: Vec<String>,
     /// Unix seconds of the last change: `updated` when it parses, else the file's mtime.
     pub changed: i64,
     pub body: String,
@@ -82,6 +83,7 @@ impl Index {
                      keywords TEXT NOT NULL,
                      created TEXT,
                      updated TEXT,
+                     injection TEXT NOT NULL,
                      changed INTEGER NOT NULL
                  );
                  CREATE INDEX notes_category ON notes(category);
@@ -115,7 +117,8 @@ impl Index {
     /// Every indexed note, by category then name.
     pub fn list(&self) -> Result<Vec<NoteInfo>, MemoryError> {
         let mut stmt = self.conn.prepare(
-            "SELECT name, category, title, summary, keywords, created, updated FROM notes ORDER BY category, name",
+            "SELECT name, category, title, summary, keywords, created, updated, injection FROM notes
+             ORDER BY category, name",
         )?;
         let rows = stmt.query_map([], |r| {
             let keywords: String = r.get(4)?;
@@ -124,9 +127,10 @@ impl Index {
                 category: r.get(1)?,
                 title: r.get(2)?,
                 summary: r.get(3)?,
-                keywords: serde_json::from_str(&keywords).unwrap_or_default(),
+                keywords: json_list(&keywords),
                 created: r.get(5)?,
                 updated: r.get(6)?,
+                injection: json_list(&r.get::<_, String>(7)?),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -180,7 +184,7 @@ impl Index {
         let lo = ranked.iter().map(|r| r.0).min().unwrap_or(0);
         let hi = ranked.iter().map(|r| r.0).max().unwrap_or(0);
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT notes_fts.rowid, n.name, n.category, n.title, snippet(notes_fts, -1, ?4, ?5, '…', 16)
+            "SELECT notes_fts.rowid, n.name, n.category, n.title, snippet(notes_fts, -1, ?4, ?5, '…', 16), n.injection
              FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
              WHERE notes_fts MATCH ?1 AND notes_fts.rowid >= ?2 AND notes_fts.rowid <= ?3
                AND notes_fts.rowid IN ({})",
@@ -188,8 +192,14 @@ impl Index {
         ))?;
         let mut found: HashMap<i64, Hit> = stmt
             .query_map(params![expr, lo, hi, MARK_START, MARK_END], |r| {
-                let hit =
-                    Hit { name: r.get(1)?, category: r.get(2)?, title: r.get(3)?, snippet: r.get(4)?, score: 0.0 };
+                let hit = Hit {
+                    name: r.get(1)?,
+                    category: r.get(2)?,
+                    title: r.get(3)?,
+                    snippet: r.get(4)?,
+                    score: 0.0,
+                    injection: json_list(&r.get::<_, String>(5)?),
+                };
                 Ok((r.get(0)?, hit))
             })?
             .collect::<Result<_, _>>()?;
@@ -199,6 +209,11 @@ impl Index {
             .collect();
         Ok(hits)
     }
+}
+
+/// A JSON list of strings stored in a column (empty when it is not one).
+fn json_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 /// From this many notes (by highest rowid) a search ranks two halves of the index at once.
@@ -236,15 +251,16 @@ fn rank(
 /// Inserts or replaces `entry` (by name).
 pub fn upsert(conn: &Connection, e: &Entry) -> Result<(), MemoryError> {
     let keywords = serde_json::to_string(&e.keywords).unwrap_or_else(|_| "[]".into());
+    let injection = serde_json::to_string(&e.injection).unwrap_or_else(|_| "[]".into());
     let id: Option<i64> = conn.query_row("SELECT id FROM notes WHERE name = ?1", [&e.name], |r| r.get(0)).optional()?;
     let id = match id {
         Some(id) => {
             conn.execute(
                 "UPDATE notes SET category=?2, path=?3, mtime=?4, size=?5, title=?6, summary=?7, keywords=?8,
-                     created=?9, updated=?10, changed=?11 WHERE id=?1",
+                     created=?9, updated=?10, changed=?11, injection=?12 WHERE id=?1",
                 params![
                     id, e.category, e.path, e.mtime, e.size, e.title, e.summary, keywords, e.created, e.updated,
-                    e.changed
+                    e.changed, injection
                 ],
             )?;
             conn.execute("DELETE FROM notes_fts WHERE rowid = ?1", [id])?;
@@ -252,9 +268,13 @@ pub fn upsert(conn: &Connection, e: &Entry) -> Result<(), MemoryError> {
         }
         None => {
             conn.execute(
-                "INSERT INTO notes(name, category, path, mtime, size, title, summary, keywords, created, updated, changed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![e.name, e.category, e.path, e.mtime, e.size, e.title, e.summary, keywords, e.created, e.updated, e.changed],
+                "INSERT INTO notes(name, category, path, mtime, size, title, summary, keywords, created, updated,
+                     changed, injection)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    e.name, e.category, e.path, e.mtime, e.size, e.title, e.summary, keywords, e.created, e.updated,
+                    e.changed, injection
+                ],
             )?;
             conn.last_insert_rowid()
         }

@@ -71,6 +71,8 @@ pub struct Hit {
     pub snippet: String,
     /// bm25 relevance; higher is better.
     pub score: f64,
+    /// Prompt-injection categories recorded with the note (front matter `injection`).
+    pub injection: Vec<String>,
 }
 
 /// What the index knows about a note (see [`Memory::list`]).
@@ -83,6 +85,7 @@ pub struct NoteInfo {
     pub keywords: Vec<String>,
     pub created: Option<String>,
     pub updated: Option<String>,
+    pub injection: Vec<String>,
 }
 
 /// A note read from its file.
@@ -212,6 +215,7 @@ fn entry_for(note: &NoteName, text: &str, mtime: i64, size: i64) -> (Entry, Opti
         keywords: meta.keywords.clone(),
         created: meta.created.clone(),
         updated: meta.updated.clone(),
+        injection: meta.injection.clone(),
         changed,
         body: parsed.body.to_string(),
     };
@@ -307,6 +311,19 @@ impl Memory {
         summary: Option<&str>,
         keywords: &[String],
     ) -> Result<(), MemoryError> {
+        self.write_flagged(name, content, summary, keywords, &[])
+    }
+
+    /// [`Memory::write`], recording `injection` (categories of prompt-injection findings in
+    /// `content`) in the note's front matter, where search hits and reads report them.
+    pub fn write_flagged(
+        &self,
+        name: &str,
+        content: &str,
+        summary: Option<&str>,
+        keywords: &[String],
+        injection: &[String],
+    ) -> Result<(), MemoryError> {
         let note = check_name(name, true)?;
         let _lock = store::lock(&self.dir)?;
         let path = self.path_of(&note)?;
@@ -325,6 +342,11 @@ impl Memory {
         let stamp = now();
         meta.created = old_created.or(meta.created).or_else(|| Some(stamp.clone()));
         meta.updated = Some(stamp);
+        for c in injection {
+            if !meta.injection.contains(c) {
+                meta.injection.push(c.clone());
+            }
+        }
         let mut body = parsed.body.to_string();
         if !body.is_empty() && !body.ends_with('\n') {
             body.push('\n');
@@ -336,6 +358,12 @@ impl Memory {
     /// Appends `text` (as its own line or lines) to a note, creating it if needed. Appends
     /// from several handles or processes are serialised by the lock and lose nothing.
     pub fn append(&self, name: &str, text: &str) -> Result<(), MemoryError> {
+        self.append_flagged(name, text, &[])
+    }
+
+    /// [`Memory::append`], adding `injection` (categories of prompt-injection findings in
+    /// `text`) to the note's front matter.
+    pub fn append_flagged(&self, name: &str, text: &str, injection: &[String]) -> Result<(), MemoryError> {
         let note = check_name(name, true)?;
         let _lock = store::lock(&self.dir)?;
         let path = self.path_of(&note)?;
@@ -350,7 +378,7 @@ impl Memory {
         if !body.ends_with('\n') {
             body.push('\n');
         }
-        let updated = frontmatter::set_updated(&body, &stamp);
+        let updated = frontmatter::touch(&body, &stamp, injection);
         self.store(&note, &path, &updated)?;
         if is_new { self.write_toc() } else { Ok(()) }
     }

@@ -30,7 +30,7 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(|e| NodeError::Fatal(format!("internal error: {e}")))?
 }
 
-/// `memory.search`: ranked hits (name, category, title, snippet, score).
+/// `memory.search`: ranked hits (name, category, title, snippet, score, injection).
 pub struct Search;
 
 impl Executor for Search {
@@ -48,7 +48,10 @@ impl Executor for Search {
             let list: Vec<Value> = hits
                 .into_iter()
                 .map(|h| {
-                    json!({ "name": h.name, "category": h.category, "title": h.title, "snippet": h.snippet, "score": h.score })
+                    json!({
+                        "name": h.name, "category": h.category, "title": h.title, "snippet": h.snippet,
+                        "score": h.score, "injection": h.injection,
+                    })
                 })
                 .collect();
             Ok(Outcome::Done(Output::untrusted(Value::Array(list))))
@@ -56,7 +59,7 @@ impl Executor for Search {
     }
 }
 
-/// `memory.read`: one note (title, summary, keywords, body).
+/// `memory.read`: one note (title, summary, keywords, body, injection).
 pub struct Read;
 
 impl Executor for Read {
@@ -72,6 +75,7 @@ impl Executor for Read {
                 "summary": note.meta.summary,
                 "keywords": note.meta.keywords,
                 "body": note.body,
+                "injection": note.meta.injection,
             }))))
         })
     }
@@ -89,8 +93,15 @@ impl Executor for Write {
             let content = field(&with, "content").to_string();
             // Untrusted content (from the web, a file, a model) is checked before it lands
             // in memory, where later prompts would read it.
+            // Findings that do not block the write are recorded with the note.
+            let mut injection: Vec<String> = Vec::new();
             if !ctx.tainted_under("/content").is_empty() {
-                ctx.scan_untrusted("content written to memory", &content)?;
+                for finding in ctx.scan_untrusted("content written to memory", &content)? {
+                    let category = finding.category.as_str().to_string();
+                    if !injection.contains(&category) {
+                        injection.push(category);
+                    }
+                }
             }
             let memory = open(&ctx)?;
             let name = note_name(&with);
@@ -103,9 +114,9 @@ impl Executor for Write {
             let shown = name.clone();
             blocking(move || {
                 let result = if append {
-                    memory.append(&name, &content)
+                    memory.append_flagged(&name, &content, &injection)
                 } else {
-                    memory.write(&name, &content, summary.as_deref(), &keywords)
+                    memory.write_flagged(&name, &content, summary.as_deref(), &keywords, &injection)
                 };
                 result.map_err(|e| NodeError::Fatal(e.to_string()))
             })
