@@ -47,6 +47,12 @@ pub enum Command {
         #[command(subcommand)]
         command: MemoryCommand,
     },
+    /// The configuration, `$PYRA_HOME/config.yaml`: print its path, get or set a value.
+    #[command(after_help = crate::config_cmd::CONFIG_HELP)]
+    Config {
+        #[command(subcommand)]
+        command: crate::config_cmd::ConfigCommand,
+    },
     /// Approve what a waiting run asks, then continue the run here.
     #[command(after_help = RUN_EXIT_CODES)]
     Approve {

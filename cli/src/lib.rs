@@ -3,6 +3,7 @@
 
 mod builtin;
 mod cli;
+mod config_cmd;
 mod graph_render;
 mod home;
 mod memory_cmd;
@@ -79,6 +80,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Runs { command } => runs_cmd::run(&home, command),
         cli::Command::Vault { command } => vault_cmd::run(&home, command),
         cli::Command::Memory { command } => memory_cmd::run(&home, command),
+        cli::Command::Config { command } => config_cmd::run(&home, command),
         cli::Command::Approve { run, node, no_resume } => {
             runs_cmd::answer(&home, &run, node.as_deref(), true, None, no_resume)
         }
