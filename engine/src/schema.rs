@@ -14,7 +14,20 @@ use crate::registry::Registry;
 /// Where the published schema lives, relative to the repository root.
 pub const SCHEMA_PATH: &str = "schemas/skill.schema.json";
 
-/// The schema of the skill file format alone (node kinds' `with:` left open).
+/// Checks `value` against `schema` (compiled with [`compile`]): `Err` lists each problem
+/// as `path: message` (a schema that does not compile is one problem).
+pub fn check(schema: &Value, value: &Value) -> Result<(), Vec<String>> {
+    let validator = compile(schema).map_err(|e| vec![format!("the schema itself is not valid: {e}")])?;
+    let problems: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+        })
+        .collect();
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
 /// Compiles a JSON Schema for checking values. Pyra's own schemas (the skill structure,
 /// each kind's `with:`, inputs) are read with draft-07 semantics: they use no keyword that
 /// draft 2020-12 added (a test checks the generated one), and building the 2020-12

@@ -11,6 +11,18 @@ use super::record::RunStatus;
 pub const MAX_DEPTH: u32 = 8;
 
 pub(crate) async fn run_child(ctx: &NodeCtx, name: &str, inputs: Map<String, Value>) -> Result<Outcome, NodeError> {
+    run_child_as(ctx, name, inputs, ctx.key(), false).await
+}
+
+/// Runs `name` as a child recorded under the parent key `key` (`node`, or `node#call` for
+/// one of an agent's tool calls); `untrusted_inputs` when a model chose the inputs.
+pub(crate) async fn run_child_as(
+    ctx: &NodeCtx,
+    name: &str,
+    inputs: Map<String, Value>,
+    key: String,
+    untrusted_inputs: bool,
+) -> Result<Outcome, NodeError> {
     if ctx.depth >= MAX_DEPTH {
         return Err(NodeError::Fatal(format!(
             "skills call skills more than {MAX_DEPTH} deep (does `{name}` call itself?)"
@@ -18,7 +30,6 @@ pub(crate) async fn run_child(ctx: &NodeCtx, name: &str, inputs: Map<String, Val
     }
     let runtime = &ctx.services.runtime;
     let store = &ctx.services.store;
-    let key = ctx.key();
     let existing = store.child_run(&ctx.run_id, &key).map_err(|e| NodeError::Fatal(e.to_string()))?;
     let report = match existing {
         Some(child) => {
@@ -35,7 +46,8 @@ pub(crate) async fn run_child(ctx: &NodeCtx, name: &str, inputs: Map<String, Val
             let near = caller.as_deref().map(std::path::Path::new);
             let text = runtime.loader.load(name, near).map_err(NodeError::Fatal)?;
             let parent = (ctx.run_id.to_string(), key);
-            runtime.start_child(&text, inputs, parent, ctx.depth + 1, ctx.cancel.clone()).await
+            let lineage = super::Lineage { parent: Some(parent), depth: ctx.depth + 1, untrusted_inputs };
+            runtime.start_child(&text, inputs, lineage, ctx.cancel.clone()).await
         }
     }
     .map_err(|e| NodeError::Fatal(format!("skill `{name}`: {e}")))?;

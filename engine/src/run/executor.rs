@@ -150,6 +150,55 @@ impl NodeCtx {
         super::child::run_child(self, name, inputs).await
     }
 
+    /// A skill as a model's tool: its description and the JSON Schema of its inputs.
+    pub fn skill_tool(&self, name: &str) -> Result<SkillTool, NodeError> {
+        let runtime = &self.services.runtime;
+        let caller = self.services.store.run(&self.run_id).ok().flatten().and_then(|r| r.source_path);
+        let text = runtime.loader.load(name, caller.as_deref().map(std::path::Path::new)).map_err(NodeError::Fatal)?;
+        let program = super::compile(&runtime.registry, &text)
+            .map_err(|e| NodeError::Fatal(format!("tool `{name}`: the skill does not validate: {e}")))?;
+        let skill = &program.skill;
+        let mut properties = serde_json::Map::new();
+        let mut required = Vec::new();
+        for (input, spec) in &skill.inputs {
+            let mut schema = spec.json_schema();
+            if let (Some(d), Some(obj)) = (&spec.description, schema.as_object_mut()) {
+                obj.insert("description".into(), Value::String(d.clone()));
+            }
+            properties.insert(input.clone(), schema);
+            if spec.is_required() {
+                required.push(Value::String(input.clone()));
+            }
+        }
+        Ok(SkillTool {
+            name: skill.name.clone(),
+            description: skill.description.clone().unwrap_or_else(|| format!("Runs the skill `{}`.", skill.name)),
+            parameters: serde_json::json!({
+                "type": "object",
+                "properties": properties,
+                "required": required,
+                "additionalProperties": false,
+            }),
+        })
+    }
+
+    /// Runs a skill for one of a model's tool calls: a child run recorded under
+    /// `node#call`, so a resumed run finds it again; its inputs count as untrusted.
+    pub async fn run_skill_tool(
+        &self,
+        name: &str,
+        inputs: serde_json::Map<String, Value>,
+        call_id: &str,
+    ) -> Result<Outcome, NodeError> {
+        super::child::run_child_as(self, name, inputs, format!("{}#{call_id}", self.key()), true).await
+    }
+
+    /// Hides secret values (and text derived from them) in `text`: what goes to a model
+    /// passes through here.
+    pub fn mask(&self, text: &str) -> String {
+        self.services.runtime.masker.mask(text).into_owned()
+    }
+
     /// Executor-owned state that survives a restart (e.g. when a `wait` ends).
     pub fn durable_state(&self) -> Option<Value> {
         self.services.store.node_state(&self.run_id, &self.key()).ok().flatten()
@@ -202,7 +251,7 @@ impl NodeCtx {
             }
         }
         let values: Vec<serde_json::Value> = findings.iter().filter_map(|f| serde_json::to_value(f).ok()).collect();
-        let _ = services.store.add_findings(&self.run_id, &key, &values);
+        let _ = services.store.append_list(&self.run_id, &key, super::record::NodeList::Findings, &values);
         let summary = format!("{} prompt-injection finding(s) in {source}: {}", findings.len(), categories.join(", "));
         if services.on_injection == crate::model::OnInjection::Block {
             self.log(LogLevel::Error, format!("{summary}; blocked (on_injection: block)"));
@@ -215,6 +264,64 @@ impl NodeCtx {
         Ok(findings)
     }
 
+    /// Shows text as the node produces it (a model's reply, token by token) to whoever
+    /// watches the run: the progress view, a chat. Masked like everything shown.
+    pub fn stream_text(&self, text: &str) {
+        let observer = &self.services.observer;
+        if observer.wants_events() {
+            observer.event(&super::Event::NodeText {
+                run_id: self.run_id.clone(),
+                node: Arc::from(self.key()),
+                text: text.to_string(),
+            });
+        }
+    }
+
+    /// Records one model call's token usage on this node's record.
+    pub fn record_usage(&self, usage: serde_json::Value) {
+        let _ = self.services.store.append_list(&self.run_id, &self.key(), super::record::NodeList::Usage, &[usage]);
+    }
+
+    /// A model provider's API key from the vault, for the provider entry the node uses
+    /// (not a skill secret: Pyra itself sends it, in a header, to the configured server).
+    /// The access goes to the security log and the value is masked from now on.
+    pub fn provider_key(&self, name: &str) -> Result<secrecy::SecretString, NodeError> {
+        use secrecy::ExposeSecret;
+        let runtime = &self.services.runtime;
+        let key = self.key();
+        let audit = |outcome: &str, detail: &str| {
+            if let Some(log) = &runtime.security_log {
+                let _ = log.record(&crate::audit::Event {
+                    action: "secret.read",
+                    outcome,
+                    key: Some(name),
+                    skill: Some(&self.skill),
+                    run: Some(&self.run_id),
+                    node: Some(&key),
+                    detail: Some(detail),
+                });
+            }
+        };
+        let Some(source) = &runtime.secrets else {
+            audit("denied", "model provider key; no vault");
+            return Err(NodeError::Fatal(format!(
+                "the model needs the key `{name}`, and there is no vault: `pyra vault init`, then `pyra vault set {name}` \
+                 (or `pyra setup`)"
+            )));
+        };
+        match source.get(name) {
+            Ok(value) => {
+                audit("granted", "model provider key");
+                runtime.masker.add(name, value.expose_secret());
+                Ok(value)
+            }
+            Err(why) => {
+                audit("denied", &format!("model provider key; {why}"));
+                Err(NodeError::Fatal(format!("the model's key `{name}`: {why} (`pyra vault set {name}` stores it)")))
+            }
+        }
+    }
+
     /// `$PYRA_HOME` (for the memory), if this runtime has one.
     pub fn home(&self) -> Option<&std::path::Path> {
         self.services.runtime.home.as_deref()
@@ -224,6 +331,15 @@ impl NodeCtx {
     pub fn interactive(&self) -> bool {
         self.services.interaction.is_some()
     }
+}
+
+/// A skill offered to a model as a tool ([`NodeCtx::skill_tool`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkillTool {
+    pub name: String,
+    pub description: String,
+    /// The JSON Schema of the skill's inputs.
+    pub parameters: Value,
 }
 
 /// The result of [`NodeCtx::request_approval`].

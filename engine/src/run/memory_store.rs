@@ -50,6 +50,7 @@ impl RunNodes {
                     untrusted: false,
                     state: None,
                     findings: None,
+                    usage: None,
                 });
                 self.index.insert(node.clone(), self.list.len() - 1);
                 self.list.len() - 1
@@ -218,12 +219,16 @@ impl Store for MemoryStore {
         self.with(|m| m.logs.entry(run_id.to_string()).or_default().push(line))
     }
 
-    fn add_findings(&self, run_id: &str, key: &str, findings: &[Value]) -> StoreResult<()> {
+    fn append_list(&self, run_id: &str, key: &str, field: NodeList, items: &[Value]) -> StoreResult<()> {
         self.with(|m| {
             let record = m.node_mut(run_id, &Arc::from(key));
-            let mut all = record.findings.take().and_then(|v| v.as_array().cloned()).unwrap_or_default();
-            all.extend(findings.iter().cloned());
-            record.findings = Some(Value::Array(all));
+            let slot = match field {
+                NodeList::Findings => &mut record.findings,
+                NodeList::Usage => &mut record.usage,
+            };
+            let mut all = slot.take().and_then(|v| v.as_array().cloned()).unwrap_or_default();
+            all.extend(items.iter().cloned());
+            *slot = Some(Value::Array(all));
         })
     }
 

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use approval::{Answer, ApprovalPrompt, ApprovalRequest};
 pub use attempts::backoff;
-pub use executor::{Asked, BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output};
+pub use executor::{Asked, BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output, SkillTool};
 pub use memory_store::MemoryStore;
 pub use record::*;
 pub use store::{SqliteStore, Store, StoreError};
@@ -76,6 +76,13 @@ pub enum Event {
         run_id: Arc<str>,
         node: Arc<str>,
         reason: String,
+    },
+    /// Text a node produces as it goes (a model's streamed reply), to show as it arrives.
+    /// `node` is the record key (`id` or `id[i]`).
+    NodeText {
+        run_id: Arc<str>,
+        node: Arc<str>,
+        text: String,
     },
     RunFinished {
         run_id: String,
@@ -134,6 +141,14 @@ pub trait SkillLoader: Send + Sync {
     /// `near` is the calling skill's file: a skill next to it wins over the others, so a
     /// folder of skills that call each other works wherever it is.
     fn load(&self, name: &str, near: Option<&std::path::Path>) -> Result<SkillText, String>;
+}
+
+/// Where a new run sits: its parent (run, node key) if it is a child, how deep, and
+/// whether a model chose its inputs.
+pub(crate) struct Lineage {
+    pub parent: Option<(String, String)>,
+    pub depth: u32,
+    pub untrusted_inputs: bool,
 }
 
 /// What went wrong before or around a run (not inside it: node failures are results).
@@ -250,19 +265,19 @@ impl Runtime {
         text: &SkillText,
         inputs: Map<String, Value>,
     ) -> Result<RunReport, RunError> {
-        self.start_at(program, text, inputs, None, 0, self.cancel.clone()).await
+        let top = Lineage { parent: None, depth: 0, untrusted_inputs: false };
+        self.start_at(program, text, inputs, top, self.cancel.clone()).await
     }
 
     pub(crate) async fn start_child(
         &self,
         text: &SkillText,
         inputs: Map<String, Value>,
-        parent: (String, String),
-        depth: u32,
+        lineage: Lineage,
         cancel: CancellationToken,
     ) -> Result<RunReport, RunError> {
         let program = compile(&self.registry, text)?;
-        self.start_at(program, text, inputs, Some(parent), depth, cancel).await
+        self.start_at(program, text, inputs, lineage, cancel).await
     }
 
     fn start_at(
@@ -270,12 +285,12 @@ impl Runtime {
         program: Arc<Program>,
         text: &SkillText,
         inputs: Map<String, Value>,
-        parent: Option<(String, String)>,
-        depth: u32,
+        lineage: Lineage,
         cancel: CancellationToken,
     ) -> BoxFuture<'static, Result<RunReport, RunError>> {
         let runtime = self.clone();
         let text = text.clone();
+        let Lineage { parent, depth, untrusted_inputs } = lineage;
         Box::pin(async move {
             let inputs = inputs::resolve(&program.skill, inputs).map_err(RunError::Inputs)?;
             let record = RunRecord {
@@ -284,6 +299,7 @@ impl Runtime {
                 source_path: text.path.clone(),
                 source: text.source.clone(),
                 inputs: Value::Object(inputs.clone()),
+                untrusted_inputs,
                 status: RunStatus::Running,
                 error: None,
                 outputs: None,
@@ -334,6 +350,7 @@ impl Runtime {
         let data = Arc::new(RunData {
             program: program.clone(),
             inputs: program::jvalue(&record.inputs),
+            inputs_untrusted: record.untrusted_inputs,
             run: program::jvalue(&serde_json::json!({
                 "id": record.id,
                 "skill": record.skill,

@@ -449,6 +449,8 @@ impl NodeResult {
 pub struct RunData {
     pub program: Arc<Program>,
     pub inputs: JValue,
+    /// Reading `inputs` taints the value being rendered (a child run a model started).
+    pub inputs_untrusted: bool,
     pub run: JValue,
     pub env: JValue,
     pub results: Vec<OnceLock<NodeResult>>,
@@ -501,7 +503,12 @@ struct Root {
 impl Object for Root {
     fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
         match key.as_str()? {
-            "inputs" => Some(self.data.inputs.clone()),
+            "inputs" => {
+                if self.data.inputs_untrusted {
+                    TAINTED.with(|t| t.set(true));
+                }
+                Some(self.data.inputs.clone())
+            }
             "nodes" => Some(self.nodes.clone()),
             "run" => Some(self.data.run.clone()),
             "env" => Some(self.data.env.clone()),

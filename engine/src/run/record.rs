@@ -114,6 +114,9 @@ pub struct RunRecord {
     #[serde(skip)]
     pub source: String,
     pub inputs: Value,
+    /// The inputs came from untrusted data (a model's tool call): templates that read
+    /// them are tainted, so an `exec` using them needs an approval.
+    pub untrusted_inputs: bool,
     pub status: RunStatus,
     pub error: Option<String>,
     pub outputs: Option<Value>,
@@ -146,6 +149,28 @@ pub struct NodeRecord {
     /// Prompt-injection findings in what the node read (category, span, excerpt).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub findings: Option<Value>,
+    /// Token usage, one entry per model call (model, prompt, completion, cached, cost;
+    /// `null` where the provider did not say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Value>,
+}
+
+/// The list-valued fields of a node record that executors add to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeList {
+    /// Prompt-injection findings.
+    Findings,
+    /// Model-call usage.
+    Usage,
+}
+
+impl NodeList {
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            NodeList::Findings => "findings",
+            NodeList::Usage => "usage",
+        }
+    }
 }
 
 impl NodeRecord {

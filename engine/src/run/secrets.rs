@@ -262,9 +262,9 @@ impl Store for MaskingStore {
     fn log(&self, run_id: &str, node: Option<&str>, level: LogLevel, message: &str) -> StoreResult<()> {
         self.inner.log(run_id, node, level, &scrub(&self.masker, message))
     }
-    fn add_findings(&self, run_id: &str, key: &str, findings: &[Value]) -> StoreResult<()> {
-        let masked: Vec<Value> = findings.iter().map(|f| self.masker.mask_value(f.clone())).collect();
-        self.inner.add_findings(run_id, key, &masked)
+    fn append_list(&self, run_id: &str, key: &str, field: NodeList, items: &[Value]) -> StoreResult<()> {
+        let masked: Vec<Value> = items.iter().map(|f| self.masker.mask_value(f.clone())).collect();
+        self.inner.append_list(run_id, key, field, &masked)
     }
     fn logs(&self, run_id: &str, node: Option<&str>) -> StoreResult<Vec<LogLine>> {
         self.inner.logs(run_id, node)
@@ -322,6 +322,9 @@ impl Observer for MaskingObserver {
             }
             Event::NodeSkipped { run_id, node, reason } => {
                 Event::NodeSkipped { run_id, node, reason: self.masker.mask(&reason).into_owned() }
+            }
+            Event::NodeText { run_id, node, text } => {
+                Event::NodeText { run_id, node, text: self.masker.mask(&text).into_owned() }
             }
             Event::RunFinished { run_id, status, error, depth } => {
                 Event::RunFinished { run_id, status, error: self.masker.mask_opt(error), depth }

@@ -42,8 +42,9 @@ pub trait Store: Send + Sync {
     fn node_state(&self, run_id: &str, key: &str) -> StoreResult<Option<Value>>;
     fn set_node_state(&self, run_id: &str, key: &str, state: &Value) -> StoreResult<()>;
     fn log(&self, run_id: &str, node: Option<&str>, level: LogLevel, message: &str) -> StoreResult<()>;
-    /// Records prompt-injection findings on a node (or item), added to those it has.
-    fn add_findings(&self, run_id: &str, key: &str, findings: &[Value]) -> StoreResult<()>;
+    /// Adds items to a list field of a node (or item) record: prompt-injection findings,
+    /// model-call usage.
+    fn append_list(&self, run_id: &str, key: &str, field: NodeList, items: &[Value]) -> StoreResult<()>;
     fn logs(&self, run_id: &str, node: Option<&str>) -> StoreResult<Vec<LogLine>>;
     fn approval(&self, run_id: &str, key: &str) -> StoreResult<Option<ApprovalRecord>>;
     fn approvals(&self, run_id: &str) -> StoreResult<Vec<ApprovalRecord>>;
@@ -65,7 +66,7 @@ pub trait Store: Send + Sync {
 }
 
 /// Bumped when [`SCHEMA`] changes.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = r"
 CREATE TABLE IF NOT EXISTS runs (
@@ -83,7 +84,8 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at INTEGER,
     pid INTEGER,
     resumes INTEGER NOT NULL DEFAULT 0,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    untrusted_inputs INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
 -- Only child runs (of `skill` nodes) are in this index, so a top-level run's commits
@@ -104,6 +106,7 @@ CREATE TABLE IF NOT EXISTS node_runs (
     untrusted INTEGER NOT NULL DEFAULT 0,
     state TEXT,
     findings TEXT,
+    usage TEXT,
     PRIMARY KEY (run_id, node)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS logs (
@@ -197,11 +200,20 @@ impl SqliteStore {
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version < SCHEMA_VERSION {
             conn.execute_batch(SCHEMA)?;
-            // Version 3 added `node_runs.findings` (injection findings).
-            let has_findings =
-                conn.prepare("SELECT 1 FROM pragma_table_info('node_runs') WHERE name = 'findings'")?.exists([])?;
-            if !has_findings {
-                conn.execute_batch("ALTER TABLE node_runs ADD COLUMN findings TEXT")?;
+            // Version 3 added `node_runs.findings` (injection findings), 4 `node_runs.usage`
+            // and `runs.untrusted_inputs`.
+            let added = [
+                ("node_runs", "findings", "TEXT"),
+                ("node_runs", "usage", "TEXT"),
+                ("runs", "untrusted_inputs", "INTEGER NOT NULL DEFAULT 0"),
+            ];
+            for (table, column, ty) in added {
+                let has = conn
+                    .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?
+                    .exists([column])?;
+                if !has {
+                    conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))?;
+                }
             }
         }
         Ok(Self { conn: Mutex::new(conn), wal: None })
@@ -273,6 +285,7 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         source_path: r.get("source_path")?,
         source: r.get("source")?,
         inputs: parse_json(r.get("inputs")?).unwrap_or(Value::Null),
+        untrusted_inputs: r.get("untrusted_inputs")?,
         status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
         error: r.get("error")?,
         outputs: parse_json(r.get("outputs")?),
@@ -299,6 +312,7 @@ fn node_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NodeRecord> {
         untrusted: r.get("untrusted")?,
         state: parse_json(r.get("state")?),
         findings: parse_json(r.get("findings")?),
+        usage: parse_json(r.get("usage")?),
     })
 }
 
@@ -386,8 +400,9 @@ impl Store for SqliteStore {
     fn create_run(&self, run: &RunRecord) -> StoreResult<()> {
         self.with(|c| {
             c.prepare_cached(
-                "INSERT INTO runs (id, skill, source_path, source, inputs, status, parent_run, parent_node, created_at, pid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO runs (id, skill, source_path, source, inputs, status, parent_run, parent_node, created_at,
+                     pid, untrusted_inputs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?
             .execute(params![
                 run.id,
@@ -399,7 +414,8 @@ impl Store for SqliteStore {
                 run.parent_run,
                 run.parent_node,
                 run.created_at,
-                run.pid
+                run.pid,
+                run.untrusted_inputs
             ])
             .map(drop)
         })
@@ -497,20 +513,25 @@ impl Store for SqliteStore {
         })
     }
 
-    fn add_findings(&self, run_id: &str, key: &str, findings: &[Value]) -> StoreResult<()> {
+    fn append_list(&self, run_id: &str, key: &str, field: NodeList, items: &[Value]) -> StoreResult<()> {
+        let column = field.column();
         self.with(|c| {
             let tx = c.transaction()?;
             let existing: Option<String> = tx
-                .query_row("SELECT findings FROM node_runs WHERE run_id = ?1 AND node = ?2", [run_id, key], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    &format!("SELECT {column} FROM node_runs WHERE run_id = ?1 AND node = ?2"),
+                    [run_id, key],
+                    |r| r.get(0),
+                )
                 .optional()?
                 .flatten();
             let mut all: Vec<Value> = parse_json(existing).and_then(|v| v.as_array().cloned()).unwrap_or_default();
-            all.extend(findings.iter().cloned());
+            all.extend(items.iter().cloned());
             tx.execute(
-                "INSERT INTO node_runs (run_id, node, status, findings) VALUES (?1, ?2, 'running', ?3)
-                 ON CONFLICT(run_id, node) DO UPDATE SET findings = ?3",
+                &format!(
+                    "INSERT INTO node_runs (run_id, node, status, {column}) VALUES (?1, ?2, 'running', ?3)
+                     ON CONFLICT(run_id, node) DO UPDATE SET {column} = ?3"
+                ),
                 params![run_id, key, json_text(&Value::Array(all))],
             )?;
             tx.commit()

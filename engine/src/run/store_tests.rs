@@ -16,6 +16,7 @@ fn run(id: &str) -> RunRecord {
         source_path: None,
         source: "name: s".into(),
         inputs: Value::Null,
+        untrusted_inputs: false,
         status: RunStatus::Running,
         error: None,
         outputs: None,
