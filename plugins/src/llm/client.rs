@@ -1,0 +1,360 @@
+//! Sends a [`ChatRequest`] to a model server over reqwest and streams the reply back:
+//! retries with backoff on 429, 5xx, overload and connection failures (honouring
+//! `Retry-After`) — but never once text has reached the user —, timeouts for the
+//! connection, the first token and silence between tokens, and cancellation at any point.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio_util::sync::CancellationToken;
+
+use super::wire::Format;
+use super::{ChatRequest, Finish, HttpRequest, Method, StreamEvent, ToolCall, Usage, WireError};
+
+/// Where a model lives.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub format: Format,
+    /// The server's base URL (the provider's default or the config's `base_url`).
+    pub base_url: String,
+    /// The API key, sent in a header only.
+    pub key: Option<SecretString>,
+}
+
+/// How long to wait, and how often to try.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Until the server accepts the connection.
+    pub connect: Duration,
+    /// From sending the request to the reply's first bytes (a local model may be loading).
+    pub first_token: Duration,
+    /// The longest silence between two pieces of a streamed reply.
+    pub idle: Duration,
+    /// Attempts in all (1 = no retry).
+    pub attempts: u32,
+    /// The first backoff; it doubles, ±25 % jitter.
+    pub backoff: Duration,
+    /// The longest wait between attempts, `Retry-After` included: a server asking for
+    /// more is reported rather than waited for.
+    pub max_wait: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            connect: Duration::from_secs(10),
+            first_token: Duration::from_secs(300),
+            idle: Duration::from_secs(120),
+            attempts: 4,
+            backoff: Duration::from_secs(1),
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A whole reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub text: String,
+    pub tool_calls: Vec<ToolCall>,
+    pub usage: Usage,
+    pub finish: Finish,
+    /// HTTP attempts it took.
+    pub attempts: u32,
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LlmError {
+    /// A failure that may pass (rate limit, overload, a lost connection), after the
+    /// retries this call was allowed.
+    Transient(String),
+    /// A failure that would happen again (a bad key, an unknown model, a bad request).
+    Fatal(String),
+    Cancelled,
+}
+
+impl std::fmt::Display for LlmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LlmError::Transient(m) | LlmError::Fatal(m) => f.write_str(m),
+            LlmError::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+/// One shared HTTP client per process (connection pooling, one TLS setup).
+pub fn http_client(policy: &Policy) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(policy.connect)
+        .user_agent(concat!("pyra/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Done(Completion),
+    /// Worth another try; `wait` is what the server asked for (`Retry-After`).
+    Retry {
+        why: String,
+        wait: Option<Duration>,
+    },
+    Failed(LlmError),
+}
+
+/// Streams one completion; `on_text` gets each piece of text as it arrives.
+pub async fn complete(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    req: &ChatRequest,
+    policy: &Policy,
+    cancel: &CancellationToken,
+    on_text: &mut (dyn FnMut(&str) + Send),
+) -> Result<Completion, LlmError> {
+    let key = endpoint.key.as_ref().map(|k| k.expose_secret().to_string());
+    let request = endpoint.format.chat_request(&endpoint.base_url, key.as_deref(), req);
+    let mut attempt = 1;
+    loop {
+        let outcome = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(LlmError::Cancelled),
+            outcome = one_attempt(http, endpoint.format, &request, policy, on_text) => outcome,
+        };
+        match outcome {
+            Attempt::Done(mut completion) => {
+                completion.attempts = attempt;
+                return Ok(completion);
+            }
+            Attempt::Failed(e) => return Err(e),
+            Attempt::Retry { why, wait } => {
+                if attempt >= policy.attempts {
+                    return Err(LlmError::Transient(format!("{why} (after {attempt} attempts)")));
+                }
+                let delay = match wait {
+                    Some(asked) if asked > policy.max_wait => {
+                        return Err(LlmError::Transient(format!(
+                            "{why}; the server asks to retry in {}s, longer than Pyra waits",
+                            asked.as_secs()
+                        )));
+                    }
+                    Some(asked) => asked,
+                    None => backoff(policy, attempt),
+                };
+                sleep_or_cancel(delay, cancel).await?;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// `backoff × 2^(attempt-1)`, ±25 %, capped at `max_wait`.
+fn backoff(policy: &Policy, attempt: u32) -> Duration {
+    let base = policy.backoff.saturating_mul(1 << (attempt - 1).min(16)).min(policy.max_wait);
+    base.mul_f64(0.75 + fastrand::f64() * 0.5)
+}
+
+async fn sleep_or_cancel(delay: Duration, cancel: &CancellationToken) -> Result<(), LlmError> {
+    tokio::select! {
+        () = cancel.cancelled() => Err(LlmError::Cancelled),
+        () = tokio::time::sleep(delay) => Ok(()),
+    }
+}
+
+fn build(http: &reqwest::Client, request: &HttpRequest) -> reqwest::RequestBuilder {
+    let mut builder = match request.method {
+        Method::Get => http.get(&request.url),
+        Method::Post => http.post(&request.url),
+    };
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    if let Some(body) = &request.body {
+        builder = builder.body(serde_json::to_vec(body).unwrap_or_default());
+    }
+    builder
+}
+
+/// What a failed HTTP exchange says, without the URL's query (never holds a key, but
+/// stays short) and with the server named.
+fn describe(e: reqwest::Error, url: &str) -> String {
+    let host = reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    format!("cannot reach the model server {host}: {text}")
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let left = when.signed_duration_since(chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    Some(left)
+}
+
+async fn one_attempt(
+    http: &reqwest::Client,
+    format: Format,
+    request: &HttpRequest,
+    policy: &Policy,
+    on_text: &mut (dyn FnMut(&str) + Send),
+) -> Attempt {
+    let sent = build(http, request).send();
+    let mut response = match tokio::time::timeout(policy.first_token, sent).await {
+        Err(_) => {
+            return Attempt::Retry {
+                why: format!("the model server sent nothing for {}s", policy.first_token.as_secs()),
+                wait: None,
+            };
+        }
+        Ok(Err(e)) => {
+            // A refused or reset connection may pass; a bad URL or TLS failure will not.
+            let transient = e.is_connect() || e.is_timeout() || e.is_request();
+            let why = describe(e, &request.url);
+            return if transient { Attempt::Retry { why, wait: None } } else { Attempt::Failed(LlmError::Fatal(why)) };
+        }
+        Ok(Ok(r)) => r,
+    };
+    let status = response.status();
+    if !status.is_success() {
+        let wait = retry_after(response.headers());
+        let body = read_capped(&mut response, 64 << 10, policy.idle).await;
+        let message = format
+            .error_message(&body)
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().chars().take(300).collect());
+        let why = format!("the model server answered {status}: {message}");
+        let retryable = status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error();
+        return if retryable { Attempt::Retry { why, wait } } else { Attempt::Failed(LlmError::Fatal(why)) };
+    }
+    let mut decoder = format.decoder();
+    let mut completion = Completion {
+        text: String::new(),
+        tool_calls: Vec::new(),
+        usage: Usage::default(),
+        finish: Finish::Stop,
+        attempts: 1,
+    };
+    let mut finished = false;
+    let mut delivered = false;
+    let mut first = true;
+    loop {
+        let wait = if first { policy.first_token } else { policy.idle };
+        let chunk = match tokio::time::timeout(wait, response.chunk()).await {
+            Err(_) => Err(format!("the model server went silent for {}s", wait.as_secs())),
+            Ok(Err(e)) => Err(format!("the connection to the model server broke: {}", describe(e, &request.url))),
+            Ok(Ok(chunk)) => Ok(chunk),
+        };
+        first = false;
+        let (events, end) = match chunk {
+            Err(why) => return lost(why, delivered),
+            Ok(Some(bytes)) => (decoder.feed(&bytes), false),
+            Ok(None) => (decoder.finish(), true),
+        };
+        match events {
+            Err(WireError::Api { message, retryable }) => {
+                let why = format!("the model server reported an error: {message}");
+                return if retryable && !delivered {
+                    Attempt::Retry { why, wait: None }
+                } else {
+                    Attempt::Failed(if retryable { LlmError::Transient(why) } else { LlmError::Fatal(why) })
+                };
+            }
+            Err(WireError::Protocol(m)) => {
+                let why = format!("unexpected reply from the model server: {m}");
+                return lost(why, delivered);
+            }
+            Ok(events) => {
+                for event in events {
+                    match event {
+                        StreamEvent::Text(t) => {
+                            delivered = true;
+                            on_text(&t);
+                            completion.text.push_str(&t);
+                        }
+                        StreamEvent::ToolCall(call) => completion.tool_calls.push(call),
+                        StreamEvent::Usage(u) => merge(&mut completion.usage, u),
+                        StreamEvent::Finish(f) => {
+                            completion.finish = f;
+                            finished = true;
+                        }
+                    }
+                }
+            }
+        }
+        if end {
+            break;
+        }
+    }
+    if !finished {
+        return lost("the reply ended before it was complete".into(), delivered);
+    }
+    Attempt::Done(completion)
+}
+
+/// A stream broken off: retried when nothing reached the user yet; otherwise the user
+/// has seen part of a reply, and a second, different reply would follow it.
+fn lost(why: String, delivered: bool) -> Attempt {
+    if delivered {
+        Attempt::Failed(LlmError::Transient(format!("{why} (after part of the reply was shown, so not retried)")))
+    } else {
+        Attempt::Retry { why, wait: None }
+    }
+}
+
+/// Later usage values replace earlier ones, field by field.
+fn merge(into: &mut Usage, new: Usage) {
+    into.prompt = new.prompt.or(into.prompt);
+    into.completion = new.completion.or(into.completion);
+    into.cached = new.cached.or(into.cached);
+}
+
+async fn read_capped(response: &mut reqwest::Response, cap: usize, idle: Duration) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < cap {
+        match tokio::time::timeout(idle, response.chunk()).await {
+            Ok(Ok(Some(bytes))) => body.extend_from_slice(&bytes),
+            _ => break,
+        }
+    }
+    body.truncate(cap);
+    body
+}
+
+/// The models a server offers.
+pub async fn list_models(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    policy: &Policy,
+    cancel: &CancellationToken,
+) -> Result<Vec<String>, LlmError> {
+    let key = endpoint.key.as_ref().map(|k| k.expose_secret().to_string());
+    let request = endpoint.format.models_request(&endpoint.base_url, key.as_deref());
+    let exchange = async {
+        let mut response =
+            build(http, &request).send().await.map_err(|e| LlmError::Transient(describe(e, &request.url)))?;
+        let status = response.status();
+        let body = read_capped(&mut response, 16 << 20, policy.idle).await;
+        if !status.is_success() {
+            let message = endpoint
+                .format
+                .error_message(&body)
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().chars().take(300).collect());
+            return Err(LlmError::Fatal(format!("the model server answered {status}: {message}")));
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| LlmError::Fatal(format!("the model list is not JSON: {e}")))?;
+        endpoint.format.parse_models(&value).map_err(|e| LlmError::Fatal(e.to_string()))
+    };
+    tokio::select! {
+        () = cancel.cancelled() => Err(LlmError::Cancelled),
+        r = tokio::time::timeout(policy.first_token, exchange) => r.unwrap_or_else(|_| Err(LlmError::Transient("the model server did not answer".into()))),
+    }
+}

@@ -1,0 +1,94 @@
+//! Wire formats: each adapter builds the exact HTTP request of one API family and decodes
+//! its streamed reply. Decoders are pure state machines fed bytes as they arrive; they
+//! handle any split (inside an SSE line, a JSON value or a UTF-8 character).
+//!
+//! - [`openai`]: chat completions (`/chat/completions`), SSE; also every OpenAI-compatible
+//!   server (OpenRouter, Groq, Mistral, DeepSeek, Together, xAI, LM Studio, llama.cpp, vLLM).
+//! - [`anthropic`]: the Messages API (`/v1/messages`), SSE with typed events.
+//! - [`ollama`]: `/api/chat`, NDJSON.
+//! - [`gemini`]: `generateContent` / `streamGenerateContent?alt=sse`.
+//!
+//! [`sse`] and [`ndjson`] split a byte stream into events and lines.
+
+pub mod anthropic;
+pub mod gemini;
+pub mod ndjson;
+pub mod ollama;
+pub mod openai;
+pub mod sse;
+
+use serde_json::Value;
+
+use super::{ChatRequest, HttpRequest, StreamEvent, WireError};
+
+/// The API families Pyra speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenAi,
+    Anthropic,
+    Ollama,
+    Gemini,
+}
+
+/// Turns the bytes of a streamed reply into events.
+pub trait Decoder: Send {
+    /// Feeds the next bytes; returns the events they complete.
+    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, WireError>;
+    /// The stream ended: returns what is left, or an error if it ended too early (no
+    /// finish seen, a tool call unfinished).
+    fn finish(&mut self) -> Result<Vec<StreamEvent>, WireError>;
+}
+
+impl Format {
+    /// The streaming request for `req` against `base_url` (no trailing slash needed),
+    /// with `key` (if any) in the header this API expects.
+    pub fn chat_request(self, base_url: &str, key: Option<&str>, req: &ChatRequest) -> HttpRequest {
+        match self {
+            Format::OpenAi => openai::chat_request(base_url, key, req),
+            Format::Anthropic => anthropic::chat_request(base_url, key, req),
+            Format::Ollama => ollama::chat_request(base_url, key, req),
+            Format::Gemini => gemini::chat_request(base_url, key, req),
+        }
+    }
+
+    /// A fresh decoder for one streamed reply.
+    pub fn decoder(self) -> Box<dyn Decoder> {
+        match self {
+            Format::OpenAi => Box::new(openai::Decoder::default()),
+            Format::Anthropic => Box::new(anthropic::Decoder::default()),
+            Format::Ollama => Box::new(ollama::Decoder::default()),
+            Format::Gemini => Box::new(gemini::Decoder::default()),
+        }
+    }
+
+    /// The request that lists the models the server offers.
+    pub fn models_request(self, base_url: &str, key: Option<&str>) -> HttpRequest {
+        match self {
+            Format::OpenAi => openai::models_request(base_url, key),
+            Format::Anthropic => anthropic::models_request(base_url, key),
+            Format::Ollama => ollama::models_request(base_url, key),
+            Format::Gemini => gemini::models_request(base_url, key),
+        }
+    }
+
+    /// Model ids from the reply to [`Format::models_request`].
+    pub fn parse_models(self, body: &Value) -> Result<Vec<String>, WireError> {
+        match self {
+            Format::OpenAi => openai::parse_models(body),
+            Format::Anthropic => anthropic::parse_models(body),
+            Format::Ollama => ollama::parse_models(body),
+            Format::Gemini => gemini::parse_models(body),
+        }
+    }
+
+    /// The message of an HTTP error reply's body (each API wraps it differently), or
+    /// `None` when the body is not this API's error shape.
+    pub fn error_message(self, body: &[u8]) -> Option<String> {
+        match self {
+            Format::OpenAi => openai::error_message(body),
+            Format::Anthropic => anthropic::error_message(body),
+            Format::Ollama => ollama::error_message(body),
+            Format::Gemini => gemini::error_message(body),
+        }
+    }
+}

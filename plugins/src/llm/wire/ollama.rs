@@ -1,0 +1,579 @@
+//! Ollama's native chat API: `POST /api/chat`, streamed as newline-delimited JSON.
+//!
+//! Every line of the reply is one JSON object: `message.content` carries the next piece
+//! of text, `message.tool_calls` carries tool calls that are already complete (their
+//! `function.arguments` is a JSON object, not text) and have no ids, and the last line
+//! has `done: true` with `done_reason` and the token counts (`prompt_eval_count`,
+//! `eval_count`; durations are in nanoseconds and are not surfaced). A failure after
+//! the reply began arrives as a line `{"error": "..."}`.
+//!
+//! A key is only needed behind an authenticating proxy or for Ollama's cloud; it goes
+//! into `authorization: Bearer`, never into the URL.
+
+use serde_json::{Map, Value, json};
+
+use super::ndjson::Lines;
+use crate::llm::{ChatRequest, Finish, HttpRequest, Message, Method, Role, StreamEvent, ToolCall, Usage, WireError};
+
+/// Where a local Ollama listens.
+const DEFAULT_BASE_URL: &str = "http://localhost:11434";
+
+/// `base_url` without trailing slashes (and without an `/api` the user added), or the
+/// local default when it is empty.
+fn base(base_url: &str) -> String {
+    let trimmed = base_url.trim().trim_end_matches('/');
+    let trimmed = trimmed.strip_suffix("/api").unwrap_or(trimmed);
+    if trimmed.is_empty() { DEFAULT_BASE_URL.to_string() } else { trimmed.to_string() }
+}
+
+fn headers(key: Option<&str>) -> Vec<(String, String)> {
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    if let Some(key) = key {
+        headers.push(("authorization".to_string(), format!("Bearer {key}")));
+    }
+    headers
+}
+
+/// The streaming `/api/chat` request for `req`.
+pub fn chat_request(base_url: &str, key: Option<&str>, req: &ChatRequest) -> HttpRequest {
+    let mut body = Map::new();
+    body.insert("model".into(), json!(req.model));
+    let messages = req.messages.iter().map(|m| message(m, &req.messages)).collect();
+    body.insert("messages".into(), Value::Array(messages));
+    body.insert("stream".into(), json!(true));
+    let mut options = Map::new();
+    if let Some(t) = req.temperature {
+        options.insert("temperature".into(), json!(t));
+    }
+    if let Some(n) = req.max_tokens {
+        options.insert("num_predict".into(), json!(n));
+    }
+    if !options.is_empty() {
+        body.insert("options".into(), Value::Object(options));
+    }
+    if !req.tools.is_empty() {
+        let tools = req
+            .tools
+            .iter()
+            .map(|t| {
+                json!({
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                })
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    if let Some(schema) = &req.response_schema {
+        body.insert("format".into(), schema.clone());
+    }
+    HttpRequest {
+        method: Method::Post,
+        url: format!("{}/api/chat", base(base_url)),
+        headers: headers(key),
+        body: Some(Value::Object(body)),
+    }
+}
+
+/// One message in Ollama's shape.
+fn message(m: &Message, all: &[Message]) -> Value {
+    match m.role {
+        Role::System => json!({"role": "system", "content": m.content}),
+        Role::User => json!({"role": "user", "content": m.content}),
+        Role::Assistant => {
+            let mut out = json!({"role": "assistant", "content": m.content});
+            if !m.tool_calls.is_empty() {
+                let calls: Vec<Value> = m
+                    .tool_calls
+                    .iter()
+                    .map(|c| json!({"function": {"name": c.name, "arguments": arguments_object(&c.arguments)}}))
+                    .collect();
+                out["tool_calls"] = Value::Array(calls);
+            }
+            out
+        }
+        Role::Tool => {
+            let mut out = json!({"role": "tool", "content": m.content});
+            if let Some(name) = tool_name(m, all) {
+                out["tool_name"] = json!(name);
+            }
+            out
+        }
+    }
+}
+
+/// The name of the tool whose result `m` is: its own, or the name of the call it answers.
+fn tool_name(m: &Message, all: &[Message]) -> Option<String> {
+    if let Some(name) = &m.tool_name {
+        return Some(name.clone());
+    }
+    let id = m.tool_call_id.as_deref()?;
+    all.iter().flat_map(|m| &m.tool_calls).find(|c| c.id == id).map(|c| c.name.clone())
+}
+
+/// Tool-call arguments as the JSON object Ollama wants (`{}` when the text is not one).
+fn arguments_object(text: &str) -> Value {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => json!({}),
+    }
+}
+
+/// The request listing the models the server has pulled.
+pub fn models_request(base_url: &str, key: Option<&str>) -> HttpRequest {
+    let mut headers = headers(key);
+    headers.retain(|(name, _)| name != "content-type");
+    HttpRequest { method: Method::Get, url: format!("{}/api/tags", base(base_url)), headers, body: None }
+}
+
+/// Model names (`llama3.2:latest`) from `/api/tags`, sorted.
+pub fn parse_models(body: &Value) -> Result<Vec<String>, WireError> {
+    let models = body
+        .get("models")
+        .and_then(Value::as_array)
+        .ok_or_else(|| WireError::Protocol("the model list has no `models` array".into()))?;
+    let mut names: Vec<String> =
+        models.iter().filter_map(|m| m.get("name").and_then(Value::as_str)).map(str::to_string).collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// The message of an Ollama error body, `{"error": "..."}`.
+pub fn error_message(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    error_text(value.get("error")?)
+}
+
+/// The text of an `error` field: a string (Ollama), or an object with a `message` (some
+/// proxies in front of it).
+fn error_text(error: &Value) -> Option<String> {
+    match error {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Object(o) => o.get("message").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
+        _ => None,
+    }
+}
+
+/// An error line in a stream: retryable only when the server says it is overloaded.
+fn stream_error(error: &Value) -> WireError {
+    let message = error_text(error).unwrap_or_else(|| format!("Ollama reported an error: {error}"));
+    let lower = message.to_lowercase();
+    let retryable = lower.contains("overloaded") || lower.contains("busy");
+    WireError::Api { message, retryable }
+}
+
+/// Decodes an `/api/chat` stream.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    lines: Lines,
+    /// Tool calls emitted so far (numbers the generated ids).
+    calls: usize,
+    /// The `done` line was seen.
+    done: bool,
+}
+
+impl Decoder {
+    fn line(&mut self, line: &Value, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        if self.done {
+            return Ok(());
+        }
+        if let Some(error) = line.get("error").filter(|e| !e.is_null()) {
+            return Err(stream_error(error));
+        }
+        if let Some(message) = line.get("message") {
+            if let Some(text) = message.get("content").and_then(Value::as_str)
+                && !text.is_empty()
+            {
+                out.push(StreamEvent::Text(text.to_string()));
+            }
+            if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
+                for call in calls {
+                    let call = self.tool_call(call)?;
+                    out.push(StreamEvent::ToolCall(call));
+                }
+            }
+        }
+        if line.get("done").and_then(Value::as_bool) == Some(true) {
+            self.done = true;
+            let usage = Usage {
+                prompt: line.get("prompt_eval_count").and_then(Value::as_u64),
+                completion: line.get("eval_count").and_then(Value::as_u64),
+                cached: None,
+            };
+            if usage != Usage::default() {
+                out.push(StreamEvent::Usage(usage));
+            }
+            let finish = match line.get("done_reason").and_then(Value::as_str) {
+                // Versions before done_reason existed stopped only naturally.
+                Some("stop") | None if self.calls > 0 => Finish::ToolCalls,
+                Some("stop") | None => Finish::Stop,
+                Some("length") => Finish::Length,
+                Some(other) => Finish::Other(other.to_string()),
+            };
+            out.push(StreamEvent::Finish(finish));
+        }
+        Ok(())
+    }
+
+    /// A complete tool call: `{"function": {"name", "arguments": {...}}}`, with an `id`
+    /// only from newer servers (one is made up otherwise).
+    fn tool_call(&mut self, call: &Value) -> Result<ToolCall, WireError> {
+        let function = call.get("function").unwrap_or(&Value::Null);
+        let name = function
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| WireError::Protocol(format!("a tool call without a name: {call}")))?;
+        let arguments = match function.get("arguments") {
+            None | Some(Value::Null) => "{}".to_string(),
+            Some(Value::String(text)) => text.clone(),
+            Some(value) => value.to_string(),
+        };
+        let id = match call.get("id").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() => id.to_string(),
+            _ => format!("call_{}", self.calls),
+        };
+        self.calls += 1;
+        Ok(ToolCall { id, name: name.to_string(), arguments })
+    }
+}
+
+impl super::Decoder for Decoder {
+    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, WireError> {
+        let mut out = Vec::new();
+        for line in self.lines.feed(bytes)? {
+            self.line(&line, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn finish(&mut self) -> Result<Vec<StreamEvent>, WireError> {
+        let mut out = Vec::new();
+        for line in self.lines.finish()? {
+            self.line(&line, &mut out)?;
+        }
+        if !self.done {
+            return Err(WireError::Protocol("the stream ended before the reply was complete".into()));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Decoder as _;
+    use super::*;
+    use crate::llm::ToolSpec;
+
+    const TEXT: &[u8] = include_bytes!("../../../../tests/fixtures/llm/ollama/text.ndjson");
+    const TOOL_CALLS: &[u8] = include_bytes!("../../../../tests/fixtures/llm/ollama/tool_calls.ndjson");
+    const STRUCTURED: &[u8] = include_bytes!("../../../../tests/fixtures/llm/ollama/structured.ndjson");
+    const ERROR_MIDSTREAM: &[u8] = include_bytes!("../../../../tests/fixtures/llm/ollama/error_midstream.ndjson");
+
+    /// Feeds `chunks` in order, then finishes; stops at the first error.
+    fn run(chunks: &[&[u8]]) -> (Vec<StreamEvent>, Option<WireError>) {
+        let mut d = Decoder::default();
+        let mut events = Vec::new();
+        for c in chunks {
+            match d.feed(c) {
+                Ok(e) => events.extend(e),
+                Err(e) => return (events, Some(e)),
+            }
+        }
+        match d.finish() {
+            Ok(e) => events.extend(e),
+            Err(e) => return (events, Some(e)),
+        }
+        (events, None)
+    }
+
+    /// Text pieces joined; other events kept in order.
+    fn merged(events: Vec<StreamEvent>) -> Vec<StreamEvent> {
+        let mut out: Vec<StreamEvent> = Vec::new();
+        for e in events {
+            if let (StreamEvent::Text(t), Some(StreamEvent::Text(last))) = (&e, out.last_mut()) {
+                last.push_str(t);
+            } else {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    /// Decodes `bytes` whole, byte by byte and cut once at every position; all must agree.
+    fn decode_every_way(bytes: &[u8]) -> Vec<StreamEvent> {
+        let (whole, err) = run(&[bytes]);
+        assert_eq!(err, None);
+        let whole = merged(whole);
+        let singles: Vec<&[u8]> = bytes.chunks(1).collect();
+        let (events, err) = run(&singles);
+        assert_eq!(err, None);
+        assert_eq!(merged(events), whole, "byte by byte");
+        for cut in 1..bytes.len() {
+            let (events, err) = run(&[&bytes[..cut], &bytes[cut..]]);
+            assert_eq!(err, None, "cut at {cut}");
+            assert_eq!(merged(events), whole, "cut at {cut}");
+        }
+        whole
+    }
+
+    #[test]
+    fn text_stream() {
+        assert_eq!(
+            decode_every_way(TEXT),
+            vec![
+                StreamEvent::Text(
+                    "The sky looks blue because air molecules scatter short, blue wavelengths of sunlight far \
+                     more than long, red ones — an effect called Rayleigh scattering."
+                        .into()
+                ),
+                StreamEvent::Usage(Usage { prompt: Some(31), completion: Some(29), cached: None }),
+                StreamEvent::Finish(Finish::Stop),
+            ]
+        );
+    }
+
+    #[test]
+    fn tool_calls_stream() {
+        assert_eq!(
+            decode_every_way(TOOL_CALLS),
+            vec![
+                StreamEvent::ToolCall(ToolCall {
+                    id: "call_0".into(),
+                    name: "get_weather".into(),
+                    arguments: r#"{"city":"Berlin"}"#.into()
+                }),
+                StreamEvent::ToolCall(ToolCall {
+                    id: "call_1".into(),
+                    name: "lookup_note".into(),
+                    arguments: r#"{"query":"packing list for Berlin"}"#.into()
+                }),
+                StreamEvent::Usage(Usage { prompt: Some(243), completion: Some(41), cached: None }),
+                StreamEvent::Finish(Finish::ToolCalls),
+            ]
+        );
+    }
+
+    #[test]
+    fn structured_stream() {
+        let events = decode_every_way(STRUCTURED);
+        assert_eq!(
+            events,
+            vec![
+                StreamEvent::Text(r#"{"city":"Berlin","temperature_c":21}"#.into()),
+                StreamEvent::Usage(Usage { prompt: Some(58), completion: Some(12), cached: None }),
+                StreamEvent::Finish(Finish::Stop),
+            ]
+        );
+        let StreamEvent::Text(text) = &events[0] else { unreachable!() };
+        assert_eq!(serde_json::from_str::<Value>(text).unwrap(), json!({"city": "Berlin", "temperature_c": 21}));
+    }
+
+    #[test]
+    fn an_error_line_midstream_is_an_api_error_however_split() {
+        let expected = WireError::Api {
+            message: "an error was encountered while running the model: unexpected EOF".into(),
+            retryable: false,
+        };
+        let full = "Here is a short summary of your";
+        let check = |(events, err): (Vec<StreamEvent>, Option<WireError>), how: &str| {
+            assert_eq!(err.as_ref(), Some(&expected), "{how}");
+            // Text decoded before the error line is a prefix of what the server sent.
+            let text: String = events
+                .iter()
+                .map(|e| match e {
+                    StreamEvent::Text(t) => t.as_str(),
+                    other => panic!("{how}: unexpected {other:?}"),
+                })
+                .collect();
+            assert!(full.starts_with(&text), "{how}: {text:?}");
+        };
+        check(run(&[ERROR_MIDSTREAM]), "whole");
+        let singles: Vec<&[u8]> = ERROR_MIDSTREAM.chunks(1).collect();
+        let (events, err) = run(&singles);
+        assert_eq!(merged(events.clone()), vec![StreamEvent::Text(full.into())]);
+        check((events, err), "byte by byte");
+        for cut in 1..ERROR_MIDSTREAM.len() {
+            check(run(&[&ERROR_MIDSTREAM[..cut], &ERROR_MIDSTREAM[cut..]]), &format!("cut at {cut}"));
+        }
+    }
+
+    #[test]
+    fn busy_servers_are_retryable() {
+        let (_, err) = run(&[b"{\"error\":\"server busy, please try again.  maximum pending requests exceeded\"}\n"]);
+        assert!(matches!(err, Some(WireError::Api { retryable: true, .. })), "{err:?}");
+    }
+
+    #[test]
+    fn a_stream_cut_before_done_is_an_error() {
+        // Cut inside the last line: what is left is not JSON.
+        let (_, err) = run(&[&TEXT[..TEXT.len() - 40]]);
+        assert!(matches!(err, Some(WireError::Protocol(_))), "{err:?}");
+        // Cut right after a complete line: no done line.
+        let last_line = TEXT[..TEXT.len() - 1].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+        let (events, err) = run(&[&TEXT[..last_line]]);
+        assert_eq!(err, Some(WireError::Protocol("the stream ended before the reply was complete".into())));
+        assert!(events.iter().all(|e| matches!(e, StreamEvent::Text(_))));
+    }
+
+    #[test]
+    fn done_reasons_and_missing_counts() {
+        let (events, err) =
+            run(&[br#"{"message":{"role":"assistant","content":"Hi"},"done_reason":"length","done":true}"#]);
+        assert_eq!(err, None);
+        // No counts: no usage event (never zeros).
+        assert_eq!(events, vec![StreamEvent::Text("Hi".into()), StreamEvent::Finish(Finish::Length)]);
+        let (events, _) = run(&[br#"{"done_reason":"unload","done":true,"eval_count":3}"#]);
+        assert_eq!(
+            events,
+            vec![
+                StreamEvent::Usage(Usage { prompt: None, completion: Some(3), cached: None }),
+                StreamEvent::Finish(Finish::Other("unload".into())),
+            ]
+        );
+        // Older servers send no done_reason.
+        let (events, _) = run(&[br#"{"done":true}"#]);
+        assert_eq!(events, vec![StreamEvent::Finish(Finish::Stop)]);
+    }
+
+    #[test]
+    fn tool_call_ids_from_newer_servers_are_kept_and_thinking_is_skipped() {
+        let line = br#"{"message":{"role":"assistant","content":"","thinking":"Let me look.","tool_calls":[{"id":"call_x1","function":{"index":0,"name":"get_weather","arguments":{"city":"Oslo"}}},{"function":{"index":1,"name":"lookup_note","arguments":{}}}]},"done":false}
+{"message":{"role":"assistant","content":""},"done_reason":"stop","done":true}
+"#;
+        let (events, err) = run(&[line]);
+        assert_eq!(err, None);
+        assert_eq!(
+            events,
+            vec![
+                StreamEvent::ToolCall(ToolCall {
+                    id: "call_x1".into(),
+                    name: "get_weather".into(),
+                    arguments: r#"{"city":"Oslo"}"#.into()
+                }),
+                StreamEvent::ToolCall(ToolCall {
+                    id: "call_1".into(),
+                    name: "lookup_note".into(),
+                    arguments: "{}".into()
+                }),
+                StreamEvent::Finish(Finish::ToolCalls),
+            ]
+        );
+    }
+
+    fn conversation() -> ChatRequest {
+        let call =
+            ToolCall { id: "call_0".into(), name: "get_weather".into(), arguments: r#"{"city":"Berlin"}"#.into() };
+        let broken = ToolCall { id: "call_1".into(), name: "lookup_note".into(), arguments: "{not json".into() };
+        ChatRequest {
+            model: "llama3.2".into(),
+            messages: vec![
+                Message::system("You are Pyra."),
+                Message::user("Weather in Berlin?"),
+                Message {
+                    role: Role::Assistant,
+                    content: String::new(),
+                    tool_calls: vec![call.clone(), broken.clone()],
+                    tool_call_id: None,
+                    tool_name: None,
+                },
+                Message::tool_result(&call, r#"{"temperature_c":21}"#),
+                Message { tool_name: None, ..Message::tool_result(&broken, "no notes") },
+            ],
+            tools: vec![ToolSpec {
+                name: "get_weather".into(),
+                description: "Current weather for a city.".into(),
+                parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+            }],
+            temperature: Some(0.2),
+            max_tokens: Some(256),
+            response_schema: None,
+        }
+    }
+
+    #[test]
+    fn chat_request_shape() {
+        let req = chat_request("http://gpu-box:11434/", Some("sk-secret"), &conversation());
+        assert_eq!(req.method, Method::Post);
+        assert_eq!(req.url, "http://gpu-box:11434/api/chat");
+        assert!(!req.url.contains("sk-secret"));
+        assert_eq!(
+            req.headers,
+            vec![
+                ("content-type".to_string(), "application/json".to_string()),
+                ("authorization".to_string(), "Bearer sk-secret".to_string()),
+            ]
+        );
+        assert_eq!(
+            req.body.unwrap(),
+            json!({
+                "model": "llama3.2",
+                "messages": [
+                    {"role": "system", "content": "You are Pyra."},
+                    {"role": "user", "content": "Weather in Berlin?"},
+                    {"role": "assistant", "content": "", "tool_calls": [
+                        {"function": {"name": "get_weather", "arguments": {"city": "Berlin"}}},
+                        {"function": {"name": "lookup_note", "arguments": {}}},
+                    ]},
+                    {"role": "tool", "content": "{\"temperature_c\":21}", "tool_name": "get_weather"},
+                    {"role": "tool", "content": "no notes", "tool_name": "lookup_note"},
+                ],
+                "stream": true,
+                "options": {"temperature": 0.2, "num_predict": 256},
+                "tools": [{"type": "function", "function": {
+                    "name": "get_weather",
+                    "description": "Current weather for a city.",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+                }}],
+            })
+        );
+    }
+
+    #[test]
+    fn chat_request_defaults_and_structured_output() {
+        let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}});
+        let req = ChatRequest {
+            model: "llama3.2".into(),
+            messages: vec![Message::user("Hi")],
+            response_schema: Some(schema.clone()),
+            ..ChatRequest::default()
+        };
+        let http = chat_request("", None, &req);
+        assert_eq!(http.url, "http://localhost:11434/api/chat");
+        assert_eq!(http.headers, vec![("content-type".to_string(), "application/json".to_string())]);
+        assert_eq!(
+            http.body.unwrap(),
+            json!({"model": "llama3.2", "messages": [{"role": "user", "content": "Hi"}], "stream": true, "format": schema})
+        );
+        assert_eq!(chat_request("http://h:1/api/", None, &req).url, "http://h:1/api/chat");
+    }
+
+    #[test]
+    fn models() {
+        let req = models_request("http://localhost:11434", Some("k"));
+        assert_eq!(req.method, Method::Get);
+        assert_eq!(req.url, "http://localhost:11434/api/tags");
+        assert_eq!(req.headers, vec![("authorization".to_string(), "Bearer k".to_string())]);
+        assert_eq!(req.body, None);
+        assert!(models_request("http://localhost:11434", None).headers.is_empty());
+        let body = json!({"models": [
+            {"name": "qwen2.5:7b", "model": "qwen2.5:7b", "modified_at": "2025-05-01T10:00:00Z", "size": 4683087332u64},
+            {"name": "llama3.2:latest", "model": "llama3.2:latest", "size": 2019393189u64},
+        ]});
+        assert_eq!(parse_models(&body).unwrap(), vec!["llama3.2:latest", "qwen2.5:7b"]);
+        assert_eq!(parse_models(&json!({"models": []})).unwrap(), Vec::<String>::new());
+        assert!(matches!(parse_models(&json!({"data": []})), Err(WireError::Protocol(_))));
+    }
+
+    #[test]
+    fn error_messages() {
+        assert_eq!(
+            error_message(br#"{"error":"model \"llama9\" not found, try pulling it first"}"#).as_deref(),
+            Some("model \"llama9\" not found, try pulling it first")
+        );
+        assert_eq!(error_message(br#"{"error":{"message":"unauthorized"}}"#).as_deref(), Some("unauthorized"));
+        assert_eq!(error_message(b"404 page not found"), None);
+        assert_eq!(error_message(br#"{"models":[]}"#), None);
+    }
+}
