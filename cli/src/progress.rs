@@ -113,7 +113,7 @@ impl Observer for Progress {
                 if let Some(mp) = &self.live {
                     let bar = mp.add(ProgressBar::new_spinner());
                     bar.set_style(
-                        ProgressStyle::with_template("  {spinner} {prefix} {elapsed:.dim}")
+                        ProgressStyle::with_template("  {spinner} {prefix} {elapsed:.dim} {wide_msg:.dim}")
                             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                     );
                     bar.set_prefix(node.to_string());
@@ -156,6 +156,22 @@ impl Observer for Progress {
                 if *depth > 0 && *status != RunStatus::Succeeded {
                     self.line(format!("  child run {run_id} {status}"));
                 }
+            }
+            Event::NodeText { run_id, node, text } => {
+                // The live line shows the tail of what the node streams (a model's reply);
+                // the whole text is the node's output.
+                let key = (run_id.to_string(), node.to_string());
+                let state = self.lock();
+                if let Some((bar, _)) = state.bars.get(&key) {
+                    let mut tail = bar.message();
+                    tail.push_str(&text.replace(['\n', '\r', '\t'], " "));
+                    let chars = tail.chars().count();
+                    if chars > 200 {
+                        tail = tail.chars().skip(chars - 200).collect();
+                    }
+                    bar.set_message(tail);
+                }
+                drop(state);
             }
             Event::StoreTrouble { message } => self.note(&format!("warning: {message}")),
         }

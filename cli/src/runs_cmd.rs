@@ -223,6 +223,9 @@ fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure
             }
         }
     }
+    if let Some(line) = usage_line(&nodes) {
+        out.push_str(&format!("\n{line}\n"));
+    }
     let pending: Vec<_> = approvals.iter().filter(|a| a.state == ApprovalState::Pending).collect();
     if !pending.is_empty() {
         out.push_str("\nwaiting for approval:\n");
@@ -409,4 +412,36 @@ pub fn answer(
     }
     let report = session.block_on(session.runtime.resume(&id, None)).map_err(runner::run_failure)?;
     Ok(runner::report(&report, false, &session.progress))
+}
+
+/// The run's model usage summed over every call: `tokens: prompt 19, completion 24, cached
+/// 0 (3 calls, cost $0.000017)`. A count some call did not report makes the sum a lower
+/// bound, shown as `≥`; no model calls, no line.
+fn usage_line(nodes: &[NodeRecord]) -> Option<String> {
+    let calls: Vec<&serde_json::Value> = nodes.iter().filter_map(|n| n.usage.as_ref()?.as_array()).flatten().collect();
+    if calls.is_empty() {
+        return None;
+    }
+    let sum = |field: &str| {
+        let known: Vec<u64> = calls.iter().filter_map(|c| c[field].as_u64()).collect();
+        match known.len() {
+            0 => "unknown".to_string(),
+            n if n < calls.len() => format!("≥{}", known.iter().sum::<u64>()),
+            _ => known.iter().sum::<u64>().to_string(),
+        }
+    };
+    let costs: Vec<f64> = calls.iter().filter_map(|c| c["cost"].as_f64()).collect();
+    let cost = match costs.len() {
+        0 => String::new(),
+        n if n < calls.len() => format!(", cost ≥${:.6}", costs.iter().sum::<f64>()),
+        _ => format!(", cost ${:.6}", costs.iter().sum::<f64>()),
+    };
+    let count = calls.len();
+    Some(format!(
+        "tokens: prompt {}, completion {}, cached {} ({count} model call{}{cost})",
+        sum("prompt"),
+        sum("completion"),
+        sum("cached"),
+        if count == 1 { "" } else { "s" }
+    ))
 }

@@ -7,6 +7,7 @@
 
 pub mod exec;
 pub mod kinds;
+pub mod llm;
 
 use std::sync::Arc;
 
@@ -33,10 +34,10 @@ fn builtin_specs() -> Vec<engine::KindSpec> {
     specs
 }
 
-/// The executor of each built-in kind. Kinds without one (the language-model kinds, until
-/// their issue lands) validate but fail clearly when run.
+/// The executor of each built-in kind. Kinds without one (`message.send`, until the
+/// channels land) validate but fail clearly when run.
 fn executor(kind: &str) -> Option<Arc<dyn Executor>> {
-    use exec::{core, files, http, memory, process};
+    use exec::{core, files, http, llm, memory, process};
     Some(match kind {
         "template" => Arc::new(core::Template),
         "http" => Arc::new(http::Http::new()),
@@ -50,6 +51,8 @@ fn executor(kind: &str) -> Option<Arc<dyn Executor>> {
         "wait" => Arc::new(core::Wait),
         "approval" => Arc::new(core::Approval),
         "skill" => Arc::new(core::Skill),
+        "llm" => Arc::new(llm::Llm),
+        "agent" => Arc::new(llm::Agent),
         _ => return None,
     })
 }

@@ -1,6 +1,7 @@
 //! Every file in `examples/` validates, has the header the README promises, and draws.
 
 use crate::harness::{Pyra, repo_root};
+use crate::llm_server::{LlmServer, Reply};
 
 fn example_files() -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(repo_root().join("examples"))
@@ -54,6 +55,15 @@ const NEED_A_SERVICE: &[&str] = &[
     "webhook-alert",
     "weekly-review",
 ];
+
+/// A config whose default model is the local test server (OpenAI-compatible, no key).
+fn local_model(pyra: &Pyra, server: &LlmServer) {
+    let config = format!(
+        "default_model: local\nmodels:\n  - name: local\n    provider: openai-compatible\n    model: gpt-4o-mini\n    base_url: {}/v1\n",
+        server.url
+    );
+    std::fs::write(pyra.home_path().join("config.yaml"), config).unwrap();
+}
 
 #[test]
 fn examples_that_need_no_service_run() {
@@ -124,6 +134,48 @@ fn examples_that_need_no_service_run() {
                 assert_eq!(out.json()["found"], serde_json::json!(["house/spare-key"]));
                 assert_eq!(out.json()["answer"], "The boat is moored at pier 7");
                 pyra.run(["memory", "search", "moored", "--json"]).success().stdout_has("house/spare-key");
+            }
+            "recall" => {
+                let mut child = pyra
+                    .command(["memory", "write", "house/spare-key"])
+                    .stdin(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"The spare key is under the blue pot.\n")
+                    .unwrap();
+                assert!(child.wait().unwrap().success());
+                let out = pyra.run(["run", &path, "--json", "-i", "query=spare key"]);
+                out.success();
+                assert_eq!(out.json()["names"], serde_json::json!(["house/spare-key"]));
+            }
+            // The model examples run against the local server replaying recorded replies.
+            "ask" => {
+                let server = LlmServer::start(vec![Reply::fixture("openai/text.sse")]);
+                local_model(&pyra, &server);
+                let out = pyra.run(["run", &path, "--json"]);
+                out.success();
+                assert!(out.json()["answer"].as_str().unwrap().contains("How about “Ash”?"), "{}", out.stdout);
+            }
+            "ask-memory" => {
+                let server =
+                    LlmServer::start(vec![Reply::fixture("openai/recall_call.sse"), Reply::fixture("openai/text.sse")]);
+                local_model(&pyra, &server);
+                let mut child = pyra
+                    .command(["memory", "write", "house/spare-key"])
+                    .stdin(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"The spare key is under the blue pot.\n")
+                    .unwrap();
+                assert!(child.wait().unwrap().success());
+                let out = pyra.run(["run", &path, "--json", "-i", "question=Where is the spare key?"]);
+                out.success();
+                let seen = server.requests();
+                assert_eq!(seen.len(), 2);
+                let offered = serde_json::to_string(&seen[0].body["tools"]).unwrap();
+                assert!(offered.contains("\"recall\"") && offered.contains("Words to look for"), "{offered}");
+                let second = serde_json::to_string(&seen[1].body).unwrap();
+                assert!(second.contains("blue pot"), "the recalled note went back to the model: {second}");
             }
             other => panic!("example {other} is neither run here nor listed as needing a service"),
         }

@@ -3,9 +3,12 @@
 //! times down.
 
 mod harness;
+mod llm_server;
 
+mod config;
 mod corpus;
 mod examples;
+mod llm;
 mod memory;
 mod run;
 mod runs;

@@ -184,7 +184,7 @@ impl Index {
         let lo = ranked.iter().map(|r| r.0).min().unwrap_or(0);
         let hi = ranked.iter().map(|r| r.0).max().unwrap_or(0);
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT notes_fts.rowid, n.name, n.category, n.title, snippet(notes_fts, -1, ?4, ?5, '…', 16), n.injection
+            "SELECT notes_fts.rowid, n.name, n.category, n.title, snippet(notes_fts, 3, ?4, ?5, '…', 16), n.injection
              FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
              WHERE notes_fts MATCH ?1 AND notes_fts.rowid >= ?2 AND notes_fts.rowid <= ?3
                AND notes_fts.rowid IN ({})",

@@ -5,5 +5,6 @@
 pub mod core;
 pub mod files;
 pub mod http;
+pub mod llm;
 pub mod memory;
 pub mod process;

@@ -7,7 +7,7 @@ use super::object;
 
 fn model_fields() -> Value {
     json!({
-        "model": { "type": "string", "description": "A model entry from config (`NAME`) or `NAME/model-id`; default: the default entry." },
+        "model": { "type": ["string", "null"], "description": "A model entry from config (`NAME`) or `NAME/model-id`; default (or null, or empty): the default entry." },
         "system": { "type": "string", "description": "The system prompt." },
         "prompt": { "type": "string", "description": "The user message." },
         "messages": {

@@ -1,0 +1,305 @@
+//! Executors for `llm` (one completion, optionally as schema-checked JSON with one repair
+//! attempt) and `agent` (a tool-use loop whose tools are skills).
+//!
+//! What goes to a model: secret values are masked out of every message; text rendered
+//! from untrusted data (an HTTP response, a file, a tool's result) is scanned for prompt
+//! injection and wrapped in `<untrusted>` tags, with a note in the system prompt. What
+//! comes back is untrusted. Streamed text reaches the progress view as it arrives; every
+//! call's token usage is recorded on the node (unknown stays unknown).
+
+use std::sync::OnceLock;
+
+use engine::run::{BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output, SkillTool};
+use serde_json::{Map, Value, json};
+
+use crate::llm::client::{self, Completion, LlmError, Policy};
+use crate::llm::target::{self, Target};
+use crate::llm::{ChatRequest, Message, Role, ToolCall, ToolSpec, UNTRUSTED_NOTE, wrap_untrusted};
+
+/// One HTTP client for every model call of the process.
+fn http() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| client::http_client(&Policy::default()))
+}
+
+/// The conversation a node's `with:` describes: masked, untrusted parts scanned and
+/// wrapped, the untrusted-content note added to the system prompt when needed.
+fn conversation(ctx: &NodeCtx, with: &Value, tools: bool) -> Result<Vec<Message>, NodeError> {
+    // Tool results always come back wrapped, so an agent's model always gets the note.
+    let mut untrusted = tools;
+    let mut text_at = |pointer: &str, text: &str, source: &str| -> Result<String, NodeError> {
+        let masked = ctx.mask(text);
+        if ctx.tainted_under(pointer).is_empty() {
+            return Ok(masked);
+        }
+        ctx.scan_untrusted(source, text)?;
+        untrusted = true;
+        Ok(wrap_untrusted(source, &masked))
+    };
+    let mut messages = Vec::new();
+    let mut system = match with.get("system").and_then(Value::as_str) {
+        Some(s) => text_at("/system", s, "the system prompt")?,
+        None => String::new(),
+    };
+    if let Some(list) = with.get("messages").and_then(Value::as_array) {
+        for (i, m) in list.iter().enumerate() {
+            let role = m.get("role").and_then(Value::as_str).and_then(Role::parse).unwrap_or(Role::User);
+            let content = m.get("content").and_then(Value::as_str).unwrap_or_default();
+            let content = text_at(&format!("/messages/{i}/content"), content, &format!("message {i}"))?;
+            if role == Role::System {
+                system = if system.is_empty() { content } else { format!("{system}\n\n{content}") };
+            } else {
+                messages.push(Message::text(role, content));
+            }
+        }
+    }
+    if let Some(prompt) = with.get("prompt").and_then(Value::as_str) {
+        messages.push(Message::user(text_at("/prompt", prompt, "the prompt")?));
+    }
+    if untrusted {
+        system = if system.is_empty() { UNTRUSTED_NOTE.to_string() } else { format!("{system}\n\n{UNTRUSTED_NOTE}") };
+    }
+    if !system.is_empty() {
+        messages.insert(0, Message::system(system));
+    }
+    Ok(messages)
+}
+
+fn request(target: &Target, with: &Value, messages: Vec<Message>, tools: Vec<ToolSpec>) -> ChatRequest {
+    ChatRequest {
+        model: target.model.clone(),
+        messages,
+        tools,
+        temperature: with.get("temperature").and_then(Value::as_f64).or(target.temperature),
+        max_tokens: with
+            .get("max_tokens")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .or(target.max_tokens),
+        response_schema: None,
+    }
+}
+
+/// One model call: streamed to the progress view, its usage recorded.
+async fn call(ctx: &NodeCtx, target: &Target, req: &ChatRequest) -> Result<Completion, NodeError> {
+    let streamer = ctx.clone();
+    let mut on_text = move |t: &str| streamer.stream_text(t);
+    let result = client::complete(http(), &target.endpoint, req, &Policy::default(), &ctx.cancel, &mut on_text).await;
+    match result {
+        Ok(done) => {
+            ctx.record_usage(target.usage_entry(&done.usage));
+            Ok(done)
+        }
+        Err(LlmError::Cancelled) => Err(NodeError::Cancelled),
+        Err(LlmError::Transient(m)) => Err(NodeError::Retryable(format!("model `{}`: {m}", target.label))),
+        Err(LlmError::Fatal(m)) => Err(NodeError::Fatal(format!("model `{}`: {m}", target.label))),
+    }
+}
+
+/// The JSON in a reply: the whole text, or the inside of a ```json fence.
+fn json_in(text: &str) -> Result<Value, String> {
+    let t = text.trim();
+    let inner = t
+        .strip_prefix("```json")
+        .or_else(|| t.strip_prefix("```"))
+        .and_then(|rest| rest.trim_end().strip_suffix("```"))
+        .unwrap_or(t);
+    serde_json::from_str(inner.trim()).map_err(|e| format!("the reply is not JSON ({e})"))
+}
+
+fn check_reply(text: &str, schema: &Value) -> Result<Value, String> {
+    let value = json_in(text)?;
+    engine::schema::check(schema, &value).map_err(|problems| problems.join("; "))?;
+    Ok(value)
+}
+
+/// `llm`: one completion.
+pub struct Llm;
+
+impl Executor for Llm {
+    fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>> {
+        Box::pin(async move {
+            let target = target::resolve(&ctx, with.get("model").and_then(Value::as_str))?;
+            let messages = conversation(&ctx, &with, false)?;
+            let mut req = request(&target, &with, messages, Vec::new());
+            let Some(schema) = with.get("response_schema").cloned() else {
+                let done = call(&ctx, &target, &req).await?;
+                return Ok(Outcome::Done(Output::untrusted(Value::String(done.text))));
+            };
+            req.response_schema = Some(schema.clone());
+            let first = call(&ctx, &target, &req).await?;
+            let problem = match check_reply(&first.text, &schema) {
+                Ok(value) => return Ok(Outcome::Done(Output::untrusted(value))),
+                Err(problem) => problem,
+            };
+            // One repair attempt: the model sees its reply and what is wrong with it.
+            req.messages.push(Message::assistant(first.text));
+            req.messages.push(Message::user(format!(
+                "Your reply does not match the required JSON Schema: {problem}. Reply again with only the corrected \
+                 JSON, no other text. The schema: {schema}"
+            )));
+            let second = call(&ctx, &target, &req).await?;
+            match check_reply(&second.text, &schema) {
+                Ok(value) => Ok(Outcome::Done(Output::untrusted(value))),
+                Err(problem) => Err(NodeError::Fatal(format!(
+                    "model `{}` did not return JSON matching `response_schema`, also after one repair: {problem}",
+                    target.label
+                ))),
+            }
+        })
+    }
+}
+
+/// The most tool results' text handed back to a model, per call.
+const MAX_TOOL_RESULT: usize = 64 << 10;
+
+/// `agent`: a model with tools, until it answers without calling one.
+pub struct Agent;
+
+impl Executor for Agent {
+    fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>> {
+        Box::pin(async move {
+            let target = target::resolve(&ctx, with.get("model").and_then(Value::as_str))?;
+            let max = with.get("max_iterations").and_then(Value::as_u64).unwrap_or(10);
+            let mut tools: Vec<SkillTool> = Vec::new();
+            for name in with.get("tools").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+                tools.push(ctx.skill_tool(name)?);
+            }
+            let specs: Vec<ToolSpec> = tools
+                .iter()
+                .map(|t| ToolSpec {
+                    name: t.name.clone(),
+                    description: t.description.clone(),
+                    parameters: t.parameters.clone(),
+                })
+                .collect();
+            // The conversation so far survives a restart (an approval inside a tool parks
+            // the run): model calls and tool runs already made are not made again.
+            let (mut messages, mut turns) = match ctx.durable_state() {
+                Some(state) => {
+                    restore(&state).ok_or_else(|| NodeError::Fatal("the saved conversation is damaged".into()))?
+                }
+                None => (conversation(&ctx, &with, !specs.is_empty())?, 0),
+            };
+            loop {
+                if let Some(last) = messages.last().filter(|m| m.role == Role::Assistant && m.tool_calls.is_empty()) {
+                    return Ok(Outcome::Done(Output::untrusted(Value::String(last.content.clone()))));
+                }
+                let pending: Vec<ToolCall> = pending_calls(&messages);
+                if pending.is_empty() {
+                    if turns >= max {
+                        return Err(NodeError::Fatal(format!(
+                            "the agent made {max} model calls without a final answer (`max_iterations: {max}`)"
+                        )));
+                    }
+                    let req = request(&target, &with, messages.clone(), specs.clone());
+                    let done = call(&ctx, &target, &req).await?;
+                    turns += 1;
+                    let mut reply = Message::assistant(done.text);
+                    reply.tool_calls = done.tool_calls;
+                    messages.push(reply);
+                } else {
+                    for call in pending {
+                        let result = match run_tool(&ctx, &tools, &call).await {
+                            Ok(Some(text)) => text,
+                            Ok(None) => {
+                                save(&ctx, &messages, turns)?;
+                                return Ok(Outcome::Waiting(format!("tool `{}` waits for an approval", call.name)));
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        messages.push(Message::tool_result(&call, result));
+                    }
+                }
+                save(&ctx, &messages, turns)?;
+            }
+        })
+    }
+}
+
+/// The calls of the last assistant message that have no result yet.
+fn pending_calls(messages: &[Message]) -> Vec<ToolCall> {
+    let Some(at) = messages.iter().rposition(|m| m.role == Role::Assistant) else { return Vec::new() };
+    let answered: Vec<&str> = messages[at + 1..].iter().filter_map(|m| m.tool_call_id.as_deref()).collect();
+    messages[at].tool_calls.iter().filter(|c| !answered.contains(&c.id.as_str())).cloned().collect()
+}
+
+fn save(ctx: &NodeCtx, messages: &[Message], turns: u64) -> Result<(), NodeError> {
+    let list: Vec<Value> = messages.iter().map(Message::to_json).collect();
+    ctx.set_durable_state(&json!({ "messages": list, "turns": turns }))
+}
+
+fn restore(state: &Value) -> Option<(Vec<Message>, u64)> {
+    let messages = state.get("messages")?.as_array()?.iter().map(Message::from_json).collect::<Option<Vec<_>>>()?;
+    Some((messages, state.get("turns")?.as_u64()?))
+}
+
+/// Runs one tool call. `Ok(Some(text))` is what goes back to the model — a result, or an
+/// error the model can act on (bad arguments, a failed tool); `Ok(None)`: the tool waits
+/// for an approval.
+async fn run_tool(ctx: &NodeCtx, tools: &[SkillTool], call: &ToolCall) -> Result<Option<String>, NodeError> {
+    let Some(tool) = tools.iter().find(|t| t.name == call.name) else {
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+        return Ok(Some(format!("error: there is no tool `{}`; the tools are: {}", call.name, names.join(", "))));
+    };
+    let raw = if call.arguments.trim().is_empty() { "{}" } else { call.arguments.as_str() };
+    let args: Value = match serde_json::from_str(raw) {
+        Ok(v) => v,
+        Err(e) => return Ok(Some(format!("error: the arguments are not valid JSON ({e}); send a JSON object"))),
+    };
+    if let Err(problems) = engine::schema::check(&tool.parameters, &args) {
+        return Ok(Some(format!(
+            "error: the arguments do not match the tool's schema: {}. The schema: {}",
+            problems.join("; "),
+            tool.parameters
+        )));
+    }
+    let inputs: Map<String, Value> = args.as_object().cloned().unwrap_or_default();
+    ctx.log(engine::run::LogLevel::Info, format!("tool call `{}` ({})", call.name, call.id));
+    let text = match ctx.run_skill_tool(&call.name, inputs, &call.id).await {
+        Ok(Outcome::Done(output)) => serde_json::to_string(&output.value).unwrap_or_default(),
+        Ok(Outcome::Rejected(output)) => format!("the user rejected this tool call: {}", output.value),
+        Ok(Outcome::Waiting(_)) => return Ok(None),
+        Err(NodeError::Cancelled) => return Err(NodeError::Cancelled),
+        Err(e) => format!("error: the tool failed: {}", e.message()),
+    };
+    let mut text = ctx.mask(&text);
+    if text.len() > MAX_TOOL_RESULT {
+        let mut cut = MAX_TOOL_RESULT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str(" …[cut]");
+    }
+    ctx.scan_untrusted(&format!("the result of tool `{}`", call.name), &text)?;
+    Ok(Some(wrap_untrusted(&format!("tool {}", call.name), &text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_found_in_fences_and_checked() {
+        let schema = json!({"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}});
+        assert_eq!(check_reply("```json\n{\"city\": \"Berlin\"}\n```", &schema).unwrap(), json!({"city": "Berlin"}));
+        assert!(check_reply("{\"town\": 1}", &schema).unwrap_err().contains("city"));
+        assert!(check_reply("Sure! Here it is", &schema).unwrap_err().contains("not JSON"));
+    }
+
+    #[test]
+    fn pending_calls_are_those_without_results() {
+        let a = ToolCall { id: "a".into(), name: "t".into(), arguments: "{}".into() };
+        let b = ToolCall { id: "b".into(), name: "t".into(), arguments: "{}".into() };
+        let mut reply = Message::assistant("");
+        reply.tool_calls = vec![a.clone(), b.clone()];
+        let messages = vec![Message::user("hi"), reply, Message::tool_result(&a, "1")];
+        assert_eq!(pending_calls(&messages), vec![b]);
+        let (back, turns) =
+            restore(&json!({"messages": messages.iter().map(Message::to_json).collect::<Vec<_>>(), "turns": 2}))
+                .unwrap();
+        assert_eq!(back, messages);
+        assert_eq!(turns, 2);
+    }
+}

@@ -1,0 +1,412 @@
+//! The `llm` and `agent` kinds against a local server that replays recorded replies of
+//! each wire format (OpenAI-compatible, Anthropic, Ollama, Gemini): streamed text, usage,
+//! tool calls through skills, structured output with a repair, errors, retries honouring
+//! `Retry-After`, and a connection cut after text was shown. Keys come from the vault and
+//! travel in headers only.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::harness::{Output, Pyra};
+use crate::llm_server::{LlmServer, Reply};
+
+const PASS: &str = "correct horse battery staple";
+const ANTHROPIC_KEY: &str = "sk-ant-test-4f8a1c9e2b7d";
+const GEMINI_KEY: &str = "AIzaTest-9c2e7b4f1a8d";
+
+/// The four wire formats: config entry name, fixture folder, text fixture, its text.
+const FORMATS: &[(&str, &str, &str, &str)] = &[
+    ("oa", "openai", "text.sse", "How about “Ash”? It’s short, suits a grey coat"),
+    ("an", "anthropic", "text.sse", "Berlin’s Museum Island has five museums"),
+    ("ol", "ollama", "text.ndjson", "an effect called Rayleigh scattering."),
+    ("ge", "gemini", "text.sse", "At sunset the light crosses more air"),
+];
+
+fn run_with_vault(pyra: &Pyra, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = pyra.command(args);
+    cmd.env("PYRA_VAULT_PASSPHRASE", PASS).env("PYRA_VAULT_SCRYPT_LOG_N", "10");
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    Output::from(child.wait_with_output().unwrap())
+}
+
+/// A home whose config points every format at `server`, with the keys in the vault.
+fn setup(server: &LlmServer) -> Pyra {
+    let pyra = Pyra::new();
+    run_with_vault(&pyra, &["vault", "init"], None).success();
+    run_with_vault(&pyra, &["vault", "set", "ANTHROPIC_API_KEY"], Some(ANTHROPIC_KEY)).success();
+    run_with_vault(&pyra, &["vault", "set", "GEMINI_API_KEY"], Some(GEMINI_KEY)).success();
+    let url = &server.url;
+    let config = format!(
+        "default_model: oa
+models:
+  - name: oa
+    provider: openai-compatible
+    model: gpt-4o-mini
+    base_url: {url}/v1
+    prices: {{ prompt: 0.15, completion: 0.60 }}
+  - name: an
+    provider: anthropic
+    model: claude-sonnet-4-5
+    base_url: {url}
+  - name: ol
+    provider: ollama
+    model: llama3.2
+    base_url: {url}
+  - name: ge
+    provider: gemini
+    model: gemini-2.5-flash
+    base_url: {url}
+"
+    );
+    std::fs::write(pyra.home_path().join("config.yaml"), config).unwrap();
+    pyra
+}
+
+fn ask_skill(pyra: &Pyra, model: &str) -> String {
+    pyra.skill(
+        "ask",
+        &format!(
+            r#"name: ask
+nodes:
+  answer:
+    uses: llm
+    with:
+      model: {model}
+      system: You are brief.
+      prompt: Say something.
+outputs:
+  text: "{{{{ nodes.answer.output }}}}"
+"#
+        ),
+    )
+}
+
+#[test]
+fn every_format_streams_text_records_usage_and_sends_keys_in_headers_only() {
+    for (entry, folder, fixture, said) in FORMATS {
+        let server = LlmServer::start(vec![Reply::fixture(&format!("{folder}/{fixture}"))]);
+        let pyra = setup(&server);
+        let skill = ask_skill(&pyra, entry);
+        let out = run_with_vault(&pyra, &["run", &skill, "--json"], None);
+        out.success();
+        let text = out.json()["text"].as_str().unwrap_or_default().to_string();
+        assert!(text.contains(said), "{entry}: {text}");
+        let seen = server.requests();
+        assert_eq!(seen.len(), 1, "{entry}");
+        let request = &seen[0];
+        for key in [ANTHROPIC_KEY, GEMINI_KEY] {
+            assert!(!request.path.contains(key), "{entry}: a key in the URL {}", request.path);
+        }
+        match *entry {
+            "an" => {
+                assert_eq!(request.header("x-api-key"), Some(ANTHROPIC_KEY));
+                assert_eq!(request.header("anthropic-version"), Some("2023-06-01"));
+                assert_eq!(request.path, "/v1/messages");
+            }
+            "ge" => {
+                assert_eq!(request.header("x-goog-api-key"), Some(GEMINI_KEY));
+                assert!(request.path.starts_with("/v1beta/models/gemini-2.5-flash:streamGenerateContent"));
+            }
+            "ol" => assert_eq!(request.path, "/api/chat"),
+            _ => {
+                assert_eq!(request.path, "/v1/chat/completions");
+                assert_eq!(request.header("authorization"), None, "no key configured, none sent");
+                assert_eq!(request.body["stream_options"]["include_usage"], true);
+            }
+        }
+        // Usage is on the node and summed by `pyra runs show`; the keys are nowhere.
+        let id = pyra.last_run();
+        let shown = run_with_vault(&pyra, &["runs", "show", &id, "--json"], None);
+        shown.success();
+        let node = crate::harness::node(&shown.json(), "answer").clone();
+        let usage = &node["usage"][0];
+        assert!(usage["prompt"].as_u64().is_some_and(|n| n > 0), "{entry}: {usage}");
+        assert!(usage["completion"].as_u64().is_some_and(|n| n > 0), "{entry}: {usage}");
+        assert!(!shown.stdout.contains(ANTHROPIC_KEY) && !shown.stdout.contains(GEMINI_KEY));
+        let text = run_with_vault(&pyra, &["runs", "show", &id], None);
+        text.success().stdout_has("tokens");
+    }
+}
+
+#[test]
+fn openai_usage_costs_from_the_price_table() {
+    let server = LlmServer::start(vec![Reply::fixture("openai/text.sse")]);
+    let pyra = setup(&server);
+    let skill = ask_skill(&pyra, "oa");
+    run_with_vault(&pyra, &["run", &skill], None).success();
+    let shown = run_with_vault(&pyra, &["runs", "show", &pyra.last_run(), "--json"], None);
+    let usage = crate::harness::node(&shown.json(), "answer")["usage"][0].clone();
+    assert_eq!(usage["prompt"], 19);
+    assert_eq!(usage["completion"], 24);
+    assert_eq!(usage["model"], "oa/gpt-4o-mini");
+    let cost = usage["cost"].as_f64().unwrap();
+    assert!((cost - (19.0 * 0.15 + 24.0 * 0.60) / 1e6).abs() < 1e-12, "{cost}");
+}
+
+#[test]
+fn a_rate_limit_is_retried_after_the_time_the_server_asks() {
+    let limited =
+        Reply::json(429, r#"{"error":{"message":"Rate limit reached","type":"requests"}}"#).header("retry-after", "1");
+    let server = LlmServer::start(vec![limited, Reply::fixture("openai/text.sse")]);
+    let pyra = setup(&server);
+    let skill = ask_skill(&pyra, "oa");
+    let started = std::time::Instant::now();
+    let out = run_with_vault(&pyra, &["run", &skill, "--json"], None);
+    out.success();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "Retry-After: 1 was honoured");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn a_bad_request_is_not_retried_and_says_what_the_server_said() {
+    let bad = Reply::json(400, r#"{"error":{"message":"model `nope` does not exist","type":"invalid_request_error"}}"#);
+    let server = LlmServer::start(vec![bad, Reply::fixture("openai/text.sse")]);
+    let pyra = setup(&server);
+    let skill = ask_skill(&pyra, "oa/nope");
+    let out = run_with_vault(&pyra, &["run", &skill], None);
+    out.code(1).stderr_has("model `nope` does not exist").stderr_has("oa/nope");
+    assert_eq!(server.requests().len(), 1);
+    assert_eq!(server.requests()[0].body["model"], "nope", "NAME/model-id picks the model");
+}
+
+#[test]
+fn a_connection_cut_after_text_was_shown_is_not_retried() {
+    let cut = Reply::fixture("openai/text.sse").cut_at(1500);
+    let server = LlmServer::start(vec![cut, Reply::fixture("openai/text.sse")]);
+    let pyra = setup(&server);
+    let skill = ask_skill(&pyra, "oa");
+    let out = run_with_vault(&pyra, &["run", &skill], None);
+    out.code(1).stderr_has("not retried");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn an_error_in_the_stream_fails_the_node_with_its_message() {
+    for (entry, fixture, said) in [
+        ("oa", "openai/error_midstream.sse", "error"),
+        ("an", "anthropic/overloaded.sse", "Overloaded"),
+        ("ol", "ollama/error_midstream.ndjson", "error"),
+        ("ge", "gemini/error.sse", "error"),
+    ] {
+        let server = LlmServer::start(vec![Reply::fixture(fixture); 4]);
+        let pyra = setup(&server);
+        let skill = ask_skill(&pyra, entry);
+        let out = run_with_vault(&pyra, &["run", &skill], None);
+        out.code(1).stderr_has(said);
+    }
+}
+
+#[test]
+fn structured_output_is_parsed_and_checked_in_every_format() {
+    for (entry, fixture) in [
+        ("oa", "openai/structured.sse"),
+        ("an", "anthropic/structured.sse"),
+        ("ol", "ollama/structured.ndjson"),
+        ("ge", "gemini/structured.sse"),
+    ] {
+        let server = LlmServer::start(vec![Reply::fixture(fixture)]);
+        let pyra = setup(&server);
+        let skill = pyra.skill(
+            "weather",
+            &format!(
+                r#"name: weather
+nodes:
+  w:
+    uses: llm
+    with:
+      model: {entry}
+      prompt: The weather in Berlin, as JSON.
+      response_schema:
+        type: object
+        required: [city, temperature_c]
+        properties:
+          city: {{ type: string }}
+          temperature_c: {{ type: number }}
+outputs:
+  city: "{{{{ nodes.w.output.city }}}}"
+  t: "{{{{ nodes.w.output.temperature_c }}}}"
+"#
+            ),
+        );
+        let out = run_with_vault(&pyra, &["run", &skill, "--json"], None);
+        out.success();
+        assert_eq!(out.json()["city"], "Berlin", "{entry}");
+        assert_eq!(out.json()["t"], 21, "{entry}");
+    }
+}
+
+#[test]
+fn a_reply_that_misses_the_schema_gets_one_repair_attempt() {
+    // The first reply is prose (the text fixture), the second the JSON.
+    let server = LlmServer::start(vec![Reply::fixture("openai/text.sse"), Reply::fixture("openai/structured.sse")]);
+    let pyra = setup(&server);
+    let skill = pyra.skill(
+        "weather",
+        r#"name: weather
+nodes:
+  w:
+    uses: llm
+    with:
+      prompt: The weather in Berlin, as JSON.
+      response_schema: { type: object, required: [city], properties: { city: { type: string } } }
+outputs:
+  city: "{{ nodes.w.output.city }}"
+"#,
+    );
+    let out = run_with_vault(&pyra, &["run", &skill, "--json"], None);
+    out.success();
+    assert_eq!(out.json()["city"], "Berlin");
+    let repair = &server.requests()[1].body["messages"];
+    let last = repair.as_array().unwrap().last().unwrap();
+    assert!(last["content"].as_str().unwrap().contains("does not match the required JSON Schema"), "{last}");
+}
+
+/// The skills the tool-call fixtures call: `get_weather(city)` and `lookup_note(query)`.
+fn tool_skills(pyra: &Pyra) {
+    pyra.skill(
+        "get_weather",
+        r#"name: get_weather
+description: The current weather in a city.
+inputs:
+  city: { type: string, description: The city's name. }
+nodes:
+  report:
+    uses: template
+    with:
+      value: "{{ inputs.city }}: 21 °C, light wind"
+outputs:
+  weather: "{{ nodes.report.output }}"
+"#,
+    );
+    pyra.skill(
+        "lookup_note",
+        r#"name: lookup_note
+description: Finds a note in memory.
+inputs:
+  query: { type: string }
+nodes:
+  found:
+    uses: template
+    with:
+      value: "note about {{ inputs.query }}: bring an umbrella"
+outputs:
+  note: "{{ nodes.found.output }}"
+"#,
+    );
+}
+
+#[test]
+fn an_agent_calls_skills_as_tools_in_every_format() {
+    for (entry, calls, answer) in [
+        ("oa", "openai/tool_calls.sse", "openai/text.sse"),
+        ("an", "anthropic/tool_use.sse", "anthropic/text.sse"),
+        ("ol", "ollama/tool_calls.ndjson", "ollama/text.ndjson"),
+        ("ge", "gemini/tool_calls.sse", "gemini/text.sse"),
+    ] {
+        let server = LlmServer::start(vec![Reply::fixture(calls), Reply::fixture(answer)]);
+        let pyra = setup(&server);
+        tool_skills(&pyra);
+        let skill = pyra.skill(
+            "plan",
+            &format!(
+                r#"name: plan
+nodes:
+  agent:
+    uses: agent
+    with:
+      model: {entry}
+      prompt: What is the weather, and what did I note?
+      tools: [get_weather, lookup_note]
+outputs:
+  answer: "{{{{ nodes.agent.output }}}}"
+"#
+            ),
+        );
+        let out = run_with_vault(&pyra, &["run", &skill, "--json"], None);
+        out.success();
+        assert!(!out.json()["answer"].as_str().unwrap_or_default().is_empty(), "{entry}");
+        let seen = server.requests();
+        assert_eq!(seen.len(), 2, "{entry}: one call with the tools, one with their results");
+        let second = serde_json::to_string(&seen[1].body).unwrap();
+        assert!(second.contains("21 °C, light wind"), "{entry}: the weather tool's result went back: {second}");
+        assert!(second.contains("bring an umbrella"), "{entry}: the note tool's result went back");
+        assert!(second.contains("<untrusted source="), "{entry}: tool results are marked untrusted");
+        let first = serde_json::to_string(&seen[0].body).unwrap();
+        assert!(first.contains("get_weather") && first.contains("The city's name."), "{entry}: tools offered");
+    }
+}
+
+#[test]
+fn an_agent_hands_invalid_arguments_back_to_the_model() {
+    // The weather tool is offered with a required `city`; the fixture's second call is to
+    // `lookup_note`, which this skill does not offer: both come back as tool errors.
+    let server = LlmServer::start(vec![Reply::fixture("openai/tool_calls.sse"), Reply::fixture("openai/text.sse")]);
+    let pyra = setup(&server);
+    tool_skills(&pyra);
+    let skill = pyra.skill(
+        "plan",
+        r#"name: plan
+nodes:
+  agent:
+    uses: agent
+    with:
+      prompt: Weather?
+      tools: [get_weather]
+outputs:
+  answer: "{{ nodes.agent.output }}"
+"#,
+    );
+    run_with_vault(&pyra, &["run", &skill], None).success();
+    let second = serde_json::to_string(&server.requests()[1].body).unwrap();
+    assert!(second.contains("there is no tool `lookup_note`"), "{second}");
+}
+
+#[test]
+fn an_agent_stops_at_max_iterations() {
+    let server = LlmServer::start(vec![Reply::fixture("openai/tool_calls.sse"); 3]);
+    let pyra = setup(&server);
+    tool_skills(&pyra);
+    let skill = pyra.skill(
+        "loop",
+        r#"name: loop
+nodes:
+  agent:
+    uses: agent
+    with:
+      prompt: Weather?
+      tools: [get_weather, lookup_note]
+      max_iterations: 2
+"#,
+    );
+    run_with_vault(&pyra, &["run", &skill], None).code(1).stderr_has("max_iterations: 2");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn ctrl_c_mid_stream_cancels_the_run() {
+    let slow = Reply::fixture("openai/text.sse").delay(std::time::Duration::from_millis(200));
+    let server = LlmServer::start(vec![slow]);
+    let pyra = setup(&server);
+    let skill = ask_skill(&pyra, "oa");
+    let mut cmd = pyra.command(["run", &skill]);
+    cmd.env("PYRA_VAULT_PASSPHRASE", PASS).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while server.requests().is_empty() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let out = Output::from(child.wait_with_output().unwrap());
+    out.code(130);
+    assert_eq!(server.requests()[0].method, "POST");
+    assert_eq!(server.left(), 0);
+    let shown = run_with_vault(&pyra, &["runs", "show", &pyra.last_run(), "--json"], None);
+    assert_eq!(shown.json()["status"], "cancelled", "{}", shown.stdout);
+}
