@@ -53,6 +53,19 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::config_cmd::ConfigCommand,
     },
+    /// Add or change a language model: provider, model, key (into the vault), checked
+    /// against the server. Interactive on a terminal; scriptable with flags and `--yes`.
+    #[command(after_help = crate::setup_cmd::setup_help())]
+    Setup(crate::setup_cmd::SetupArgs),
+    /// List the models a configured server offers (the entry's own model marked `*`).
+    #[command(after_help = crate::setup_cmd::MODELS_HELP)]
+    Models {
+        /// A config entry (`NAME`, or `NAME/model-id`); the default entry when omitted.
+        name: Option<String>,
+        /// Print a JSON array of model ids.
+        #[arg(long)]
+        json: bool,
+    },
     /// Approve what a waiting run asks, then continue the run here.
     #[command(after_help = RUN_EXIT_CODES)]
     Approve {

@@ -13,6 +13,7 @@ mod prompt;
 mod run_cmd;
 mod runner;
 mod runs_cmd;
+mod setup_cmd;
 mod skill_cmd;
 mod skills;
 mod vault_cmd;
@@ -81,6 +82,8 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Vault { command } => vault_cmd::run(&home, command),
         cli::Command::Memory { command } => memory_cmd::run(&home, command),
         cli::Command::Config { command } => config_cmd::run(&home, command),
+        cli::Command::Setup(args) => setup_cmd::setup(&home, args),
+        cli::Command::Models { name, json } => setup_cmd::models(&home, name.as_deref(), json),
         cli::Command::Approve { run, node, no_resume } => {
             runs_cmd::answer(&home, &run, node.as_deref(), true, None, no_resume)
         }

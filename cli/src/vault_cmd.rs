@@ -171,7 +171,12 @@ fn check_key(key: &str) -> Result<(), Failure> {
     }
 }
 
-fn audit<T, E: std::fmt::Display>(log: &SecurityLog, action: &str, key: Option<&str>, result: &Result<T, E>) {
+pub(crate) fn audit<T, E: std::fmt::Display>(
+    log: &SecurityLog,
+    action: &str,
+    key: Option<&str>,
+    result: &Result<T, E>,
+) {
     let (outcome, detail) = match result {
         Ok(_) => ("granted", None),
         Err(e) => ("denied", Some(e.to_string())),
@@ -182,7 +187,7 @@ fn audit<T, E: std::fmt::Display>(log: &SecurityLog, action: &str, key: Option<&
     }
 }
 
-fn vault_failure(e: VaultError) -> Failure {
+pub(crate) fn vault_failure(e: VaultError) -> Failure {
     match e {
         VaultError::Missing(_) | VaultError::Exists(_) | VaultError::WrongKind { .. } | VaultError::NoKey(_) => {
             Failure::usage(e.to_string())
@@ -250,6 +255,12 @@ impl engine::run::secrets::SecretSource for VaultSource {
 /// How this command unlocks the vault: `--identity`, PYRA_VAULT_IDENTITY,
 /// PYRA_VAULT_PASSPHRASE, or a hidden prompt.
 pub fn unlock(vault: &Vault, identity: Option<&Path>) -> Result<Unlock, Failure> {
+    unlock_with(vault, identity, std::io::stdin().is_terminal())
+}
+
+/// [`unlock`], with the caller saying whether a person can be asked on the terminal
+/// (`rpassword` asks on `/dev/tty`, so standard input may carry something else).
+pub(crate) fn unlock_with(vault: &Vault, identity: Option<&Path>, can_prompt: bool) -> Result<Unlock, Failure> {
     if !vault.exists() {
         return Err(vault_failure(VaultError::Missing(vault.file().display().to_string())));
     }
@@ -260,7 +271,7 @@ pub fn unlock(vault: &Vault, identity: Option<&Path>) -> Result<Unlock, Failure>
     if let Ok(pass) = std::env::var("PYRA_VAULT_PASSPHRASE") {
         return Ok(Unlock::Passphrase(SecretString::from(pass)));
     }
-    if !std::io::stdin().is_terminal() {
+    if !can_prompt {
         return Err(Failure::usage(
             "the vault is locked: set PYRA_VAULT_PASSPHRASE, point PYRA_VAULT_IDENTITY at an age identity file, or run on a terminal",
         ));
@@ -271,7 +282,7 @@ pub fn unlock(vault: &Vault, identity: Option<&Path>) -> Result<Unlock, Failure>
 }
 
 /// The passphrase of a key sealed on its own: PYRA_VAULT_KEY_PASSPHRASE or a prompt.
-fn key_passphrase(key: &str) -> Result<SecretString, Failure> {
+pub(crate) fn key_passphrase(key: &str) -> Result<SecretString, Failure> {
     if let Ok(pass) = std::env::var("PYRA_VAULT_KEY_PASSPHRASE") {
         return Ok(SecretString::from(pass));
     }
@@ -286,13 +297,18 @@ fn key_passphrase(key: &str) -> Result<SecretString, Failure> {
 }
 
 fn new_passphrase(env: &str) -> Result<SecretString, Failure> {
+    new_passphrase_with(env, std::io::stdin().is_terminal())
+}
+
+/// A new vault passphrase: from `env`, or asked twice when `can_prompt`.
+pub(crate) fn new_passphrase_with(env: &str, can_prompt: bool) -> Result<SecretString, Failure> {
     if let Ok(pass) = std::env::var(env) {
         if pass.chars().count() < 8 {
             return Err(Failure::usage(format!("{env}: a vault passphrase needs at least 8 characters")));
         }
         return Ok(SecretString::from(pass));
     }
-    if !std::io::stdin().is_terminal() {
+    if !can_prompt {
         return Err(Failure::usage(format!("no terminal to ask a new passphrase on: set {env}")));
     }
     let read = |prompt: &str| {
@@ -326,7 +342,7 @@ fn identity_or_generate(path: &Path) -> Result<Unlock, Failure> {
 
 /// A secret's value: hidden prompt on a terminal, otherwise standard input (one trailing
 /// newline removed).
-fn read_value(key: &str) -> Result<SecretString, Failure> {
+pub(crate) fn read_value(key: &str) -> Result<SecretString, Failure> {
     if std::io::stdin().is_terminal() {
         let value = rpassword::prompt_password(format!("Value for {key}: "))
             .map_err(|e| Failure::failed(format!("cannot read the value: {e}")))?;

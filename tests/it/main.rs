@@ -14,6 +14,7 @@ mod run;
 mod runs;
 mod schema;
 mod secrets;
+mod setup;
 mod skill_commands;
 mod style;
 mod vault;
