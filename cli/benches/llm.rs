@@ -74,7 +74,8 @@ fn serve(listener: TcpListener, clock: Arc<Mutex<Clock>>) {
         let mut body = vec![0; length];
         reader.read_exact(&mut body).unwrap();
         let mut w = stream;
-        w.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n").unwrap();
+        w.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+            .unwrap();
         let send = |w: &mut std::net::TcpStream, data: &str| {
             w.write_all(format!("{:x}\r\n{data}\r\n", data.len()).as_bytes()).unwrap();
             w.flush().unwrap();
@@ -152,7 +153,9 @@ fn main() {
             latencies.push(w.duration_since(s).as_secs_f64() * 1e6);
         }
     }
-    println!("Pyra streaming benchmark (release; {runs} run(s) × {TOKENS} tokens, one SSE event per token, 2 ms apart)");
+    println!(
+        "Pyra streaming benchmark (release; {runs} run(s) × {TOKENS} tokens, one SSE event per token, 2 ms apart)"
+    );
     println!(
         "  socket → written out: median {:.0} µs, p95 {:.0} µs, p99 {:.0} µs, max {:.0} µs (target ≤ 1,000 µs)",
         percentile(&latencies, 0.5),

@@ -348,7 +348,10 @@ pub fn answer(
     no_resume: bool,
 ) -> Result<u8, Failure> {
     let session = Session::open(home, false)?;
-    let id = runner::find_run(&session.store, arg)?;
+    let given = runner::find_run(&session.store, arg)?;
+    // The approval may be in a child run (a `skill` node, an agent's tool call): the one
+    // waiting run under the given one that has pending approvals.
+    let id = waiting_descendant(session.store.as_ref(), &given)?.unwrap_or_else(|| given.clone());
     let record =
         session.store.run(&id).map_err(store_failure)?.ok_or_else(|| Failure::usage(format!("no run `{id}`")))?;
     let approvals = session.store.approvals(&id).map_err(store_failure)?;
@@ -410,8 +413,56 @@ pub fn answer(
         }
         return Ok(exit::OK);
     }
-    let report = session.block_on(session.runtime.resume(&id, None)).map_err(runner::run_failure)?;
+    // Resuming the top-level run resumes its waiting children where they stopped.
+    let root = root_of(session.store.as_ref(), &record)?;
+    if root != id {
+        output::err(&format!("continuing run {root}, which run {id} is part of\n"));
+    }
+    let report = session.block_on(session.runtime.resume(&root, None)).map_err(runner::run_failure)?;
     Ok(runner::report(&report, false, &session.progress))
+}
+
+/// The top-level run `record` belongs to (itself when it has no parent).
+fn root_of(store: &dyn Store, record: &RunRecord) -> Result<String, Failure> {
+    let mut id = record.id.clone();
+    let mut parent = record.parent_run.clone();
+    while let Some(p) = parent {
+        let up = store.run(&p).map_err(store_failure)?.ok_or_else(|| Failure::failed(format!("no run `{p}`")))?;
+        id = up.id;
+        parent = up.parent_run;
+    }
+    Ok(id)
+}
+
+/// When `id` itself waits for no approval: the waiting run below it that does, if there
+/// is exactly one.
+fn waiting_descendant(store: &dyn Store, id: &str) -> Result<Option<String>, Failure> {
+    let own = store.approvals(id).map_err(store_failure)?;
+    if own.iter().any(|a| a.state == ApprovalState::Pending) {
+        return Ok(None);
+    }
+    let filter = RunFilter { status: Some(RunStatus::Waiting), ..Default::default() };
+    let waiting = store.list_runs(&filter).map_err(store_failure)?;
+    let mut found = Vec::new();
+    for run in &waiting {
+        let mut parent = run.parent_run.clone();
+        let mut depth = 0;
+        while let Some(p) = parent.take() {
+            if p == id {
+                let pending = store.approvals(&run.id).map_err(store_failure)?;
+                if pending.iter().any(|a| a.state == ApprovalState::Pending) {
+                    found.push(run.id.clone());
+                }
+                break;
+            }
+            depth += 1;
+            if depth > 16 {
+                break;
+            }
+            parent = store.run(&p).map_err(store_failure)?.and_then(|r| r.parent_run);
+        }
+    }
+    Ok(if found.len() == 1 { found.pop() } else { None })
 }
 
 /// The run's model usage summed over every call: `tokens: prompt 19, completion 24, cached
