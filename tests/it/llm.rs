@@ -362,6 +362,42 @@ outputs:
 }
 
 #[test]
+fn an_agent_runs_a_single_tool_call_in_every_format() {
+    for (entry, call, answer) in [
+        ("oa", "openai/tool_call_one.sse", "openai/text.sse"),
+        ("an", "anthropic/tool_use_one.sse", "anthropic/text.sse"),
+        ("ol", "ollama/tool_call_one.ndjson", "ollama/text.ndjson"),
+        ("ge", "gemini/tool_call_one.sse", "gemini/text.sse"),
+    ] {
+        let server = LlmServer::start(vec![Reply::fixture(call), Reply::fixture(answer)]);
+        let pyra = setup(&server);
+        tool_skills(&pyra);
+        let skill = pyra.skill(
+            "plan",
+            &format!(
+                r#"name: plan
+nodes:
+  agent:
+    uses: agent
+    with:
+      model: {entry}
+      prompt: What is the weather?
+      tools: [get_weather, lookup_note]
+outputs:
+  answer: "{{{{ nodes.agent.output }}}}"
+"#
+            ),
+        );
+        run_with_vault(&pyra, &["run", &skill], None).success();
+        let seen = server.requests();
+        assert_eq!(seen.len(), 2, "{entry}");
+        let second = serde_json::to_string(&seen[1].body).unwrap();
+        assert!(second.contains("Berlin: 21 °C, light wind"), "{entry}: {second}");
+        assert!(!second.contains("bring an umbrella"), "{entry}: only the one tool ran");
+    }
+}
+
+#[test]
 fn an_agent_hands_invalid_arguments_back_to_the_model() {
     // The weather tool is offered with a required `city`; the fixture's second call is to
     // `lookup_note`, which this skill does not offer: both come back as tool errors.
