@@ -7,6 +7,7 @@
 //! scheduler will run. This crate does no terminal IO: the CLI renders what it returns.
 
 pub mod audit;
+pub mod chat;
 pub mod config;
 pub mod cron;
 pub mod diag;

@@ -132,7 +132,6 @@ CREATE TABLE IF NOT EXISTS approvals (
     answered_at INTEGER,
     PRIMARY KEY (run_id, node)
 ) WITHOUT ROWID;
-PRAGMA user_version = 3;
 ";
 
 /// The durable store: SQLite in WAL mode with `synchronous = NORMAL`, so a commit
@@ -215,6 +214,7 @@ impl SqliteStore {
                     conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))?;
                 }
             }
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         Ok(Self { conn: Mutex::new(conn), wal: None })
     }
