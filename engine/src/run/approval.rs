@@ -18,6 +18,9 @@ pub struct ApprovalRequest {
     pub timeout: Duration,
     /// `Approved` or `Rejected`: what silence means.
     pub on_timeout: ApprovalState,
+    /// For several approvals in one node (an agent's tool calls): the approval is recorded
+    /// as `node#sub` (`pyra approve RUN node#sub`).
+    pub sub: Option<String>,
 }
 
 /// A recorded answer.
@@ -69,7 +72,10 @@ fn store_err(e: super::store::StoreError) -> NodeError {
 
 pub(crate) async fn request(ctx: &NodeCtx, request: ApprovalRequest) -> Result<Asked, NodeError> {
     let store = &ctx.services.store;
-    let key = ctx.key();
+    let key = match &request.sub {
+        Some(sub) => format!("{}#{sub}", ctx.key()),
+        None => ctx.key(),
+    };
     let record = match store.approval(&ctx.run_id, &key).map_err(store_err)? {
         Some(record) => record,
         None => {

@@ -101,7 +101,8 @@ impl Executor for Approval {
                 Some("approve") => ApprovalState::Approved,
                 _ => ApprovalState::Rejected,
             };
-            let request = ApprovalRequest { message, details: with.get("details").cloned(), timeout, on_timeout };
+            let request =
+                ApprovalRequest { message, details: with.get("details").cloned(), timeout, on_timeout, sub: None };
             match ctx.request_approval(request).await? {
                 Asked::Answered(answer) if answer.approved => Ok(Outcome::Done(Output::trusted(answer.to_output()))),
                 Asked::Answered(answer) => Ok(Outcome::Rejected(Output::trusted(answer.to_output()))),

@@ -9,7 +9,9 @@
 
 use std::sync::OnceLock;
 
-use engine::run::{BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output, SkillTool};
+use engine::run::{
+    ApprovalRequest, ApprovalState, Asked, BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output, SkillTool,
+};
 use serde_json::{Map, Value, json};
 
 use crate::llm::client::{self, Completion, LlmError, Policy};
@@ -26,14 +28,14 @@ fn http() -> &'static reqwest::Client {
 /// wrapped, the untrusted-content note added to the system prompt when needed.
 fn conversation(ctx: &NodeCtx, with: &Value, tools: bool) -> Result<Vec<Message>, NodeError> {
     // Tool results always come back wrapped, so an agent's model always gets the note.
-    let mut untrusted = tools;
-    let mut text_at = |pointer: &str, text: &str, source: &str| -> Result<String, NodeError> {
+    let untrusted = std::cell::Cell::new(tools);
+    let text_at = |pointer: &str, text: &str, source: &str| -> Result<String, NodeError> {
         let masked = ctx.mask(text);
         if ctx.tainted_under(pointer).is_empty() {
             return Ok(masked);
         }
         ctx.scan_untrusted(source, text)?;
-        untrusted = true;
+        untrusted.set(true);
         Ok(wrap_untrusted(source, &masked))
     };
     let mut messages = Vec::new();
@@ -41,6 +43,13 @@ fn conversation(ctx: &NodeCtx, with: &Value, tools: bool) -> Result<Vec<Message>
         Some(s) => text_at("/system", s, "the system prompt")?,
         None => String::new(),
     };
+    if let Some(context) = with.get("context").and_then(Value::as_str).filter(|c| !c.trim().is_empty()) {
+        // Reference material is data whatever its source: always scanned and marked.
+        ctx.scan_untrusted("the context", context)?;
+        untrusted.set(true);
+        let block = wrap_untrusted("context", &ctx.mask(context));
+        system = if system.is_empty() { block } else { format!("{system}\n\n{block}") };
+    }
     if let Some(list) = with.get("messages").and_then(Value::as_array) {
         for (i, m) in list.iter().enumerate() {
             let role = m.get("role").and_then(Value::as_str).and_then(Role::parse).unwrap_or(Role::User);
@@ -56,7 +65,7 @@ fn conversation(ctx: &NodeCtx, with: &Value, tools: bool) -> Result<Vec<Message>
     if let Some(prompt) = with.get("prompt").and_then(Value::as_str) {
         messages.push(Message::user(text_at("/prompt", prompt, "the prompt")?));
     }
-    if untrusted {
+    if untrusted.get() {
         system = if system.is_empty() { UNTRUSTED_NOTE.to_string() } else { format!("{system}\n\n{UNTRUSTED_NOTE}") };
     }
     if !system.is_empty() {
@@ -150,6 +159,9 @@ impl Executor for Llm {
     }
 }
 
+/// How long a tool-call approval waits before it counts as denied.
+const TOOL_APPROVAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The most tool results' text handed back to a model, per call.
 const MAX_TOOL_RESULT: usize = 64 << 10;
 
@@ -161,6 +173,7 @@ impl Executor for Agent {
         Box::pin(async move {
             let target = target::resolve(&ctx, with.get("model").and_then(Value::as_str))?;
             let max = with.get("max_iterations").and_then(Value::as_u64).unwrap_or(10);
+            let approve = with.get("approve_tools").and_then(Value::as_bool).unwrap_or(false);
             let mut tools: Vec<SkillTool> = Vec::new();
             for name in with.get("tools").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
                 tools.push(ctx.skill_tool(name)?);
@@ -200,7 +213,7 @@ impl Executor for Agent {
                     messages.push(reply);
                 } else {
                     for call in pending {
-                        let result = match run_tool(&ctx, &tools, &call).await {
+                        let result = match run_tool(&ctx, &tools, &call, approve).await {
                             Ok(Some(text)) => text,
                             Ok(None) => {
                                 save(&ctx, &messages, turns)?;
@@ -237,7 +250,12 @@ fn restore(state: &Value) -> Option<(Vec<Message>, u64)> {
 /// Runs one tool call. `Ok(Some(text))` is what goes back to the model — a result, or an
 /// error the model can act on (bad arguments, a failed tool); `Ok(None)`: the tool waits
 /// for an approval.
-async fn run_tool(ctx: &NodeCtx, tools: &[SkillTool], call: &ToolCall) -> Result<Option<String>, NodeError> {
+async fn run_tool(
+    ctx: &NodeCtx,
+    tools: &[SkillTool],
+    call: &ToolCall,
+    approve: bool,
+) -> Result<Option<String>, NodeError> {
     let Some(tool) = tools.iter().find(|t| t.name == call.name) else {
         let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
         return Ok(Some(format!("error: there is no tool `{}`; the tools are: {}", call.name, names.join(", "))));
@@ -253,6 +271,28 @@ async fn run_tool(ctx: &NodeCtx, tools: &[SkillTool], call: &ToolCall) -> Result
             problems.join("; "),
             tool.parameters
         )));
+    }
+    if approve {
+        let request = ApprovalRequest {
+            message: format!("Run the tool `{}` with {}?", call.name, ctx.mask(&args.to_string())),
+            details: Some(json!({ "tool": call.name, "arguments": args })),
+            timeout: TOOL_APPROVAL_TIMEOUT,
+            on_timeout: ApprovalState::Rejected,
+            sub: Some(call.id.clone()),
+        };
+        let asked = tokio::select! {
+            biased;
+            () = ctx.cancel.cancelled() => return Err(NodeError::Cancelled),
+            asked = ctx.request_approval(request) => asked?,
+        };
+        match asked {
+            Asked::Parked => return Ok(None),
+            Asked::Answered(answer) if !answer.approved => {
+                let why = answer.reason.map(|r| format!(": {r}")).unwrap_or_default();
+                return Ok(Some(format!("the user denied this tool call{why}")));
+            }
+            Asked::Answered(_) => {}
+        }
     }
     let inputs: Map<String, Value> = args.as_object().cloned().unwrap_or_default();
     ctx.log(engine::run::LogLevel::Info, format!("tool call `{}` ({})", call.name, call.id));

@@ -86,6 +86,7 @@ impl Executor for Exec {
                     details: Some(details),
                     timeout: APPROVAL_TIMEOUT,
                     on_timeout: ApprovalState::Rejected,
+                    sub: None,
                 };
                 let asked = tokio::select! {
                     biased;

@@ -9,6 +9,7 @@ fn model_fields() -> Value {
     json!({
         "model": { "type": ["string", "null"], "description": "A model entry from config (`NAME`) or `NAME/model-id`; default (or null, or empty): the default entry." },
         "system": { "type": "string", "description": "The system prompt." },
+        "context": { "type": "string", "description": "Reference material (recalled notes, a document): given to the model marked as untrusted data, after the system prompt." },
         "prompt": { "type": "string", "description": "The user message." },
         "messages": {
             "type": "array",
@@ -35,6 +36,10 @@ pub fn specs() -> Vec<KindSpec> {
     agent["tools"] = json!({ "type": "array", "items": { "type": "string" }, "description": "Tools by name: plugin tools and skills." });
     agent["max_iterations"] =
         json!({ "type": "integer", "minimum": 1, "maximum": 100, "description": "Most model turns (default 10)." });
+    agent["approve_tools"] = json!({
+        "type": "boolean",
+        "description": "Ask a person before each tool call, showing its arguments (default false; a tool's own gates, like an `exec` of model-chosen arguments, always ask)."
+    });
     let prompt_or_messages = json!([{ "required": ["prompt"] }, { "required": ["messages"] }]);
     let mut llm_schema = object(llm, &[]);
     llm_schema["anyOf"] = prompt_or_messages.clone();
