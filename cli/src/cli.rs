@@ -53,6 +53,10 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::config_cmd::ConfigCommand,
     },
+    /// Chat with the assistant: a conversation on the terminal, or one question answered
+    /// on stdout (`pyra chat "…"`, or text piped in).
+    #[command(after_help = crate::chat::CHAT_HELP)]
+    Chat(crate::chat::ChatArgs),
     /// Add or change a language model: provider, model, key (into the vault), checked
     /// against the server. Interactive on a terminal; scriptable with flags and `--yes`.
     #[command(after_help = crate::setup_cmd::setup_help())]

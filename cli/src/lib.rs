@@ -2,10 +2,12 @@
 //! returns. The engine does no terminal IO; this crate does all of it.
 
 mod builtin;
+mod chat;
 mod cli;
 mod config_cmd;
 mod graph_render;
 mod home;
+mod markdown;
 mod memory_cmd;
 mod output;
 mod progress;
@@ -83,6 +85,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Memory { command } => memory_cmd::run(&home, command),
         cli::Command::Config { command } => config_cmd::run(&home, command),
         cli::Command::Setup(args) => setup_cmd::setup(&home, args),
+        cli::Command::Chat(args) => chat::run(&home, args),
         cli::Command::Models { name, json } => setup_cmd::models(&home, name.as_deref(), json),
         cli::Command::Approve { run, node, no_resume } => {
             runs_cmd::answer(&home, &run, node.as_deref(), true, None, no_resume)

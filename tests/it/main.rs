@@ -4,7 +4,9 @@
 
 mod harness;
 mod llm_server;
+mod pty;
 
+mod chat;
 mod config;
 mod corpus;
 mod examples;

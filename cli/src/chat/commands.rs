@@ -1,0 +1,299 @@
+//! Slash commands of the chat REPL, in one registry: the built-in ones are registered the
+//! same way a plugin adds its own ([`Commands::register`]). An unknown command gets a
+//! did-you-mean.
+
+use std::sync::Arc;
+
+use engine::chat::Role;
+use engine::memory::{Memory, SearchOptions};
+use serde_json::Value;
+
+use super::{Chat, View, warning_panel};
+use crate::{Failure, output, skills};
+
+/// What the REPL does after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Exit,
+}
+
+/// A command's code: the chat and the text after the command's name.
+pub type Handler = fn(&mut Chat, &str) -> Result<Flow, Failure>;
+
+/// One slash command.
+#[derive(Clone)]
+pub struct SlashCommand {
+    pub name: &'static str,
+    /// How its arguments are written (`QUERY`, `[NAME]`).
+    pub usage: &'static str,
+    pub summary: &'static str,
+    pub run: Handler,
+}
+
+/// The commands the REPL knows.
+#[derive(Clone, Default)]
+pub struct Commands {
+    list: Vec<SlashCommand>,
+}
+
+impl Commands {
+    /// The built-in commands.
+    pub fn builtin() -> Commands {
+        let mut commands = Commands::default();
+        let builtin: [(&'static str, &'static str, &'static str, Handler); 12] = [
+            ("help", "", "this list", help),
+            ("model", "[NAME]", "show the model, or switch to a config entry (NAME or NAME/model-id)", model),
+            ("skills", "", "the skills Pyra knows (any can be a tool: `pyra chat --tool NAME`)", skills_cmd),
+            ("run", "SKILL [k=v…]", "run a skill and show its outputs here", run_skill),
+            ("memory", "QUERY", "search the memory", memory_search),
+            ("remember", "TEXT", "add TEXT to the memory note `chat/remembered`", remember),
+            ("clear", "", "forget this conversation's messages (the conversation stays)", clear),
+            ("history", "", "the conversation so far", history),
+            ("save", "NAME", "name this conversation (`pyra chat --session NAME` continues it)", save),
+            ("approve", "[TOOL|all]", "tools approved for this session, or approve one (or all) from now on", approve),
+            ("config", "", "the model settings (no secrets)", config),
+            ("exit", "", "leave (Ctrl-D works too)", |_, _| Ok(Flow::Exit)),
+        ];
+        for (name, usage, summary, run) in builtin {
+            // Literal, distinct names: registering them cannot fail.
+            let _ = commands.register(SlashCommand { name, usage, summary, run });
+        }
+        commands
+    }
+
+    /// Adds a command; a name already taken is an error.
+    pub fn register(&mut self, command: SlashCommand) -> Result<(), String> {
+        if self.list.iter().any(|c| c.name == command.name) {
+            return Err(format!("a chat command `/{}` exists already", command.name));
+        }
+        self.list.push(command);
+        Ok(())
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.list.iter().map(|c| c.name)
+    }
+
+    /// Runs `/name args…`.
+    pub fn dispatch(&self, chat: &mut Chat, line: &str) -> Result<Flow, Failure> {
+        let line = line.trim().trim_start_matches('/');
+        let (name, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        match self.list.iter().find(|c| c.name == name) {
+            Some(command) => (command.run)(chat, rest.trim()),
+            None => {
+                let hint = engine::suggest::did_you_mean(name, self.names())
+                    .map(|s| format!("; did you mean /{s}?"))
+                    .unwrap_or_else(|| "; /help lists the commands".into());
+                output::err(&format!("unknown command /{name}{hint}\n"));
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    fn help_text(&self) -> String {
+        let mut text = String::from("Commands:\n");
+        for c in &self.list {
+            let head = if c.usage.is_empty() { format!("/{}", c.name) } else { format!("/{} {}", c.name, c.usage) };
+            text.push_str(&format!("  {head:<22} {}\n", c.summary));
+        }
+        text.push_str("Enter sends; end a line with \\ to continue it. Ctrl-C stops a reply, Ctrl-D leaves.\n");
+        text
+    }
+}
+
+fn help(_: &mut Chat, _: &str) -> Result<Flow, Failure> {
+    output::err(&Commands::builtin().help_text());
+    Ok(Flow::Continue)
+}
+
+fn model(chat: &mut Chat, arg: &str) -> Result<Flow, Failure> {
+    if arg.is_empty() {
+        let shown = chat.conv.model.clone().unwrap_or_else(|| "the default entry".into());
+        output::err(&format!("model: {shown}\n"));
+    } else {
+        match chat.set_model(Some(arg)) {
+            Ok(()) => output::err(&format!("model: {arg}\n")),
+            Err(f) => output::err(&format!("{}\n", f.message)),
+        }
+    }
+    Ok(Flow::Continue)
+}
+
+fn skills_cmd(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
+    let mut text = String::new();
+    for (name, source) in skills::known(&chat.home) {
+        let description = source.text().ok().and_then(|t| {
+            engine::run::compile(&chat.session.runtime.registry, &t).ok().and_then(|p| p.skill.description.clone())
+        });
+        let tool = if chat.tools.contains(&name) { " (tool)" } else { "" };
+        text.push_str(&format!("  {name:<20} {}{tool}\n", description.unwrap_or_default()));
+    }
+    output::err(&text);
+    Ok(Flow::Continue)
+}
+
+fn run_skill(chat: &mut Chat, arg: &str) -> Result<Flow, Failure> {
+    let mut words = arg.split_whitespace();
+    let Some(name) = words.next() else {
+        output::err("usage: /run SKILL [key=value…]\n");
+        return Ok(Flow::Continue);
+    };
+    let outcome = (|| -> Result<Value, Failure> {
+        let source = skills::resolve(&chat.home, name)?;
+        let text = source.text()?;
+        let program =
+            engine::run::compile(&chat.session.runtime.registry, &text).map_err(crate::runner::run_failure)?;
+        let mut inputs = serde_json::Map::new();
+        for pair in words {
+            let (k, v) = pair.split_once('=').ok_or_else(|| Failure::usage(format!("`{pair}` is not key=value")))?;
+            let value = engine::run::inputs::coerce(&program.skill, k, v).map_err(Failure::usage)?;
+            inputs.insert(k.to_string(), value);
+        }
+        let report = chat.session.block_on(chat.session.runtime.start(program, &text, inputs));
+        let report = report.map_err(crate::runner::run_failure)?;
+        match report.status {
+            engine::run::RunStatus::Succeeded => Ok(report.outputs.unwrap_or(Value::Null)),
+            status => {
+                Err(Failure::failed(format!("run {} {status}: {}", report.run_id, report.error.unwrap_or_default())))
+            }
+        }
+    })();
+    match outcome {
+        Ok(outputs) => output::out(&format!("{}\n", serde_json::to_string_pretty(&outputs).unwrap_or_default())),
+        Err(f) => output::err(&format!("{}\n", f.message)),
+    }
+    Ok(Flow::Continue)
+}
+
+fn memory_search(chat: &mut Chat, query: &str) -> Result<Flow, Failure> {
+    if query.is_empty() {
+        output::err("usage: /memory QUERY\n");
+        return Ok(Flow::Continue);
+    }
+    let memory = Memory::open(&chat.home.root).map_err(|e| Failure::failed(e.to_string()))?;
+    let _ = memory.reconcile();
+    let hits = memory.search(query, &SearchOptions::default()).map_err(|e| Failure::failed(e.to_string()))?;
+    if hits.is_empty() {
+        output::err("no notes match\n");
+    }
+    let mut flagged = Vec::new();
+    for h in &hits {
+        output::out(&format!("{}\n  {}\n", h.name, h.snippet.replace('\n', " ")));
+        flagged.extend(h.injection.iter().cloned());
+    }
+    if !flagged.is_empty() {
+        flagged.sort();
+        flagged.dedup();
+        output::err(&warning_panel(&flagged, output::color_stderr()));
+    }
+    Ok(Flow::Continue)
+}
+
+fn remember(chat: &mut Chat, text: &str) -> Result<Flow, Failure> {
+    if text.is_empty() {
+        output::err("usage: /remember TEXT\n");
+        return Ok(Flow::Continue);
+    }
+    let memory = Memory::open(&chat.home.root).map_err(|e| Failure::failed(e.to_string()))?;
+    let line = format!("- {} ({})", text, chrono::Local::now().format("%Y-%m-%d"));
+    memory.append("chat/remembered", &line).map_err(|e| Failure::failed(e.to_string()))?;
+    output::err("remembered (memory note chat/remembered)\n");
+    Ok(Flow::Continue)
+}
+
+fn clear(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
+    let n = chat.store.clear(&chat.conv.id).map_err(|e| Failure::failed(e.to_string()))?;
+    output::err(&format!("cleared {n} message(s)\n"));
+    Ok(Flow::Continue)
+}
+
+fn history(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
+    let mut text = String::new();
+    for m in chat.messages()? {
+        let who = match m.role {
+            Role::User => "you",
+            Role::Assistant => "pyra",
+            Role::System => "system",
+        };
+        let pin = if m.pinned { " (pinned)" } else { "" };
+        text.push_str(&format!("{who}{pin}: {}\n", m.content));
+    }
+    if text.is_empty() {
+        text.push_str("(no messages yet)\n");
+    }
+    output::out(&text);
+    Ok(Flow::Continue)
+}
+
+fn save(chat: &mut Chat, name: &str) -> Result<Flow, Failure> {
+    match chat.store.rename(&chat.conv.id, name) {
+        Ok(()) => {
+            chat.conv.name = Some(name.to_string());
+            output::err(&format!("saved as `{name}`: `pyra chat --session {name}` continues it\n"));
+        }
+        Err(e) => output::err(&format!("{e}\n")),
+    }
+    Ok(Flow::Continue)
+}
+
+fn approve(chat: &mut Chat, tool: &str) -> Result<Flow, Failure> {
+    let mut always = chat.always.lock().unwrap_or_else(|p| p.into_inner());
+    if !tool.is_empty() {
+        always.insert(if tool == "all" { "*".to_string() } else { tool.to_string() });
+    }
+    let list: Vec<&str> = always.iter().map(|t| if t == "*" { "all tools" } else { t.as_str() }).collect();
+    if list.is_empty() {
+        output::err("no tool is approved for this session; each call asks first\n");
+    } else {
+        output::err(&format!("approved for this session: {}\n", list.join(", ")));
+    }
+    Ok(Flow::Continue)
+}
+
+fn config(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
+    let config = engine::config::Config::load(&chat.home.root).map_err(|e| Failure::failed(e.render(false)))?;
+    let mut text = format!(
+        "config: {}\ndefault model: {}\n",
+        config.path().display(),
+        config.default_model.as_deref().unwrap_or("(none)")
+    );
+    for m in &config.models {
+        let url = m.base_url.as_deref().unwrap_or("(provider default)");
+        text.push_str(&format!("  {:<12} {} {} at {url}\n", m.name, m.provider, m.model));
+    }
+    text.push_str(&format!("tools: {}\n", if chat.tools.is_empty() { "(none)".into() } else { chat.tools.join(", ") }));
+    output::err(&text);
+    Ok(Flow::Continue)
+}
+
+/// Shows a turn's end on the terminal (the REPL and one-shot share it).
+pub fn show_end(end: &super::TurnEnd, view: &Arc<View>) {
+    match end {
+        super::TurnEnd::Answered { findings, .. } if !findings.is_empty() => {
+            output::err(&warning_panel(findings, output::color_stderr()));
+        }
+        super::TurnEnd::Answered { .. } => {}
+        super::TurnEnd::Cancelled => view.note("(reply stopped)"),
+        super::TurnEnd::Waiting { run_id } => {
+            view.note(&format!("(waits for an approval: `pyra approve {run_id}`)"));
+        }
+        super::TurnEnd::Failed(why) => output::err(&format!("error: {why}\n")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_a_plugin_can_add_one() {
+        let mut commands = Commands::builtin();
+        let taken = SlashCommand { name: "help", usage: "", summary: "", run: |_, _| Ok(Flow::Continue) };
+        assert!(commands.register(taken).is_err());
+        let new = SlashCommand { name: "weather", usage: "CITY", summary: "", run: |_, _| Ok(Flow::Continue) };
+        assert!(commands.register(new).is_ok());
+        assert!(commands.names().any(|n| n == "weather"));
+        assert!(commands.help_text().contains("/weather CITY"));
+    }
+}

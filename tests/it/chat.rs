@@ -1,0 +1,209 @@
+//! `pyra chat` against the local model server: one question and piped stdin answered on
+//! stdout, conversations continued and listed, and the REPL on a pseudo-terminal — a
+//! multi-turn conversation, a tool call approved inline, Ctrl-C while the reply streams,
+//! slash commands, resuming.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::harness::{Output, Pyra};
+use crate::llm_server::{LlmServer, Reply};
+use crate::pty::Terminal;
+
+const ASH: &str = "How about “Ash”? It’s short, suits a grey coat — and it’s easy to call across a garden.";
+
+/// A home whose default model is the local server (OpenAI-compatible, no key).
+fn home(server: &LlmServer) -> Pyra {
+    let pyra = Pyra::new();
+    let config = format!(
+        "default_model: local\nmodels:\n  - name: local\n    provider: openai-compatible\n    model: gpt-4o-mini\n    base_url: {}/v1\n    options: {{ context_window: 8192 }}\n",
+        server.url
+    );
+    std::fs::write(pyra.home_path().join("config.yaml"), config).unwrap();
+    pyra
+}
+
+fn chat_with_stdin(pyra: &Pyra, args: &[&str], stdin: &str) -> Output {
+    let mut child =
+        pyra.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    Output::from(child.wait_with_output().unwrap())
+}
+
+/// The messages the model was sent in request `i`, as (role, content).
+fn sent(server: &LlmServer, i: usize) -> Vec<(String, String)> {
+    server.requests()[i].body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap_or("").to_string(), m["content"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+#[test]
+fn one_question_is_answered_on_stdout_and_the_conversation_continues() {
+    let server = LlmServer::start(vec![Reply::fixture("openai/text.sse"), Reply::fixture("openai/text.sse")]);
+    let pyra = home(&server);
+    let out = pyra.run(["chat", "Suggest a name for my cat"]);
+    out.success();
+    assert_eq!(out.stdout.trim(), ASH, "the streamed reply, exactly");
+    // Piped text is a question too; --continue sends the earlier turn along.
+    let out = chat_with_stdin(&pyra, &["chat", "--continue"], "And a second one?\n");
+    out.success();
+    assert_eq!(out.stdout.trim(), ASH);
+    let messages = sent(&server, 1);
+    let users: Vec<&str> = messages.iter().filter(|(r, _)| r == "user").map(|(_, c)| c.as_str()).collect();
+    assert_eq!(users, ["Suggest a name for my cat", "And a second one?"], "{messages:?}");
+    assert!(messages.iter().any(|(r, c)| r == "assistant" && c == ASH), "{messages:?}");
+    let list = pyra.run(["chat", "--list", "--json"]);
+    list.success();
+    assert_eq!(list.json()[0]["messages"], 4);
+    assert_eq!(list.json()[0]["title"], "Suggest a name for my cat");
+    pyra.run(["chat", "--list"]).success().stdout_has("Suggest a name for my cat");
+}
+
+#[test]
+fn an_empty_pipe_is_a_usage_error() {
+    let server = LlmServer::start(vec![]);
+    let pyra = home(&server);
+    chat_with_stdin(&pyra, &["chat"], "  \n").code(2).stderr_has("nothing to ask");
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn recalled_memory_reaches_the_model_as_untrusted_context() {
+    let server = LlmServer::start(vec![Reply::fixture("openai/text.sse")]);
+    let pyra = home(&server);
+    chat_with_stdin(&pyra, &["memory", "write", "pets/cat"], "Our cat is grey and called Smoke.\n").success();
+    pyra.run(["chat", "What is my cat called?"]).success();
+    let system = &sent(&server, 0)[0];
+    assert_eq!(system.0, "system");
+    assert!(system.1.contains("<untrusted source=\"context\">"), "{}", system.1);
+    assert!(system.1.contains("pets/cat"), "{}", system.1);
+}
+
+#[test]
+fn the_repl_holds_a_conversation_with_slash_commands_and_resumes() {
+    let server = LlmServer::start(vec![Reply::fixture("openai/text.sse")]);
+    let pyra = home(&server);
+    let mut t = Terminal::start(&pyra, &["chat"], &[]);
+    t.expect("/help for commands");
+    t.line("Suggest a name for my cat");
+    t.expect("easy to call across a garden.");
+    t.line("/hepl");
+    t.expect("did you mean /help?");
+    t.line("/help");
+    t.expect("/remember TEXT");
+    t.line("/remember The cat likes the garden");
+    t.expect("remembered");
+    t.line("/memory garden");
+    t.expect("chat/remembered");
+    t.line("/save cats");
+    t.expect("saved as `cats`");
+    t.line("/history");
+    t.expect("you: Suggest a name for my cat");
+    t.line("/config");
+    t.expect("openai-compatible gpt-4o-mini");
+    t.line("/exit");
+    let (code, screen) = t.wait();
+    assert_eq!(code, 0, "{screen}");
+    // The named conversation continues with its history.
+    let server2 = LlmServer::start(vec![Reply::fixture("openai/text.sse")]);
+    let pyra2 = pyra; // same home
+    let config = format!(
+        "default_model: local\nmodels:\n  - name: local\n    provider: openai-compatible\n    model: gpt-4o-mini\n    base_url: {}/v1\n",
+        server2.url
+    );
+    std::fs::write(pyra2.home_path().join("config.yaml"), config).unwrap();
+    let mut t = Terminal::start(&pyra2, &["chat", "--session", "cats"], &[]);
+    t.expect("2 earlier messages");
+    t.line("And another?");
+    t.expect("easy to call across a garden.");
+    t.keys("\x04");
+    let (code, screen) = t.wait();
+    assert_eq!(code, 0, "{screen}");
+    let users: Vec<String> = sent(&server2, 0).into_iter().filter(|(r, _)| r == "user").map(|(_, c)| c).collect();
+    assert_eq!(users, ["Suggest a name for my cat", "And another?"]);
+    let history = std::fs::metadata(pyra2.home_path().join("chat_history")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(history.permissions().mode() & 0o777, 0o600);
+}
+
+fn weather_tool(pyra: &Pyra) {
+    let dir = pyra.home_path().join("skills");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("get_weather.yaml"),
+        r#"name: get_weather
+description: The current weather in a city.
+inputs:
+  city: { type: string }
+nodes:
+  report:
+    uses: template
+    with: { value: "{{ inputs.city }}: 21 °C, light wind" }
+outputs:
+  weather: "{{ nodes.report.output }}"
+"#,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_tool_call_is_approved_inline_once_or_for_the_session() {
+    let server = LlmServer::start(vec![
+        Reply::fixture("openai/tool_call_one.sse"),
+        Reply::fixture("openai/text.sse"),
+        Reply::fixture("openai/tool_call_one.sse"),
+        Reply::fixture("openai/text.sse"),
+        Reply::fixture("openai/tool_call_one.sse"),
+        Reply::fixture("openai/text.sse"),
+    ]);
+    let pyra = home(&server);
+    weather_tool(&pyra);
+    let mut t = Terminal::start(&pyra, &["chat", "--tool", "get_weather"], &[]);
+    t.expect("/help for commands");
+    // Denied: the model hears so.
+    t.line("Weather in Berlin?");
+    t.expect("approval needed: Run the tool `get_weather`");
+    t.expect("\"city\": \"Berlin\"");
+    t.line("n: not now");
+    t.expect("easy to call across a garden.");
+    // Always for this session: asked once, not again.
+    t.line("And now?");
+    t.expect("approval needed");
+    t.line("a");
+    t.expect("easy to call across a garden.");
+    t.line("And later?");
+    t.expect("easy to call across a garden.");
+    t.line("/exit");
+    let (code, screen) = t.wait();
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(screen.matches("approval needed").count(), 2, "{screen}");
+    let denied = serde_json::to_string(&server.requests()[1].body).unwrap();
+    assert!(denied.contains("the user denied this tool call: not now"), "{denied}");
+    let ran = serde_json::to_string(&server.requests()[3].body).unwrap();
+    assert!(ran.contains("Berlin: 21 °C, light wind"), "{ran}");
+    let again = serde_json::to_string(&server.requests()[5].body).unwrap();
+    assert!(again.contains("Berlin: 21 °C, light wind"), "{again}");
+}
+
+#[test]
+fn ctrl_c_stops_the_reply_and_keeps_the_conversation() {
+    let slow = Reply::fixture("openai/text.sse").delay(Duration::from_millis(150));
+    let server = LlmServer::start(vec![slow]);
+    let pyra = home(&server);
+    let mut t = Terminal::start(&pyra, &["chat"], &[]);
+    t.expect("/help for commands");
+    t.line("Suggest a name for my cat");
+    t.expect("How");
+    t.keys("\x03");
+    t.expect("(reply stopped)");
+    t.line("/history");
+    t.expect("you: Suggest a name for my cat");
+    t.line("/exit");
+    let (code, screen) = t.wait();
+    assert_eq!(code, 0, "{screen}");
+    assert!(!screen.contains("easy to call across a garden."), "the reply did stop: {screen}");
+}
