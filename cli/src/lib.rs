@@ -2,7 +2,7 @@
 //! returns. The engine does no terminal IO; this crate does all of it.
 
 mod builtin;
-mod chat;
+pub mod chat;
 mod cli;
 mod config_cmd;
 mod graph_render;
@@ -25,6 +25,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub use cli::Cli;
+pub use home::Home;
 
 /// Exit codes: 0 success, 1 the command ran and found a problem (an invalid skill), 2 a
 /// usage error (bad arguments, unknown skill name).
