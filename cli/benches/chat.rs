@@ -18,7 +18,7 @@ use pyra_cli::chat::{Chat, ChatArgs, TurnEnd, View};
 
 const REPLY: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
 
-fn serve(listener: TcpListener, arrived: Arc<Mutex<Vec<Instant>>>) {
+fn serve(listener: TcpListener, arrived: Arc<Mutex<Vec<(Instant, bool)>>>) {
     for stream in listener.incoming().flatten() {
         let arrived = arrived.clone();
         std::thread::spawn(move || {
@@ -29,7 +29,7 @@ fn serve(listener: TcpListener, arrived: Arc<Mutex<Vec<Instant>>>) {
                 if reader.read_exact(&mut first).is_err() {
                     return;
                 }
-                arrived.lock().unwrap().push(Instant::now());
+                let at = Instant::now();
                 let mut head = vec![first[0]];
                 let mut length = 0;
                 loop {
@@ -48,6 +48,9 @@ fn serve(listener: TcpListener, arrived: Arc<Mutex<Vec<Instant>>>) {
                 }
                 let mut body = vec![0; length];
                 reader.read_exact(&mut body).unwrap();
+                // Whether the recalled notes went along (the search found some).
+                let recalled = String::from_utf8_lossy(&body).contains("note-");
+                arrived.lock().unwrap().push((at, recalled));
                 let answer = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{REPLY}",
                     REPLY.len()
@@ -106,7 +109,8 @@ fn main() {
         let enter = Instant::now();
         let end = chat.turn(&format!("What did I write about the garden and the budget, {i}?"), &view).unwrap();
         assert!(matches!(end, TurnEnd::Answered { .. }), "{end:?}");
-        let sent = arrived.lock().unwrap()[0];
+        let (sent, recalled) = arrived.lock().unwrap()[0];
+        assert!(recalled, "the memory recall found the notes");
         latencies.push(sent.duration_since(enter).as_secs_f64() * 1e3);
     }
     println!("Pyra chat benchmark (release; 1,000 notes in memory; {turns} turns, history growing and trimmed)");

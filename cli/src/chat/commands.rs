@@ -41,7 +41,7 @@ impl Commands {
     /// The built-in commands.
     pub fn builtin() -> Commands {
         let mut commands = Commands::default();
-        let builtin: [(&'static str, &'static str, &'static str, Handler); 12] = [
+        let builtin: [(&'static str, &'static str, &'static str, Handler); 13] = [
             ("help", "", "this list", help),
             ("model", "[NAME]", "show the model, or switch to a config entry (NAME or NAME/model-id)", model),
             ("skills", "", "the skills Pyra knows (any can be a tool: `pyra chat --tool NAME`)", skills_cmd),
@@ -50,6 +50,7 @@ impl Commands {
             ("remember", "TEXT", "add TEXT to the memory note `chat/remembered`", remember),
             ("clear", "", "forget this conversation's messages (the conversation stays)", clear),
             ("history", "", "the conversation so far", history),
+            ("pin", "", "keep the last message in the history however long the conversation grows", pin),
             ("save", "NAME", "name this conversation (`pyra chat --session NAME` continues it)", save),
             ("approve", "[TOOL|all]", "tools approved for this session, or approve one (or all) from now on", approve),
             ("config", "", "the model settings (no secrets)", config),
@@ -223,6 +224,17 @@ fn history(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
         text.push_str("(no messages yet)\n");
     }
     output::out(&text);
+    Ok(Flow::Continue)
+}
+
+fn pin(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
+    match chat.messages()?.last() {
+        Some(last) => {
+            chat.store.pin(&chat.conv.id, last.seq, true).map_err(|e| Failure::failed(e.to_string()))?;
+            output::err("pinned: it stays in the history sent to the model\n");
+        }
+        None => output::err("nothing to pin yet\n"),
+    }
     Ok(Flow::Continue)
 }
 

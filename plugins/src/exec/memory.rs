@@ -43,8 +43,13 @@ impl Executor for Search {
                 category: with.get("category").and_then(Value::as_str).map(str::to_string),
                 since: None,
             };
-            let hits =
-                blocking(move || memory.search(&query, &options).map_err(|e| NodeError::Fatal(e.to_string()))).await?;
+            let hits = blocking(move || {
+                // Notes edited outside Pyra (an editor, a sync tool) count: a cheap
+                // mtime/size scan first.
+                memory.reconcile().map_err(|e| NodeError::Fatal(e.to_string()))?;
+                memory.search(&query, &options).map_err(|e| NodeError::Fatal(e.to_string()))
+            })
+            .await?;
             let list: Vec<Value> = hits
                 .into_iter()
                 .map(|h| {
