@@ -558,3 +558,31 @@ outputs:
     let shown = run_with_vault(&pyra, &["runs", "show", &top, "--json"], None);
     assert_eq!(shown.json()["status"], "succeeded", "{}", shown.stdout);
 }
+
+#[test]
+fn a_tool_named_by_its_file_runs_by_that_file() {
+    let server = LlmServer::start(vec![Reply::fixture("openai/tool_call_one.sse"), Reply::fixture("openai/text.sse")]);
+    let pyra = setup(&server);
+    tool_skills(&pyra);
+    let tool = pyra.work().join("get_weather.yaml");
+    let skill = pyra.skill(
+        "plan",
+        &format!(
+            r#"name: plan
+nodes:
+  agent:
+    uses: agent
+    with:
+      prompt: Weather?
+      tools: ["{}"]
+"#,
+            tool.display()
+        ),
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let moved = elsewhere.path().join("plan.yaml");
+    std::fs::copy(&skill, &moved).unwrap();
+    run_with_vault(&pyra, &["run", moved.to_str().unwrap()], None).success();
+    let second = serde_json::to_string(&server.requests()[1].body).unwrap();
+    assert!(second.contains("Berlin: 21 °C, light wind"), "{second}");
+}

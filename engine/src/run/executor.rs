@@ -172,6 +172,7 @@ impl NodeCtx {
         }
         Ok(SkillTool {
             name: skill.name.clone(),
+            reference: name.to_string(),
             description: skill.description.clone().unwrap_or_else(|| format!("Runs the skill `{}`.", skill.name)),
             parameters: serde_json::json!({
                 "type": "object",
@@ -336,7 +337,10 @@ impl NodeCtx {
 /// A skill offered to a model as a tool ([`NodeCtx::skill_tool`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SkillTool {
+    /// The skill's name, which the model calls it by.
     pub name: String,
+    /// How the skill was named in `tools:` (a name or a file), to run it by.
+    pub reference: String,
     pub description: String,
     /// The JSON Schema of the skill's inputs.
     pub parameters: Value,

@@ -296,7 +296,7 @@ async fn run_tool(
     }
     let inputs: Map<String, Value> = args.as_object().cloned().unwrap_or_default();
     ctx.log(engine::run::LogLevel::Info, format!("tool call `{}` ({})", call.name, call.id));
-    let text = match ctx.run_skill_tool(&call.name, inputs, &call.id).await {
+    let text = match ctx.run_skill_tool(&tool.reference, inputs, &call.id).await {
         Ok(Outcome::Done(output)) => serde_json::to_string(&output.value).unwrap_or_default(),
         Ok(Outcome::Rejected(output)) => format!("the user rejected this tool call: {}", output.value),
         Ok(Outcome::Waiting(_)) => return Ok(None),
