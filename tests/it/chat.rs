@@ -107,6 +107,17 @@ fn the_repl_holds_a_conversation_with_slash_commands_and_resumes() {
     t.expect("(pinned): How about");
     t.line("/config");
     t.expect("openai-compatible gpt-4o-mini");
+    t.line("/skills");
+    t.expect("chat");
+    t.line("/model nope");
+    t.expect("nope");
+    t.line("/model local");
+    t.expect("model: local");
+    t.line("/approve all");
+    t.expect("approved for this session: all tools");
+    let hello = crate::harness::repo_root().join("examples/hello.yaml");
+    t.line(&format!("/run {} who=Ada", hello.display()));
+    t.expect("Hello, Ada!");
     t.line("/exit");
     let (code, screen) = t.wait();
     assert_eq!(code, 0, "{screen}");
