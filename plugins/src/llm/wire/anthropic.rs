@@ -409,59 +409,23 @@ fn shorten(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::wire::Decoder as _;
     use crate::llm::{Message, ToolSpec};
+
+    use crate::llm::wire::Format;
+    use crate::llm::wire::testing::{self, Decoded, split};
+
+    fn decode(chunks: &[&[u8]]) -> Decoded {
+        testing::decode(Format::Anthropic, chunks)
+    }
+
+    fn decode_every_way(bytes: &[u8]) -> Decoded {
+        testing::decode_every_way(Format::Anthropic, bytes)
+    }
 
     const TEXT: &[u8] = include_bytes!("../../../../tests/fixtures/llm/anthropic/text.sse");
     const TOOL_USE: &[u8] = include_bytes!("../../../../tests/fixtures/llm/anthropic/tool_use.sse");
     const STRUCTURED: &[u8] = include_bytes!("../../../../tests/fixtures/llm/anthropic/structured.sse");
     const OVERLOADED: &[u8] = include_bytes!("../../../../tests/fixtures/llm/anthropic/overloaded.sse");
-
-    /// Every event, then how the stream ended.
-    type Decoded = (Vec<StreamEvent>, Result<(), WireError>);
-
-    fn decode(chunks: &[&[u8]]) -> Decoded {
-        let mut d = Decoder::default();
-        let mut events = Vec::new();
-        for c in chunks {
-            match d.feed(c) {
-                Ok(e) => events.extend(e),
-                Err(e) => return (events, Err(e)),
-            }
-        }
-        match d.finish() {
-            Ok(e) => {
-                events.extend(e);
-                (events, Ok(()))
-            }
-            Err(e) => (events, Err(e)),
-        }
-    }
-
-    /// Decodes `bytes` whole, one byte at a time and cut once at every position; all
-    /// must agree.
-    fn decode_every_way(bytes: &[u8]) -> Decoded {
-        let whole = decode(&[bytes]);
-        let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
-        assert_eq!(decode(&bytewise), whole, "fed one byte at a time");
-        for cut in 0..=bytes.len() {
-            assert_eq!(decode(&[&bytes[..cut], &bytes[cut..]]), whole, "cut at {cut}");
-        }
-        whole
-    }
-
-    /// The text joined, and the other events in order.
-    fn split(events: &[StreamEvent]) -> (String, Vec<StreamEvent>) {
-        let mut text = String::new();
-        let mut rest = Vec::new();
-        for e in events {
-            match e {
-                StreamEvent::Text(t) => text.push_str(t),
-                other => rest.push(other.clone()),
-            }
-        }
-        (text, rest)
-    }
 
     fn usage(prompt: u64, completion: u64, cached: u64) -> StreamEvent {
         StreamEvent::Usage(Usage { prompt: Some(prompt), completion: Some(completion), cached: Some(cached) })

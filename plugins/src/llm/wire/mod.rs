@@ -16,6 +16,8 @@ pub mod ndjson;
 pub mod ollama;
 pub mod openai;
 pub mod sse;
+#[cfg(test)]
+mod testing;
 
 use serde_json::Value;
 

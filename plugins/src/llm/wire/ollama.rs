@@ -262,61 +262,29 @@ impl super::Decoder for Decoder {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Decoder as _;
     use super::*;
     use crate::llm::ToolSpec;
+
+    use crate::llm::wire::Format;
+    use crate::llm::wire::testing::{self, merged};
+
+    /// Feeds `chunks` in order, then finishes; stops at the first error.
+    fn run(chunks: &[&[u8]]) -> (Vec<StreamEvent>, Option<WireError>) {
+        let (events, end) = testing::decode(Format::Ollama, chunks);
+        (events, end.err())
+    }
+
+    /// Decodes `bytes` every way (all must agree); the events with text joined.
+    fn decode_every_way(bytes: &[u8]) -> Vec<StreamEvent> {
+        let (events, end) = testing::decode_every_way(Format::Ollama, bytes);
+        assert_eq!(end, Ok(()));
+        merged(events)
+    }
 
     const TEXT: &[u8] = include_bytes!("../../../../tests/fixtures/llm/ollama/text.ndjson");
     const TOOL_CALLS: &[u8] = include_bytes!("../../../../tests/fixtures/llm/ollama/tool_calls.ndjson");
     const STRUCTURED: &[u8] = include_bytes!("../../../../tests/fixtures/llm/ollama/structured.ndjson");
     const ERROR_MIDSTREAM: &[u8] = include_bytes!("../../../../tests/fixtures/llm/ollama/error_midstream.ndjson");
-
-    /// Feeds `chunks` in order, then finishes; stops at the first error.
-    fn run(chunks: &[&[u8]]) -> (Vec<StreamEvent>, Option<WireError>) {
-        let mut d = Decoder::default();
-        let mut events = Vec::new();
-        for c in chunks {
-            match d.feed(c) {
-                Ok(e) => events.extend(e),
-                Err(e) => return (events, Some(e)),
-            }
-        }
-        match d.finish() {
-            Ok(e) => events.extend(e),
-            Err(e) => return (events, Some(e)),
-        }
-        (events, None)
-    }
-
-    /// Text pieces joined; other events kept in order.
-    fn merged(events: Vec<StreamEvent>) -> Vec<StreamEvent> {
-        let mut out: Vec<StreamEvent> = Vec::new();
-        for e in events {
-            if let (StreamEvent::Text(t), Some(StreamEvent::Text(last))) = (&e, out.last_mut()) {
-                last.push_str(t);
-            } else {
-                out.push(e);
-            }
-        }
-        out
-    }
-
-    /// Decodes `bytes` whole, byte by byte and cut once at every position; all must agree.
-    fn decode_every_way(bytes: &[u8]) -> Vec<StreamEvent> {
-        let (whole, err) = run(&[bytes]);
-        assert_eq!(err, None);
-        let whole = merged(whole);
-        let singles: Vec<&[u8]> = bytes.chunks(1).collect();
-        let (events, err) = run(&singles);
-        assert_eq!(err, None);
-        assert_eq!(merged(events), whole, "byte by byte");
-        for cut in 1..bytes.len() {
-            let (events, err) = run(&[&bytes[..cut], &bytes[cut..]]);
-            assert_eq!(err, None, "cut at {cut}");
-            assert_eq!(merged(events), whole, "cut at {cut}");
-        }
-        whole
-    }
 
     #[test]
     fn text_stream() {

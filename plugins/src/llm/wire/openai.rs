@@ -433,59 +433,24 @@ fn shorten(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::llm::ToolSpec;
+
     use crate::llm::wire::Decoder as _;
+    use crate::llm::wire::Format;
+    use crate::llm::wire::testing::{self, Decoded, split};
+
+    fn decode(chunks: &[&[u8]]) -> Decoded {
+        testing::decode(Format::OpenAi, chunks)
+    }
+
+    fn decode_every_way(bytes: &[u8]) -> Decoded {
+        testing::decode_every_way(Format::OpenAi, bytes)
+    }
 
     const TEXT: &[u8] = include_bytes!("../../../../tests/fixtures/llm/openai/text.sse");
     const TOOL_CALLS: &[u8] = include_bytes!("../../../../tests/fixtures/llm/openai/tool_calls.sse");
     const STRUCTURED: &[u8] = include_bytes!("../../../../tests/fixtures/llm/openai/structured.sse");
     const ERROR_MIDSTREAM: &[u8] = include_bytes!("../../../../tests/fixtures/llm/openai/error_midstream.sse");
     const LLAMACPP_CRLF: &[u8] = include_bytes!("../../../../tests/fixtures/llm/openai/llamacpp_crlf.sse");
-
-    /// Every event, then how the stream ended.
-    type Decoded = (Vec<StreamEvent>, Result<(), WireError>);
-
-    fn decode(chunks: &[&[u8]]) -> Decoded {
-        let mut d = Decoder::default();
-        let mut events = Vec::new();
-        for c in chunks {
-            match d.feed(c) {
-                Ok(e) => events.extend(e),
-                Err(e) => return (events, Err(e)),
-            }
-        }
-        match d.finish() {
-            Ok(e) => {
-                events.extend(e);
-                (events, Ok(()))
-            }
-            Err(e) => (events, Err(e)),
-        }
-    }
-
-    /// Decodes `bytes` whole, one byte at a time and cut once at every position; all
-    /// must agree.
-    fn decode_every_way(bytes: &[u8]) -> Decoded {
-        let whole = decode(&[bytes]);
-        let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
-        assert_eq!(decode(&bytewise), whole, "fed one byte at a time");
-        for cut in 0..=bytes.len() {
-            assert_eq!(decode(&[&bytes[..cut], &bytes[cut..]]), whole, "cut at {cut}");
-        }
-        whole
-    }
-
-    /// The text joined, and the other events in order.
-    fn split(events: &[StreamEvent]) -> (String, Vec<StreamEvent>) {
-        let mut text = String::new();
-        let mut rest = Vec::new();
-        for e in events {
-            match e {
-                StreamEvent::Text(t) => text.push_str(t),
-                other => rest.push(other.clone()),
-            }
-        }
-        (text, rest)
-    }
 
     fn usage(prompt: Option<u64>, completion: Option<u64>, cached: Option<u64>) -> StreamEvent {
         StreamEvent::Usage(Usage { prompt, completion, cached })

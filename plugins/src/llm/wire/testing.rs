@@ -1,0 +1,67 @@
+//! Test helpers every wire adapter's tests share: decode a stream fed in given pieces,
+//! and check that feeding it whole, byte by byte and cut once at every position all give
+//! the same events.
+
+use super::Format;
+use crate::llm::{StreamEvent, WireError};
+
+/// Every event, then how the stream ended.
+pub type Decoded = (Vec<StreamEvent>, Result<(), WireError>);
+
+/// Feeds `chunks` in order to a fresh decoder of `format`, then finishes; stops at the
+/// first error.
+pub fn decode(format: Format, chunks: &[&[u8]]) -> Decoded {
+    let mut d = format.decoder();
+    let mut events = Vec::new();
+    for c in chunks {
+        match d.feed(c) {
+            Ok(e) => events.extend(e),
+            Err(e) => return (events, Err(e)),
+        }
+    }
+    match d.finish() {
+        Ok(e) => {
+            events.extend(e);
+            (events, Ok(()))
+        }
+        Err(e) => (events, Err(e)),
+    }
+}
+
+/// Decodes `bytes` whole, one byte at a time and cut once at every position; all must
+/// agree event for event.
+pub fn decode_every_way(format: Format, bytes: &[u8]) -> Decoded {
+    let whole = decode(format, &[bytes]);
+    let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
+    assert_eq!(decode(format, &bytewise), whole, "fed one byte at a time");
+    for cut in 0..=bytes.len() {
+        assert_eq!(decode(format, &[&bytes[..cut], &bytes[cut..]]), whole, "cut at {cut}");
+    }
+    whole
+}
+
+/// Text pieces joined; other events kept in order.
+pub fn merged(events: Vec<StreamEvent>) -> Vec<StreamEvent> {
+    let mut out: Vec<StreamEvent> = Vec::new();
+    for e in events {
+        if let (StreamEvent::Text(t), Some(StreamEvent::Text(last))) = (&e, out.last_mut()) {
+            last.push_str(t);
+        } else {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// The text joined, and the other events in order.
+pub fn split(events: &[StreamEvent]) -> (String, Vec<StreamEvent>) {
+    let mut text = String::new();
+    let mut rest = Vec::new();
+    for e in events {
+        match e {
+            StreamEvent::Text(t) => text.push_str(t),
+            other => rest.push(other.clone()),
+        }
+    }
+    (text, rest)
+}
