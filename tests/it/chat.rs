@@ -237,3 +237,11 @@ fn a_flagged_note_in_the_recall_shows_a_warning_panel() {
     out.success().stderr_has("possible prompt injection").stderr_has("instruction_override");
     assert_eq!(out.stdout.trim(), ASH, "the panel is not part of the answer on stdout");
 }
+
+#[test]
+fn without_a_model_chat_says_how_to_set_one_up_and_stores_nothing() {
+    let pyra = Pyra::new();
+    chat_with_stdin(&pyra, &["chat"], "hello\n").code(1).stderr_has("pyra setup");
+    let list = pyra.run(["chat", "--list", "--json"]);
+    assert_eq!(list.json(), serde_json::json!([]));
+}

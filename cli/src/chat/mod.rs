@@ -110,6 +110,11 @@ fn chat_failure(e: engine::chat::ChatError) -> Failure {
 impl Chat {
     /// Opens the store and the `chat` skill and picks the conversation.
     pub fn open(home: &Home, args: &ChatArgs, interactive: bool) -> Result<Chat, Failure> {
+        // No model, no chat: say so before a conversation is created or anything stored.
+        let config = engine::config::Config::load(&home.root).map_err(|e| Failure::failed(e.render(false)))?;
+        if let Err(e) = config.resolve(args.model.as_deref()) {
+            return Err(Failure::failed(e.to_string()));
+        }
         let session = Session::open(home, true)?;
         let store = ChatStore::open(&home.root.join("pyra.db")).map_err(chat_failure)?;
         let source = skills::resolve(home, "chat")?;
