@@ -35,7 +35,7 @@ pub struct ChatArgs {
     /// Continue the most recent conversation.
     #[arg(long = "continue", short = 'c')]
     pub resume: bool,
-    /// Continue the conversation of this name (or start one under it).
+    /// Continue the conversation of this name or id (or start one under this name).
     #[arg(long, value_name = "NAME")]
     pub session: Option<String>,
     /// List the conversations, newest first.
@@ -121,7 +121,7 @@ impl Chat {
         let text = source.text()?;
         let program = engine::run::compile(&session.runtime.registry, &text).map_err(runner::run_failure)?;
         let conv = match (&args.session, args.resume) {
-            (Some(name), _) => match store.by_name(name).map_err(chat_failure)? {
+            (Some(name), _) => match store.find(name).map_err(chat_failure)? {
                 Some(conv) => conv,
                 None => store.create(Some(name), args.model.as_deref()).map_err(chat_failure)?,
             },
