@@ -23,7 +23,9 @@ pub struct Terminal {
 impl Terminal {
     /// Starts `pyra ARGS` on a terminal with `PYRA_HOME` and the extra environment.
     pub fn start(pyra: &Pyra, args: &[&str], env: &[(&str, &str)]) -> Terminal {
-        let command = std::iter::once(env!("CARGO_BIN_EXE_pyra").to_string())
+        // `exec`: script(1) runs `$SHELL -c`, and a shell that stays as the parent (dash
+        // does) is killed by the terminal's Ctrl-C, which script then reports as 130.
+        let command = std::iter::once(format!("exec {}", env!("CARGO_BIN_EXE_pyra")))
             .chain(args.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))))
             .collect::<Vec<_>>()
             .join(" ");
