@@ -58,6 +58,7 @@ fn open_connection(path: &Path) -> Result<Connection, MemoryError> {
     conn.busy_timeout(Duration::from_secs(30))?;
     let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
     conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;")?;
+    super::rank::register(&conn)?;
     Ok(conn)
 }
 
@@ -230,13 +231,13 @@ fn rank(
 ) -> Result<Vec<(i64, f64)>, MemoryError> {
     let mut stmt = if category.is_none() && since.is_none() {
         conn.prepare_cached(&format!(
-            "SELECT rowid, bm25(notes_fts, {WEIGHTS}) AS rank FROM notes_fts
+            "SELECT rowid, pyra_bm25(notes_fts, ?4, {WEIGHTS}) AS rank FROM notes_fts
              WHERE notes_fts MATCH ?1 AND rowid >= ?5 AND rowid <= ?6 AND ?2 IS NULL AND ?3 IS NULL
              ORDER BY rank LIMIT ?4"
         ))?
     } else {
         conn.prepare_cached(&format!(
-            "SELECT notes_fts.rowid, bm25(notes_fts, {WEIGHTS}) AS rank
+            "SELECT notes_fts.rowid, pyra_bm25(notes_fts, ?4, {WEIGHTS}) AS rank
              FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
              WHERE notes_fts MATCH ?1 AND notes_fts.rowid >= ?5 AND notes_fts.rowid <= ?6
                AND (?2 IS NULL OR n.category = ?2 OR substr(n.category, 1, length(?2) + 1) = ?2 || '/')

@@ -10,6 +10,7 @@
 pub mod frontmatter;
 mod index;
 pub mod query;
+mod rank;
 mod store;
 
 use std::path::{Path, PathBuf};

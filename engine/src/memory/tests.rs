@@ -349,3 +349,28 @@ fn ranking_in_two_halves_gives_the_same_hits_as_one_pass() {
         assert_eq!(&halves, expected, "{q}");
     }
 }
+
+#[test]
+fn a_filtered_search_ranks_only_the_notes_that_pass_the_filter() {
+    // pyra_bm25 skips rows that cannot reach the best `limit` it has seen; rows that a filter
+    // drops must never count among those, or the filtered notes would be cut short.
+    let (_home, mut m) = mem();
+    for i in 0..40 {
+        let (category, times) = if i % 2 == 0 { ("strong", 12) } else { ("weak", i % 5 + 1) };
+        let body = format!("{} {FILLER}", "garden ".repeat(times));
+        m.write(&format!("{category}/n{i:02}"), &body, None, &[]).unwrap();
+    }
+    for split_from in [i64::MAX, 1] {
+        m.index.split_from = split_from;
+        let all = m
+            .search("garden", &SearchOptions { limit: 1000, category: Some("weak".into()), ..Default::default() })
+            .unwrap();
+        assert_eq!(all.len(), 20);
+        let best = m
+            .search("garden", &SearchOptions { limit: 3, category: Some("weak".into()), ..Default::default() })
+            .unwrap();
+        let scores = |hits: &[Hit]| hits.iter().map(|h| format!("{:.9}", h.score)).collect::<Vec<_>>();
+        assert_eq!(scores(&best), scores(&all[..3]), "split from {split_from}");
+        assert!(best.iter().all(|h| h.name.starts_with("weak/")));
+    }
+}
