@@ -37,7 +37,9 @@ pub enum ConfigCommand {
 /// Exit codes and an example, under `pyra config --help`.
 pub const CONFIG_HELP: &str = "Keys: default_model, models.NAME.{name,provider,model,base_url,key},
 models.NAME.options.{temperature,max_tokens,context_window},
-models.NAME.prices.{prompt,completion,cached} (USD per million tokens).
+models.NAME.prices.{prompt,completion,cached} (USD per million tokens),
+chat.{recall,recall_category,tools} (what `pyra chat` brings to each turn; tools as
+a comma-separated list: `pyra config set chat.tools recall,get_weather`).
 
 Exit codes: 0 ok, 1 the file (or the change) is invalid or the value is not set,
 2 unknown key or model entry.";

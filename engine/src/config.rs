@@ -13,6 +13,10 @@
 //!     key: OLLAMA_API_KEY       # optional: the vault key name, default: the provider's
 //!     options: { temperature: 0.2, max_tokens: 2048, context_window: 8192 }
 //!     prices: { prompt: 0.15, completion: 0.60, cached: 0.075 }   # USD per million tokens
+//! chat:                         # optional: what `pyra chat` brings to each turn
+//!   recall: 5                   # notes recalled from memory per turn (0: none)
+//!   recall_category: work       # only notes of this category and its subcategories
+//!   tools: [weather]            # skills the assistant may call (each call asks first)
 //! ```
 //!
 //! The file is parsed like a skill ([`crate::yaml`]: strict booleans, leading-zero numbers
@@ -55,10 +59,37 @@ pub struct Config {
     /// The entry used when a node names no model.
     pub default_model: Option<String>,
     pub models: Vec<ModelEntry>,
+    /// The `chat:` section (defaults when absent).
+    pub chat: ChatSettings,
     path: PathBuf,
     file: SourceFile,
     root: Node,
     exists: bool,
+}
+
+/// The `chat:` section: what `pyra chat` brings to each turn.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatSettings {
+    /// Notes recalled from memory per turn (default [`ChatSettings::DEFAULT_RECALL`]; 0: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall: Option<u32>,
+    /// Recall only from this category (and its subcategories).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall_category: Option<String>,
+    /// Skills enabled as tools in every conversation (besides `--tool`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+}
+
+impl ChatSettings {
+    /// Notes recalled per turn when `recall` is not set.
+    pub const DEFAULT_RECALL: u32 = 5;
+
+    /// Notes recalled per turn.
+    pub fn recall(&self) -> u32 {
+        self.recall.unwrap_or(Self::DEFAULT_RECALL)
+    }
 }
 
 /// One entry under `models:`.
@@ -244,6 +275,7 @@ impl Config {
         Ok(Config {
             default_model: typed.default_model,
             models: typed.models.unwrap_or_default(),
+            chat: typed.chat.unwrap_or_default(),
             path: path.to_path_buf(),
             file,
             root,
@@ -392,6 +424,7 @@ impl Config {
         }
         let leaf = match steps.as_slice() {
             [Step::Key(k)] if k == "default_model" => true,
+            [Step::Key(k), Step::Key(_)] if k == "chat" => true,
             [Step::Key(_), Step::Entry(name), rest @ ..] => {
                 if self.entry(name).is_none() {
                     return Err(self.no_entry(name));
@@ -406,8 +439,15 @@ impl Config {
                 help: Some("set one value at a time, e.g. `models.NAME.options.temperature`".into()),
             });
         }
-        let numeric = steps.len() == 4;
-        let value = if numeric { typed_scalar(raw) } else { Json::String(raw.to_string()) };
+        let value = match steps.as_slice() {
+            [_, _, _, _] => typed_scalar(raw),
+            [Step::Key(chat), Step::Key(f)] if chat == "chat" && f == "recall" => typed_scalar(raw),
+            // A list on the command line: comma-separated names (`weather,notes`; empty: none).
+            [Step::Key(chat), Step::Key(f)] if chat == "chat" && f == "tools" => Json::Array(
+                raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| Json::String(t.into())).collect(),
+            ),
+            _ => Json::String(raw.to_string()),
+        };
         self.edited(&[Op::Set(steps, value)])
     }
 
@@ -473,10 +513,19 @@ impl Config {
             return Ok(vec![k(key)]);
         }
         let unknown = |help: Option<String>| ConfigError::Key { message: format!("unknown config key `{key}`"), help };
+        if let Some(field) = key.strip_prefix("chat.") {
+            if check::CHAT_KEYS.contains(&field) {
+                return Ok(vec![k("chat"), k(field)]);
+            }
+            let help = suggest::did_you_mean(field, check::CHAT_KEYS.iter().copied())
+                .map(|f| format!("did you mean `chat.{f}`?"))
+                .or_else(|| Some("`chat` takes `recall`, `recall_category` and `tools`".into()));
+            return Err(unknown(help));
+        }
         let Some(rest) = key.strip_prefix("models.") else {
             let first = key.split('.').next().unwrap_or(key);
             let help = suggest::help(first, check::ROOT_KEYS.iter().copied())
-                .or_else(|| Some("keys are `default_model` and `models.NAME.FIELD`".into()));
+                .or_else(|| Some("keys are `default_model`, `models.NAME.FIELD` and `chat.FIELD`".into()));
             return Err(unknown(help));
         };
         let entry = |name: &str| Step::Entry(name.to_string());
@@ -569,6 +618,8 @@ struct Typed {
     default_model: Option<String>,
     #[serde(default)]
     models: Option<Vec<ModelEntry>>,
+    #[serde(default)]
+    chat: Option<ChatSettings>,
 }
 
 #[cfg(test)]
@@ -755,6 +806,43 @@ models:
         assert!(config.set("models.local.key", "ANTHROPIC_API_KEY").is_ok());
         assert!(matches!(config.set("models.local.options", "1"), Err(ConfigError::Key { .. })));
         assert!(matches!(config.set("models.nope.model", "x"), Err(ConfigError::Key { .. })));
+    }
+
+    #[test]
+    fn the_chat_section_is_checked_read_and_set() {
+        let config = parse(EXAMPLE).unwrap();
+        assert_eq!(config.chat, ChatSettings::default());
+        assert_eq!(config.chat.recall(), ChatSettings::DEFAULT_RECALL);
+        let text =
+            format!("{EXAMPLE}chat:\n  recall: 0        # no recall\n  recall_category: work\n  tools: [weather]\n");
+        let config = parse(&text).unwrap();
+        assert_eq!(config.chat.recall(), 0);
+        assert_eq!(config.chat.recall_category.as_deref(), Some("work"));
+        assert_eq!(config.chat.tools, ["weather"]);
+        assert_eq!(config.get("chat.recall").unwrap(), 0);
+
+        let set = config.set("chat.recall", "8").unwrap();
+        assert_eq!(set.chat.recall, Some(8));
+        assert!(set.text().contains("  recall: 8        # no recall\n"), "{}", set.text());
+        let set = config.set("chat.tools", "weather, notes").unwrap();
+        assert_eq!(set.chat.tools, ["weather", "notes"]);
+        assert_eq!(config.set("chat.tools", "").unwrap().chat.tools, Vec::<String>::new());
+        let set = parse(EXAMPLE).unwrap().set("chat.recall_category", "home").unwrap();
+        assert_eq!(set.chat.recall_category.as_deref(), Some("home"));
+        assert!(set.text().starts_with(EXAMPLE), "{}", set.text());
+
+        let err = config.set("chat.recall", "500").unwrap_err();
+        assert!(err.render(false).contains("`recall` must be a whole number from 0 to 100, found 500"), "{err:?}");
+        let err = config.get("chat.recal").unwrap_err();
+        assert!(err.render(false).contains("did you mean `chat.recall`?"), "{err:?}");
+        let out = errors("chat:\n  recall: many\n  tols: []\n");
+        assert!(out.contains("`recall` must be a whole number, found a string"), "{out}");
+        assert!(out.contains("unknown key `tols` in `chat`") && out.contains("did you mean `tools`?"), "{out}");
+        let out = errors("chat:\n  tools: weather\n");
+        assert!(out.contains("`tools` must be a list, found a string"), "{out}");
+        let out = errors("chat:\n  tools: [weather, 3, '']\n");
+        assert!(out.contains("each item of `tools` must be a name, found a number"), "{out}");
+        assert!(out.contains("each item of `tools` must be a name, found an empty string"), "{out}");
     }
 
     #[test]

@@ -143,6 +143,49 @@ fn the_repl_holds_a_conversation_with_slash_commands_and_resumes() {
     assert_eq!(history.permissions().mode() & 0o777, 0o600);
 }
 
+#[test]
+fn recall_and_tools_follow_the_chat_section_of_the_config() {
+    let server = LlmServer::start(vec![
+        Reply::fixture("openai/text.sse"),
+        Reply::fixture("openai/text.sse"),
+        Reply::fixture("openai/text.sse"),
+    ]);
+    let pyra = home(&server);
+    weather_tool(&pyra);
+    for (name, text) in [
+        ("pets/cat", "Our cat is grey and called Smoke."),
+        ("pets/dog", "The cat next door chases our dog."),
+        ("work/cat-food", "Order cat food for the office cat."),
+    ] {
+        chat_with_stdin(&pyra, &["memory", "write", name], text).success();
+    }
+    let system = |i: usize| sent(&server, i)[0].1.clone();
+    let tools = |i: usize| {
+        let tools = server.requests()[i].body["tools"].as_array().cloned().unwrap_or_default();
+        tools.iter().map(|t| t["function"]["name"].as_str().unwrap_or("").to_string()).collect::<Vec<_>>()
+    };
+    // Defaults: up to five notes from anywhere, no tools.
+    pyra.run(["chat", "Which cat?"]).success();
+    assert!(["pets/cat", "pets/dog", "work/cat-food"].iter().all(|n| system(0).contains(n)), "{}", system(0));
+    assert!(tools(0).is_empty());
+
+    pyra.run(["config", "set", "chat.recall_category", "pets"]).success();
+    pyra.run(["config", "set", "chat.recall", "1"]).success();
+    pyra.run(["config", "set", "chat.tools", "get_weather"]).success();
+    pyra.run(["chat", "Which cat?"]).success();
+    let context = system(1);
+    assert_eq!(["pets/cat", "pets/dog"].iter().filter(|n| context.contains(*n)).count(), 1, "{context}");
+    assert!(!context.contains("work/cat-food"), "{context}");
+    assert_eq!(tools(1), ["get_weather"]);
+
+    pyra.run(["config", "set", "chat.recall", "0"]).success();
+    pyra.run(["chat", "Which cat?"]).success();
+    assert!(!system(2).contains("pets/"), "recall is off: {}", system(2));
+    let bad = pyra.run(["config", "set", "chat.recall", "lots"]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(bad.stderr.contains("`recall` must be a whole number"), "{}", bad.stderr);
+}
+
 fn weather_tool(pyra: &Pyra) {
     let dir = pyra.home_path().join("skills");
     std::fs::create_dir_all(&dir).unwrap();

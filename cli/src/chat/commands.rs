@@ -53,7 +53,7 @@ impl Commands {
             ("pin", "", "keep the last message in the history however long the conversation grows", pin),
             ("save", "NAME", "name this conversation (`pyra chat --session NAME` continues it)", save),
             ("approve", "[TOOL|all]", "tools approved for this session, or approve one (or all) from now on", approve),
-            ("config", "", "the model settings (no secrets)", config),
+            ("config", "", "the model and chat settings (no secrets)", config),
             ("exit", "", "leave (Ctrl-D works too)", |_, _| Ok(Flow::Exit)),
         ];
         for (name, usage, summary, run) in builtin {
@@ -275,6 +275,9 @@ fn config(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
         text.push_str(&format!("  {:<12} {} {} at {url}\n", m.name, m.provider, m.model));
     }
     text.push_str(&format!("tools: {}\n", if chat.tools.is_empty() { "(none)".into() } else { chat.tools.join(", ") }));
+    let recall = chat.settings.recall();
+    let from = chat.settings.recall_category.as_deref().map(|c| format!(" from `{c}`")).unwrap_or_default();
+    text.push_str(&format!("memory recall: {recall} note(s) per turn{from} (`chat.recall`, `chat.recall_category`)\n"));
     output::err(&text);
     Ok(Flow::Continue)
 }

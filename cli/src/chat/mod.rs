@@ -94,6 +94,8 @@ pub struct Chat {
     pub store: ChatStore,
     pub conv: Conversation,
     pub tools: Vec<String>,
+    /// config.yaml's `chat:` section (recall per turn and its category).
+    pub settings: engine::config::ChatSettings,
     /// Tools approved for the rest of the session (`*`: all).
     pub always: Arc<Mutex<BTreeSet<String>>>,
     text: SkillText,
@@ -136,7 +138,14 @@ impl Chat {
             session,
             store,
             conv,
-            tools: args.tools.clone(),
+            // config.yaml's `chat.tools`, then `--tool`s, each once.
+            tools: config.chat.tools.iter().chain(&args.tools).fold(Vec::new(), |mut all, t| {
+                if !all.contains(t) {
+                    all.push(t.clone());
+                }
+                all
+            }),
+            settings: config.chat.clone(),
             always: Arc::default(),
             text,
             program,
@@ -195,6 +204,14 @@ impl Chat {
         inputs.insert("history".into(), Value::Array(history));
         inputs.insert("model".into(), Value::String(self.conv.model.clone().unwrap_or_default()));
         inputs.insert("tools".into(), json!(self.tools));
+        // A chat skill of the user's own may not take these: given only when declared.
+        let declared = &self.program.skill.inputs;
+        if declared.contains_key("recall") {
+            inputs.insert("recall".into(), json!(self.settings.recall()));
+        }
+        if declared.contains_key("recall_category") {
+            inputs.insert("recall_category".into(), json!(self.settings.recall_category.clone().unwrap_or_default()));
+        }
         let mut runtime = self.session.runtime.clone();
         runtime.observer = view.clone();
         runtime.cancel = CancellationToken::new();

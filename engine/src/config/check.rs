@@ -12,11 +12,15 @@ use crate::suggest;
 use crate::yaml::{Node, Value};
 
 /// The keys of the file's top level.
-pub(crate) const ROOT_KEYS: &[&str] = &["default_model", "models"];
+pub(crate) const ROOT_KEYS: &[&str] = &["default_model", "models", "chat"];
 /// The keys of one entry under `models:`.
 pub(crate) const ENTRY_KEYS: &[&str] = &["name", "provider", "model", "base_url", "key", "options", "prices"];
 /// The keys under an entry's `options:`.
 pub(crate) const OPTION_KEYS: &[&str] = &["temperature", "max_tokens", "context_window"];
+/// The keys under `chat:` (what `pyra chat` brings to each turn).
+pub(crate) const CHAT_KEYS: &[&str] = &["recall", "recall_category", "tools"];
+/// The most notes `chat.recall` may bring into a turn (`memory.search`'s own maximum).
+pub(crate) const MAX_RECALL: u32 = 100;
 /// The keys under an entry's `prices:` (USD per million tokens).
 pub(crate) const PRICE_KEYS: &[&str] = &["prompt", "completion", "cached"];
 
@@ -208,6 +212,13 @@ impl Findings {
                         .expected = Some("`- name: …` items".into());
                     }
                 },
+                "chat" => self.map(key, value, "chat", CHAT_KEYS, |f, k, v| match k.key_text().as_str() {
+                    "recall" => f.number("recall", k, v, 0.0, f64::from(MAX_RECALL), true),
+                    "recall_category" => {
+                        f.string("recall_category", k, v);
+                    }
+                    _ => f.names("tools", k, v),
+                }),
                 _ => self.unknown_key(key, ROOT_KEYS, "config.yaml"),
             }
         }
@@ -295,6 +306,35 @@ impl Findings {
             }
         }
         if name_ok { name } else { None }
+    }
+
+    /// A list of non-empty strings (`tools: [weather, notes]`).
+    fn names(&mut self, field: &str, key: &Node, value: &Node) {
+        match &value.value {
+            Value::Seq(items) => {
+                for item in items {
+                    let found = match &item.value {
+                        Value::String(s) if !s.trim().is_empty() => continue,
+                        Value::String(_) => "an empty string".to_string(),
+                        _ => item.type_name().to_string(),
+                    };
+                    self.error(
+                        "config-type",
+                        format!("each item of `{field}` must be a name, found {found}"),
+                        Self::span_of(key, item),
+                    );
+                }
+            }
+            Value::Null => {}
+            _ => {
+                self.error(
+                    "config-type",
+                    format!("`{field}` must be a list, found {}", value.type_name()),
+                    Self::span_of(key, value),
+                )
+                .expected = Some(format!("`{field}: [name, other]`"));
+            }
+        }
     }
 
     fn map(

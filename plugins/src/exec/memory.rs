@@ -36,13 +36,17 @@ pub struct Search;
 impl Executor for Search {
     fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>> {
         Box::pin(async move {
-            let memory = open(&ctx)?;
             let query = field(&with, "query").to_string();
             let options = SearchOptions {
                 limit: with.get("limit").and_then(Value::as_u64).unwrap_or(5) as usize,
-                category: with.get("category").and_then(Value::as_str).map(str::to_string),
+                category: with.get("category").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_string),
                 since: None,
             };
+            if options.limit == 0 {
+                // Recall turned off (`chat.recall: 0`): nothing to search, not even the files.
+                return Ok(Outcome::Done(Output::untrusted(json!([]))));
+            }
+            let memory = open(&ctx)?;
             let hits = blocking(move || {
                 // Notes edited outside Pyra (an editor, a sync tool) count: a cheap
                 // mtime/size scan first.

@@ -16,8 +16,8 @@ pub fn specs() -> Vec<KindSpec> {
             object(
                 json!({
                     "query": { "type": "string", "description": "What to look for." },
-                    "limit": { "type": "integer", "minimum": 1, "maximum": 100, "description": "Most hits (default 5)." },
-                    "category": category
+                    "limit": { "type": "integer", "minimum": 0, "maximum": 100, "description": "Most hits (default 5; 0 searches nothing)." },
+                    "category": { "type": "string", "description": "Only this subfolder of the memory and the folders in it (empty: all)." }
                 }),
                 &["query"],
             ),
