@@ -36,7 +36,8 @@ pub enum ConfigCommand {
 
 /// Exit codes and an example, under `pyra config --help`.
 pub const CONFIG_HELP: &str = "Keys: default_model, models.NAME.{name,provider,model,base_url,key},
-models.NAME.options.{temperature,max_tokens,context_window},
+models.NAME.options.{temperature,max_tokens,context_window,first_token_timeout,idle_timeout}
+(timeouts in seconds),
 models.NAME.prices.{prompt,completion,cached} (USD per million tokens),
 chat.{recall,recall_category,tools} (what `pyra chat` brings to each turn; tools as
 a comma-separated list: `pyra config set chat.tools recall,get_weather`).

@@ -12,6 +12,7 @@
 //!     base_url: http://localhost:11434   # optional; the provider's default otherwise
 //!     key: OLLAMA_API_KEY       # optional: the vault key name, default: the provider's
 //!     options: { temperature: 0.2, max_tokens: 2048, context_window: 8192 }
+//!     # also: first_token_timeout (default 300) and idle_timeout (default 120), in seconds
 //!     prices: { prompt: 0.15, completion: 0.60, cached: 0.075 }   # USD per million tokens
 //! chat:                         # optional: what `pyra chat` brings to each turn
 //!   recall: 5                   # notes recalled from memory per turn (0: none)
@@ -126,6 +127,12 @@ pub struct ModelOptions {
     /// The model's context window in tokens, for history budgets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_window: Option<u32>,
+    /// Seconds to wait for the first token of a reply (a local model may be loading).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token_timeout: Option<f64>,
+    /// Seconds of silence allowed between two pieces of a streamed reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<f64>,
 }
 
 impl ModelOptions {
@@ -677,6 +684,16 @@ models:
         // An empty file, or comments only, is an empty configuration.
         assert!(parse("").unwrap().models.is_empty());
         assert!(parse("# nothing yet\n").unwrap().default_model.is_none());
+    }
+
+    #[test]
+    fn timeouts_are_seconds_with_fractions() {
+        let text = "models:\n  - name: local\n    provider: ollama\n    model: x\n    options: { first_token_timeout: 0.5, idle_timeout: 30 }\n";
+        let options = parse(text).unwrap().entry("local").unwrap().options;
+        assert_eq!((options.first_token_timeout, options.idle_timeout), (Some(0.5), Some(30.0)));
+        let out = errors(&text.replace("0.5", "0").replace("30", "\"1m\""));
+        assert!(out.contains("`first_token_timeout` must be a number from 0.1 to 86400, found 0"), "{out}");
+        assert!(out.contains("`idle_timeout` must be a number, found"), "{out}");
     }
 
     #[test]

@@ -16,7 +16,8 @@ pub(crate) const ROOT_KEYS: &[&str] = &["default_model", "models", "chat"];
 /// The keys of one entry under `models:`.
 pub(crate) const ENTRY_KEYS: &[&str] = &["name", "provider", "model", "base_url", "key", "options", "prices"];
 /// The keys under an entry's `options:`.
-pub(crate) const OPTION_KEYS: &[&str] = &["temperature", "max_tokens", "context_window"];
+pub(crate) const OPTION_KEYS: &[&str] =
+    &["temperature", "max_tokens", "context_window", "first_token_timeout", "idle_timeout"];
 /// The keys under `chat:` (what `pyra chat` brings to each turn).
 pub(crate) const CHAT_KEYS: &[&str] = &["recall", "recall_category", "tools"];
 /// The most notes `chat.recall` may bring into a turn (`memory.search`'s own maximum).
@@ -283,6 +284,8 @@ impl Findings {
                 "options" => self.map(key, value, "options", OPTION_KEYS, |f, k, v| match k.key_text().as_str() {
                     "temperature" => f.number("temperature", k, v, 0.0, 2.0, false),
                     "max_tokens" => f.number("max_tokens", k, v, 1.0, f64::from(u32::MAX), true),
+                    // Seconds; fractions allowed, up to a day.
+                    field @ ("first_token_timeout" | "idle_timeout") => f.number(field, k, v, 0.1, 86400.0, false),
                     _ => f.number("context_window", k, v, 1.0, f64::from(u32::MAX), true),
                 }),
                 "prices" => self.map(key, value, "prices", PRICE_KEYS, |f, k, v| {
