@@ -246,11 +246,14 @@ impl Counts {
 }
 
 /// Decodes a `streamGenerateContent?alt=sse` stream. Usage and the finish reason are
-/// emitted once, when the stream ends: a later chunk may still update them.
+/// emitted once, when the stream ends: a later chunk may still update them. An error
+/// after some events in the same bytes is returned by the next call (`feed` or
+/// `finish`), so no event before it is lost; the usage counted until an error is
+/// emitted before it (the call may be billed).
 #[derive(Debug, Default)]
 pub struct Decoder {
     sse: Parser,
-    /// Tool calls emitted so far (numbers the generated ids).
+    /// Tool calls emitted so far.
     calls: usize,
     counts: Counts,
     saw_usage: bool,
@@ -258,6 +261,8 @@ pub struct Decoder {
     finish_reason: Option<String>,
     /// Finish was emitted.
     done: bool,
+    /// The error this stream failed with; every later call returns it.
+    failed: Option<WireError>,
 }
 
 impl Decoder {
@@ -352,17 +357,34 @@ impl Decoder {
 
 impl super::Decoder for Decoder {
     fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, WireError> {
-        let mut out = Vec::new();
-        for event in self.sse.feed(bytes)? {
-            self.event(&event.data, &mut out)?;
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
         }
-        Ok(out)
+        let mut out = Vec::new();
+        let result =
+            self.sse.feed(bytes).and_then(|events| events.iter().try_for_each(|ev| self.event(&ev.data, &mut out)));
+        match result {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                if self.saw_usage {
+                    out.push(StreamEvent::Usage(self.counts.usage()));
+                }
+                self.failed = Some(e.clone());
+                if out.is_empty() { Err(e) } else { Ok(out) }
+            }
+        }
     }
 
     fn finish(&mut self) -> Result<Vec<StreamEvent>, WireError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         let mut out = Vec::new();
-        for event in self.sse.finish()? {
-            self.event(&event.data, &mut out)?;
+        let result =
+            self.sse.finish().and_then(|events| events.iter().try_for_each(|ev| self.event(&ev.data, &mut out)));
+        if let Err(e) = result {
+            self.failed = Some(e.clone());
+            return Err(e);
         }
         if self.done {
             return Ok(out);
@@ -472,28 +494,31 @@ mod tests {
 
     #[test]
     fn an_error_event_is_an_api_error_however_split() {
-        let expected =
-            WireError::Api { message: "The model is overloaded. Please try again later.".into(), retryable: true };
-        let full = "Here is a short summary of your";
-        let check = |(events, err): (Vec<StreamEvent>, Option<WireError>), how: &str| {
-            assert_eq!(err.as_ref(), Some(&expected), "{how}");
-            let text: String = events
-                .iter()
-                .map(|e| match e {
-                    StreamEvent::Text(t) => t.as_str(),
-                    other => panic!("{how}: unexpected {other:?}"),
-                })
-                .collect();
-            assert!(full.starts_with(&text), "{how}: {text:?}");
-        };
-        check(run(&[ERROR]), "whole");
-        let singles: Vec<&[u8]> = ERROR.chunks(1).collect();
-        let (events, err) = run(&singles);
-        assert_eq!(events, vec![StreamEvent::Text(full.into())]);
-        check((events, err), "byte by byte");
-        for cut in 1..ERROR.len() {
-            check(run(&[&ERROR[..cut], &ERROR[cut..]]), &format!("cut at {cut}"));
-        }
+        // However the bytes are split, the text before the error is delivered, then the
+        // usage counted so far, then the error.
+        let (events, end) = testing::decode_every_way(Format::Gemini, ERROR);
+        assert_eq!(
+            events,
+            vec![
+                StreamEvent::Text("Here is a short summary of your".into()),
+                // 7 candidate tokens + 351 thought tokens.
+                StreamEvent::Usage(Usage { prompt: Some(1204), completion: Some(358), cached: None }),
+            ]
+        );
+        assert_eq!(
+            end,
+            Err(WireError::Api { message: "The model is overloaded. Please try again later.".into(), retryable: true })
+        );
+    }
+
+    #[test]
+    fn an_error_after_events_in_the_same_bytes_comes_with_the_next_call() {
+        use crate::llm::wire::Decoder as _;
+        let mut d = Decoder::default();
+        assert_eq!(d.feed(ERROR).unwrap().len(), 2);
+        let err = d.feed(b"data: {}\r\n\r\n").unwrap_err();
+        assert!(matches!(&err, WireError::Api { retryable: true, .. }), "{err:?}");
+        assert_eq!(d.finish(), Err(err));
     }
 
     #[test]
@@ -555,7 +580,8 @@ mod tests {
     fn a_blocked_prompt_is_an_api_error() {
         let data = b"data: {\"promptFeedback\": {\"blockReason\": \"PROHIBITED_CONTENT\"},\"usageMetadata\": {\"promptTokenCount\": 12,\"totalTokenCount\": 12},\"modelVersion\": \"gemini-2.5-flash\"}\r\n\r\n";
         let (events, err) = run(&[data]);
-        assert!(events.is_empty());
+        // The prompt's tokens were counted before it was refused.
+        assert_eq!(events, vec![StreamEvent::Usage(Usage { prompt: Some(12), completion: None, cached: None })]);
         assert_eq!(err, Some(WireError::Api { message: "blocked: PROHIBITED_CONTENT".into(), retryable: false }));
     }
 

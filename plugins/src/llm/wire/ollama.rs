@@ -163,14 +163,17 @@ fn stream_error(error: &Value) -> WireError {
     WireError::Api { message, retryable }
 }
 
-/// Decodes an `/api/chat` stream.
+/// Decodes an `/api/chat` stream. An error after some events in the same bytes is
+/// returned by the next call (`feed` or `finish`), so no event before it is lost.
 #[derive(Debug, Default)]
 pub struct Decoder {
     lines: Lines,
-    /// Tool calls emitted so far (numbers the generated ids).
+    /// Tool calls emitted so far.
     calls: usize,
     /// The `done` line was seen.
     done: bool,
+    /// The error this stream failed with; every later call returns it.
+    failed: Option<WireError>,
 }
 
 impl Decoder {
@@ -241,22 +244,44 @@ impl Decoder {
 
 impl super::Decoder for Decoder {
     fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, WireError> {
-        let mut out = Vec::new();
-        for line in self.lines.feed(bytes)? {
-            self.line(&line, &mut out)?;
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
         }
-        Ok(out)
+        let mut out = Vec::new();
+        let result = self.lines.feed(bytes).and_then(|lines| lines.iter().try_for_each(|l| self.line(l, &mut out)));
+        self.settle(result, out)
     }
 
     fn finish(&mut self) -> Result<Vec<StreamEvent>, WireError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         let mut out = Vec::new();
-        for line in self.lines.finish()? {
-            self.line(&line, &mut out)?;
+        let mut result = self.lines.finish().and_then(|lines| lines.iter().try_for_each(|l| self.line(l, &mut out)));
+        if result.is_ok() && !self.done {
+            result = Err(WireError::Protocol("the stream ended before the reply was complete".into()));
         }
-        if !self.done {
-            return Err(WireError::Protocol("the stream ended before the reply was complete".into()));
+        // The end: an error now is the stream's last word, whatever came before it.
+        match result {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                self.failed = Some(e.clone());
+                Err(e)
+            }
         }
-        Ok(out)
+    }
+}
+
+impl Decoder {
+    /// Returns the events, or the error (kept for the next call when events came first).
+    fn settle(&mut self, result: Result<(), WireError>, out: Vec<StreamEvent>) -> Result<Vec<StreamEvent>, WireError> {
+        match result {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                self.failed = Some(e.clone());
+                if out.is_empty() { Err(e) } else { Ok(out) }
+            }
+        }
     }
 }
 
@@ -340,31 +365,28 @@ mod tests {
 
     #[test]
     fn an_error_line_midstream_is_an_api_error_however_split() {
-        let expected = WireError::Api {
-            message: "an error was encountered while running the model: unexpected EOF".into(),
-            retryable: false,
-        };
-        let full = "Here is a short summary of your";
-        let check = |(events, err): (Vec<StreamEvent>, Option<WireError>), how: &str| {
-            assert_eq!(err.as_ref(), Some(&expected), "{how}");
-            // Text decoded before the error line is a prefix of what the server sent.
-            let text: String = events
-                .iter()
-                .map(|e| match e {
-                    StreamEvent::Text(t) => t.as_str(),
-                    other => panic!("{how}: unexpected {other:?}"),
-                })
-                .collect();
-            assert!(full.starts_with(&text), "{how}: {text:?}");
-        };
-        check(run(&[ERROR_MIDSTREAM]), "whole");
-        let singles: Vec<&[u8]> = ERROR_MIDSTREAM.chunks(1).collect();
-        let (events, err) = run(&singles);
-        assert_eq!(merged(events.clone()), vec![StreamEvent::Text(full.into())]);
-        check((events, err), "byte by byte");
-        for cut in 1..ERROR_MIDSTREAM.len() {
-            check(run(&[&ERROR_MIDSTREAM[..cut], &ERROR_MIDSTREAM[cut..]]), &format!("cut at {cut}"));
-        }
+        // However the bytes are split, all the text before the error line is delivered,
+        // then the error.
+        let (events, end) = testing::decode_every_way(Format::Ollama, ERROR_MIDSTREAM);
+        assert_eq!(merged(events), vec![StreamEvent::Text("Here is a short summary of your".into())]);
+        assert_eq!(
+            end,
+            Err(WireError::Api {
+                message: "an error was encountered while running the model: unexpected EOF".into(),
+                retryable: false,
+            })
+        );
+    }
+
+    #[test]
+    fn an_error_after_events_in_the_same_bytes_comes_with_the_next_call() {
+        use crate::llm::wire::Decoder as _;
+        let mut d = Decoder::default();
+        let events = d.feed(ERROR_MIDSTREAM).unwrap();
+        assert_eq!(events.len(), 7);
+        let err = d.feed(b"{\"done\":true}\n").unwrap_err();
+        assert!(matches!(&err, WireError::Api { message, .. } if message.contains("unexpected EOF")), "{err:?}");
+        assert_eq!(d.finish(), Err(err));
     }
 
     #[test]
