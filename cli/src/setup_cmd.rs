@@ -149,7 +149,8 @@ pub fn setup(home: &Home, args: SetupArgs) -> Result<u8, Failure> {
     }
 
     // The check: the server's models, with the key.
-    let endpoint = Endpoint { format: provider.format, base_url: base_url.clone(), key: key.clone() };
+    let endpoint =
+        Endpoint { format: provider.format, base_url: base_url.clone(), key: key.clone(), dialect: provider.dialect };
     let listed = if args.no_check {
         None
     } else {

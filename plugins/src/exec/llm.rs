@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::llm::client::{self, Completion, LlmError, Policy};
 use crate::llm::target::{self, Target};
-use crate::llm::{ChatRequest, Message, Role, ToolCall, ToolSpec, UNTRUSTED_NOTE, wrap_untrusted};
+use crate::llm::{ChatRequest, Message, Role, ToolCall, ToolSpec, UNTRUSTED_NOTE, Usage, wrap_untrusted};
 
 /// One HTTP client for every model call of the process.
 fn http() -> &'static reqwest::Client {
@@ -89,14 +89,19 @@ fn request(target: &Target, with: &Value, messages: Vec<Message>, tools: Vec<Too
     }
 }
 
-/// One model call: streamed to the progress view, its usage recorded.
+/// One model call: streamed to the progress view, its usage recorded — also the usage
+/// of attempts that failed after the server began answering (they may be billed).
 async fn call(ctx: &NodeCtx, target: &Target, req: &ChatRequest) -> Result<Completion, NodeError> {
     let streamer = ctx.clone();
     let mut on_text = move |t: &str| streamer.stream_text(t);
-    let result = client::complete(http(), &target.endpoint, req, &Policy::default(), &ctx.cancel, &mut on_text).await;
+    let (recorder, model) = (ctx.clone(), target.clone());
+    let mut on_incomplete = move |u: &Usage| recorder.record_usage(model.usage_entry(u, true));
+    let result =
+        client::complete(http(), &target.endpoint, req, &target.policy, &ctx.cancel, &mut on_text, &mut on_incomplete)
+            .await;
     match result {
         Ok(done) => {
-            ctx.record_usage(target.usage_entry(&done.usage));
+            ctx.record_usage(target.usage_entry(&done.usage, false));
             Ok(done)
         }
         Err(LlmError::Cancelled) => Err(NodeError::Cancelled),
@@ -213,7 +218,8 @@ impl Executor for Agent {
                     messages.push(reply);
                 } else {
                     for call in pending {
-                        let result = match run_tool(&ctx, &tools, &call, approve).await {
+                        let key = tool_key(turns, &call);
+                        let result = match run_tool(&ctx, &tools, &call, &key, approve).await {
                             Ok(Some(text)) => text,
                             Ok(None) => {
                                 save(&ctx, &messages, turns)?;
@@ -228,6 +234,15 @@ impl Executor for Agent {
             }
         })
     }
+}
+
+/// What a tool call's run and approval are recorded under (`agent#t2.call_…`): the
+/// model turn that made it and its id. A server may repeat ids across turns (some number
+/// calls per reply), and the id alone would then hand a later call an earlier call's
+/// result or approval; both parts come from the saved conversation, so a resumed run
+/// finds the same keys.
+fn tool_key(turn: u64, call: &ToolCall) -> String {
+    format!("t{turn}.{}", call.id)
 }
 
 /// The calls of the last assistant message that have no result yet.
@@ -254,6 +269,7 @@ async fn run_tool(
     ctx: &NodeCtx,
     tools: &[SkillTool],
     call: &ToolCall,
+    key: &str,
     approve: bool,
 ) -> Result<Option<String>, NodeError> {
     let Some(tool) = tools.iter().find(|t| t.name == call.name) else {
@@ -278,7 +294,7 @@ async fn run_tool(
             details: Some(json!({ "tool": call.name, "arguments": args })),
             timeout: TOOL_APPROVAL_TIMEOUT,
             on_timeout: ApprovalState::Rejected,
-            sub: Some(call.id.clone()),
+            sub: Some(key.to_string()),
         };
         let asked = tokio::select! {
             biased;
@@ -295,8 +311,8 @@ async fn run_tool(
         }
     }
     let inputs: Map<String, Value> = args.as_object().cloned().unwrap_or_default();
-    ctx.log(engine::run::LogLevel::Info, format!("tool call `{}` ({})", call.name, call.id));
-    let text = match ctx.run_skill_tool(&tool.reference, inputs, &call.id).await {
+    ctx.log(engine::run::LogLevel::Info, format!("tool call `{}` ({key})", call.name));
+    let text = match ctx.run_skill_tool(&tool.reference, inputs, key).await {
         Ok(Outcome::Done(output)) => serde_json::to_string(&output.value).unwrap_or_default(),
         Ok(Outcome::Rejected(output)) => format!("the user rejected this tool call: {}", output.value),
         Ok(Outcome::Waiting(_)) => return Ok(None),

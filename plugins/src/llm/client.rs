@@ -1,14 +1,16 @@
 //! Sends a [`ChatRequest`] to a model server over reqwest and streams the reply back:
 //! retries with backoff on 429, 5xx, overload and connection failures (honouring
-//! `Retry-After`) — but never once text has reached the user —, timeouts for the
-//! connection, the first token and silence between tokens, and cancellation at any point.
+//! `Retry-After`) — but never once text has reached the user, nor when the server says
+//! the account is out of quota —, timeouts for the connection, the first token and
+//! silence between tokens, and cancellation at any point. Tool calls the provider sent
+//! without an id (or with one repeated in the reply) get a fresh, unique one here.
 
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
-use super::wire::Format;
+use super::wire::{Dialect, Format};
 use super::{ChatRequest, Finish, HttpRequest, Method, StreamEvent, ToolCall, Usage, WireError};
 
 /// Where a model lives.
@@ -19,6 +21,8 @@ pub struct Endpoint {
     pub base_url: String,
     /// The API key, sent in a header only.
     pub key: Option<SecretString>,
+    /// The request fields this provider's server takes (registry data).
+    pub dialect: Dialect,
 }
 
 /// How long to wait, and how often to try.
@@ -103,7 +107,19 @@ enum Attempt {
     Failed(LlmError),
 }
 
+/// What one attempt saw before it ended, whatever ended it.
+#[derive(Default)]
+struct Seen {
+    /// The server answered 200 and began a reply (it may bill for it).
+    answered: bool,
+    /// The usage the server reported so far.
+    usage: Usage,
+}
+
 /// Streams one completion; `on_text` gets each piece of text as it arrives.
+/// `on_incomplete` gets the usage of every attempt the server began answering that did
+/// not end in a whole reply (an error, a cut, a timeout, a cancel): such a reply may be
+/// billed; counts the server did not report are `None`.
 pub async fn complete(
     http: &reqwest::Client,
     endpoint: &Endpoint,
@@ -111,19 +127,26 @@ pub async fn complete(
     policy: &Policy,
     cancel: &CancellationToken,
     on_text: &mut (dyn FnMut(&str) + Send),
+    on_incomplete: &mut (dyn FnMut(&Usage) + Send),
 ) -> Result<Completion, LlmError> {
     let key = endpoint.key.as_ref().map(|k| k.expose_secret().to_string());
-    let request = endpoint.format.chat_request(&endpoint.base_url, key.as_deref(), req);
+    let request = endpoint.format.chat_request(&endpoint.base_url, key.as_deref(), req, endpoint.dialect);
     let mut attempt = 1;
     loop {
+        let mut seen = Seen::default();
         let outcome = tokio::select! {
             biased;
-            () = cancel.cancelled() => return Err(LlmError::Cancelled),
-            outcome = one_attempt(http, endpoint.format, &request, policy, on_text) => outcome,
+            () = cancel.cancelled() => None,
+            outcome = one_attempt(http, endpoint.format, &request, policy, on_text, &mut seen) => Some(outcome),
         };
+        if seen.answered && !matches!(outcome, Some(Attempt::Done(_))) {
+            on_incomplete(&seen.usage);
+        }
+        let Some(outcome) = outcome else { return Err(LlmError::Cancelled) };
         match outcome {
             Attempt::Done(mut completion) => {
                 completion.attempts = attempt;
+                name_calls(&mut completion.tool_calls);
                 return Ok(completion);
             }
             Attempt::Failed(e) => return Err(e),
@@ -144,6 +167,19 @@ pub async fn complete(
                 sleep_or_cancel(delay, cancel).await?;
                 attempt += 1;
             }
+        }
+    }
+}
+
+/// Gives every call without an id, or with an id an earlier call of the reply already
+/// has, a fresh one: `call_` and 24 random letters and digits, unique across replies
+/// too, so a conversation never holds two calls with one id.
+fn name_calls(calls: &mut [ToolCall]) {
+    let mut taken = std::collections::HashSet::new();
+    for call in calls {
+        if call.id.is_empty() || !taken.insert(call.id.clone()) {
+            call.id = format!("call_{}", std::iter::repeat_with(fastrand::alphanumeric).take(24).collect::<String>());
+            taken.insert(call.id.clone());
         }
     }
 }
@@ -191,13 +227,23 @@ fn describe(e: reqwest::Error, url: &str) -> String {
 
 /// `Retry-After`: seconds, or an HTTP date.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    retry_after_at(value, chrono::Utc::now())
+}
+
+/// A `Retry-After` value read at `now`: a date already past means "now".
+fn retry_after_at(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
+        return Duration::try_from_secs_f64(secs).ok();
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let left = when.signed_duration_since(chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
-    Some(left)
+    Some(when.signed_duration_since(now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// A timeout as said in a message: `120s`, `0.5s`.
+fn secs(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
 }
 
 async fn one_attempt(
@@ -206,12 +252,13 @@ async fn one_attempt(
     request: &HttpRequest,
     policy: &Policy,
     on_text: &mut (dyn FnMut(&str) + Send),
+    seen: &mut Seen,
 ) -> Attempt {
     let sent = build(http, request).send();
     let mut response = match tokio::time::timeout(policy.first_token, sent).await {
         Err(_) => {
             return Attempt::Retry {
-                why: format!("the model server sent nothing for {}s", policy.first_token.as_secs()),
+                why: format!("the model server sent nothing for {}", secs(policy.first_token)),
                 wait: None,
             };
         }
@@ -231,9 +278,11 @@ async fn one_attempt(
             .error_message(&body)
             .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().chars().take(300).collect());
         let why = format!("the model server answered {status}: {message}");
-        let retryable = status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error();
+        let retryable = (status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error())
+            && !format.is_final_error(&body);
         return if retryable { Attempt::Retry { why, wait } } else { Attempt::Failed(LlmError::Fatal(why)) };
     }
+    seen.answered = true;
     let mut decoder = format.decoder();
     let mut completion = Completion {
         text: String::new(),
@@ -248,7 +297,7 @@ async fn one_attempt(
     loop {
         let wait = if first { policy.first_token } else { policy.idle };
         let chunk = match tokio::time::timeout(wait, response.chunk()).await {
-            Err(_) => Err(format!("the model server went silent for {}s", wait.as_secs())),
+            Err(_) => Err(format!("the model server went silent for {}", secs(wait))),
             Ok(Err(e)) => Err(format!("the connection to the model server broke: {}", describe(e, &request.url))),
             Ok(Ok(chunk)) => Ok(chunk),
         };
@@ -280,7 +329,10 @@ async fn one_attempt(
                             completion.text.push_str(&t);
                         }
                         StreamEvent::ToolCall(call) => completion.tool_calls.push(call),
-                        StreamEvent::Usage(u) => merge(&mut completion.usage, u),
+                        StreamEvent::Usage(u) => {
+                            merge(&mut completion.usage, u);
+                            seen.usage = completion.usage;
+                        }
                         StreamEvent::Finish(f) => {
                             completion.finish = f;
                             finished = true;
@@ -356,5 +408,49 @@ pub async fn list_models(
     tokio::select! {
         () = cancel.cancelled() => Err(LlmError::Cancelled),
         r = tokio::time::timeout(policy.first_token, exchange) => r.unwrap_or_else(|_| Err(LlmError::Transient("the model server did not answer".into()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:27:30Z").unwrap().to_utc();
+        assert_eq!(retry_after_at("1", now), Some(Duration::from_secs(1)));
+        assert_eq!(retry_after_at(" 2.5 ", now), Some(Duration::from_millis(2500)));
+        // An IMF-fixdate, as RFC 9110 writes it, 30 s later.
+        assert_eq!(retry_after_at("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after_at("Wed, 21 Oct 2015 09:28:00 +0200", now), Some(Duration::from_secs(30)));
+        // A date already past: retry now.
+        assert_eq!(retry_after_at("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(retry_after_at("-1", now), None);
+        assert_eq!(retry_after_at("soon", now), None);
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn calls_without_an_id_or_with_a_repeated_one_get_a_unique_id() {
+        let call = |id: &str| ToolCall { id: id.into(), name: "get_weather".into(), arguments: "{}".into() };
+        let mut first = vec![call(""), call(""), call("toolu_01"), call("toolu_01")];
+        name_calls(&mut first);
+        assert_eq!(first[2].id, "toolu_01", "an id the provider gave is kept");
+        let mut second = vec![call("")];
+        name_calls(&mut second);
+        let ids: std::collections::HashSet<&str> = first.iter().chain(&second).map(|c| c.id.as_str()).collect();
+        assert_eq!(ids.len(), 5, "{ids:?}");
+        for c in first.iter().chain(&second).filter(|c| c.id != "toolu_01") {
+            assert!(c.id.starts_with("call_") && c.id.len() == 29, "{}", c.id);
+        }
+    }
+
+    #[test]
+    fn timeouts_are_said_in_seconds() {
+        assert_eq!(secs(Duration::from_secs(120)), "120s");
+        assert_eq!(secs(Duration::from_millis(500)), "0.5s");
     }
 }

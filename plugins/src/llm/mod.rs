@@ -91,6 +91,8 @@ pub struct ChatRequest {
 /// invalid JSON: the caller validates it and tells the model).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolCall {
+    /// The provider's id, or one the client made up (unique) when it sent none; empty
+    /// only as a decoder's output.
     pub id: String,
     pub name: String,
     pub arguments: String,

@@ -1,11 +1,12 @@
 //! The provider registry, as pure data: every language-model service Pyra knows, with the
-//! wire format it speaks, its default base URL and model, and the vault key its API key is
-//! stored under. `pyra setup` lists these; `config.yaml` entries name one by `id`.
+//! wire format it speaks (and the [`Dialect`] of it: request fields its server takes), its
+//! default base URL and model, and the vault key its API key is stored under. `pyra setup`
+//! lists these; `config.yaml` entries name one by `id`.
 //!
 //! Default models are a starting point that works today, not a recommendation that ages
 //! well: `pyra setup` asks the server for its models, and every entry can name another.
 
-use super::wire::Format;
+use super::wire::{Dialect, Format, MaxTokensField};
 
 /// One provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub struct Provider {
     pub needs_key: bool,
     /// Where to get a key, or how to run the server.
     pub docs: &'static str,
+    /// How its server differs from others of its format (request fields it takes).
+    pub dialect: Dialect,
 }
 
 /// The id of the provider that takes any base URL.
@@ -45,6 +48,8 @@ pub const PROVIDERS: &[Provider] = &[
         default_model: "gpt-4.1-mini",
         needs_key: true,
         docs: "create a key at https://platform.openai.com/api-keys",
+        // `max_tokens` is deprecated and rejected by the reasoning models.
+        dialect: Dialect { stream_usage: true, max_tokens: MaxTokensField::MaxCompletionTokens },
     },
     Provider {
         id: "anthropic",
@@ -55,6 +60,7 @@ pub const PROVIDERS: &[Provider] = &[
         default_model: "claude-sonnet-4-5",
         needs_key: true,
         docs: "create a key at https://console.anthropic.com/settings/keys",
+        dialect: Dialect::STANDARD,
     },
     Provider {
         id: "gemini",
@@ -65,6 +71,7 @@ pub const PROVIDERS: &[Provider] = &[
         default_model: "gemini-2.5-flash",
         needs_key: true,
         docs: "create a key in Google AI Studio: https://aistudio.google.com/apikey",
+        dialect: Dialect::STANDARD,
     },
     Provider {
         id: "openrouter",
@@ -75,6 +82,7 @@ pub const PROVIDERS: &[Provider] = &[
         default_model: "openai/gpt-4.1-mini",
         needs_key: true,
         docs: "create a key at https://openrouter.ai/keys; model ids are `vendor/model` (https://openrouter.ai/models)",
+        dialect: Dialect::STANDARD,
     },
     Provider {
         id: "groq",
@@ -85,6 +93,7 @@ pub const PROVIDERS: &[Provider] = &[
         default_model: "llama-3.3-70b-versatile",
         needs_key: true,
         docs: "create a key at https://console.groq.com/keys",
+        dialect: Dialect::STANDARD,
     },
     Provider {
         id: "mistral",
@@ -95,6 +104,8 @@ pub const PROVIDERS: &[Provider] = &[
         default_model: "mistral-small-latest",
         needs_key: true,
         docs: "create a key at https://console.mistral.ai/api-keys",
+        // Unknown fields are a 422 (`extra_forbidden`); usage is in the stream anyway.
+        dialect: Dialect { stream_usage: false, max_tokens: MaxTokensField::MaxTokens },
     },
     Provider {
         id: "deepseek",
@@ -102,9 +113,10 @@ pub const PROVIDERS: &[Provider] = &[
         format: Format::OpenAi,
         base_url: "https://api.deepseek.com/v1",
         key_name: Some("DEEPSEEK_API_KEY"),
-        default_model: "deepseek-flash",
+        default_model: "deepseek-chat",
         needs_key: true,
         docs: "create a key at https://platform.deepseek.com/api_keys",
+        dialect: Dialect::STANDARD,
     },
     Provider {
         id: "together",
@@ -115,6 +127,7 @@ pub const PROVIDERS: &[Provider] = &[
         default_model: "meta-llama/Llama-3.3-70B-Instruct-Turbo",
         needs_key: true,
         docs: "create a key at https://api.together.ai/settings/api-keys",
+        dialect: Dialect::STANDARD,
     },
     Provider {
         id: "xai",
@@ -125,6 +138,7 @@ pub const PROVIDERS: &[Provider] = &[
         default_model: "grok-4.3",
         needs_key: true,
         docs: "create a key at https://console.x.ai",
+        dialect: Dialect::STANDARD,
     },
     Provider {
         id: "ollama",
@@ -136,6 +150,7 @@ pub const PROVIDERS: &[Provider] = &[
         default_model: "llama3.2",
         needs_key: false,
         docs: "install from https://ollama.com, then `ollama pull llama3.2`; the server listens on port 11434",
+        dialect: Dialect::STANDARD,
     },
     Provider {
         id: "lmstudio",
@@ -146,6 +161,7 @@ pub const PROVIDERS: &[Provider] = &[
         default_model: "",
         needs_key: false,
         docs: "install from https://lmstudio.ai, load a model and start the server (Developer tab, or `lms server start`); port 1234",
+        dialect: Dialect::STANDARD,
     },
     Provider {
         id: "llamacpp",
@@ -156,6 +172,7 @@ pub const PROVIDERS: &[Provider] = &[
         default_model: "",
         needs_key: false,
         docs: "run `llama-server -m MODEL.gguf` (https://github.com/ggml-org/llama.cpp); port 8080",
+        dialect: Dialect::STANDARD,
     },
     Provider {
         id: "vllm",
@@ -166,6 +183,7 @@ pub const PROVIDERS: &[Provider] = &[
         default_model: "",
         needs_key: false,
         docs: "run `vllm serve MODEL` (https://docs.vllm.ai); port 8000; a key only if started with `--api-key`",
+        dialect: Dialect::STANDARD,
     },
     Provider {
         id: OPENAI_COMPATIBLE,
@@ -176,6 +194,7 @@ pub const PROVIDERS: &[Provider] = &[
         default_model: "",
         needs_key: false,
         docs: "give the server's base URL (the part before `/chat/completions`, e.g. http://host:port/v1)",
+        dialect: Dialect::STANDARD,
     },
 ];
 
@@ -241,6 +260,20 @@ mod tests {
                 assert!(upper_snake, "{}: key name {key} is not UPPER_SNAKE", p.id);
             }
         }
+    }
+
+    #[test]
+    fn dialects() {
+        let dialect = |id: &str| get(id).unwrap().dialect;
+        assert_eq!(dialect("openai").max_tokens, MaxTokensField::MaxCompletionTokens);
+        assert!(dialect("openai").stream_usage);
+        assert_eq!(dialect("mistral"), Dialect { stream_usage: false, max_tokens: MaxTokensField::MaxTokens });
+        for id in
+            ["openrouter", "groq", "deepseek", "together", "xai", "lmstudio", "llamacpp", "vllm", OPENAI_COMPATIBLE]
+        {
+            assert_eq!(dialect(id), Dialect::STANDARD, "{id}");
+        }
+        assert_eq!(get("deepseek").unwrap().default_model, "deepseek-chat");
     }
 
     #[test]

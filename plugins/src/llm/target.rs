@@ -2,12 +2,14 @@
 //! to a [`Target`]: the config entry, its provider from the registry, the base URL and the
 //! key from the vault.
 
+use std::time::Duration;
+
 use engine::config::{Config, ResolvedModel};
 use engine::run::{NodeCtx, NodeError};
 use serde_json::{Value, json};
 
 use super::Usage;
-use super::client::Endpoint;
+use super::client::{Endpoint, Policy};
 use super::providers;
 
 /// A model ready to call.
@@ -22,12 +24,17 @@ pub struct Target {
     pub max_tokens: Option<u32>,
     /// USD per million tokens: prompt, completion, cached prompt.
     pub prices: Option<(f64, f64, Option<f64>)>,
+    /// Timeouts and retries: the defaults, with the entry's `first_token_timeout` and
+    /// `idle_timeout`.
+    pub policy: Policy,
 }
 
 impl Target {
     /// One call's usage as recorded on the node: counts the provider did not give are
     /// `null`, and so is the cost unless every count it needs is known.
-    pub fn usage_entry(&self, usage: &Usage) -> Value {
+    /// `incomplete`: the reply did not finish (an error, a cut, a cancel); the counts are
+    /// what the server reported before.
+    pub fn usage_entry(&self, usage: &Usage, incomplete: bool) -> Value {
         let cost = self.prices.and_then(|(prompt, completion, cached)| {
             let (p, c) = (usage.prompt? as f64, usage.completion? as f64);
             let hits = usage.cached.unwrap_or(0) as f64;
@@ -40,6 +47,7 @@ impl Target {
             "completion": usage.completion,
             "cached": usage.cached,
             "cost": cost,
+            "incomplete": incomplete,
         })
     }
 }
@@ -76,10 +84,64 @@ pub fn target_for(
     };
     Ok(Target {
         label: format!("{}/{}", model.entry, model.model),
-        endpoint: Endpoint { format: provider.format, base_url, key },
+        endpoint: Endpoint { format: provider.format, base_url, key, dialect: provider.dialect },
         model: model.model.clone(),
         temperature: model.options.temperature,
         max_tokens: model.options.max_tokens,
         prices: model.prices.and_then(|p| Some((p.prompt?, p.completion?, p.cached))),
+        policy: policy(&model.options),
     })
+}
+
+/// The call policy of an entry: the defaults, with the timeouts it sets (seconds; the
+/// config check keeps them positive and finite).
+fn policy(options: &engine::config::ModelOptions) -> Policy {
+    let seconds = |s: Option<f64>| s.and_then(|s| Duration::try_from_secs_f64(s).ok());
+    let default = Policy::default();
+    Policy {
+        first_token: seconds(options.first_token_timeout).unwrap_or(default.first_token),
+        idle: seconds(options.idle_timeout).unwrap_or(default.idle),
+        ..default
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::config::ModelOptions;
+
+    #[test]
+    fn an_entry_sets_its_timeouts_in_seconds() {
+        let options = ModelOptions { first_token_timeout: Some(0.5), ..ModelOptions::default() };
+        let p = policy(&options);
+        assert_eq!(p.first_token, Duration::from_millis(500));
+        assert_eq!(p.idle, Policy::default().idle);
+        assert_eq!(p.attempts, Policy::default().attempts);
+    }
+
+    #[test]
+    fn usage_entries_keep_unknown_counts_unknown() {
+        let target = Target {
+            label: "oa/gpt-4o-mini".into(),
+            endpoint: Endpoint {
+                format: super::super::wire::Format::OpenAi,
+                base_url: "http://h/v1".into(),
+                key: None,
+                dialect: super::super::wire::Dialect::STANDARD,
+            },
+            model: "gpt-4o-mini".into(),
+            temperature: None,
+            max_tokens: None,
+            prices: Some((0.15, 0.60, None)),
+            policy: Policy::default(),
+        };
+        let cut = target.usage_entry(&Usage { prompt: Some(38), completion: None, cached: None }, true);
+        assert_eq!(
+            cut,
+            json!({"model": "oa/gpt-4o-mini", "prompt": 38, "completion": null, "cached": null, "cost": null, "incomplete": true})
+        );
+        let done = target.usage_entry(&Usage { prompt: Some(1000), completion: Some(100), cached: None }, false);
+        assert!((done["cost"].as_f64().unwrap() - (1000.0 * 0.15 + 100.0 * 0.60) / 1e6).abs() < 1e-15);
+        assert_eq!(done["incomplete"], false);
+    }
 }

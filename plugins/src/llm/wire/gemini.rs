@@ -330,10 +330,8 @@ impl Decoder {
             None | Some(Value::Null) => "{}".to_string(),
             Some(args) => args.to_string(),
         };
-        let id = match call.get("id").and_then(Value::as_str) {
-            Some(id) if !id.is_empty() => id.to_string(),
-            _ => format!("call_{}", self.calls),
-        };
+        // Without an id (older versions) the client names the call.
+        let id = call.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         self.calls += 1;
         Ok(ToolCall { id, name: name.to_string(), arguments })
     }
@@ -461,13 +459,14 @@ mod tests {
         assert_eq!(
             decode_every_way(TOOL_CALLS),
             vec![
+                // No ids from this version: the client names the calls.
                 StreamEvent::ToolCall(ToolCall {
-                    id: "call_0".into(),
+                    id: String::new(),
                     name: "get_weather".into(),
                     arguments: r#"{"city":"Berlin"}"#.into()
                 }),
                 StreamEvent::ToolCall(ToolCall {
-                    id: "call_1".into(),
+                    id: String::new(),
                     name: "lookup_note".into(),
                     arguments: r#"{"query":"packing list for Berlin"}"#.into()
                 }),
@@ -555,7 +554,7 @@ mod tests {
                     arguments: r#"{"city":"Oslo"}"#.into()
                 }),
                 StreamEvent::ToolCall(ToolCall {
-                    id: "call_1".into(),
+                    id: String::new(),
                     name: "lookup_note".into(),
                     arguments: "{}".into()
                 }),

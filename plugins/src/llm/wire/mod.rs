@@ -9,6 +9,12 @@
 //! - [`gemini`]: `generateContent` / `streamGenerateContent?alt=sse`.
 //!
 //! [`sse`] and [`ndjson`] split a byte stream into events and lines.
+//!
+//! A decoder reports a tool call the provider sent without an id (Ollama, older Gemini,
+//! some OpenAI-compatible servers) with an empty `id`: naming it is the client's job, so
+//! decoders stay deterministic and ids stay unique across replies. An error found after
+//! some events in the same bytes is returned by the next call (`feed` or `finish`), so
+//! the text before it is delivered.
 
 pub mod anthropic;
 pub mod gemini;
@@ -32,6 +38,47 @@ pub enum Format {
     Gemini,
 }
 
+/// How one provider's server differs from others speaking its wire format: registry
+/// data ([`super::providers`]), used only by the OpenAI format, whose servers disagree on
+/// two request fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    /// Ask for token usage in the stream (`stream_options.include_usage`). Servers that
+    /// reject unknown fields and report usage anyway (Mistral) must not get it.
+    pub stream_usage: bool,
+    /// The field the token limit goes in.
+    pub max_tokens: MaxTokensField,
+}
+
+/// Where a request's token limit goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxTokensField {
+    /// `max_tokens`: what most OpenAI-compatible servers take.
+    MaxTokens,
+    /// `max_completion_tokens`: OpenAI's own API (its reasoning models reject `max_tokens`).
+    MaxCompletionTokens,
+}
+
+impl Dialect {
+    /// What an OpenAI-compatible server takes unless the registry says otherwise.
+    pub const STANDARD: Dialect = Dialect { stream_usage: true, max_tokens: MaxTokensField::MaxTokens };
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Dialect::STANDARD
+    }
+}
+
+impl MaxTokensField {
+    pub fn name(self) -> &'static str {
+        match self {
+            MaxTokensField::MaxTokens => "max_tokens",
+            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+        }
+    }
+}
+
 /// Turns the bytes of a streamed reply into events.
 pub trait Decoder: Send {
     /// Feeds the next bytes; returns the events they complete.
@@ -43,10 +90,10 @@ pub trait Decoder: Send {
 
 impl Format {
     /// The streaming request for `req` against `base_url` (no trailing slash needed),
-    /// with `key` (if any) in the header this API expects.
-    pub fn chat_request(self, base_url: &str, key: Option<&str>, req: &ChatRequest) -> HttpRequest {
+    /// with `key` (if any) in the header this API expects, in the server's `dialect`.
+    pub fn chat_request(self, base_url: &str, key: Option<&str>, req: &ChatRequest, dialect: Dialect) -> HttpRequest {
         match self {
-            Format::OpenAi => openai::chat_request(base_url, key, req),
+            Format::OpenAi => openai::chat_request(base_url, key, req, dialect),
             Format::Anthropic => anthropic::chat_request(base_url, key, req),
             Format::Ollama => ollama::chat_request(base_url, key, req),
             Format::Gemini => gemini::chat_request(base_url, key, req),
@@ -80,6 +127,15 @@ impl Format {
             Format::Anthropic => anthropic::parse_models(body),
             Format::Ollama => ollama::parse_models(body),
             Format::Gemini => gemini::parse_models(body),
+        }
+    }
+
+    /// Whether an HTTP error reply says retrying cannot help although its status usually
+    /// means "later" (OpenAI's 429 `insufficient_quota`: the account is out of credit).
+    pub fn is_final_error(self, body: &[u8]) -> bool {
+        match self {
+            Format::OpenAi => openai::is_quota_error(body),
+            Format::Anthropic | Format::Ollama | Format::Gemini => false,
         }
     }
 

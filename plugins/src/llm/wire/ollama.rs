@@ -220,7 +220,7 @@ impl Decoder {
     }
 
     /// A complete tool call: `{"function": {"name", "arguments": {...}}}`, with an `id`
-    /// only from newer servers (one is made up otherwise).
+    /// only from newer servers.
     fn tool_call(&mut self, call: &Value) -> Result<ToolCall, WireError> {
         let function = call.get("function").unwrap_or(&Value::Null);
         let name = function
@@ -233,10 +233,8 @@ impl Decoder {
             Some(Value::String(text)) => text.clone(),
             Some(value) => value.to_string(),
         };
-        let id = match call.get("id").and_then(Value::as_str) {
-            Some(id) if !id.is_empty() => id.to_string(),
-            _ => format!("call_{}", self.calls),
-        };
+        // Without an id (older servers) the client names the call.
+        let id = call.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         self.calls += 1;
         Ok(ToolCall { id, name: name.to_string(), arguments })
     }
@@ -332,13 +330,14 @@ mod tests {
         assert_eq!(
             decode_every_way(TOOL_CALLS),
             vec![
+                // No ids from this server: the client names the calls.
                 StreamEvent::ToolCall(ToolCall {
-                    id: "call_0".into(),
+                    id: String::new(),
                     name: "get_weather".into(),
                     arguments: r#"{"city":"Berlin"}"#.into()
                 }),
                 StreamEvent::ToolCall(ToolCall {
-                    id: "call_1".into(),
+                    id: String::new(),
                     name: "lookup_note".into(),
                     arguments: r#"{"query":"packing list for Berlin"}"#.into()
                 }),
@@ -443,7 +442,7 @@ mod tests {
                     arguments: r#"{"city":"Oslo"}"#.into()
                 }),
                 StreamEvent::ToolCall(ToolCall {
-                    id: "call_1".into(),
+                    id: String::new(),
                     name: "lookup_note".into(),
                     arguments: "{}".into()
                 }),

@@ -15,21 +15,25 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use super::Dialect;
 use super::sse::{Parser, SseEvent};
 use crate::llm::{ChatRequest, Finish, HttpRequest, Message, Method, Role, StreamEvent, ToolCall, Usage, WireError};
 
-/// The streaming request for `req`: `POST {base_url}/chat/completions`.
-pub fn chat_request(base_url: &str, key: Option<&str>, req: &ChatRequest) -> HttpRequest {
+/// The streaming request for `req`: `POST {base_url}/chat/completions`, with the two
+/// fields servers disagree on as `dialect` says.
+pub fn chat_request(base_url: &str, key: Option<&str>, req: &ChatRequest, dialect: Dialect) -> HttpRequest {
     let mut body = Map::new();
     body.insert("model".into(), json!(req.model));
     body.insert("messages".into(), Value::Array(req.messages.iter().map(message).collect()));
     body.insert("stream".into(), json!(true));
-    body.insert("stream_options".into(), json!({ "include_usage": true }));
+    if dialect.stream_usage {
+        body.insert("stream_options".into(), json!({ "include_usage": true }));
+    }
     if let Some(t) = req.temperature {
         body.insert("temperature".into(), json!(t));
     }
     if let Some(n) = req.max_tokens {
-        body.insert("max_tokens".into(), json!(n));
+        body.insert(dialect.max_tokens.name().into(), json!(n));
     }
     if !req.tools.is_empty() {
         let tools = req
@@ -94,6 +98,14 @@ pub fn error_message(body: &[u8]) -> Option<String> {
     }?;
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_string())
+}
+
+/// Whether an error body is OpenAI's `insufficient_quota` (in `error.code` or
+/// `error.type`): sent with status 429, but no retry helps until the account has credit.
+pub fn is_quota_error(body: &[u8]) -> bool {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else { return false };
+    let Some(error) = value.get("error") else { return false };
+    ["code", "type"].iter().any(|k| error.get(*k).and_then(Value::as_str) == Some("insufficient_quota"))
 }
 
 fn trim(base_url: &str) -> &str {
@@ -328,10 +340,11 @@ impl Decoder {
 
     /// Emits the assembled tool calls, in index order.
     fn flush_calls(&mut self, out: &mut Vec<StreamEvent>) {
-        for (index, c) in std::mem::take(&mut self.calls) {
+        for c in std::mem::take(&mut self.calls).into_values() {
             self.emitted_calls = true;
             out.push(StreamEvent::ToolCall(ToolCall {
-                id: if c.id.is_empty() { format!("call_{index}") } else { c.id },
+                // Without an id the client names it (uniquely, across replies too).
+                id: c.id,
                 name: c.name,
                 arguments: if c.arguments.trim().is_empty() { "{}".to_string() } else { c.arguments },
             }));
@@ -435,8 +448,8 @@ mod tests {
     use crate::llm::ToolSpec;
 
     use crate::llm::wire::Decoder as _;
-    use crate::llm::wire::Format;
     use crate::llm::wire::testing::{self, Decoded, split};
+    use crate::llm::wire::{Format, MaxTokensField};
 
     fn decode(chunks: &[&[u8]]) -> Decoded {
         testing::decode(Format::OpenAi, chunks)
@@ -604,7 +617,8 @@ mod tests {
         );
         assert_eq!(
             decode(&[s.as_bytes()]).0,
-            vec![call("call_0", "get_weather", "{}"), StreamEvent::Finish(Finish::ToolCalls)]
+            // No id: the client names the call.
+            vec![call("", "get_weather", "{}"), StreamEvent::Finish(Finish::ToolCalls)]
         );
     }
 
@@ -688,7 +702,7 @@ mod tests {
 
     #[test]
     fn chat_request_shape() {
-        let req = chat_request("https://api.openai.com/v1/", Some("sk-test-123"), &conversation());
+        let req = chat_request("https://api.openai.com/v1/", Some("sk-test-123"), &conversation(), Dialect::STANDARD);
         assert_eq!(req.method, Method::Post);
         assert_eq!(req.url, "https://api.openai.com/v1/chat/completions");
         assert!(!req.url.contains("sk-test-123"));
@@ -745,7 +759,7 @@ mod tests {
             response_schema: Some(schema.clone()),
             ..ChatRequest::default()
         };
-        let http = chat_request("http://localhost:8080/v1", None, &req);
+        let http = chat_request("http://localhost:8080/v1", None, &req, Dialect::STANDARD);
         assert_eq!(http.url, "http://localhost:8080/v1/chat/completions");
         assert!(!http.headers.iter().any(|(k, _)| k == "authorization"));
         assert_eq!(
@@ -761,6 +775,40 @@ mod tests {
                 },
             })
         );
+    }
+
+    #[test]
+    fn dialects_name_the_token_limit_and_ask_for_usage_as_the_server_wants() {
+        let req = ChatRequest { max_tokens: Some(300), ..conversation() };
+        let body = |dialect| chat_request("http://h/v1", None, &req, dialect).body.unwrap();
+        let openai = body(Dialect { stream_usage: true, max_tokens: MaxTokensField::MaxCompletionTokens });
+        assert_eq!(openai["max_completion_tokens"], 300);
+        assert_eq!(openai.get("max_tokens"), None);
+        assert_eq!(openai["stream_options"], json!({ "include_usage": true }));
+        // Mistral rejects unknown fields (422 extra_forbidden) and reports usage anyway.
+        let mistral = body(Dialect { stream_usage: false, max_tokens: MaxTokensField::MaxTokens });
+        assert_eq!(mistral["max_tokens"], 300);
+        assert_eq!(mistral.get("max_completion_tokens"), None);
+        assert_eq!(mistral.get("stream_options"), None);
+        let standard = body(Dialect::STANDARD);
+        assert_eq!(standard["max_tokens"], 300);
+        assert_eq!(standard["stream_options"], json!({ "include_usage": true }));
+        // No limit asked, no field in any dialect.
+        let unlimited = ChatRequest { max_tokens: None, ..conversation() };
+        let none = chat_request("http://h/v1", None, &unlimited, Dialect::default()).body.unwrap();
+        assert!(none.get("max_tokens").is_none() && none.get("max_completion_tokens").is_none());
+    }
+
+    #[test]
+    fn an_exhausted_quota_is_recognised_by_code_or_type() {
+        let both = br#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+        assert!(is_quota_error(both));
+        assert!(is_quota_error(br#"{"error":{"message":"out of credit","code":"insufficient_quota"}}"#));
+        assert!(is_quota_error(br#"{"error":{"message":"out of credit","type":"insufficient_quota","code":null}}"#));
+        assert!(!is_quota_error(
+            br#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#
+        ));
+        assert!(!is_quota_error(b"<html>429</html>"));
     }
 
     #[test]
