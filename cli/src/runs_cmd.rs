@@ -153,6 +153,7 @@ fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure
         let mut value = run_json(&record);
         value["nodes"] = serde_json::to_value(&nodes).unwrap_or_default();
         value["approvals"] = serde_json::to_value(&approvals).unwrap_or_default();
+        value["usage"] = UsageSum::of(&nodes).map_or(serde_json::Value::Null, |sum| sum.to_json());
         output::out(&format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_default()));
         return Ok(exit::OK);
     }
@@ -223,8 +224,8 @@ fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure
             }
         }
     }
-    if let Some(line) = usage_line(&nodes) {
-        out.push_str(&format!("\n{line}\n"));
+    if let Some(sum) = UsageSum::of(&nodes) {
+        out.push_str(&format!("\n{}\n", sum.line()));
     }
     let pending: Vec<_> = approvals.iter().filter(|a| a.state == ApprovalState::Pending).collect();
     if !pending.is_empty() {
@@ -465,34 +466,78 @@ fn waiting_descendant(store: &dyn Store, id: &str) -> Result<Option<String>, Fai
     Ok(if found.len() == 1 { found.pop() } else { None })
 }
 
-/// The run's model usage summed over every call: `tokens: prompt 19, completion 24, cached
-/// 0 (3 calls, cost $0.000017)`. A count some call did not report makes the sum a lower
-/// bound, shown as `≥`; no model calls, no line.
-fn usage_line(nodes: &[NodeRecord]) -> Option<String> {
-    let calls: Vec<&serde_json::Value> = nodes.iter().filter_map(|n| n.usage.as_ref()?.as_array()).flatten().collect();
-    if calls.is_empty() {
-        return None;
-    }
-    let sum = |field: &str| {
-        let known: Vec<u64> = calls.iter().filter_map(|c| c[field].as_u64()).collect();
-        match known.len() {
-            0 => "unknown".to_string(),
-            n if n < calls.len() => format!("≥{}", known.iter().sum::<u64>()),
-            _ => known.iter().sum::<u64>().to_string(),
+/// The run's model usage summed over every call (`node_runs.usage`, one entry per call,
+/// counts a provider did not report `null`).
+struct UsageSum {
+    calls: usize,
+    /// prompt, completion, cached, cost: the sum of the known values and how many calls
+    /// reported one.
+    fields: [(f64, usize); 4],
+}
+
+const USAGE_FIELDS: [&str; 4] = ["prompt", "completion", "cached", "cost"];
+
+impl UsageSum {
+    /// No model calls, no sum.
+    fn of(nodes: &[NodeRecord]) -> Option<UsageSum> {
+        let calls: Vec<&serde_json::Value> =
+            nodes.iter().filter_map(|n| n.usage.as_ref()?.as_array()).flatten().collect();
+        if calls.is_empty() {
+            return None;
         }
-    };
-    let costs: Vec<f64> = calls.iter().filter_map(|c| c["cost"].as_f64()).collect();
-    let cost = match costs.len() {
-        0 => String::new(),
-        n if n < calls.len() => format!(", cost ≥${:.6}", costs.iter().sum::<f64>()),
-        _ => format!(", cost ${:.6}", costs.iter().sum::<f64>()),
-    };
-    let count = calls.len();
-    Some(format!(
-        "tokens: prompt {}, completion {}, cached {} ({count} model call{}{cost})",
-        sum("prompt"),
-        sum("completion"),
-        sum("cached"),
-        if count == 1 { "" } else { "s" }
-    ))
+        let fields = USAGE_FIELDS.map(|field| {
+            let known: Vec<f64> = calls.iter().filter_map(|c| c[field].as_f64()).collect();
+            (known.iter().sum(), known.len())
+        });
+        Some(UsageSum { calls: calls.len(), fields })
+    }
+
+    /// A field's sum (`None`: no call reported it) and whether every call did.
+    fn field(&self, i: usize) -> (Option<f64>, bool) {
+        let (sum, known) = self.fields[i];
+        ((known > 0).then_some(sum), known == self.calls)
+    }
+
+    /// `{"calls", "prompt", "completion", "cached", "cost", "lower_bounds"}`: a field no
+    /// call reported is `null`; one some call did not report is a lower bound, listed.
+    fn to_json(&self) -> serde_json::Value {
+        let mut value = serde_json::json!({ "calls": self.calls });
+        let mut lower = Vec::new();
+        for (i, name) in USAGE_FIELDS.iter().enumerate() {
+            let (sum, complete) = self.field(i);
+            value[*name] = match sum {
+                Some(cost) if *name == "cost" => serde_json::json!(cost),
+                Some(count) => serde_json::json!(count as u64),
+                None => serde_json::Value::Null,
+            };
+            if sum.is_some() && !complete {
+                lower.push(*name);
+            }
+        }
+        value["lower_bounds"] = serde_json::json!(lower);
+        value
+    }
+
+    /// `tokens: prompt 19, completion 24, cached 0 (3 model calls, cost $0.000017)`; a
+    /// count some call did not report makes the sum a lower bound, shown as `≥`.
+    fn line(&self) -> String {
+        let count = |i: usize| match self.field(i) {
+            (None, _) => "unknown".to_string(),
+            (Some(n), true) => (n as u64).to_string(),
+            (Some(n), false) => format!("≥{}", n as u64),
+        };
+        let cost = match self.field(3) {
+            (None, _) => String::new(),
+            (Some(c), true) => format!(", cost ${c:.6}"),
+            (Some(c), false) => format!(", cost ≥${c:.6}"),
+        };
+        format!(
+            "tokens: prompt {}, completion {}, cached {} ({} model call{}{cost})",
+            count(0),
+            count(1),
+            count(2),
+            self.calls,
+            if self.calls == 1 { "" } else { "s" }
+        )
+    }
 }
