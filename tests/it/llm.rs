@@ -586,3 +586,307 @@ nodes:
     let second = serde_json::to_string(&server.requests()[1].body).unwrap();
     assert!(second.contains("Berlin: 21 °C, light wind"), "{second}");
 }
+
+/// Adds model entries (YAML list items) to the home's config.
+fn add_entries(pyra: &Pyra, entries: &str) {
+    let path = pyra.home_path().join("config.yaml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, config + entries).unwrap();
+}
+
+/// An agent offered `get_weather` only.
+fn weather_agent(pyra: &Pyra, model: &str, approve: bool) -> String {
+    pyra.skill(
+        "plan",
+        &format!(
+            r#"name: plan
+nodes:
+  agent:
+    uses: agent
+    with:
+      model: {model}
+      prompt: Weather in Berlin, then in Paris?
+      tools: [get_weather]
+      approve_tools: {approve}
+outputs:
+  answer: "{{{{ nodes.agent.output }}}}"
+"#
+        ),
+    )
+}
+
+/// The tool results (role `tool`, or Anthropic's and Gemini's shapes) of a request, as text.
+fn last_message(seen: &crate::llm_server::Seen) -> String {
+    let body = &seen.body;
+    let list = body["messages"].as_array().or_else(|| body["contents"].as_array()).unwrap();
+    serde_json::to_string(list.last().unwrap()).unwrap()
+}
+
+#[test]
+fn an_agent_keys_each_tool_call_by_its_turn_in_every_format() {
+    // Turn 1 asks for Berlin, turn 2 for Paris, with the same tool. Ollama and Gemini send
+    // no ids; the OpenAI and Anthropic Paris replies repeat the Berlin call's id, as a
+    // server numbering calls per reply does. Each call must run, with its own result.
+    for (entry, berlin, paris, answer) in [
+        ("oa", "openai/tool_call_one.sse", "openai/tool_call_paris.sse", "openai/text.sse"),
+        ("an", "anthropic/tool_use_one.sse", "anthropic/tool_use_paris.sse", "anthropic/text.sse"),
+        ("ol", "ollama/tool_call_one.ndjson", "ollama/tool_call_paris.ndjson", "ollama/text.ndjson"),
+        ("ge", "gemini/tool_call_one.sse", "gemini/tool_call_paris.sse", "gemini/text.sse"),
+    ] {
+        let server = LlmServer::start(vec![Reply::fixture(berlin), Reply::fixture(paris), Reply::fixture(answer)]);
+        let pyra = setup(&server);
+        tool_skills(&pyra);
+        let skill = weather_agent(&pyra, entry, false);
+        run_with_vault(&pyra, &["run", &skill], None).success();
+        let seen = server.requests();
+        assert_eq!(seen.len(), 3, "{entry}");
+        assert!(last_message(&seen[1]).contains("Berlin: 21 °C, light wind"), "{entry}: {}", last_message(&seen[1]));
+        let third = last_message(&seen[2]);
+        assert!(third.contains("Paris: 21 °C, light wind"), "{entry}: turn 2 got its own result: {third}");
+        assert!(!third.contains("Berlin"), "{entry}: {third}");
+    }
+}
+
+#[test]
+fn tool_calls_of_different_turns_are_approved_separately() {
+    // The Paris call repeats the Berlin call's id: its approval is a new question, not the
+    // Berlin call's answer.
+    let server = LlmServer::start(vec![
+        Reply::fixture("openai/tool_call_one.sse"),
+        Reply::fixture("openai/tool_call_paris.sse"),
+        Reply::fixture("openai/text.sse"),
+    ]);
+    let pyra = setup(&server);
+    tool_skills(&pyra);
+    let skill = weather_agent(&pyra, "oa", true);
+    run_with_vault(&pyra, &["run", &skill], None).code(3);
+    let top = pyra.last_run();
+    run_with_vault(&pyra, &["approve", &top], None).code(3);
+    assert_eq!(server.requests().len(), 2, "the model asked for Paris, which waits for its own approval");
+    let shown = run_with_vault(&pyra, &["runs", "show", &top, "--json"], None);
+    let approvals = shown.json()["approvals"].as_array().unwrap().clone();
+    let keys: Vec<&str> = approvals.iter().map(|a| a["node"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys[0].starts_with("agent#t1.") && keys[1].starts_with("agent#t2."), "{keys:?}");
+    assert!(approvals[1]["message"].as_str().unwrap().contains("Paris"), "{approvals:?}");
+    run_with_vault(&pyra, &["approve", &top], None).success();
+    let third = last_message(&server.requests()[2]);
+    assert!(third.contains("Paris: 21 °C, light wind"), "{third}");
+}
+
+#[test]
+fn bad_arguments_and_a_failing_tool_go_back_to_the_model_as_tool_results() {
+    let server = LlmServer::start(vec![
+        Reply::fixture("openai/tool_call_bad_args.sse"),
+        Reply::fixture("openai/tool_call_not_json.sse"),
+        Reply::fixture("openai/tool_call_one.sse"),
+        Reply::fixture("openai/text.sse"),
+    ]);
+    let pyra = setup(&server);
+    // This get_weather fails whatever it is given.
+    pyra.skill(
+        "get_weather",
+        r#"name: get_weather
+description: The current weather in a city.
+inputs:
+  city: { type: string }
+nodes:
+  look:
+    uses: exec
+    with: { argv: ["false"] }
+"#,
+    );
+    let skill = weather_agent(&pyra, "oa", false);
+    let out = run_with_vault(&pyra, &["run", &skill, "--json"], None);
+    out.success();
+    assert!(out.json()["answer"].as_str().unwrap().contains("Ash"), "the model's final answer");
+    let seen = server.requests();
+    assert_eq!(seen.len(), 4);
+    let result = |i: usize| {
+        let message: serde_json::Value = serde_json::from_str(&last_message(&seen[i])).unwrap();
+        assert_eq!(message["role"], "tool", "{message}");
+        message["content"].as_str().unwrap().to_string()
+    };
+    let schema = result(1);
+    assert!(schema.contains("the arguments do not match the tool's schema"), "{schema}");
+    assert!(schema.contains("city"), "{schema}");
+    assert!(result(2).contains("the arguments are not valid JSON"), "{}", result(2));
+    assert!(result(3).contains("error: the tool failed"), "{}", result(3));
+}
+
+#[test]
+fn each_provider_gets_the_token_limit_and_usage_fields_it_takes() {
+    let server = LlmServer::start(vec![Reply::fixture("openai/text.sse"); 3]);
+    let pyra = setup(&server);
+    run_with_vault(&pyra, &["vault", "set", "OPENAI_API_KEY"], Some("sk-test-openai-51c2")).success();
+    run_with_vault(&pyra, &["vault", "set", "MISTRAL_API_KEY"], Some("mistral-test-8e0f")).success();
+    let url = &server.url;
+    add_entries(
+        &pyra,
+        &format!(
+            "  - name: op\n    provider: openai\n    model: o4-mini\n    base_url: {url}/v1\n    options: {{ max_tokens: 300 }}
+  - name: mi\n    provider: mistral\n    model: mistral-small-latest\n    base_url: {url}/v1\n    options: {{ max_tokens: 300 }}
+  - name: other\n    provider: openai-compatible\n    model: gpt-4o-mini\n    base_url: {url}/v1\n    options: {{ max_tokens: 300 }}\n"
+        ),
+    );
+    for entry in ["op", "mi", "other"] {
+        run_with_vault(&pyra, &["run", &ask_skill(&pyra, entry)], None).success();
+    }
+    let seen = server.requests();
+    let (openai, mistral, other) = (&seen[0].body, &seen[1].body, &seen[2].body);
+    assert_eq!(openai["max_completion_tokens"], 300, "{openai}");
+    assert!(openai.get("max_tokens").is_none(), "{openai}");
+    assert_eq!(openai["stream_options"]["include_usage"], true);
+    assert_eq!(mistral["max_tokens"], 300, "{mistral}");
+    assert!(mistral.get("max_completion_tokens").is_none() && mistral.get("stream_options").is_none(), "{mistral}");
+    assert_eq!(other["max_tokens"], 300, "{other}");
+    assert_eq!(other["stream_options"]["include_usage"], true);
+    assert_eq!(seen[0].header("authorization"), Some("Bearer sk-test-openai-51c2"));
+}
+
+#[test]
+fn an_exhausted_quota_is_not_retried() {
+    let quota = Reply::json(
+        429,
+        r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#,
+    );
+    let server = LlmServer::start(vec![quota, Reply::fixture("openai/text.sse")]);
+    let pyra = setup(&server);
+    run_with_vault(&pyra, &["run", &ask_skill(&pyra, "oa")], None).code(1).stderr_has("exceeded your current quota");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_server_error_is_retried() {
+    let down = Reply::json(503, r#"{"error":{"message":"The server is overloaded","type":"server_error"}}"#);
+    let server = LlmServer::start(vec![down, Reply::fixture("openai/text.sse")]);
+    let pyra = setup(&server);
+    let out = run_with_vault(&pyra, &["run", &ask_skill(&pyra, "oa"), "--json"], None);
+    out.success();
+    assert!(out.json()["text"].as_str().unwrap().contains("Ash"));
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn a_connection_cut_before_any_text_is_retried() {
+    // 300 bytes: inside the first chunk, whose delta is still empty.
+    let cut = Reply::fixture("openai/text.sse").cut_at(300);
+    let server = LlmServer::start(vec![cut, Reply::fixture("openai/text.sse")]);
+    let pyra = setup(&server);
+    let out = run_with_vault(&pyra, &["run", &ask_skill(&pyra, "oa"), "--json"], None);
+    out.success();
+    assert!(out.json()["text"].as_str().unwrap().starts_with("How about"), "{}", out.stdout);
+    assert_eq!(server.requests().len(), 2);
+    // The cut reply was begun, so it is recorded, its counts unknown.
+    let shown = run_with_vault(&pyra, &["runs", "show", &pyra.last_run(), "--json"], None);
+    let usage = crate::harness::node(&shown.json(), "answer")["usage"].clone();
+    assert_eq!(usage.as_array().unwrap().len(), 2, "{usage}");
+    assert_eq!(usage[0]["incomplete"], true);
+    assert!(usage[0]["prompt"].is_null() && usage[0]["completion"].is_null(), "unknown, not 0: {usage}");
+    assert_eq!(usage[1]["incomplete"], false);
+    assert_eq!(usage[1]["prompt"], 19);
+    // Summed for the run: what is known, marked as a lower bound.
+    let sum = shown.json()["usage"].clone();
+    assert_eq!((sum["calls"].clone(), sum["prompt"].clone()), (serde_json::json!(2), serde_json::json!(19)));
+    assert_eq!(sum["lower_bounds"], serde_json::json!(["prompt", "completion", "cached", "cost"]));
+}
+
+/// A home whose entry `quick` gives up on a silent server after half a second.
+fn quick_setup(server: &LlmServer) -> Pyra {
+    let pyra = setup(server);
+    add_entries(
+        &pyra,
+        &format!(
+            "  - name: quick\n    provider: openai-compatible\n    model: gpt-4o-mini\n    base_url: {}/v1\n    options: {{ first_token_timeout: 0.5, idle_timeout: 0.5 }}\n",
+            server.url
+        ),
+    );
+    pyra
+}
+
+#[test]
+fn a_server_silent_before_the_first_token_is_retried() {
+    // The first reply would start only after 30 s; the entry waits half a second.
+    let late = Reply::fixture("openai/text.sse").head_delay(std::time::Duration::from_secs(30));
+    let server = LlmServer::start(vec![late, Reply::fixture("openai/text.sse")]);
+    let pyra = quick_setup(&server);
+    let out = run_with_vault(&pyra, &["run", &ask_skill(&pyra, "quick"), "--json"], None);
+    out.success();
+    assert!(out.json()["text"].as_str().unwrap().contains("Ash"));
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn a_server_silent_after_text_was_shown_fails_without_a_retry() {
+    // Some text at once, then 30 s of silence; the entry allows half a second.
+    let stalls = Reply::fixture("openai/text.sse").cuts(&[1500]).delay(std::time::Duration::from_secs(30));
+    let server = LlmServer::start(vec![stalls, Reply::fixture("openai/text.sse")]);
+    let pyra = quick_setup(&server);
+    run_with_vault(&pyra, &["run", &ask_skill(&pyra, "quick")], None)
+        .code(1)
+        .stderr_has("went silent for 0.5s")
+        .stderr_has("not retried");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_server_silent_before_any_text_is_retried() {
+    // The reply begins (no text yet), then 30 s of silence; the entry allows half a second.
+    let stalls = Reply::fixture("openai/text.sse").cuts(&[300]).delay(std::time::Duration::from_secs(30));
+    let server = LlmServer::start(vec![stalls, Reply::fixture("openai/text.sse")]);
+    let pyra = quick_setup(&server);
+    run_with_vault(&pyra, &["run", &ask_skill(&pyra, "quick")], None).success();
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn usage_reported_before_a_call_failed_is_recorded() {
+    // Anthropic says the prompt's size when the message starts; Gemini counts in every
+    // chunk. Both streams then fail, after text, so there is no retry.
+    for (entry, fixture, prompt, completion) in
+        [("an", "anthropic/overloaded.sse", 38, 1), ("ge", "gemini/error.sse", 1204, 358)]
+    {
+        let server = LlmServer::start(vec![Reply::fixture(fixture)]);
+        let pyra = setup(&server);
+        run_with_vault(&pyra, &["run", &ask_skill(&pyra, entry)], None).code(1);
+        let shown = run_with_vault(&pyra, &["runs", "show", &pyra.last_run(), "--json"], None);
+        let node = crate::harness::node(&shown.json(), "answer").clone();
+        assert_eq!(node["status"], "failed", "{entry}");
+        let usage = node["usage"].as_array().cloned().unwrap_or_default();
+        assert_eq!(usage.len(), 1, "{entry}: {node}");
+        assert_eq!(usage[0]["prompt"], prompt, "{entry}");
+        assert_eq!(usage[0]["completion"], completion, "{entry}");
+        assert_eq!(usage[0]["incomplete"], true, "{entry}");
+        assert_eq!(shown.json()["usage"]["prompt"], prompt, "{entry}: summed for the run too");
+    }
+}
+
+#[test]
+fn runs_show_json_sums_the_usage_of_every_call() {
+    let server = LlmServer::start(vec![Reply::fixture("openai/tool_call_one.sse"), Reply::fixture("openai/text.sse")]);
+    let pyra = setup(&server);
+    tool_skills(&pyra);
+    run_with_vault(&pyra, &["run", &weather_agent(&pyra, "oa", false)], None).success();
+    // The agent's run, not its tool's child run (listed first, as the newest).
+    let list = run_with_vault(&pyra, &["runs", "list", "--json"], None).json();
+    let id =
+        list.as_array().unwrap().iter().find(|r| r["skill"] == "plan").unwrap()["id"].as_str().unwrap().to_string();
+    let shown = run_with_vault(&pyra, &["runs", "show", &id, "--json"], None);
+    let usage = shown.json()["usage"].clone();
+    // 118 + 19 prompt, 16 + 24 completion tokens, at $0.15 and $0.60 per million.
+    assert_eq!(usage["calls"], 2, "{usage}");
+    assert_eq!(usage["prompt"], 137);
+    assert_eq!(usage["completion"], 40);
+    assert_eq!(usage["cached"], 0);
+    assert_eq!(usage["lower_bounds"], serde_json::json!([]));
+    let cost = usage["cost"].as_f64().unwrap();
+    assert!((cost - (137.0 * 0.15 + 40.0 * 0.60) / 1e6).abs() < 1e-12, "{cost}");
+    run_with_vault(&pyra, &["runs", "show", &id], None)
+        .success()
+        .stdout_has("tokens: prompt 137, completion 40, cached 0 (2 model calls, cost $0.000045)");
+    // A run without model calls has no usage.
+    let plain = pyra.skill("plain", "name: plain\nnodes:\n  a:\n    uses: template\n    with: { value: 1 }\n");
+    run_with_vault(&pyra, &["run", &plain], None).success();
+    let shown = run_with_vault(&pyra, &["runs", "show", &pyra.last_run(), "--json"], None);
+    assert!(shown.json()["usage"].is_null(), "{}", shown.stdout);
+}

@@ -1,6 +1,7 @@
 //! A local model server for the tests: it replays recorded streamed replies (the files
 //! under `tests/fixtures/llm/`) byte for byte, in chunks cut where a test says, with
-//! delays, error statuses with `Retry-After`, or a connection cut mid-stream; and it
+//! delays (before the reply begins, or between chunks), error statuses with
+//! `Retry-After`, or a connection cut mid-stream; and it
 //! records every request (method, path, headers, JSON body) for the test to check.
 
 use std::collections::VecDeque;
@@ -21,6 +22,8 @@ pub struct Reply {
     pub cuts: Vec<usize>,
     /// A pause before each chunk after the first.
     pub delay: Duration,
+    /// A pause before anything is sent (the status line included).
+    pub head_delay: Duration,
     /// Close the connection after this many body bytes, mid-chunk, without ending the stream.
     pub cut_at: Option<usize>,
 }
@@ -39,6 +42,7 @@ impl Reply {
             body,
             cuts,
             delay: Duration::ZERO,
+            head_delay: Duration::ZERO,
             cut_at: None,
         }
     }
@@ -51,6 +55,7 @@ impl Reply {
             body: body.as_bytes().to_vec(),
             cuts: Vec::new(),
             delay: Duration::ZERO,
+            head_delay: Duration::ZERO,
             cut_at: None,
         }
     }
@@ -67,6 +72,17 @@ impl Reply {
 
     pub fn cut_at(mut self, at: usize) -> Reply {
         self.cut_at = Some(at);
+        self
+    }
+
+    pub fn head_delay(mut self, delay: Duration) -> Reply {
+        self.head_delay = delay;
+        self
+    }
+
+    /// Sends the body in these pieces (byte offsets) instead of every 7 bytes.
+    pub fn cuts(mut self, cuts: &[usize]) -> Reply {
+        self.cuts = cuts.to_vec();
         self
     }
 }
@@ -171,6 +187,7 @@ fn respond(w: &mut TcpStream, reply: &Reply) -> bool {
         503 => "Service Unavailable",
         _ => "Status",
     };
+    std::thread::sleep(reply.head_delay);
     let mut head = format!("HTTP/1.1 {} {reason}\r\ntransfer-encoding: chunked\r\n", reply.status);
     for (n, v) in &reply.headers {
         head.push_str(&format!("{n}: {v}\r\n"));
