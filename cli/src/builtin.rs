@@ -2,4 +2,8 @@
 //! name in `$PYRA_HOME/skills` overrides one of these.
 
 /// (name, file name, YAML text) of every built-in skill.
-pub const SKILLS: &[(&str, &str, &str)] = &[("chat", "chat.yaml", include_str!("../../skills/chat.yaml"))];
+pub const SKILLS: &[(&str, &str, &str)] = &[
+    ("chat", "chat.yaml", include_str!("../../skills/chat.yaml")),
+    ("recall", "recall.yaml", include_str!("../../skills/recall.yaml")),
+    ("remember", "remember.yaml", include_str!("../../skills/remember.yaml")),
+];

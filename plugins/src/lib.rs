@@ -5,6 +5,7 @@
 //! [`kinds::io`] (files, HTTP, programs), [`kinds::ai`] (language models) and
 //! [`kinds::memory`] (the markdown memory).
 
+pub mod chat;
 pub mod exec;
 pub mod kinds;
 pub mod llm;

@@ -222,7 +222,7 @@ fn a_tool_call_is_approved_inline_once_or_for_the_session() {
     t.expect("/help for commands");
     // Denied: the model hears so.
     t.line("Weather in Berlin?");
-    t.expect("approval needed: Run the tool `get_weather`");
+    t.expect("approval needed: run the tool `get_weather`");
     t.expect("\"city\": \"Berlin\"");
     t.line("n: not now");
     t.expect("easy to call across a garden.");
@@ -258,6 +258,8 @@ fn ctrl_c_stops_the_reply_and_keeps_the_conversation() {
     t.expect("(reply stopped)");
     t.line("/history");
     t.expect("you: Suggest a name for my cat");
+    // What the reply had said stays, marked as stopped.
+    t.expect("[reply stopped by the user]");
     t.line("/exit");
     let (code, screen) = t.wait();
     assert_eq!(code, 0, "{screen}");
@@ -287,4 +289,131 @@ fn without_a_model_chat_says_how_to_set_one_up_and_stores_nothing() {
     chat_with_stdin(&pyra, &["chat"], "hello\n").code(1).stderr_has("pyra setup");
     let list = pyra.run(["chat", "--list", "--json"]);
     assert_eq!(list.json(), serde_json::json!([]));
+}
+
+#[test]
+fn ctrl_c_at_an_approval_prompt_leaves_the_next_lines_to_the_repl() {
+    let server = LlmServer::start(vec![Reply::fixture("openai/tool_call_one.sse"), Reply::fixture("openai/text.sse")]);
+    let pyra = home(&server);
+    weather_tool(&pyra);
+    let mut t = Terminal::start(&pyra, &["chat", "--tool", "get_weather"], &[]);
+    t.expect("/help for commands");
+    t.line("Weather in Berlin?");
+    t.expect("approval needed: run the tool `get_weather`");
+    t.keys("\x03");
+    t.expect("(reply stopped)");
+    // Each line typed now is the REPL's, none is taken as an answer to the stopped prompt.
+    t.line("/history");
+    t.expect("you: Weather in Berlin?");
+    t.line("Suggest a name for my cat");
+    t.expect("easy to call across a garden.");
+    t.line("/exit");
+    let (code, screen) = t.wait();
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(server.requests().len(), 2, "{screen}");
+    let last = sent(&server, 1);
+    assert_eq!(last.last().unwrap(), &("user".to_string(), "Suggest a name for my cat".to_string()), "{last:?}");
+}
+
+#[test]
+fn control_sequences_from_the_model_are_shown_not_obeyed() {
+    let server = LlmServer::start(vec![Reply::fixture("openai/escapes.sse")]);
+    let pyra = home(&server);
+    let out = pyra.run(["chat", "Say something"]);
+    out.success();
+    assert!(!out.stdout.contains('\x1b') && !out.stdout.contains('\x07'), "{:?}", out.stdout);
+    assert_eq!(
+        out.stdout.trim(),
+        "Fine.␛[2K␍␛]52;c;aGk=␇␛[8mhidden\nnext line",
+        "a CR split from its LF stays one newline"
+    );
+    // The stored reply keeps the model's text as it came; /history shows it made safe.
+    let mut t = Terminal::start(&pyra, &["chat", "--continue"], &[]);
+    t.expect("/help for commands");
+    t.line("/history");
+    t.expect("pyra: Fine.␛[2K␍␛]52;c;");
+    t.line("/exit");
+    let (code, screen) = t.wait();
+    assert_eq!(code, 0, "{screen}");
+    assert!(!screen.contains("\x1b]52"), "{screen:?}");
+}
+
+#[test]
+fn a_repl_left_at_once_is_not_what_continue_picks_up() {
+    let server = LlmServer::start(vec![Reply::fixture("openai/text.sse"), Reply::fixture("openai/text.sse")]);
+    let pyra = home(&server);
+    pyra.run(["chat", "Suggest a name for my cat"]).success();
+    let mut t = Terminal::start(&pyra, &["chat"], &[]);
+    t.expect("/help for commands");
+    t.keys("\x04");
+    let (code, screen) = t.wait();
+    assert_eq!(code, 0, "{screen}");
+    let list = pyra.run(["chat", "--list", "--json"]);
+    assert_eq!(list.json().as_array().unwrap().len(), 1, "{}", list.stdout);
+    pyra.run(["chat", "--continue", "And another?"]).success();
+    let users: Vec<String> = sent(&server, 1).into_iter().filter(|(r, _)| r == "user").map(|(_, c)| c).collect();
+    assert_eq!(users, ["Suggest a name for my cat", "And another?"]);
+}
+
+#[test]
+fn an_unknown_tool_is_refused_before_anything_is_stored() {
+    let server = LlmServer::start(vec![]);
+    let pyra = home(&server);
+    let out = pyra.run(["chat", "--tool", "get_wether", "Weather?"]);
+    out.code(2).stderr_has("--tool: no skill named `get_wether`");
+    pyra.run(["config", "set", "chat.tools", "nope"]).success();
+    pyra.run(["chat", "Weather?"]).code(2).stderr_has("config.yaml `chat.tools`: no skill named `nope`");
+    assert_eq!(pyra.run(["chat", "--list", "--json"]).json(), serde_json::json!([]));
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn the_built_in_recall_and_remember_tools_work_in_chat_and_alone() {
+    let server = LlmServer::start(vec![Reply::fixture("openai/recall_call.sse"), Reply::fixture("openai/text.sse")]);
+    let pyra = home(&server);
+    pyra.run(["config", "set", "chat.recall", "0"]).success();
+    // `remember` appends a dated line; `recall` finds it.
+    pyra.run(["run", "remember", "-i", "text=The spare key is under the blue pot", "-i", "note=house/keys"]).success();
+    let out = pyra.run(["run", "recall", "--json", "-i", "query=spare key"]);
+    out.success();
+    assert_eq!(out.json()["names"], serde_json::json!(["house/keys"]));
+    pyra.run(["run", "remember", "-i", "text=x", "-i", "note=../escape"]).code(2);
+
+    let mut t = Terminal::start(&pyra, &["chat", "--tool", "recall"], &[]);
+    t.expect("/help for commands");
+    t.line("Where did I leave the spare key?");
+    t.expect("approval needed: run the tool `recall`");
+    t.expect("\"query\": \"spare key\"");
+    t.line("y");
+    t.expect("easy to call across a garden.");
+    t.line("/exit");
+    let (code, screen) = t.wait();
+    assert_eq!(code, 0, "{screen}");
+    let second = serde_json::to_string(&server.requests()[1].body).unwrap();
+    assert!(second.contains("blue pot"), "the recalled note went back to the model: {second}");
+}
+
+#[test]
+fn run_takes_quoted_values_and_a_chat_skill_of_ones_own_may_take_only_the_message() {
+    let server = LlmServer::start(vec![Reply::fixture("openai/text.sse")]);
+    let pyra = home(&server);
+    let dir = pyra.home_path().join("skills");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("chat.yaml"),
+        "name: chat\ninputs:\n  message: { type: string }\nnodes:\n  answer:\n    uses: llm\n    with: { prompt: \"{{ inputs.message }}\" }\noutputs:\n  reply: \"{{ nodes.answer.output }}\"\n",
+    )
+    .unwrap();
+    let mut t = Terminal::start(&pyra, &["chat"], &[]);
+    t.expect("/help for commands");
+    let hello = crate::harness::repo_root().join("examples/hello.yaml");
+    t.line(&format!("/run {} who=\"Ada Lovelace\"", hello.display()));
+    t.expect("Hello, Ada Lovelace!");
+    t.line("/run hello who=\"unclosed");
+    t.expect("an unclosed quote");
+    t.line("Suggest a name for my cat");
+    t.expect("easy to call across a garden.");
+    t.line("/exit");
+    let (code, screen) = t.wait();
+    assert_eq!(code, 0, "{screen}");
 }

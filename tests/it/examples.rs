@@ -127,26 +127,13 @@ fn examples_that_need_no_service_run() {
                 out.success();
                 assert_eq!(out.json(), serde_json::json!({ "up": false, "status": 404, "bytes": 5 }));
             }
-            "remember" => {
+            "remember-and-recall" => {
                 let out =
                     pyra.run(["run", &path, "--json", "-i", "fact=The boat is moored at pier 7", "-i", "ask=pier"]);
                 out.success();
                 assert_eq!(out.json()["found"], serde_json::json!(["house/spare-key"]));
                 assert_eq!(out.json()["answer"], "The boat is moored at pier 7");
                 pyra.run(["memory", "search", "moored", "--json"]).success().stdout_has("house/spare-key");
-            }
-            "recall" => {
-                let mut child = pyra
-                    .command(["memory", "write", "house/spare-key"])
-                    .stdin(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"The spare key is under the blue pot.\n")
-                    .unwrap();
-                assert!(child.wait().unwrap().success());
-                let out = pyra.run(["run", &path, "--json", "-i", "query=spare key"]);
-                out.success();
-                assert_eq!(out.json()["names"], serde_json::json!(["house/spare-key"]));
             }
             // The model examples run against the local server replaying recorded replies.
             "ask" => {

@@ -1,11 +1,11 @@
-//! Slash commands of the chat REPL, in one registry: the built-in ones are registered the
-//! same way a plugin adds its own ([`Commands::register`]). An unknown command gets a
-//! did-you-mean.
+//! Slash commands of the chat REPL, in one registry: the REPL's own commands and those
+//! plugins contribute ([`plugins::chat::chat_commands`]) are registered the same way
+//! ([`Commands::register`]). An unknown command gets a did-you-mean.
 
 use std::sync::Arc;
 
 use engine::chat::Role;
-use engine::memory::{Memory, SearchOptions};
+use plugins::chat::{ChatCommand, CommandCtx, CommandFn};
 use serde_json::Value;
 
 use super::{Chat, View, warning_panel};
@@ -18,8 +18,18 @@ pub enum Flow {
     Exit,
 }
 
-/// A command's code: the chat and the text after the command's name.
-pub type Handler = fn(&mut Chat, &str) -> Result<Flow, Failure>;
+/// A REPL command's code: the chat, the registry it was found in, and the text after
+/// the command's name.
+pub type Handler = fn(&mut Chat, &Commands, &str) -> Result<Flow, Failure>;
+
+/// How a command runs.
+#[derive(Clone, Copy)]
+pub enum Run {
+    /// One of the REPL's own: it may change the conversation.
+    Repl(Handler),
+    /// A plugin's: terminal-free, it returns text and findings that the REPL shows.
+    Plugin(CommandFn),
+}
 
 /// One slash command.
 #[derive(Clone)]
@@ -28,7 +38,13 @@ pub struct SlashCommand {
     /// How its arguments are written (`QUERY`, `[NAME]`).
     pub usage: &'static str,
     pub summary: &'static str,
-    pub run: Handler,
+    pub run: Run,
+}
+
+impl From<ChatCommand> for SlashCommand {
+    fn from(c: ChatCommand) -> SlashCommand {
+        SlashCommand { name: c.name, usage: c.usage, summary: c.summary, run: Run::Plugin(c.run) }
+    }
 }
 
 /// The commands the REPL knows.
@@ -38,27 +54,29 @@ pub struct Commands {
 }
 
 impl Commands {
-    /// The built-in commands.
-    pub fn builtin() -> Commands {
+    /// The REPL's own commands, then every plugin's.
+    pub fn all() -> Commands {
         let mut commands = Commands::default();
-        let builtin: [(&'static str, &'static str, &'static str, Handler); 13] = [
+        let own: [(&'static str, &'static str, &'static str, Handler); 11] = [
             ("help", "", "this list", help),
             ("model", "[NAME]", "show the model, or switch to a config entry (NAME or NAME/model-id)", model),
             ("skills", "", "the skills Pyra knows (any can be a tool: `pyra chat --tool NAME`)", skills_cmd),
-            ("run", "SKILL [k=v…]", "run a skill and show its outputs here", run_skill),
-            ("memory", "QUERY", "search the memory", memory_search),
-            ("remember", "TEXT", "add TEXT to the memory note `chat/remembered`", remember),
+            ("run", "SKILL [k=v…]", "run a skill and show its outputs here (quote values with spaces)", run_skill),
             ("clear", "", "forget this conversation's messages (the conversation stays)", clear),
             ("history", "", "the conversation so far", history),
             ("pin", "", "keep the last message in the history however long the conversation grows", pin),
             ("save", "NAME", "name this conversation (`pyra chat --session NAME` continues it)", save),
             ("approve", "[TOOL|all]", "tools approved for this session, or approve one (or all) from now on", approve),
             ("config", "", "the model and chat settings (no secrets)", config),
-            ("exit", "", "leave (Ctrl-D works too)", |_, _| Ok(Flow::Exit)),
+            ("exit", "", "leave (Ctrl-D works too)", |_, _, _| Ok(Flow::Exit)),
         ];
-        for (name, usage, summary, run) in builtin {
+        for (name, usage, summary, run) in own {
             // Literal, distinct names: registering them cannot fail.
-            let _ = commands.register(SlashCommand { name, usage, summary, run });
+            let _ = commands.register(SlashCommand { name, usage, summary, run: Run::Repl(run) });
+        }
+        for command in plugins::chat::chat_commands() {
+            // A plugin's command never shadows one of the REPL's (a test keeps names apart).
+            let _ = commands.register(command.into());
         }
         commands
     }
@@ -81,7 +99,19 @@ impl Commands {
         let line = line.trim().trim_start_matches('/');
         let (name, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         match self.list.iter().find(|c| c.name == name) {
-            Some(command) => (command.run)(chat, rest.trim()),
+            Some(SlashCommand { run: Run::Repl(run), .. }) => run(chat, self, rest.trim()),
+            Some(SlashCommand { run: Run::Plugin(run), .. }) => {
+                match run(&CommandCtx { home: &chat.home.root }, rest.trim()) {
+                    Ok(reply) => {
+                        output::out(&output::printable(&reply.text));
+                        if !reply.findings.is_empty() {
+                            output::err(&warning_panel(&reply.findings, output::color_stderr()));
+                        }
+                    }
+                    Err(message) => output::err(&format!("{}\n", output::printable(&message))),
+                }
+                Ok(Flow::Continue)
+            }
             None => {
                 let hint = engine::suggest::did_you_mean(name, self.names())
                     .map(|s| format!("; did you mean /{s}?"))
@@ -103,12 +133,12 @@ impl Commands {
     }
 }
 
-fn help(_: &mut Chat, _: &str) -> Result<Flow, Failure> {
-    output::err(&Commands::builtin().help_text());
+fn help(_: &mut Chat, commands: &Commands, _: &str) -> Result<Flow, Failure> {
+    output::err(&commands.help_text());
     Ok(Flow::Continue)
 }
 
-fn model(chat: &mut Chat, arg: &str) -> Result<Flow, Failure> {
+fn model(chat: &mut Chat, _: &Commands, arg: &str) -> Result<Flow, Failure> {
     if arg.is_empty() {
         let shown = chat.conv.model.clone().unwrap_or_else(|| "the default entry".into());
         output::err(&format!("model: {shown}\n"));
@@ -121,7 +151,7 @@ fn model(chat: &mut Chat, arg: &str) -> Result<Flow, Failure> {
     Ok(Flow::Continue)
 }
 
-fn skills_cmd(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
+fn skills_cmd(chat: &mut Chat, _: &Commands, _: &str) -> Result<Flow, Failure> {
     let mut text = String::new();
     for (name, source) in skills::known(&chat.home) {
         let description = source.text().ok().and_then(|t| {
@@ -134,14 +164,19 @@ fn skills_cmd(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
     Ok(Flow::Continue)
 }
 
-fn run_skill(chat: &mut Chat, arg: &str) -> Result<Flow, Failure> {
-    let mut words = arg.split_whitespace();
+fn run_skill(chat: &mut Chat, _: &Commands, arg: &str) -> Result<Flow, Failure> {
+    // Split like a shell does, so a value may hold spaces: `who="Ada Lovelace"`.
+    let Some(words) = shlex::split(arg) else {
+        output::err("an unclosed quote in /run: usage: /run SKILL [key=value…]\n");
+        return Ok(Flow::Continue);
+    };
+    let mut words = words.into_iter();
     let Some(name) = words.next() else {
         output::err("usage: /run SKILL [key=value…]\n");
         return Ok(Flow::Continue);
     };
     let outcome = (|| -> Result<Value, Failure> {
-        let source = skills::resolve(&chat.home, name)?;
+        let source = skills::resolve(&chat.home, &name)?;
         let text = source.text()?;
         let program =
             engine::run::compile(&chat.session.runtime.registry, &text).map_err(crate::runner::run_failure)?;
@@ -161,55 +196,22 @@ fn run_skill(chat: &mut Chat, arg: &str) -> Result<Flow, Failure> {
         }
     })();
     match outcome {
-        Ok(outputs) => output::out(&format!("{}\n", serde_json::to_string_pretty(&outputs).unwrap_or_default())),
-        Err(f) => output::err(&format!("{}\n", f.message)),
+        Ok(outputs) => output::out(&format!(
+            "{}\n",
+            output::printable(&serde_json::to_string_pretty(&outputs).unwrap_or_default())
+        )),
+        Err(f) => output::err(&format!("{}\n", output::printable(&f.message))),
     }
     Ok(Flow::Continue)
 }
 
-fn memory_search(chat: &mut Chat, query: &str) -> Result<Flow, Failure> {
-    if query.is_empty() {
-        output::err("usage: /memory QUERY\n");
-        return Ok(Flow::Continue);
-    }
-    let memory = Memory::open(&chat.home.root).map_err(|e| Failure::failed(e.to_string()))?;
-    let _ = memory.reconcile();
-    let hits = memory.search(query, &SearchOptions::default()).map_err(|e| Failure::failed(e.to_string()))?;
-    if hits.is_empty() {
-        output::err("no notes match\n");
-    }
-    let mut flagged = Vec::new();
-    for h in &hits {
-        output::out(&format!("{}\n  {}\n", h.name, h.snippet.replace('\n', " ")));
-        flagged.extend(h.injection.iter().cloned());
-    }
-    if !flagged.is_empty() {
-        flagged.sort();
-        flagged.dedup();
-        output::err(&warning_panel(&flagged, output::color_stderr()));
-    }
-    Ok(Flow::Continue)
-}
-
-fn remember(chat: &mut Chat, text: &str) -> Result<Flow, Failure> {
-    if text.is_empty() {
-        output::err("usage: /remember TEXT\n");
-        return Ok(Flow::Continue);
-    }
-    let memory = Memory::open(&chat.home.root).map_err(|e| Failure::failed(e.to_string()))?;
-    let line = format!("- {} ({})", text, chrono::Local::now().format("%Y-%m-%d"));
-    memory.append("chat/remembered", &line).map_err(|e| Failure::failed(e.to_string()))?;
-    output::err("remembered (memory note chat/remembered)\n");
-    Ok(Flow::Continue)
-}
-
-fn clear(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
+fn clear(chat: &mut Chat, _: &Commands, _: &str) -> Result<Flow, Failure> {
     let n = chat.store.clear(&chat.conv.id).map_err(|e| Failure::failed(e.to_string()))?;
     output::err(&format!("cleared {n} message(s)\n"));
     Ok(Flow::Continue)
 }
 
-fn history(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
+fn history(chat: &mut Chat, _: &Commands, _: &str) -> Result<Flow, Failure> {
     let mut text = String::new();
     for m in chat.messages()? {
         let who = match m.role {
@@ -223,11 +225,11 @@ fn history(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
     if text.is_empty() {
         text.push_str("(no messages yet)\n");
     }
-    output::out(&text);
+    output::out(&output::printable(&text));
     Ok(Flow::Continue)
 }
 
-fn pin(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
+fn pin(chat: &mut Chat, _: &Commands, _: &str) -> Result<Flow, Failure> {
     match chat.messages()?.last() {
         Some(last) => {
             chat.store.pin(&chat.conv.id, last.seq, true).map_err(|e| Failure::failed(e.to_string()))?;
@@ -238,7 +240,7 @@ fn pin(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
     Ok(Flow::Continue)
 }
 
-fn save(chat: &mut Chat, name: &str) -> Result<Flow, Failure> {
+fn save(chat: &mut Chat, _: &Commands, name: &str) -> Result<Flow, Failure> {
     match chat.store.rename(&chat.conv.id, name) {
         Ok(()) => {
             chat.conv.name = Some(name.to_string());
@@ -249,7 +251,7 @@ fn save(chat: &mut Chat, name: &str) -> Result<Flow, Failure> {
     Ok(Flow::Continue)
 }
 
-fn approve(chat: &mut Chat, tool: &str) -> Result<Flow, Failure> {
+fn approve(chat: &mut Chat, _: &Commands, tool: &str) -> Result<Flow, Failure> {
     let mut always = chat.always.lock().unwrap_or_else(|p| p.into_inner());
     if !tool.is_empty() {
         always.insert(if tool == "all" { "*".to_string() } else { tool.to_string() });
@@ -263,7 +265,7 @@ fn approve(chat: &mut Chat, tool: &str) -> Result<Flow, Failure> {
     Ok(Flow::Continue)
 }
 
-fn config(chat: &mut Chat, _: &str) -> Result<Flow, Failure> {
+fn config(chat: &mut Chat, _: &Commands, _: &str) -> Result<Flow, Failure> {
     let config = engine::config::Config::load(&chat.home.root).map_err(|e| Failure::failed(e.render(false)))?;
     let mut text = format!(
         "config: {}\ndefault model: {}\n",
@@ -293,7 +295,7 @@ pub fn show_end(end: &super::TurnEnd, view: &Arc<View>) {
         super::TurnEnd::Waiting { run_id } => {
             view.note(&format!("(waits for an approval: `pyra approve {run_id}`)"));
         }
-        super::TurnEnd::Failed(why) => output::err(&format!("error: {why}\n")),
+        super::TurnEnd::Failed(why) => output::err(&format!("error: {}\n", output::printable(why))),
     }
 }
 
@@ -303,11 +305,14 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_a_plugin_can_add_one() {
-        let mut commands = Commands::builtin();
-        let taken = SlashCommand { name: "help", usage: "", summary: "", run: |_, _| Ok(Flow::Continue) };
+        let mut commands = Commands::all();
+        let total = 11 + plugins::chat::chat_commands().len();
+        assert_eq!(commands.names().count(), total, "a plugin's command clashes with the REPL's");
+        assert!(commands.help_text().contains("/memory QUERY"), "plugin commands are in /help");
+        let taken = SlashCommand { name: "help", usage: "", summary: "", run: Run::Repl(|_, _, _| Ok(Flow::Continue)) };
         assert!(commands.register(taken).is_err());
-        let new = SlashCommand { name: "weather", usage: "CITY", summary: "", run: |_, _| Ok(Flow::Continue) };
-        assert!(commands.register(new).is_ok());
+        let new = ChatCommand { name: "weather", usage: "CITY", summary: "", run: |_, _| Ok(Default::default()) };
+        assert!(commands.register(new.into()).is_ok());
         assert!(commands.names().any(|n| n == "weather"));
         assert!(commands.help_text().contains("/weather CITY"));
     }

@@ -69,6 +69,8 @@ in $PYRA_HOME/skills/chat.yaml to change it.";
 /// The share of the model's context window the history may fill (the rest is for the
 /// system prompt, recalled notes, tool results and the reply).
 const HISTORY_SHARE: f64 = 0.6;
+/// Ends a reply the user stopped, in the stored conversation.
+const STOPPED: &str = "[reply stopped by the user]";
 /// The context window assumed when the config gives none.
 const DEFAULT_WINDOW: usize = 8192;
 
@@ -117,6 +119,24 @@ impl Chat {
         if let Err(e) = config.resolve(args.model.as_deref()) {
             return Err(Failure::failed(e.to_string()));
         }
+        // config.yaml's `chat.tools`, then `--tool`s, each once; each must be a skill now,
+        // not at the first message, when the conversation would already exist.
+        let mut tools: Vec<String> = Vec::new();
+        for (tool, from) in config
+            .chat
+            .tools
+            .iter()
+            .map(|t| (t, "config.yaml `chat.tools`"))
+            .chain(args.tools.iter().map(|t| (t, "--tool")))
+        {
+            if tools.contains(tool) {
+                continue;
+            }
+            if let Err(f) = skills::resolve(home, tool) {
+                return Err(Failure { message: format!("{from}: {}", f.message), ..f });
+            }
+            tools.push(tool.clone());
+        }
         let session = Session::open(home, true)?;
         let store = ChatStore::open(&home.root.join("pyra.db")).map_err(chat_failure)?;
         let source = skills::resolve(home, "chat")?;
@@ -138,13 +158,7 @@ impl Chat {
             session,
             store,
             conv,
-            // config.yaml's `chat.tools`, then `--tool`s, each once.
-            tools: config.chat.tools.iter().chain(&args.tools).fold(Vec::new(), |mut all, t| {
-                if !all.contains(t) {
-                    all.push(t.clone());
-                }
-                all
-            }),
+            tools,
             settings: config.chat.clone(),
             always: Arc::default(),
             text,
@@ -188,30 +202,37 @@ impl Chat {
     /// the reply streams through `view` and is stored with any injection findings.
     pub fn turn(&mut self, message: &str, view: &Arc<View>) -> Result<TurnEnd, Failure> {
         let masker = self.session.runtime.masker.clone();
-        let earlier = self.messages()?;
-        let (kept, dropped) = engine::chat::trim(&earlier, self.budget());
+        // The new message is trimmed with the others (it is always kept, as the last), so
+        // its size counts against the budget; the history is what comes before it.
+        let mut all = self.messages()?;
+        let seq = all.last().map_or(1, |m| m.seq + 1);
+        all.push(ChatMessage {
+            seq,
+            role: Role::User,
+            content: message.to_string(),
+            pinned: false,
+            at: 0,
+            findings: vec![],
+        });
+        let (mut kept, dropped) = engine::chat::trim(&all, self.budget());
+        kept.pop();
         if dropped > 0 {
             view.note(&format!("  ({dropped} earlier message(s) left out to fit the model's context)"));
         }
-        let history: Vec<Value> = kept
-            .iter()
-            .filter(|m| m.role != Role::System || m.pinned)
-            .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
-            .collect();
+        let history = engine::chat::history_for_model(&kept);
         self.store.append(&self.conv.id, Role::User, &masker.mask(message), &[]).map_err(chat_failure)?;
-        let mut inputs = serde_json::Map::new();
-        inputs.insert("message".into(), Value::String(message.to_string()));
-        inputs.insert("history".into(), Value::Array(history));
-        inputs.insert("model".into(), Value::String(self.conv.model.clone().unwrap_or_default()));
-        inputs.insert("tools".into(), json!(self.tools));
-        // A chat skill of the user's own may not take these: given only when declared.
+        // The inputs the chat skill declares: a skill of the user's own may take fewer.
         let declared = &self.program.skill.inputs;
-        if declared.contains_key("recall") {
-            inputs.insert("recall".into(), json!(self.settings.recall()));
-        }
-        if declared.contains_key("recall_category") {
-            inputs.insert("recall_category".into(), json!(self.settings.recall_category.clone().unwrap_or_default()));
-        }
+        let offered = [
+            ("message", Value::String(message.to_string())),
+            ("history", Value::Array(history)),
+            ("model", Value::String(self.conv.model.clone().unwrap_or_default())),
+            ("tools", json!(self.tools)),
+            ("recall", json!(self.settings.recall())),
+            ("recall_category", json!(self.settings.recall_category.clone().unwrap_or_default())),
+        ];
+        let inputs: serde_json::Map<String, Value> =
+            offered.into_iter().filter(|(k, _)| declared.contains_key(*k)).map(|(k, v)| (k.to_string(), v)).collect();
         let mut runtime = self.session.runtime.clone();
         runtime.observer = view.clone();
         runtime.cancel = CancellationToken::new();
@@ -239,8 +260,18 @@ impl Chat {
             Err(e) => return Ok(TurnEnd::Failed(runner::run_failure(e).message)),
         };
         let end = self.end_of(&report, view)?;
-        if let TurnEnd::Answered { reply, findings } = &end {
-            self.store.append(&self.conv.id, Role::Assistant, &masker.mask(reply), findings).map_err(chat_failure)?;
+        match &end {
+            TurnEnd::Answered { reply, findings } => {
+                self.store
+                    .append(&self.conv.id, Role::Assistant, &masker.mask(reply), findings)
+                    .map_err(chat_failure)?;
+            }
+            // What a stopped reply had said stays in the conversation, marked as cut.
+            TurnEnd::Cancelled if !view.received().trim().is_empty() => {
+                let partial = format!("{}\n\n{STOPPED}", view.received().trim_end());
+                self.store.append(&self.conv.id, Role::Assistant, &masker.mask(&partial), &[]).map_err(chat_failure)?;
+            }
+            _ => {}
         }
         Ok(end)
     }
@@ -253,7 +284,7 @@ impl Chat {
                 if !view.wrote() && !reply.is_empty() {
                     // A server that sent the reply in one piece, or a custom chat skill
                     // whose reply is not streamed.
-                    output::out(&format!("{reply}\n"));
+                    output::out(&format!("{}\n", output::printable(&reply)));
                 }
                 TurnEnd::Answered { reply, findings: self.findings(&report.run_id) }
             }
@@ -313,7 +344,10 @@ pub fn run(home: &Home, args: ChatArgs) -> Result<u8, Failure> {
         return one_shot(home, &args, message.trim());
     }
     let mut chat = Chat::open(home, &args, true)?;
-    repl::repl(&mut chat)
+    let code = repl::repl(&mut chat);
+    // Opened and left without a word: nothing worth `--continue` or `--list`.
+    let _ = chat.store.forget_if_empty(&chat.conv.id);
+    code
 }
 
 fn one_shot(home: &Home, args: &ChatArgs, message: &str) -> Result<u8, Failure> {

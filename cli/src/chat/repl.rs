@@ -48,7 +48,7 @@ pub fn repl(chat: &mut Chat) -> Result<u8, Failure> {
     if history.exists() {
         let _ = editor.load_history(&history);
     }
-    let commands = Commands::builtin();
+    let commands = Commands::all();
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let name = chat.conv.name.clone().unwrap_or_else(|| chat.conv.id.clone());
     let model = chat.conv.model.clone().unwrap_or_else(|| "the default model".into());

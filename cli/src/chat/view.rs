@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use engine::run::{ApprovalPrompt, ApprovalState, BoxFuture, Event, Interaction, Observer};
@@ -18,6 +19,10 @@ pub struct View {
 
 struct State {
     md: MarkdownStream,
+    /// The reply as received (unstyled), kept for a reply that is stopped part-way.
+    raw: String,
+    /// A `\r` held back from the last piece: it may be the first half of `\r\n`.
+    held_cr: bool,
     /// Something of the reply was written.
     wrote: bool,
     /// The last byte written to stdout was a newline (or nothing was written).
@@ -29,7 +34,13 @@ impl View {
     pub fn new(color: bool, width: usize) -> Arc<View> {
         Arc::new(View {
             color,
-            state: Mutex::new(State { md: MarkdownStream::new(color, width), wrote: false, line_start: true }),
+            state: Mutex::new(State {
+                md: MarkdownStream::new(color, width),
+                raw: String::new(),
+                held_cr: false,
+                wrote: false,
+                line_start: true,
+            }),
         })
     }
 
@@ -51,6 +62,10 @@ impl View {
     /// Ends the reply's current line (before a note or a prompt on the terminal).
     pub fn break_line(&self) {
         let mut state = self.lock();
+        if std::mem::take(&mut state.held_cr) {
+            let shown = state.md.push(&crate::output::printable("\r"));
+            Self::write(&mut state, &shown);
+        }
         let held = state.md.finish();
         Self::write(&mut state, &held);
         if !state.line_start {
@@ -68,9 +83,15 @@ impl View {
         self.lock().wrote
     }
 
+    /// The reply's text received so far (what a stopped reply had said).
+    pub fn received(&self) -> String {
+        self.lock().raw.clone()
+    }
+
     /// A dim note on stderr, on its own line.
     pub fn note(&self, text: &str) {
         self.break_line();
+        let text = crate::output::printable(text);
         let line = if self.color { format!("\x1b[2m{text}\x1b[0m\n") } else { format!("{text}\n") };
         crate::output::err(&line);
     }
@@ -81,7 +102,20 @@ impl Observer for View {
         match event {
             Event::NodeText { text, .. } => {
                 let mut state = self.lock();
-                let styled = state.md.push(text);
+                state.raw.push_str(text);
+                // The model's text is shown, never obeyed: no escape sequence reaches the
+                // terminal (a `\r` at the end of a piece waits to see if `\n` follows).
+                let mut piece = String::with_capacity(text.len() + 1);
+                if std::mem::take(&mut state.held_cr) {
+                    piece.push('\r');
+                }
+                piece.push_str(text);
+                if piece.ends_with('\r') {
+                    piece.pop();
+                    state.held_cr = true;
+                }
+                let safe = crate::output::printable(&piece).into_owned();
+                let styled = state.md.push(&safe);
                 Self::write(&mut state, &styled);
             }
             Event::RunStarted { skill, depth, .. } if *depth > 0 => self.note(&format!("  ⚙ {skill}")),
@@ -126,28 +160,29 @@ impl Interaction for ChatPrompt {
                 }
             }
             view.break_line();
+            // The tool and its arguments, once (long arguments cut to what a screen holds).
+            let head = match &tool {
+                Some(tool) => format!("run the tool `{tool}`"),
+                None => prompt.message.clone(),
+            };
             let arguments = prompt
                 .details
                 .as_ref()
                 .and_then(|d| d.get("arguments").or(Some(d)))
-                .map(|a| serde_json::to_string_pretty(a).unwrap_or_default())
+                .map(|a| shorten(&serde_json::to_string_pretty(a).unwrap_or_default()))
                 .unwrap_or_default();
             crate::output::err(&format!(
                 "\n┌ approval needed: {}\n│ {}\n└ [y] once, [a] always for this session, [n] deny (n: reason) > ",
-                prompt.message,
-                arguments.replace('\n', "\n│ ")
+                crate::output::printable(&head),
+                crate::output::printable(&arguments).replace('\n', "\n│ ")
             ));
+            // Read the answer on a thread that stops when the turn does (Ctrl-C drops this
+            // future): a reader left behind would swallow the next lines typed at the REPL.
+            let stop = Arc::new(AtomicBool::new(false));
+            let _stop_on_drop = StopOnDrop(stop.clone());
             loop {
-                let line = tokio::task::spawn_blocking(|| {
-                    let mut line = String::new();
-                    match std::io::stdin().read_line(&mut line) {
-                        Ok(0) | Err(_) => None,
-                        Ok(_) => Some(line),
-                    }
-                })
-                .await
-                .ok()
-                .flatten()?;
+                let stop = stop.clone();
+                let line = tokio::task::spawn_blocking(move || read_line_unless(&stop)).await.ok().flatten()?;
                 match parse_answer(&line) {
                     Some((state, reason, remember)) => {
                         if remember && let Some(tool) = &tool {
@@ -162,6 +197,67 @@ impl Interaction for ChatPrompt {
     }
 }
 
+/// The most lines of a tool's arguments an approval prompt shows.
+const PROMPT_LINES: usize = 30;
+/// The most characters of one argument line an approval prompt shows.
+const PROMPT_WIDTH: usize = 200;
+
+/// Arguments cut to [`PROMPT_LINES`] lines of [`PROMPT_WIDTH`] characters, saying how much
+/// was left out (`pyra runs show` has them whole).
+fn shorten(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<String> = lines
+        .iter()
+        .take(PROMPT_LINES)
+        .map(|l| match l.char_indices().nth(PROMPT_WIDTH) {
+            Some((at, _)) => format!("{}… ({} more characters)", &l[..at], l[at..].chars().count()),
+            None => l.to_string(),
+        })
+        .collect();
+    if lines.len() > PROMPT_LINES {
+        out.push(format!("… ({} more lines)", lines.len() - PROMPT_LINES));
+    }
+    out.join("\n")
+}
+
+/// Sets the flag when the prompt's future is dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One line from stdin, waiting in short polls so that `stop` ends the wait; `None` at
+/// end of input, on an error, or once `stop` is set.
+fn read_line_unless(stop: &AtomicBool) -> Option<String> {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    let tick = Timespec { tv_sec: 0, tv_nsec: 100_000_000 };
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, Some(&tick)) {
+            Ok(0) => continue,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return None,
+            // Stopped while the poll waited: the line typed now is the REPL's.
+            Ok(_) if stop.load(Ordering::Relaxed) => return None,
+            Ok(_) => break,
+        }
+    }
+    let mut line = String::new();
+    match stdin.read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +269,14 @@ mod tests {
         assert_eq!(parse_answer("always"), Some((ApprovalState::Approved, None, true)));
         assert_eq!(parse_answer("n: not now"), Some((ApprovalState::Rejected, Some("not now".into()), false)));
         assert_eq!(parse_answer("maybe"), None);
+    }
+
+    #[test]
+    fn long_arguments_are_cut_with_a_count() {
+        assert_eq!(shorten("{\n  \"city\": \"Berlin\"\n}"), "{\n  \"city\": \"Berlin\"\n}");
+        let long = format!("{}\n{}", "x".repeat(250), "y\n".repeat(40));
+        let cut = shorten(&long);
+        assert!(cut.starts_with(&format!("{}… (50 more characters)\n", "x".repeat(200))), "{cut}");
+        assert!(cut.ends_with("… (11 more lines)"), "{cut}");
     }
 }

@@ -19,7 +19,7 @@ mod trim;
 mod tests;
 
 pub use store::ChatStore;
-pub use trim::{MESSAGE_OVERHEAD, estimate_tokens, message_tokens, trim};
+pub use trim::{MESSAGE_OVERHEAD, estimate_tokens, history_for_model, message_tokens, trim};
 
 use serde::Serialize;
 

@@ -57,6 +57,10 @@ SELECT s.id, s.name, s.created_at, s.updated_at, s.model,
        FROM chat_messages m WHERE m.session = s.id AND m.role = 'user' ORDER BY m.seq LIMIT 1) AS first
 FROM chat_sessions s";
 
+/// Conversations worth resuming or listing: named ones, and those with a message (a
+/// REPL opened and left at once leaves nothing to continue).
+const KEPT: &str = "WHERE (s.name IS NOT NULL OR EXISTS (SELECT 1 FROM chat_messages m WHERE m.session = s.id))";
+
 /// Above this size the WAL is checkpointed when the store closes (as the run store does).
 const WAL_CHECKPOINT_BYTES: u64 = 1 << 20;
 
@@ -194,15 +198,18 @@ impl ChatStore {
         }
     }
 
-    /// The most recently updated session (what `pyra chat --continue` resumes).
+    /// The most recently updated session that is named or has a message (what `pyra chat
+    /// --continue` resumes).
     pub fn latest(&self) -> Result<Option<Session>, ChatError> {
-        self.with(|c| one_session(c, "ORDER BY s.updated_at DESC, s.id DESC LIMIT 1", ()))
+        self.with(|c| one_session(c, &format!("{KEPT} ORDER BY s.updated_at DESC, s.id DESC LIMIT 1"), ()))
     }
 
-    /// Every session, most recently updated first (so `list()[0]` is [`Self::latest`]).
+    /// Every session that is named or has a message, most recently updated first (so
+    /// `list()[0]` is [`Self::latest`]).
     pub fn list(&self) -> Result<Vec<Session>, ChatError> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(&format!("{SESSION_SELECT} ORDER BY s.updated_at DESC, s.id DESC"))?;
+            let mut stmt =
+                c.prepare_cached(&format!("{SESSION_SELECT} {KEPT} ORDER BY s.updated_at DESC, s.id DESC"))?;
             let rows = stmt.query_map([], session_from_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -314,6 +321,19 @@ impl ChatStore {
                 return Err(ChatError::NoSession(session.to_owned()));
             }
             Ok(())
+        })
+    }
+
+    /// Deletes the session if it is unnamed and has no message (a REPL left at once);
+    /// returns whether it did.
+    pub fn forget_if_empty(&self, session: &str) -> Result<bool, ChatError> {
+        self.with(|c| {
+            let n = c.execute(
+                "DELETE FROM chat_sessions WHERE id = ?1 AND name IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM chat_messages m WHERE m.session = ?1)",
+                [session],
+            )?;
+            Ok(n > 0)
         })
     }
 

@@ -34,6 +34,15 @@ fn create_list_latest_by_name_and_get_by_prefix() {
     let list = store.list().unwrap();
     assert_eq!(list.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [a.id.as_str(), b.id.as_str()]);
     assert_eq!(list[0], latest);
+    // An unnamed conversation without a message is neither resumed nor listed, and is
+    // forgotten on request (a named one is kept).
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let empty = store.create(None, None).unwrap();
+    assert_eq!(store.latest().unwrap().unwrap().id, a.id);
+    assert_eq!(store.list().unwrap().len(), 2);
+    assert!(store.forget_if_empty(&empty.id).unwrap());
+    assert!(store.get(&empty.id).unwrap().is_none());
+    assert!(!store.forget_if_empty(&a.id).unwrap() && !store.forget_if_empty(&b.id).unwrap());
 
     assert_eq!(store.by_name("work").unwrap().unwrap().id, b.id);
     assert!(store.by_name("play").unwrap().is_none());
@@ -305,4 +314,35 @@ fn two_processes_appending_to_one_conversation_wait_for_each_other() {
     });
     let messages = ChatStore::open(&path).unwrap().messages(&id).unwrap();
     assert_eq!(seqs(&messages), (1..=100).collect::<Vec<_>>());
+}
+
+#[test]
+fn the_history_for_a_model_starts_with_the_user_and_alternates() {
+    use crate::chat::history_for_model;
+    let shaped = |messages: &[ChatMessage]| -> Vec<(String, String)> {
+        history_for_model(messages)
+            .iter()
+            .map(|m| (m["role"].as_str().unwrap().to_owned(), m["content"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let pair = |r: &str, c: &str| (r.to_owned(), c.to_owned());
+    // Trimming left a reply first; a failed turn left two user messages in a row; an
+    // unpinned system message stays out, a pinned one goes in.
+    let kept = [
+        msg(1, Role::System, "old system note", false),
+        msg(3, Role::Assistant, "a reply whose question was trimmed", false),
+        msg(4, Role::User, "first try (the server was down)", false),
+        msg(5, Role::User, "second try", false),
+        msg(6, Role::Assistant, "the answer", false),
+        msg(7, Role::System, "keep this in mind", true),
+    ];
+    assert_eq!(
+        shaped(&kept),
+        [
+            pair("user", "first try (the server was down)\n\nsecond try"),
+            pair("assistant", "the answer"),
+            pair("system", "keep this in mind"),
+        ]
+    );
+    assert!(shaped(&[]).is_empty());
 }

@@ -1,4 +1,5 @@
-//! Fitting a conversation into a model's token budget, with a tokenizer-free estimate.
+//! Fitting a conversation into a model's token budget, with a tokenizer-free estimate,
+//! and shaping what is kept into the history a model is given.
 
 use super::{ChatMessage, Role};
 
@@ -56,4 +57,26 @@ pub fn trim(messages: &[ChatMessage], budget: usize) -> (Vec<ChatMessage>, usize
     let kept: Vec<ChatMessage> = messages.iter().zip(&keep).filter(|(_, k)| **k).map(|(m, _)| m.clone()).collect();
     let dropped = messages.len() - kept.len();
     (kept, dropped)
+}
+
+/// The history given to a model, as `{role, content}` messages, from the kept messages
+/// (without the new one): system messages only when pinned (the chat skill has its own
+/// system prompt), no assistant message before the first user one (trimming can leave
+/// one, and some APIs want the user to speak first), and consecutive messages of one role
+/// joined into one (a turn that failed leaves a user message without a reply).
+pub fn history_for_model(kept: &[ChatMessage]) -> Vec<serde_json::Value> {
+    let mut out: Vec<(Role, String)> = Vec::new();
+    for m in kept.iter().filter(|m| m.role != Role::System || m.pinned) {
+        if out.is_empty() && m.role == Role::Assistant {
+            continue;
+        }
+        match out.last_mut() {
+            Some((role, content)) if *role == m.role => {
+                content.push_str("\n\n");
+                content.push_str(&m.content);
+            }
+            _ => out.push((m.role, m.content.clone())),
+        }
+    }
+    out.into_iter().map(|(role, content)| serde_json::json!({ "role": role.as_str(), "content": content })).collect()
 }
