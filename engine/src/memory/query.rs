@@ -8,7 +8,8 @@
 //! - `"two words"` stays a phrase (an unbalanced quote runs to the end of the text);
 //! - `word*` (or `"a phrase"*`) stays a prefix query;
 //! - `-word` at the start of a term excludes it, when there is something else to search for;
-//! - bare upper-case `AND`, `OR`, `NOT` and `NEAR` are dropped as operators the user meant;
+//! - bare upper-case `AND`, `OR`, `NOT` and `NEAR` are dropped as operators the user meant,
+//!   unless the query holds nothing else: then they are the words searched for;
 //! - everything else is split on whitespace, `:` and parentheses and each piece becomes a
 //!   quoted term (FTS5's tokenizer then splits `e-mail` or `don't` into a phrase itself).
 //!
@@ -63,6 +64,8 @@ impl Query {
     /// Tokenises `input`; never fails.
     pub fn parse(input: &str) -> Query {
         let mut query = Query::default();
+        // Operator words dropped, kept in case nothing else is left to search for.
+        let mut operators: Vec<Term> = Vec::new();
         let chars: Vec<char> = input.chars().filter(|c| !c.is_control() || c.is_whitespace()).collect();
         let mut i = 0;
         while i < chars.len() {
@@ -95,6 +98,10 @@ impl Query {
                 }
                 let raw: String = chars[start..i].iter().collect();
                 if !negated && is_operator(&raw) {
+                    let term = Term { text: raw, prefix: false };
+                    if operators.len() < MAX_TERMS && !operators.contains(&term) {
+                        operators.push(term);
+                    }
                     continue;
                 }
                 let trimmed = raw.trim_end_matches('*');
@@ -113,6 +120,10 @@ impl Query {
         if query.terms.is_empty() {
             // Only exclusions: the user probably searched for the words themselves.
             query.terms = std::mem::take(&mut query.excluded);
+        }
+        if query.terms.is_empty() {
+            // Only operator words (`NEAR`, `AND OR NOT`): they are what the user looks for.
+            query.terms = operators;
         }
         query
     }
@@ -168,6 +179,15 @@ mod tests {
         assert_eq!(fts("NEAR(a b)").as_deref(), Some("\"a\" AND \"b\""));
         assert_eq!(fts("- * \" ( ) : ''"), None);
         assert_eq!(fts(""), None);
-        assert_eq!(fts("AND OR NOT"), None);
+        assert_eq!(fts("a AND OR NOT"), Some("\"a\"".into()));
+    }
+
+    #[test]
+    fn a_query_of_only_operator_words_searches_for_them() {
+        // They used to be dropped as operators, leaving nothing to search for.
+        assert_eq!(fts("AND OR NOT").as_deref(), Some("\"AND\" AND \"OR\" AND \"NOT\""));
+        assert_eq!(fts("NEAR").as_deref(), Some("\"NEAR\""));
+        assert_eq!(fts("AND AND").as_deref(), Some("\"AND\""));
+        assert_eq!(fts("NEAR(a b)").as_deref(), Some("\"a\" AND \"b\""), "not when there is more");
     }
 }
