@@ -5,7 +5,8 @@
 //! A note named `X` is `memory/X.md`, `cat/X` is `memory/cat/X.md` (categories are folders).
 //! Every write takes the exclusive lock `memory/.lock`, replaces the file atomically, updates
 //! the index in the same step and regenerates `memory/MEMORY_INDEX.md`, a readable table of
-//! contents. Search text goes through [`query`] and is never handed to FTS5 as is.
+//! contents. A reconcile that finds nothing changed takes no lock, so readers never queue
+//! behind a writer. Search text goes through [`query`] and is never handed to FTS5 as is.
 
 pub mod frontmatter;
 mod index;
@@ -14,8 +15,9 @@ mod rank;
 mod store;
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 use frontmatter::FrontMatter;
 use index::{Entry, Index};
@@ -35,15 +37,24 @@ pub const MAX_LIMIT: usize = 1000;
 pub enum MemoryError {
     #[error("invalid note name {0:?}: {1}")]
     InvalidName(String, &'static str),
-    #[error("no note named {0:?}")]
+    #[error("no note named {0:?}\n  help: `pyra memory list` shows the notes")]
     NotFound(String),
-    #[error("note {0:?} is not UTF-8 text")]
-    NotUtf8(String),
+    #[error("note {0:?} ({path}) is not UTF-8 text\n  help: {NOT_UTF8_HELP}", path = .1.display())]
+    NotUtf8(String, PathBuf),
+    #[error("note {0:?}: {1}\n  help: {FRONT_MATTER_HELP}")]
+    FrontMatter(String, String),
     #[error("memory: {0}")]
     Io(String),
     #[error("memory index: {0}")]
     Index(String),
 }
+
+/// How to fix a note that is not UTF-8 (an error's and a warning's `help:` line).
+const NOT_UTF8_HELP: &str =
+    "convert it to UTF-8 (e.g. `iconv -f latin1 -t utf-8 FILE > NEW`) or move it out of the memory folder";
+/// How to fix front matter that is not valid YAML.
+const FRONT_MATTER_HELP: &str =
+    "fix the YAML between the two `---` lines (quote values that contain `: `, `#`, `[` or `{`)";
 
 /// What to search and how much to return.
 #[derive(Debug, Clone)]
@@ -105,15 +116,46 @@ pub struct Note {
 /// What [`Memory::reconcile`] or [`Memory::reindex`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReconcileReport {
-    /// Markdown files found.
+    /// Markdown files found (those with names that are not UTF-8 included).
     pub scanned: usize,
+    /// Notes indexed that were not before (every note, for a reindex).
     pub added: usize,
+    /// Notes indexed again because their file changed.
     pub updated: usize,
     pub removed: usize,
     /// Files not indexed (not UTF-8, an unusable name).
     pub skipped: usize,
-    /// One line per skipped file or unreadable front matter.
+    /// One line per skipped file, unreadable front matter or fixed permission (a line
+    /// may carry a `help:` line after a newline).
     pub warnings: Vec<String>,
+}
+
+/// Parses a search's `since` as people write it: a date (`2026-01-31`, midnight local
+/// time), a date and time (RFC 3339, `2026-01-31T09:00:00Z`), or an age counted back from
+/// `now` (`7d`, `12h`, `1h30m`). The error says what is accepted (the caller names the
+/// value).
+pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let local = |naive: chrono::NaiveDateTime| chrono::Local.from_local_datetime(&naive).earliest();
+    if let Some(t) =
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).and_then(local)
+    {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Some(t) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok().and_then(local) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Some(age) = crate::duration::parse(text)
+        && let Some(t) = chrono::Duration::from_std(age).ok().and_then(|d| now.checked_sub_signed(d))
+    {
+        return Ok(t);
+    }
+    Err("use a date (2026-01-31), a date and time (2026-01-31T09:00:00Z) or an age (7d, 12h: changed in the \
+         last 7 days, 12 hours)"
+        .to_string())
 }
 
 /// A checked note name.
@@ -168,6 +210,11 @@ fn check_name(given: &str, strict: bool) -> Result<NoteName, MemoryError> {
     Ok(NoteName { name: name.to_string(), category: category.to_string(), rel: PathBuf::from(format!("{name}.md")) })
 }
 
+/// Checks a name as [`Memory::write`] would (before asking someone to type a note's text).
+pub fn check_note_name(name: &str) -> Result<(), MemoryError> {
+    check_name(name, true).map(drop)
+}
+
 fn now() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -199,12 +246,13 @@ fn title_of(meta: &FrontMatter, body: &str, name: &str) -> String {
     name.rsplit('/').next().unwrap_or(name).to_string()
 }
 
-/// The index entry for a note's text; the second value is a front matter warning.
+/// The index entry for a note's text; the second value is why its front matter could not
+/// be read, when it could not.
 fn entry_for(note: &NoteName, text: &str, mtime: i64, size: i64) -> (Entry, Option<String>) {
     let parsed = frontmatter::parse(text);
     let meta = parsed.meta;
     let changed = meta.updated.as_deref().and_then(parse_date).unwrap_or(mtime / 1_000_000_000);
-    let warning = parsed.error.map(|e| format!("{}: {e}", note.name));
+    let warning = parsed.error;
     let entry = Entry {
         name: note.name.clone(),
         category: note.category.clone(),
@@ -233,6 +281,18 @@ fn cell(s: &str) -> String {
 pub struct Memory {
     dir: PathBuf,
     index: Index,
+    /// Warnings not yet reported (permissions fixed by `open` or a write); the next
+    /// reconcile reports them, or [`Memory::take_warnings`] hands them over.
+    notices: Mutex<Vec<String>>,
+}
+
+/// What a scan of the files says the index needs (see [`Memory::sync`]).
+struct Plan {
+    report: ReconcileReport,
+    /// Folders made owner-only by the scan (already done, whatever happens next).
+    fixed: Vec<String>,
+    changes: Vec<Entry>,
+    gone: Vec<String>,
 }
 
 impl Memory {
@@ -240,9 +300,21 @@ impl Memory {
     /// call [`Memory::reconcile`] at start-up.
     pub fn open(home: &Path) -> Result<Memory, MemoryError> {
         let dir = home.join("memory");
-        store::private_dir(&dir)?;
+        let fixed = store::private_dir(&dir)?;
         let index = Index::open(&dir.join(".index.db"))?;
-        Ok(Memory { dir, index })
+        Ok(Memory { dir, index, notices: Mutex::new(fixed.into_iter().collect()) })
+    }
+
+    /// Warnings gathered since the last reconcile (permissions fixed on the way), for
+    /// callers that write without reconciling.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notices.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn notice(&self, warning: Option<String>) {
+        if let Some(w) = warning {
+            self.notices.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(w);
+        }
     }
 
     /// The memory folder.
@@ -268,7 +340,9 @@ impl Memory {
 
     fn read_text(&self, note: &NoteName, path: &Path) -> Result<Option<String>, MemoryError> {
         match std::fs::read(path) {
-            Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| MemoryError::NotUtf8(note.name.clone())),
+            Ok(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| MemoryError::NotUtf8(note.name.clone(), path.to_path_buf())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(MemoryError::Io(format!("cannot read {}: {e}", path.display()))),
         }
@@ -277,7 +351,7 @@ impl Memory {
     /// Writes `text` atomically and indexes it.
     fn store(&self, note: &NoteName, path: &Path, text: &str) -> Result<(), MemoryError> {
         if let Some(parent) = path.parent() {
-            store::private_dir(parent)?;
+            self.notice(store::private_dir(parent)?);
         }
         store::write_atomic(path, text.as_bytes())?;
         let meta =
@@ -305,6 +379,8 @@ impl Memory {
 
     /// Creates or replaces a note. `content` may carry its own front matter; `summary` and
     /// non-empty `keywords` override it. `created` is kept from the note being replaced.
+    /// Front matter that is not valid YAML is refused (writing the note without it would
+    /// lose it), and so is replacing a file that is not UTF-8 text (it may be the user's).
     pub fn write(
         &self,
         name: &str,
@@ -328,11 +404,11 @@ impl Memory {
         let note = check_name(name, true)?;
         let _lock = store::lock(&self.dir)?;
         let path = self.path_of(&note)?;
-        let old_created = match self.read_text(&note, &path) {
-            Ok(Some(old)) => frontmatter::parse(&old).meta.created,
-            _ => None,
-        };
+        let old_created = self.read_text(&note, &path)?.and_then(|old| frontmatter::parse(&old).meta.created);
         let parsed = frontmatter::parse(content);
+        if let Some(e) = parsed.error {
+            return Err(MemoryError::FrontMatter(note.name, e));
+        }
         let mut meta = parsed.meta;
         if let Some(s) = summary {
             meta.summary = Some(s.trim().to_string()).filter(|s| !s.is_empty());
@@ -445,14 +521,58 @@ impl Memory {
     }
 
     fn sync(&self, full: bool) -> Result<ReconcileReport, MemoryError> {
+        let mut warnings = self.take_warnings();
+        if !full {
+            // Nearly every call (each command, each `memory.search`) finds nothing changed:
+            // compare without the writers' lock so that readers never queue behind a writer.
+            // A file being written shows as a change, and the comparison is redone under
+            // the lock before anything is applied.
+            let mut plan = self.plan(false)?;
+            warnings.append(&mut plan.fixed);
+            if plan.changes.is_empty() && plan.gone.is_empty() {
+                let mut report = plan.report;
+                warnings.append(&mut report.warnings);
+                report.warnings = warnings;
+                return Ok(report);
+            }
+        }
         let _lock = store::lock(&self.dir)?;
-        let mut report = ReconcileReport::default();
-        let found = store::scan(&self.dir, &mut report.warnings)?;
-        report.scanned = found.len();
+        let Plan { mut report, mut fixed, changes, gone } = self.plan(full)?;
+        warnings.append(&mut fixed);
+        if full || !changes.is_empty() || !gone.is_empty() {
+            self.index.transaction(|conn| {
+                if full {
+                    index::clear(conn)?;
+                }
+                for name in &gone {
+                    index::delete(conn, name)?;
+                }
+                for entry in &changes {
+                    index::upsert(conn, entry)?;
+                }
+                Ok(())
+            })?;
+            self.write_toc()?;
+        }
+        warnings.append(&mut report.warnings);
+        report.warnings = warnings;
+        Ok(report)
+    }
+
+    /// Compares the files with the index (all of them when `full`) and reads the ones
+    /// that changed; changes nothing.
+    fn plan(&self, full: bool) -> Result<Plan, MemoryError> {
+        let scan = store::scan(&self.dir)?;
+        let mut report = ReconcileReport {
+            scanned: scan.found.len() + scan.skipped,
+            skipped: scan.skipped,
+            warnings: scan.warnings,
+            ..Default::default()
+        };
         let mut known = if full { Default::default() } else { self.index.known()? };
         let mut changes = Vec::new();
         let mut unreadable = Vec::new();
-        for f in found {
+        for f in scan.found {
             let previous = known.remove(&f.name);
             if previous == Some((f.mtime, f.size)) {
                 continue;
@@ -469,7 +589,9 @@ impl Memory {
                 Ok(Ok(text)) => text,
                 Ok(Err(_)) => {
                     report.skipped += 1;
-                    report.warnings.push(format!("skipped {}: not UTF-8 text", f.path.display()));
+                    report
+                        .warnings
+                        .push(format!("skipped {}: not UTF-8 text\n  help: {NOT_UTF8_HELP}", f.path.display()));
                     if previous.is_some() {
                         unreadable.push(note.name);
                     }
@@ -481,8 +603,13 @@ impl Memory {
                     continue;
                 }
             };
-            let (entry, warning) = entry_for(&note, &text, f.mtime, f.size);
-            report.warnings.extend(warning);
+            let (entry, error) = entry_for(&note, &text, f.mtime, f.size);
+            if let Some(e) = error {
+                report.warnings.push(format!(
+                    "{}: {e}; indexed without its summary and keywords\n  help: {FRONT_MATTER_HELP}",
+                    f.path.display()
+                ));
+            }
             if previous.is_some() {
                 report.updated += 1;
             } else {
@@ -492,22 +619,7 @@ impl Memory {
         }
         let gone: Vec<String> = known.into_keys().chain(unreadable).collect();
         report.removed = gone.len();
-        if full || !changes.is_empty() || !gone.is_empty() {
-            self.index.transaction(|conn| {
-                if full {
-                    index::clear(conn)?;
-                }
-                for name in &gone {
-                    index::delete(conn, name)?;
-                }
-                for entry in &changes {
-                    index::upsert(conn, entry)?;
-                }
-                Ok(())
-            })?;
-            self.write_toc()?;
-        }
-        Ok(report)
+        Ok(Plan { report, fixed: scan.fixed, changes, gone })
     }
 
     /// Regenerates `MEMORY_INDEX.md` from the index (only when its text changes).

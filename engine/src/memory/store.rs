@@ -1,5 +1,10 @@
 //! File-system side of memory: private folders and files, atomic writes, the writers' lock,
 //! and the scan of `memory/**.md` that reconciliation compares with the index.
+//!
+//! Folders are made 0700 also when they already exist (a folder created by hand, or by a
+//! sync tool, is usually 0755). The CLI's `Home::fix_permissions` does the same for the
+//! home's top level, but the engine cannot call into the CLI, so the fix is repeated here
+//! with the same message.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::Write;
@@ -22,10 +27,29 @@ pub fn private_options() -> OpenOptions {
     options
 }
 
-/// Creates `dir` and any missing parents, owner-only.
-pub fn private_dir(dir: &Path) -> Result<(), MemoryError> {
+/// Makes an existing folder owner-only (0700) when group or others may use it; returns a
+/// note saying what was fixed (symbolic links are left alone).
+pub fn fix_dir_mode(dir: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::symlink_metadata(dir).ok()?;
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_dir() && mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).ok()?;
+            return Some(format!("fixed permissions of {} ({mode:o} → 700)", dir.display()));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    None
+}
+
+/// Creates `dir` and any missing parents, owner-only; an existing `dir` that others may
+/// use is made owner-only, and the note saying so is returned.
+pub fn private_dir(dir: &Path) -> Result<Option<String>, MemoryError> {
     if dir.is_dir() {
-        return Ok(());
+        return Ok(fix_dir_mode(dir));
     }
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -34,7 +58,7 @@ pub fn private_dir(dir: &Path) -> Result<(), MemoryError> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir).map_err(|e| io(format!("cannot create {}", dir.display()), e))
+    builder.create(dir).map(|()| None).map_err(|e| io(format!("cannot create {}", dir.display()), e))
 }
 
 /// Makes sure `path` exists as an owner-only file (before SQLite opens it).
@@ -108,17 +132,30 @@ pub struct Found {
     pub size: i64,
 }
 
+/// What [`scan`] found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub found: Vec<Found>,
+    /// Markdown files (or folders) that cannot be notes: their names are not UTF-8.
+    pub skipped: usize,
+    /// One line per skipped entry or unreadable folder.
+    pub warnings: Vec<String>,
+    /// One line per folder made owner-only (done once, so reported apart).
+    pub fixed: Vec<String>,
+}
+
 /// Lists `root/**.md`, skipping hidden entries, symbolic links and the generated
-/// `MEMORY_INDEX.md`. Names that are not UTF-8 are reported in `warnings`.
-pub fn scan(root: &Path, warnings: &mut Vec<String>) -> Result<Vec<Found>, MemoryError> {
-    let mut found = Vec::new();
+/// `MEMORY_INDEX.md`. Markdown files and folders whose names are not UTF-8 are counted
+/// and reported; folders that others may use are made owner-only and reported.
+pub fn scan(root: &Path) -> Result<Scan, MemoryError> {
+    let mut scan = Scan::default();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, prefix)) = stack.pop() {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if dir == root => return Err(io(format!("cannot read {}", dir.display()), e)),
             Err(e) => {
-                warnings.push(format!("cannot read {}: {e}", dir.display()));
+                scan.warnings.push(format!("cannot read {}: {e}", dir.display()));
                 continue;
             }
         };
@@ -126,7 +163,16 @@ pub fn scan(root: &Path, warnings: &mut Vec<String>) -> Result<Vec<Found>, Memor
             let entry = entry.map_err(|e| io(format!("cannot read {}", dir.display()), e))?;
             let path = entry.path();
             let Some(file_name) = entry.file_name().to_str().map(str::to_string) else {
-                warnings.push(format!("skipped {}: the name is not UTF-8", path.display()));
+                let lossy = entry.file_name().to_string_lossy().into_owned();
+                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                if !lossy.starts_with('.') && (is_dir || lossy.ends_with(".md")) {
+                    scan.skipped += 1;
+                    scan.warnings.push(format!(
+                        "skipped {}: the name is not UTF-8\n  help: rename it (e.g. `convmv -f latin1 -t utf-8`) \
+                         or move it out of the memory folder",
+                        path.display()
+                    ));
+                }
                 continue;
             };
             if file_name.starts_with('.') {
@@ -134,6 +180,7 @@ pub fn scan(root: &Path, warnings: &mut Vec<String>) -> Result<Vec<Found>, Memor
             }
             let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
             if meta.is_dir() {
+                scan.fixed.extend(fix_dir_mode(&path));
                 stack.push((path, format!("{prefix}{file_name}/")));
             } else if meta.is_file()
                 && let Some(stem) = file_name.strip_suffix(".md")
@@ -141,7 +188,7 @@ pub fn scan(root: &Path, warnings: &mut Vec<String>) -> Result<Vec<Found>, Memor
                 if prefix.is_empty() && stem == super::INDEX_NOTE {
                     continue;
                 }
-                found.push(Found {
+                scan.found.push(Found {
                     name: format!("{prefix}{stem}"),
                     path,
                     mtime: mtime_ns(&meta),
@@ -150,5 +197,5 @@ pub fn scan(root: &Path, warnings: &mut Vec<String>) -> Result<Vec<Found>, Memor
             }
         }
     }
-    Ok(found)
+    Ok(scan)
 }

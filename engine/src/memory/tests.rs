@@ -271,8 +271,12 @@ fn non_utf8_files_are_skipped_with_a_warning() {
     assert!(report.warnings.iter().any(|w| w.contains("yaml")), "{report:?}");
     assert_eq!(names(&search(&m, "fine")), vec!["good"]);
     assert_eq!(names(&search(&m, "body")), vec!["yaml"]);
-    assert!(matches!(m.read("bad"), Err(MemoryError::NotUtf8(_))));
-    assert!(matches!(m.append("bad", "x"), Err(MemoryError::NotUtf8(_))));
+    let err = m.read("bad").unwrap_err();
+    assert!(matches!(err, MemoryError::NotUtf8(..)));
+    let message = err.to_string();
+    assert!(message.contains(&dir.join("bad.md").display().to_string()), "{message}");
+    assert!(message.contains("help: convert it to UTF-8") && message.contains("iconv"), "{message}");
+    assert!(matches!(m.append("bad", "x"), Err(MemoryError::NotUtf8(..))));
 
     // A note that becomes unreadable is dropped from the index.
     std::fs::write(dir.join("good.md"), b"\xff now broken, and longer").unwrap();
@@ -372,5 +376,139 @@ fn a_filtered_search_ranks_only_the_notes_that_pass_the_filter() {
         let scores = |hits: &[Hit]| hits.iter().map(|h| format!("{:.9}", h.score)).collect::<Vec<_>>();
         assert_eq!(scores(&best), scores(&all[..3]), "split from {split_from}");
         assert!(best.iter().all(|h| h.name.starts_with("weak/")));
+    }
+}
+
+#[test]
+fn a_query_of_only_operator_words_finds_them() {
+    let (_home, m) = mem();
+    m.write("n", "Stand NEAR the door, AND knock, OR NOT.", None, &[]).unwrap();
+    m.write("other", "nothing to see", None, &[]).unwrap();
+    assert_eq!(names(&search(&m, "NEAR")), vec!["n"]);
+    assert_eq!(names(&search(&m, "AND OR NOT")), vec!["n"]);
+    assert_eq!(names(&search(&m, "AND")), vec!["n"]);
+}
+
+#[test]
+fn an_unchanged_memory_is_reconciled_and_searched_while_a_writer_holds_the_lock() {
+    let (home, m) = mem();
+    m.write("n", "lock free words", None, &[]).unwrap();
+    let held = store::lock(m.dir()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = home.path().to_path_buf();
+    let reader = std::thread::spawn(move || {
+        let other = Memory::open(&path).unwrap();
+        let report = other.reconcile().map(|r| (r.added, r.updated, r.removed));
+        let hits = other.search("lock", &SearchOptions::default()).map(|h| h.len());
+        tx.send((report, hits)).unwrap();
+    });
+    // Not a timing assertion: the patience only keeps a regression from hanging the suite.
+    let got = rx.recv_timeout(std::time::Duration::from_secs(60));
+    drop(held);
+    reader.join().unwrap();
+    let (report, hits) = got.expect("the reconcile waited for the writers' lock although nothing changed");
+    assert_eq!(report.unwrap(), (0, 0, 0));
+    assert_eq!(hits.unwrap(), 1);
+}
+
+#[test]
+fn a_change_seen_without_the_lock_is_applied_under_it() {
+    let (home, m) = mem();
+    m.write("n", "before", None, &[]).unwrap();
+    let dir = home.path().join("memory");
+    std::fs::write(dir.join("n.md"), "after the outside edit").unwrap();
+    std::fs::write(dir.join("new.md"), "a new note").unwrap();
+    let report = m.reconcile().unwrap();
+    assert_eq!((report.added, report.updated, report.removed), (1, 1, 0), "{report:?}");
+    assert_eq!(names(&search(&m, "outside")), vec!["n"]);
+    let again = m.reconcile().unwrap();
+    assert_eq!((again.added, again.updated, again.removed), (0, 0, 0));
+}
+
+#[cfg(unix)]
+#[test]
+fn folders_that_others_may_use_are_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("memory");
+    std::fs::create_dir_all(dir.join("work/projects")).unwrap();
+    std::fs::create_dir_all(dir.join("home")).unwrap();
+    for d in ["", "work", "work/projects", "home"] {
+        std::fs::set_permissions(dir.join(d), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(dir.join("work/projects/x.md"), "x").unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let m = Memory::open(home.path()).unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    let report = m.reconcile().unwrap();
+    for d in ["work", "work/projects", "home"] {
+        assert_eq!(mode(&dir.join(d)), 0o700, "{d}");
+    }
+    let fixed: Vec<&String> = report.warnings.iter().filter(|w| w.starts_with("fixed permissions of")).collect();
+    assert_eq!(fixed.len(), 4, "{report:?}");
+    assert!(fixed.iter().any(|w| w.contains(&format!("{} (755 → 700)", dir.display()))), "{report:?}");
+    // A write into a category folder fixes it too, and says so.
+    std::fs::set_permissions(dir.join("home"), std::fs::Permissions::from_mode(0o775)).unwrap();
+    m.write("home/y", "y", None, &[]).unwrap();
+    assert_eq!(mode(&dir.join("home")), 0o700);
+    assert_eq!(m.take_warnings().len(), 1);
+}
+
+#[test]
+fn write_refuses_to_replace_a_file_that_is_not_utf8_or_to_drop_broken_front_matter() {
+    let (home, m) = mem();
+    let dir = home.path().join("memory");
+    std::fs::write(dir.join("dropped.md"), b"\xff\xfe user bytes").unwrap();
+    assert!(matches!(m.write("dropped", "new text", None, &[]), Err(MemoryError::NotUtf8(..))));
+    assert_eq!(std::fs::read(dir.join("dropped.md")).unwrap(), b"\xff\xfe user bytes");
+
+    let err = m.write("n", "---\nsummary: [unclosed\n---\nbody\n", None, &[]).unwrap_err();
+    assert!(matches!(err, MemoryError::FrontMatter(..)), "{err}");
+    assert!(err.to_string().contains("help: fix the YAML"), "{err}");
+    assert!(!dir.join("n.md").exists());
+}
+
+#[test]
+fn a_missing_note_says_how_to_find_the_notes() {
+    let (_home, m) = mem();
+    let err = m.read("nope").unwrap_err().to_string();
+    assert_eq!(err, "no note named \"nope\"\n  help: `pyra memory list` shows the notes");
+}
+
+#[test]
+fn reindex_counts_every_file_and_warns_each_time() {
+    let (home, m) = mem();
+    let dir = home.path().join("memory");
+    m.write("good", "fine", None, &[]).unwrap();
+    std::fs::write(dir.join("yaml.md"), "---\nsummary: [unclosed\n---\nbody words").unwrap();
+    std::fs::write(dir.join("bytes.md"), b"\xff broken").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        std::fs::write(dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9.md")), "latin-1 name").unwrap();
+    }
+    let skipped = if cfg!(unix) { 2 } else { 1 };
+    for _ in 0..2 {
+        let report = m.reindex().unwrap();
+        assert_eq!((report.added, report.skipped, report.scanned), (2, skipped, 2 + skipped), "{report:?}");
+        assert!(report.warnings.iter().any(|w| w.contains("yaml.md") && w.contains("front matter")), "{report:?}");
+        assert!(report.warnings.iter().any(|w| w.contains("bytes.md") && w.contains("not UTF-8")), "{report:?}");
+        #[cfg(unix)]
+        assert!(report.warnings.iter().any(|w| w.contains("name is not UTF-8")), "{report:?}");
+    }
+}
+
+#[test]
+fn since_takes_dates_times_and_ages() {
+    let now = DateTime::parse_from_rfc3339("2026-03-10T12:00:00Z").unwrap().with_timezone(&Utc);
+    let at = |s: &str| parse_since(s, now).map(|t| t.to_rfc3339());
+    assert_eq!(at("2026-03-01T08:00:00+01:00").unwrap(), "2026-03-01T07:00:00+00:00");
+    assert_eq!(at("7d").unwrap(), "2026-03-03T12:00:00+00:00");
+    assert_eq!(at("1h30m").unwrap(), "2026-03-10T10:30:00+00:00");
+    let midnight = chrono::Local.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).earliest().unwrap().with_timezone(&Utc);
+    assert_eq!(parse_since("2026-03-01", now).unwrap(), midnight);
+    for bad in ["", "yesterday", "2026-13-01", "7", "-7d"] {
+        let err = parse_since(bad, now).unwrap_err();
+        assert!(err.contains("use a date (2026-01-31)"), "{bad}: {err}");
     }
 }
