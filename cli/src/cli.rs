@@ -110,6 +110,11 @@ pub const VAULT_HELP: &str = "Unlocking: PYRA_VAULT_PASSPHRASE, or PYRA_VAULT_ID
 file (or --identity FILE), or a hidden prompt on a terminal. Values are never taken from
 the command line: `set` reads a hidden prompt, or standard input when it is not a terminal.";
 
+/// `--since`: a date, a time or an age (see [`engine::memory::parse_since`]).
+fn since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    engine::memory::parse_since(text, chrono::Utc::now())
+}
+
 #[derive(Debug, Subcommand)]
 pub enum MemoryCommand {
     /// List the notes (name, summary).
@@ -117,19 +122,28 @@ pub enum MemoryCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Search the notes, best first; quotes make phrases, `word*` a prefix.
+    /// Search the notes, best first; quotes make phrases, `word*` a prefix, `-word` excludes.
     Search {
+        /// What to look for (a query may start with `-`: `pyra memory search -flour`).
+        #[arg(allow_hyphen_values = true)]
         query: String,
+        /// At most this many hits.
         #[arg(long, default_value_t = 10)]
         limit: usize,
+        /// Only this category and the categories inside it.
         #[arg(long)]
         category: Option<String>,
+        /// Only notes changed since DATE: `2026-01-31` (midnight local time), a time
+        /// (`2026-01-31T09:00:00Z`) or an age (`7d`, `12h`).
+        #[arg(long, value_name = "DATE", value_parser = since)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
         #[arg(long)]
         json: bool,
     },
     /// Print a note.
     Show { name: String },
-    /// Write (replace) a note from standard input, or from $EDITOR on a terminal.
+    /// Write (replace) a note from standard input, or on a terminal in $VISUAL or $EDITOR
+    /// (the whole file, front matter included).
     Write {
         name: String,
         #[arg(long)]

@@ -1,9 +1,11 @@
 //! `pyra memory list|search|show|write|append|rm|reindex|stats`. Edits made outside Pyra
-//! (an editor, a sync tool) are picked up by a reconcile before each command.
+//! (an editor, a sync tool) are picked up by a reconcile before each command. `write` on a
+//! terminal opens the whole note, front matter included, in `$VISUAL` or `$EDITOR`.
 
 use std::io::{IsTerminal, Read};
+use std::path::Path;
 
-use engine::memory::{Memory, SearchOptions};
+use engine::memory::{Memory, MemoryError, SearchOptions};
 use serde_json::json;
 
 use crate::cli::MemoryCommand;
@@ -14,40 +16,105 @@ fn failure(e: engine::memory::MemoryError) -> Failure {
     Failure::failed(e.to_string())
 }
 
-fn open(home: &Home) -> Result<Memory, Failure> {
+fn warn(warnings: &[String]) {
+    for warning in warnings {
+        output::err(&format!("warning: {warning}\n"));
+    }
+}
+
+/// Opens the memory; with `reconcile`, brings the index up to date with the files first.
+fn open(home: &Home, reconcile: bool) -> Result<Memory, Failure> {
     home.ensure_dir(&home.root).map_err(|e| Failure::failed(e.to_string()))?;
     let memory = Memory::open(&home.root).map_err(failure)?;
-    let report = memory.reconcile().map_err(failure)?;
-    for warning in &report.warnings {
-        output::err(&format!("warning: {warning}\n"));
+    if reconcile {
+        warn(&memory.reconcile().map_err(failure)?.warnings);
     }
     Ok(memory)
 }
 
-fn stdin_text() -> Result<String, Failure> {
+/// Standard input, refused when it holds nothing (an empty write would wipe the note).
+fn stdin_text(name: &str, verb: &str) -> Result<String, Failure> {
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text).map_err(|e| Failure::failed(format!("cannot read stdin: {e}")))?;
+    if text.trim().is_empty() {
+        return Err(Failure::failed(format!(
+            "nothing to {verb}: standard input is empty; the note {name:?} is unchanged\n  help: pipe the text in \
+             (`pyra memory {verb} {name} < FILE`); `pyra memory rm {name}` deletes a note"
+        )));
+    }
     Ok(text)
 }
 
-/// The note's new text: standard input, or `$EDITOR` on a temporary copy on a terminal.
-fn edited(memory: &Memory, name: &str) -> Result<String, Failure> {
-    if !std::io::stdin().is_terminal() {
-        return stdin_text();
-    }
-    let editor = std::env::var("EDITOR").map_err(|_| Failure::usage("no text on stdin and no $EDITOR set"))?;
-    let current = memory.read(name).map(|n| n.body).unwrap_or_default();
-    let dir = tempfile::tempdir().map_err(|e| Failure::failed(e.to_string()))?;
-    let path = dir.path().join("note.md");
-    std::fs::write(&path, current).map_err(|e| Failure::failed(e.to_string()))?;
-    let status = std::process::Command::new(&editor)
-        .arg(&path)
+/// What a new note starts as in the editor.
+const NEW_NOTE: &str = "---\nsummary: \nkeywords: []\n---\n\n";
+
+/// `$VISUAL`, else `$EDITOR` (as git does), when set and not empty.
+fn editor() -> Option<String> {
+    ["VISUAL", "EDITOR"].iter().filter_map(|v| std::env::var(v).ok()).find(|e| !e.trim().is_empty())
+}
+
+/// Opens `path` in the editor. The command goes through `sh` like git's, so `$EDITOR` may
+/// hold arguments (`code --wait`); the path is passed as `$1`, never spliced into the text.
+fn run_editor(editor: &str, path: &Path) -> Result<(), Failure> {
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(path)
         .status()
-        .map_err(|e| Failure::failed(format!("cannot start {editor}: {e}")))?;
-    if !status.success() {
-        return Err(Failure::failed(format!("{editor} exited with {status}; the note is unchanged")));
+        .map_err(|e| Failure::failed(format!("cannot start the editor `{editor}` through sh: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Failure::failed(format!("the editor `{editor}` exited with {status}; the note is unchanged")))
     }
-    std::fs::read_to_string(&path).map_err(|e| Failure::failed(e.to_string()))
+}
+
+/// What the editor gave back.
+enum Edited {
+    /// New text, the temporary folder holding it (kept if the write fails) and its file.
+    Text(String, tempfile::TempDir, std::path::PathBuf),
+    Unchanged,
+}
+
+/// The note's whole file (or [`NEW_NOTE`]) edited in the editor.
+fn edit(memory: &Memory, name: &str) -> Result<Edited, Failure> {
+    engine::memory::check_note_name(name).map_err(failure)?;
+    let editor = editor().ok_or_else(|| {
+        Failure::usage(
+            "no text on standard input and no $VISUAL or $EDITOR to write it in\n  help: pipe the text in \
+             (`pyra memory write NAME < FILE`) or set an editor (`export EDITOR=nano`)",
+        )
+    })?;
+    let current = match memory.read(name) {
+        Ok(note) => note.text,
+        Err(MemoryError::NotFound(_)) => NEW_NOTE.to_string(),
+        Err(e) => return Err(failure(e)),
+    };
+    let dir = tempfile::tempdir().map_err(|e| Failure::failed(format!("cannot create a temporary folder: {e}")))?;
+    let file_name = format!("{}.md", name.trim_end_matches(".md").rsplit('/').next().unwrap_or("note"));
+    let path = dir.path().join(file_name);
+    crate::home::write_private(&path, current.as_bytes())
+        .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
+    run_editor(&editor, &path)?;
+    let text = std::fs::read(&path).map_err(|e| Failure::failed(format!("cannot read {}: {e}", path.display())))?;
+    let Ok(text) = String::from_utf8(text) else {
+        let _kept = dir.keep();
+        return Err(Failure::failed(format!(
+            "the editor saved text that is not UTF-8; the note {name:?} is unchanged\n  help: your text is kept in {}",
+            path.display()
+        )));
+    };
+    if text == current {
+        return Ok(Edited::Unchanged);
+    }
+    if text.trim().is_empty() {
+        return Err(Failure::failed(format!(
+            "nothing to write: the file was saved empty; the note {name:?} is unchanged\n  help: `pyra memory rm \
+             {name}` deletes a note"
+        )));
+    }
+    Ok(Edited::Text(text, dir, path))
 }
 
 /// `  [injection: a, b]` after a flagged hit, nothing otherwise.
@@ -56,7 +123,8 @@ fn flagged(injection: &[String]) -> String {
 }
 
 pub fn run(home: &Home, command: MemoryCommand) -> Result<u8, Failure> {
-    let memory = open(home)?;
+    // A reindex reads every file anyway (and reports what it finds itself).
+    let memory = open(home, !matches!(command, MemoryCommand::Reindex))?;
     match command {
         MemoryCommand::List { json } => {
             let notes = memory.list().map_err(failure)?;
@@ -74,12 +142,16 @@ pub fn run(home: &Home, command: MemoryCommand) -> Result<u8, Failure> {
             } else if notes.is_empty() {
                 output::err("no notes yet; `pyra memory write NAME` adds one\n");
             } else {
-                let text: String = notes.iter().map(|n| format!("{:<32} {}\n", n.name, n.summary)).collect();
+                // Like MEMORY_INDEX.md: the title stands in for a missing summary.
+                let text: String = notes
+                    .iter()
+                    .map(|n| format!("{:<32} {}\n", n.name, if n.summary.is_empty() { &n.title } else { &n.summary }))
+                    .collect();
                 output::out(&text);
             }
         }
-        MemoryCommand::Search { query, limit, category, json } => {
-            let hits = memory.search(&query, &SearchOptions { limit, category, since: None }).map_err(failure)?;
+        MemoryCommand::Search { query, limit, category, since, json } => {
+            let hits = memory.search(&query, &SearchOptions { limit, category, since }).map_err(failure)?;
             if json {
                 let list: Vec<_> = hits
                     .iter()
@@ -117,13 +189,28 @@ pub fn run(home: &Home, command: MemoryCommand) -> Result<u8, Failure> {
             output::out(&note.text);
         }
         MemoryCommand::Write { name, summary, keywords } => {
-            let text = edited(&memory, &name)?;
-            memory.write(&name, &text, summary.as_deref(), &keywords).map_err(failure)?;
+            if !std::io::stdin().is_terminal() {
+                let text = stdin_text(&name, "write")?;
+                memory.write(&name, &text, summary.as_deref(), &keywords).map_err(failure)?;
+            } else {
+                let Edited::Text(text, dir, path) = edit(&memory, &name)? else {
+                    output::err(&format!("no changes; the note {name:?} is unchanged\n"));
+                    return Ok(exit::OK);
+                };
+                if let Err(e) = memory.write(&name, &text, summary.as_deref(), &keywords) {
+                    let _kept = dir.keep();
+                    let mut f = failure(e);
+                    f.message.push_str(&format!("\n  help: your text is kept in {}", path.display()));
+                    return Err(f);
+                }
+            }
+            warn(&memory.take_warnings());
             output::err(&format!("wrote {name}\n"));
         }
         MemoryCommand::Append { name } => {
-            let text = stdin_text()?;
+            let text = stdin_text(&name, "append")?;
             memory.append(&name, &text).map_err(failure)?;
+            warn(&memory.take_warnings());
             output::err(&format!("appended to {name}\n"));
         }
         MemoryCommand::Rm { name } => {
@@ -132,7 +219,12 @@ pub fn run(home: &Home, command: MemoryCommand) -> Result<u8, Failure> {
         }
         MemoryCommand::Reindex => {
             let report = memory.reindex().map_err(failure)?;
-            output::err(&format!("reindexed {} notes ({} skipped)\n", report.scanned, report.skipped));
+            warn(&report.warnings);
+            output::err(&format!(
+                "reindexed: {} note(s) indexed, {} file(s) skipped\n",
+                report.added + report.updated,
+                report.skipped
+            ));
         }
         MemoryCommand::Stats => {
             let notes = memory.list().map_err(failure)?;
