@@ -1,10 +1,12 @@
 //! Executors for the memory kinds: `memory.search`, `memory.read`, `memory.write`,
 //! `memory.append`, over `engine::memory` (markdown notes under `$PYRA_HOME/memory` with
 //! an FTS5 index). What comes back from memory is untrusted (it may hold web content);
-//! content rendered from untrusted data is scanned for injection before it is written.
+//! content, summary and keywords rendered from untrusted data are scanned for injection
+//! before they are written. Memory's warnings (a file skipped, a permission fixed) go to
+//! the run's log.
 
 use engine::memory::{Memory, SearchOptions};
-use engine::run::{BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output};
+use engine::run::{BoxFuture, Executor, LogLevel, NodeCtx, NodeError, Outcome, Output};
 use serde_json::{Value, json};
 
 fn field<'a>(with: &'a Value, name: &str) -> &'a str {
@@ -24,6 +26,13 @@ fn open(ctx: &NodeCtx) -> Result<Memory, NodeError> {
     Memory::open(home).map_err(|e| NodeError::Fatal(e.to_string()))
 }
 
+/// Puts memory's warnings in the run's log (`pyra runs logs`).
+fn log_warnings(ctx: &NodeCtx, warnings: &[String]) {
+    for w in warnings {
+        ctx.log(LogLevel::Warn, format!("memory: {w}"));
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, NodeError> {
@@ -37,23 +46,32 @@ impl Executor for Search {
     fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>> {
         Box::pin(async move {
             let query = field(&with, "query").to_string();
+            let since = match with.get("since").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()) {
+                Some(text) => Some(
+                    engine::memory::parse_since(text, chrono::Utc::now())
+                        .map_err(|e| NodeError::Fatal(format!("`with.since` {text:?} is not a date or an age: {e}")))?,
+                ),
+                None => None,
+            };
             let options = SearchOptions {
                 limit: with.get("limit").and_then(Value::as_u64).unwrap_or(5) as usize,
                 category: with.get("category").and_then(Value::as_str).filter(|c| !c.is_empty()).map(str::to_string),
-                since: None,
+                since,
             };
             if options.limit == 0 {
                 // Recall turned off (`chat.recall: 0`): nothing to search, not even the files.
                 return Ok(Outcome::Done(Output::untrusted(json!([]))));
             }
             let memory = open(&ctx)?;
-            let hits = blocking(move || {
+            let (hits, warnings) = blocking(move || {
                 // Notes edited outside Pyra (an editor, a sync tool) count: a cheap
-                // mtime/size scan first.
-                memory.reconcile().map_err(|e| NodeError::Fatal(e.to_string()))?;
-                memory.search(&query, &options).map_err(|e| NodeError::Fatal(e.to_string()))
+                // mtime/size scan first (it takes no lock when nothing changed).
+                let report = memory.reconcile().map_err(|e| NodeError::Fatal(e.to_string()))?;
+                let hits = memory.search(&query, &options).map_err(|e| NodeError::Fatal(e.to_string()))?;
+                Ok((hits, report.warnings))
             })
             .await?;
+            log_warnings(&ctx, &warnings);
             let list: Vec<Value> = hits
                 .into_iter()
                 .map(|h| {
@@ -100,12 +118,29 @@ impl Executor for Write {
         let append = self.append;
         Box::pin(async move {
             let content = field(&with, "content").to_string();
-            // Untrusted content (from the web, a file, a model) is checked before it lands
-            // in memory, where later prompts would read it.
-            // Findings that do not block the write are recorded with the note.
-            let mut injection: Vec<String> = Vec::new();
+            let summary = with.get("summary").and_then(Value::as_str).map(str::to_string);
+            let keywords: Vec<String> = with
+                .get("keywords")
+                .and_then(Value::as_array)
+                .map(|k| k.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default();
+            // Untrusted text (from the web, a file, a model) is checked before it lands in
+            // memory, where later prompts would read it: the summary and keywords too, as
+            // searches and the table of contents show them. Findings that do not block the
+            // write are recorded with the note.
+            let mut untrusted: Vec<(&str, String)> = Vec::new();
             if !ctx.tainted_under("/content").is_empty() {
-                for finding in ctx.scan_untrusted("content written to memory", &content)? {
+                untrusted.push(("content written to memory", content.clone()));
+            }
+            if let Some(summary) = summary.as_ref().filter(|_| !ctx.tainted_under("/summary").is_empty()) {
+                untrusted.push(("a note's summary written to memory", summary.clone()));
+            }
+            if !ctx.tainted_under("/keywords").is_empty() {
+                untrusted.push(("a note's keywords written to memory", keywords.join("\n")));
+            }
+            let mut injection: Vec<String> = Vec::new();
+            for (source, text) in &untrusted {
+                for finding in ctx.scan_untrusted(source, text)? {
                     let category = finding.category.as_str().to_string();
                     if !injection.contains(&category) {
                         injection.push(category);
@@ -114,22 +149,17 @@ impl Executor for Write {
             }
             let memory = open(&ctx)?;
             let name = note_name(&with);
-            let summary = with.get("summary").and_then(Value::as_str).map(str::to_string);
-            let keywords: Vec<String> = with
-                .get("keywords")
-                .and_then(Value::as_array)
-                .map(|k| k.iter().filter_map(Value::as_str).map(str::to_string).collect())
-                .unwrap_or_default();
             let shown = name.clone();
-            blocking(move || {
+            let warnings = blocking(move || {
                 let result = if append {
                     memory.append_flagged(&name, &content, &injection)
                 } else {
                     memory.write_flagged(&name, &content, summary.as_deref(), &keywords, &injection)
                 };
-                result.map_err(|e| NodeError::Fatal(e.to_string()))
+                result.map(|()| memory.take_warnings()).map_err(|e| NodeError::Fatal(e.to_string()))
             })
             .await?;
+            log_warnings(&ctx, &warnings);
             Ok(Outcome::Done(Output::trusted(json!({ "name": shown }))))
         })
     }

@@ -17,7 +17,8 @@ pub fn specs() -> Vec<KindSpec> {
                 json!({
                     "query": { "type": "string", "description": "What to look for." },
                     "limit": { "type": "integer", "minimum": 0, "maximum": 100, "description": "Most hits (default 5; 0 searches nothing)." },
-                    "category": { "type": "string", "description": "Only this subfolder of the memory and the folders in it (empty: all)." }
+                    "category": { "type": "string", "description": "Only this subfolder of the memory and the folders in it (empty: all)." },
+                    "since": { "type": "string", "description": "Only notes changed since then: a date (`2026-01-31`, midnight local time), a date and time (`2026-01-31T09:00:00Z`) or an age (`7d`, `12h`)." }
                 }),
                 &["query"],
             ),
