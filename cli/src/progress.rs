@@ -164,7 +164,8 @@ impl Observer for Progress {
                 let state = self.lock();
                 if let Some((bar, _)) = state.bars.get(&key) {
                     let mut tail = bar.message();
-                    tail.push_str(&text.replace(['\n', '\r', '\t'], " "));
+                    // Shown, never obeyed: no escape sequence from a model reaches the terminal.
+                    tail.push_str(&crate::output::printable(&text.replace(['\n', '\r', '\t'], " ")));
                     let chars = tail.chars().count();
                     if chars > 200 {
                         tail = tail.chars().skip(chars - 200).collect();
@@ -172,6 +173,9 @@ impl Observer for Progress {
                     bar.set_message(tail);
                 }
                 drop(state);
+            }
+            Event::NodeNote { run_id, node, message } => {
+                self.line(format!("{}{node}: {}", self.indent(run_id), crate::output::printable(message)));
             }
             Event::StoreTrouble { message } => self.note(&format!("warning: {message}")),
         }

@@ -1,7 +1,7 @@
 //! A local model server for the tests: it replays recorded streamed replies (the files
 //! under `tests/fixtures/llm/`) byte for byte, in chunks cut where a test says, with
 //! delays (before the reply begins, or between chunks), error statuses with
-//! `Retry-After`, or a connection cut mid-stream; and it
+//! `Retry-After`, a connection cut mid-stream or one held open after the reply; and it
 //! records every request (method, path, headers, JSON body) for the test to check.
 
 use std::collections::VecDeque;
@@ -26,6 +26,9 @@ pub struct Reply {
     pub head_delay: Duration,
     /// Close the connection after this many body bytes, mid-chunk, without ending the stream.
     pub cut_at: Option<usize>,
+    /// After the body, keep the connection open without ending the chunked stream (as
+    /// some proxies do after `[DONE]`), until the client hangs up or 30 s pass.
+    pub hold_open: bool,
 }
 
 impl Reply {
@@ -44,6 +47,7 @@ impl Reply {
             delay: Duration::ZERO,
             head_delay: Duration::ZERO,
             cut_at: None,
+            hold_open: false,
         }
     }
 
@@ -57,6 +61,7 @@ impl Reply {
             delay: Duration::ZERO,
             head_delay: Duration::ZERO,
             cut_at: None,
+            hold_open: false,
         }
     }
 
@@ -77,6 +82,11 @@ impl Reply {
 
     pub fn head_delay(mut self, delay: Duration) -> Reply {
         self.head_delay = delay;
+        self
+    }
+
+    pub fn hold_open(mut self) -> Reply {
+        self.hold_open = true;
         self
     }
 
@@ -220,6 +230,11 @@ fn respond(w: &mut TcpStream, reply: &Reply) -> bool {
             }
         }
         start = end;
+    }
+    if reply.hold_open {
+        let _ = w.set_read_timeout(Some(Duration::from_secs(30)));
+        let _ = w.read(&mut [0u8; 1]);
+        return false;
     }
     w.write_all(b"0\r\n\r\n").is_ok() && w.flush().is_ok()
 }

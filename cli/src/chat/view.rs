@@ -120,6 +120,7 @@ impl Observer for View {
             }
             Event::RunStarted { skill, depth, .. } if *depth > 0 => self.note(&format!("  ⚙ {skill}")),
             Event::NodeRetrying { error, .. } => self.note(&format!("  (retrying: {error})")),
+            Event::NodeNote { message, .. } => self.note(&format!("  ({message})")),
             Event::StoreTrouble { message } => self.note(&format!("warning: {message}")),
             _ => {}
         }

@@ -265,6 +265,21 @@ impl NodeCtx {
         Ok(findings)
     }
 
+    /// A warning in the run's log that whoever watches the run also sees as it happens
+    /// (a model call retrying after a rate limit). Masked like everything shown.
+    pub fn note(&self, message: &str) {
+        let message = self.services.runtime.masker.mask(message).into_owned();
+        self.log(LogLevel::Warn, message.clone());
+        let observer = &self.services.observer;
+        if observer.wants_events() {
+            observer.event(&super::Event::NodeNote {
+                run_id: self.run_id.clone(),
+                node: Arc::from(self.key()),
+                message,
+            });
+        }
+    }
+
     /// Shows text as the node produces it (a model's reply, token by token) to whoever
     /// watches the run: the progress view, a chat. Masked like everything shown.
     pub fn stream_text(&self, text: &str) {

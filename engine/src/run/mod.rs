@@ -90,6 +90,13 @@ pub enum Event {
         error: Option<String>,
         depth: u32,
     },
+    /// A remark of a node's worth showing as it happens (a model call waiting to retry);
+    /// also in the run's log.
+    NodeNote {
+        run_id: Arc<str>,
+        node: Arc<str>,
+        message: String,
+    },
     /// The store could not record something (a full disk); shown, never swallowed.
     StoreTrouble {
         message: String,

@@ -96,9 +96,10 @@ async fn call(ctx: &NodeCtx, target: &Target, req: &ChatRequest) -> Result<Compl
     let mut on_text = move |t: &str| streamer.stream_text(t);
     let (recorder, model) = (ctx.clone(), target.clone());
     let mut on_incomplete = move |u: &Usage| recorder.record_usage(model.usage_entry(u, true));
-    let result =
-        client::complete(http(), &target.endpoint, req, &target.policy, &ctx.cancel, &mut on_text, &mut on_incomplete)
-            .await;
+    let (noter, label) = (ctx.clone(), target.label.clone());
+    let mut on_retry = move |why: &str| noter.note(&format!("model `{label}`: {why}"));
+    let hooks = client::Hooks { on_text: &mut on_text, on_incomplete: &mut on_incomplete, on_retry: &mut on_retry };
+    let result = client::complete(http(), &target.endpoint, req, &target.policy, &ctx.cancel, hooks).await;
     match result {
         Ok(done) => {
             ctx.record_usage(target.usage_entry(&done.usage, false));

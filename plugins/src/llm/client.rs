@@ -116,19 +116,28 @@ struct Seen {
     usage: Usage,
 }
 
-/// Streams one completion; `on_text` gets each piece of text as it arrives.
-/// `on_incomplete` gets the usage of every attempt the server began answering that did
-/// not end in a whole reply (an error, a cut, a timeout, a cancel): such a reply may be
-/// billed; counts the server did not report are `None`.
+/// What a caller hears of a completion while it runs.
+pub struct Hooks<'a> {
+    /// Each piece of text as it arrives.
+    pub on_text: &'a mut (dyn FnMut(&str) + Send),
+    /// The usage of every attempt the server began answering that did not end in a whole
+    /// reply (an error, a cut, a timeout, a cancel): such a reply may be billed; counts
+    /// the server did not report are `None`.
+    pub on_incomplete: &'a mut (dyn FnMut(&Usage) + Send),
+    /// Why the call is retried and after how long, before the wait.
+    pub on_retry: &'a mut (dyn FnMut(&str) + Send),
+}
+
+/// Streams one completion, telling `hooks` what happens.
 pub async fn complete(
     http: &reqwest::Client,
     endpoint: &Endpoint,
     req: &ChatRequest,
     policy: &Policy,
     cancel: &CancellationToken,
-    on_text: &mut (dyn FnMut(&str) + Send),
-    on_incomplete: &mut (dyn FnMut(&Usage) + Send),
+    hooks: Hooks<'_>,
 ) -> Result<Completion, LlmError> {
+    let Hooks { on_text, on_incomplete, on_retry } = hooks;
     let key = endpoint.key.as_ref().map(|k| k.expose_secret().to_string());
     let request = endpoint.format.chat_request(&endpoint.base_url, key.as_deref(), req, endpoint.dialect);
     let mut attempt = 1;
@@ -164,6 +173,13 @@ pub async fn complete(
                     Some(asked) => asked,
                     None => backoff(policy, attempt),
                 };
+                let asked = if wait.is_some() { ", as the server asked" } else { "" };
+                on_retry(&format!(
+                    "{why}; retrying in {}{asked} (attempt {} of {})",
+                    secs_rounded(delay),
+                    attempt + 1,
+                    policy.attempts
+                ));
                 sleep_or_cancel(delay, cancel).await?;
                 attempt += 1;
             }
@@ -242,6 +258,12 @@ fn retry_after_at(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Dur
 }
 
 /// A timeout as said in a message: `120s`, `0.5s`.
+/// A wait for people: `1s`, `2.5s`, `0.3s`.
+fn secs_rounded(d: Duration) -> String {
+    let tenths = (d.as_secs_f64() * 10.0).round() / 10.0;
+    format!("{tenths}s")
+}
+
 fn secs(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
 }
@@ -341,7 +363,9 @@ async fn one_attempt(
                 }
             }
         }
-        if end {
+        // After the protocol's last message the reply is whole: a server that keeps the
+        // connection open is not waited for.
+        if end || (finished && decoder.done()) {
             break;
         }
     }

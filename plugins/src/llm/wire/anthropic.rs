@@ -218,6 +218,10 @@ impl super::Decoder for Decoder {
         }
     }
 
+    fn done(&self) -> bool {
+        self.done && self.failed.is_none()
+    }
+
     fn finish(&mut self) -> Result<Vec<StreamEvent>, WireError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());

@@ -86,6 +86,13 @@ pub trait Decoder: Send {
     /// The stream ended: returns what is left, or an error if it ended too early (no
     /// finish seen, a tool call unfinished).
     fn finish(&mut self) -> Result<Vec<StreamEvent>, WireError>;
+    /// The protocol's last message was seen (OpenAI's `[DONE]`, Anthropic's
+    /// `message_stop`, Ollama's `done` line): nothing after it counts, so the reply is
+    /// complete without waiting for the server to close the connection (some keep it
+    /// open). Gemini has no such message; its stream ends with the connection.
+    fn done(&self) -> bool {
+        false
+    }
 }
 
 impl Format {
