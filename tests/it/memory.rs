@@ -193,10 +193,11 @@ fn write_on_a_terminal_edits_the_whole_note_front_matter_included() {
     with_stdin(
         &pyra,
         &["memory", "write", "pets/cat", "--summary", "Old summary", "--keyword", "pets"],
-        "---\ninjection: [\"role_hijack\"]\n---\nTom is grey\n",
+        "---\ninjection: [\"role_hijack\"]\n# mine\nsource: phone # typed on the bus\n---\nTom is grey\n",
     )
     .success();
     let before = front_matter(&pyra, "pets/cat");
+    assert_eq!(before["source"], "phone # typed on the bus", "a field Pyra does not know is kept");
     let note = pyra.home_path().join("memory/pets/cat.md");
 
     // $VISUAL first (as git does), with an argument in it.
@@ -210,6 +211,8 @@ fn write_on_a_terminal_edits_the_whole_note_front_matter_included() {
     assert_eq!(after["keywords"], serde_json::json!(["pets"]));
     assert_eq!(after["injection"], serde_json::json!(["role_hijack"]));
     assert_eq!(after["created"], before["created"]);
+    assert_eq!(after["source"], "phone # typed on the bus");
+    assert!(std::fs::read_to_string(&note).unwrap().contains("# mine\nsource: phone # typed on the bus\n"));
     assert!(std::fs::read_to_string(&note).unwrap().ends_with("\n---\nTom is grey and old\n"));
 
     // Saved unchanged, or empty: said so, nothing written. An empty $VISUAL falls back to $EDITOR.

@@ -3,8 +3,10 @@
 //! A note may start with a `---` line, YAML, and a closing `---` (or `...`) line. The known
 //! fields are `title`, `summary`, `keywords` (a list, or one comma-separated string),
 //! `created`, `updated` and `injection` (the prompt-injection categories found in content
-//! that came from an untrusted source; the user deletes the line once they have looked); other fields are ignored when reading and kept verbatim by
-//! [`touch`]. Front matter that is not valid YAML never fails a read: the fields are
+//! that came from an untrusted source; the user deletes the line once they have looked).
+//! Other top-level fields (a user's `source:`, `tags:`, comments) are kept verbatim in
+//! [`FrontMatter::extra`] and written back by [`render`] and [`touch`]: nothing a user
+//! put there is lost. Front matter that is not valid YAML never fails a read: the fields are
 //! left empty and the error is returned for the caller to report.
 
 use serde::Deserialize;
@@ -19,6 +21,8 @@ pub struct FrontMatter {
     pub updated: Option<String>,
     /// Categories of prompt-injection findings in untrusted content written to the note.
     pub injection: Vec<String>,
+    /// Every other top-level field and comment, as the YAML lines they were written in.
+    pub extra: String,
 }
 
 impl FrontMatter {
@@ -29,7 +33,41 @@ impl FrontMatter {
             && self.created.is_none()
             && self.updated.is_none()
             && self.injection.is_empty()
+            && self.extra.is_empty()
     }
+}
+
+/// The fields [`FrontMatter`] reads; the others stay in [`FrontMatter::extra`].
+const KNOWN: &[&str] = &["title", "summary", "keywords", "created", "updated", "injection"];
+
+/// The key of a top-level line (`key: …`, `"key": …`), `None` for a continuation line
+/// (indented, a list item, blank) or a comment.
+fn top_level_key(line: &str) -> Option<&str> {
+    if line.starts_with([' ', '\t', '-', '#']) || line.trim().is_empty() {
+        return None;
+    }
+    let key = line.split(':').next()?.trim();
+    Some(key.trim_matches(['"', '\'']))
+}
+
+/// The lines of `yaml` that belong to fields other than [`KNOWN`], and top-level comments.
+fn extra_lines(yaml: &str) -> String {
+    let mut out = String::new();
+    let mut keep = false;
+    for line in yaml.split_inclusive('\n') {
+        if line.starts_with('#') {
+            keep = true;
+        } else if let Some(key) = top_level_key(line) {
+            keep = !KNOWN.contains(&key);
+        }
+        if keep {
+            out.push_str(line);
+            if !line.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 #[derive(Deserialize, Default)]
@@ -103,6 +141,7 @@ pub fn parse(text: &str) -> Parsed<'_> {
                 created: clean(raw.created),
                 updated: clean(raw.updated),
                 injection,
+                extra: extra_lines(yaml),
             };
             Parsed { meta, body, error: None }
         }
@@ -147,6 +186,7 @@ pub fn render(meta: &FrontMatter, body: &str) -> String {
     if !meta.injection.is_empty() {
         out.push_str(&list_line("injection", &meta.injection));
     }
+    out.push_str(&meta.extra);
     out.push_str("---\n");
     out.push_str(body);
     out
@@ -245,12 +285,23 @@ mod tests {
             created: Some("2026-01-01T00:00:00Z".into()),
             updated: Some("2026-01-02T00:00:00Z".into()),
             injection: vec!["instruction_override".into()],
+            extra: "# mine\nsource: https://example.org/a\ntags:\n  - home\n".into(),
         };
         let text = render(&meta, "body\n");
         let p = parse(&text);
         assert_eq!(p.error, None, "{text}");
         assert_eq!(p.meta, meta);
         assert_eq!(p.body, "body\n");
+    }
+
+    #[test]
+    fn fields_pyra_does_not_know_are_kept_in_order() {
+        let text = "---\n# from my phone\nsource: web\nsummary: s\ntags:\n  - a\n  - b\nkeywords: [k]\nmood: 'ok: fine'\n---\nbody\n";
+        let p = parse(text);
+        assert_eq!(p.error, None);
+        assert_eq!(p.meta.extra, "# from my phone\nsource: web\ntags:\n  - a\n  - b\nmood: 'ok: fine'\n");
+        let rendered = render(&p.meta, p.body);
+        assert_eq!(parse(&rendered).meta, p.meta, "{rendered}");
     }
 
     #[test]
