@@ -151,14 +151,26 @@ fn measure(count: usize) {
         + std::fs::metadata(dir.join(".index.db-wal")).map(|m| m.len()).unwrap_or(0);
     let options = SearchOptions { limit: 10, category: None, since: None };
     let mut seed = 7u64;
+    // `PYRA_BENCH_SLOWEST=1` also prints each kind's five slowest queries (where a tail
+    // comes from: always the same queries, or noise).
+    let show_slowest = std::env::var_os("PYRA_BENCH_SLOWEST").is_some();
     let mut run = |make: &dyn Fn(&mut u64) -> String| {
         let mut times = Vec::new();
+        let mut slowest = Vec::new();
         for _ in 0..200 {
             let query = make(&mut seed);
             let t = Instant::now();
             let hits = memory.search(&query, &options).unwrap();
-            times.push(t.elapsed());
+            let took = t.elapsed();
+            times.push(took);
+            slowest.push((took, query, hits.len()));
             std::hint::black_box(hits);
+        }
+        if show_slowest {
+            slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+            for (took, query, n) in slowest.iter().take(5) {
+                println!("            slow: {query:<24} {:.2} ms ({n} hits)", took.as_secs_f64() * 1e3);
+            }
         }
         (percentile(times.clone(), 0.5), percentile(times, 0.95))
     };
@@ -174,6 +186,12 @@ fn measure(count: usize) {
     let (w50, w95) = run(&word);
     let (p50, p95) = run(&phrase);
     let (x50, x95) = run(&prefix);
+    // Five letters: past the prefix indexes (2–4 characters), FTS5 merges every term.
+    let long_prefix = |s: &mut u64| {
+        let w = WORDS[(rng(s) % WORDS.len() as u64) as usize];
+        format!("{}*", &w[..w.len().min(5)])
+    };
+    let (l50, l95) = run(&long_prefix);
     // A write (file, index and MEMORY_INDEX.md in one step) into the full memory.
     let mut writes = Vec::new();
     for i in 0..21 {
@@ -191,13 +209,15 @@ fn measure(count: usize) {
         index_bytes / 1_000_000
     );
     println!(
-        "          search p50/p95: word {:.2}/{:.2} ms, phrase {:.2}/{:.2} ms, prefix {:.2}/{:.2} ms",
+        "          search p50/p95: word {:.2}/{:.2} ms, phrase {:.2}/{:.2} ms, prefix {:.2}/{:.2} ms, 5-letter prefix {:.2}/{:.2} ms",
         ms(w50),
         ms(w95),
         ms(p50),
         ms(p95),
         ms(x50),
-        ms(x95)
+        ms(x95),
+        ms(l50),
+        ms(l95)
     );
     println!("          write one note (median of 21): {:.1} ms", ms(write));
 }

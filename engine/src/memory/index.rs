@@ -178,36 +178,29 @@ impl Index {
         if ranked.is_empty() {
             return Ok(Vec::new());
         }
-        // One pass over the matches within the hits' rowid range, snippets for the hits
-        // only. (A lookup per hit would expand a prefix term's doclist once per hit.) The
-        // rowids are integers read from the index, so they are safe to inline.
-        let ids: Vec<String> = ranked.iter().map(|(id, _)| id.to_string()).collect();
-        let lo = ranked.iter().map(|r| r.0).min().unwrap_or(0);
-        let hi = ranked.iter().map(|r| r.0).max().unwrap_or(0);
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT notes_fts.rowid, n.name, n.category, n.title, snippet(notes_fts, 3, ?4, ?5, '…', 16), n.injection
+        // Snippets for the hits only, one seek per hit: FTS5 takes `rowid = ?` as a seek in
+        // each term's doclist (prefixes of 2–4 characters have their own doclists).
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT n.name, n.category, n.title, snippet(notes_fts, 3, ?3, ?4, '…', 16), n.injection
              FROM notes_fts JOIN notes n ON n.id = notes_fts.rowid
-             WHERE notes_fts MATCH ?1 AND notes_fts.rowid >= ?2 AND notes_fts.rowid <= ?3
-               AND notes_fts.rowid IN ({})",
-            ids.join(",")
-        ))?;
-        let mut found: HashMap<i64, Hit> = stmt
-            .query_map(params![expr, lo, hi, MARK_START, MARK_END], |r| {
-                let hit = Hit {
-                    name: r.get(1)?,
-                    category: r.get(2)?,
-                    title: r.get(3)?,
-                    snippet: r.get(4)?,
-                    score: 0.0,
-                    injection: json_list(&r.get::<_, String>(5)?),
-                };
-                Ok((r.get(0)?, hit))
-            })?
-            .collect::<Result<_, _>>()?;
-        let hits: Vec<Hit> = ranked
-            .into_iter()
-            .filter_map(|(id, rank)| found.remove(&id).map(|hit| Hit { score: -rank, ..hit }))
-            .collect();
+             WHERE notes_fts MATCH ?1 AND notes_fts.rowid = ?2",
+        )?;
+        let mut hits = Vec::with_capacity(ranked.len());
+        for (id, rank) in ranked {
+            let hit = stmt
+                .query_row(params![expr, id, MARK_START, MARK_END], |r| {
+                    Ok(Hit {
+                        name: r.get(0)?,
+                        category: r.get(1)?,
+                        title: r.get(2)?,
+                        snippet: r.get(3)?,
+                        score: -rank,
+                        injection: json_list(&r.get::<_, String>(4)?),
+                    })
+                })
+                .optional()?;
+            hits.extend(hit);
+        }
         Ok(hits)
     }
 }
