@@ -5,6 +5,9 @@
 //! before they are written. Memory's warnings (a file skipped, a permission fixed) go to
 //! the run's log.
 
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
 use engine::memory::{Memory, SearchOptions};
 use engine::run::{BoxFuture, Executor, LogLevel, NodeCtx, NodeError, Outcome, Output};
 use serde_json::{Value, json};
@@ -21,9 +24,26 @@ fn note_name(with: &Value) -> String {
     }
 }
 
-fn open(ctx: &NodeCtx) -> Result<Memory, NodeError> {
+/// A memory handle shared by the nodes of this process.
+type Shared = Arc<Mutex<Memory>>;
+
+/// The memory of the run's home, opened once per process and kept: a chat recalls every
+/// turn, and opening the index anew each time would create and delete its WAL files each
+/// time (on ext4, most of what a turn costs before its request leaves).
+fn open(ctx: &NodeCtx) -> Result<Shared, NodeError> {
+    static OPEN: OnceLock<Mutex<Vec<(PathBuf, Shared)>>> = OnceLock::new();
     let home = ctx.home().ok_or_else(|| NodeError::Fatal("this runtime has no memory".into()))?;
-    Memory::open(home).map_err(|e| NodeError::Fatal(e.to_string()))
+    let mut open = OPEN.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, memory)) = open.iter().find(|(h, _)| h == home) {
+        return Ok(memory.clone());
+    }
+    let memory = Arc::new(Mutex::new(Memory::open(home).map_err(|e| NodeError::Fatal(e.to_string()))?));
+    open.push((home.to_path_buf(), memory.clone()));
+    Ok(memory)
+}
+
+fn lock(memory: &Shared) -> std::sync::MutexGuard<'_, Memory> {
+    memory.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Puts memory's warnings in the run's log (`pyra runs logs`).
@@ -66,6 +86,7 @@ impl Executor for Search {
             let (hits, warnings) = blocking(move || {
                 // Notes edited outside Pyra (an editor, a sync tool) count: a cheap
                 // mtime/size scan first (it takes no lock when nothing changed).
+                let memory = lock(&memory);
                 let report = memory.reconcile().map_err(|e| NodeError::Fatal(e.to_string()))?;
                 let hits = memory.search(&query, &options).map_err(|e| NodeError::Fatal(e.to_string()))?;
                 Ok((hits, report.warnings))
@@ -94,7 +115,7 @@ impl Executor for Read {
         Box::pin(async move {
             let memory = open(&ctx)?;
             let name = note_name(&with);
-            let note = blocking(move || memory.read(&name).map_err(|e| NodeError::Fatal(e.to_string()))).await?;
+            let note = blocking(move || lock(&memory).read(&name).map_err(|e| NodeError::Fatal(e.to_string()))).await?;
             Ok(Outcome::Done(Output::untrusted(json!({
                 "name": note.name,
                 "category": note.category,
@@ -151,6 +172,7 @@ impl Executor for Write {
             let name = note_name(&with);
             let shown = name.clone();
             let warnings = blocking(move || {
+                let memory = lock(&memory);
                 let result = if append {
                     memory.append_flagged(&name, &content, &injection)
                 } else {
