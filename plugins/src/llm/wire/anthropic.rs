@@ -209,13 +209,7 @@ impl super::Decoder for Decoder {
         let mut out = Vec::new();
         let result =
             self.sse.feed(bytes).and_then(|events| events.into_iter().try_for_each(|ev| self.event(&ev, &mut out)));
-        match result {
-            Ok(()) => Ok(out),
-            Err(e) => {
-                self.failed = Some(e.clone());
-                if out.is_empty() { Err(e) } else { Ok(out) }
-            }
-        }
+        super::settle(&mut self.failed, result, out)
     }
 
     fn done(&self) -> bool {
@@ -241,13 +235,7 @@ impl super::Decoder for Decoder {
         if result.is_ok() && !self.done {
             result = Err(WireError::Protocol("the stream ended before the reply was complete".into()));
         }
-        match result {
-            Ok(()) => Ok(out),
-            Err(e) => {
-                self.failed = Some(e.clone());
-                Err(e)
-            }
-        }
+        super::settle_end(&mut self.failed, result, out)
     }
 }
 

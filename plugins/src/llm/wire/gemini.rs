@@ -361,16 +361,11 @@ impl super::Decoder for Decoder {
         let mut out = Vec::new();
         let result =
             self.sse.feed(bytes).and_then(|events| events.iter().try_for_each(|ev| self.event(&ev.data, &mut out)));
-        match result {
-            Ok(()) => Ok(out),
-            Err(e) => {
-                if self.saw_usage {
-                    out.push(StreamEvent::Usage(self.counts.usage()));
-                }
-                self.failed = Some(e.clone());
-                if out.is_empty() { Err(e) } else { Ok(out) }
-            }
+        if result.is_err() && self.saw_usage {
+            // The usage counted so far goes with the events before the error.
+            out.push(StreamEvent::Usage(self.counts.usage()));
         }
+        super::settle(&mut self.failed, result, out)
     }
 
     fn finish(&mut self) -> Result<Vec<StreamEvent>, WireError> {

@@ -95,6 +95,39 @@ pub trait Decoder: Send {
     }
 }
 
+/// What a decoder's `feed` returns for `result`: the events, or the error, which is kept
+/// in `failed` so every later call returns it. Events decoded before the error in the
+/// same bytes are returned now, and the error with the next call.
+pub(crate) fn settle(
+    failed: &mut Option<WireError>,
+    result: Result<(), WireError>,
+    out: Vec<StreamEvent>,
+) -> Result<Vec<StreamEvent>, WireError> {
+    match result {
+        Ok(()) => Ok(out),
+        Err(e) => {
+            *failed = Some(e.clone());
+            if out.is_empty() { Err(e) } else { Ok(out) }
+        }
+    }
+}
+
+/// What a decoder's `finish` returns for `result`: at the end an error is the stream's
+/// last word, whatever came before it (kept in `failed` as [`settle`] does).
+pub(crate) fn settle_end(
+    failed: &mut Option<WireError>,
+    result: Result<(), WireError>,
+    out: Vec<StreamEvent>,
+) -> Result<Vec<StreamEvent>, WireError> {
+    match result {
+        Ok(()) => Ok(out),
+        Err(e) => {
+            *failed = Some(e.clone());
+            Err(e)
+        }
+    }
+}
+
 impl Format {
     /// The streaming request for `req` against `base_url` (no trailing slash needed),
     /// with `key` (if any) in the header this API expects, in the server's `dialect`.

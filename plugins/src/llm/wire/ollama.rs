@@ -247,7 +247,7 @@ impl super::Decoder for Decoder {
         }
         let mut out = Vec::new();
         let result = self.lines.feed(bytes).and_then(|lines| lines.iter().try_for_each(|l| self.line(l, &mut out)));
-        self.settle(result, out)
+        super::settle(&mut self.failed, result, out)
     }
 
     fn done(&self) -> bool {
@@ -264,26 +264,7 @@ impl super::Decoder for Decoder {
             result = Err(WireError::Protocol("the stream ended before the reply was complete".into()));
         }
         // The end: an error now is the stream's last word, whatever came before it.
-        match result {
-            Ok(()) => Ok(out),
-            Err(e) => {
-                self.failed = Some(e.clone());
-                Err(e)
-            }
-        }
-    }
-}
-
-impl Decoder {
-    /// Returns the events, or the error (kept for the next call when events came first).
-    fn settle(&mut self, result: Result<(), WireError>, out: Vec<StreamEvent>) -> Result<Vec<StreamEvent>, WireError> {
-        match result {
-            Ok(()) => Ok(out),
-            Err(e) => {
-                self.failed = Some(e.clone());
-                if out.is_empty() { Err(e) } else { Ok(out) }
-            }
-        }
+        super::settle_end(&mut self.failed, result, out)
     }
 }
 

@@ -192,7 +192,7 @@ impl super::Decoder for Decoder {
         let events = self.sse.feed(bytes);
         let mut out = Vec::new();
         let result = events.and_then(|events| events.into_iter().try_for_each(|ev| self.event(&ev, &mut out)));
-        self.settle(result, out)
+        super::settle(&mut self.failed, result, out)
     }
 
     fn done(&self) -> bool {
@@ -222,28 +222,11 @@ impl super::Decoder for Decoder {
                 result = Err(WireError::Protocol("the stream ended before the reply was complete".into()));
             }
         }
-        match result {
-            Ok(()) => Ok(out),
-            Err(e) => {
-                self.failed = Some(e.clone());
-                Err(e)
-            }
-        }
+        super::settle_end(&mut self.failed, result, out)
     }
 }
 
 impl Decoder {
-    /// Returns the events, or the error (kept for the next call when events came first).
-    fn settle(&mut self, result: Result<(), WireError>, out: Vec<StreamEvent>) -> Result<Vec<StreamEvent>, WireError> {
-        match result {
-            Ok(()) => Ok(out),
-            Err(e) => {
-                self.failed = Some(e.clone());
-                if out.is_empty() { Err(e) } else { Ok(out) }
-            }
-        }
-    }
-
     fn event(&mut self, ev: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
         if self.done {
             return Ok(());
