@@ -203,6 +203,17 @@ fn a_connection_cut_after_text_was_shown_is_not_retried() {
     let out = run_with_vault(&pyra, &["run", &skill], None);
     out.code(1).stderr_has("not retried");
     assert_eq!(server.requests().len(), 1);
+    // Nor by the node's own `retry:`: a second reply would follow the part already shown.
+    let server =
+        LlmServer::start(vec![Reply::fixture("openai/text.sse").cut_at(1500), Reply::fixture("openai/text.sse")]);
+    let pyra = setup(&server);
+    let skill = ask_skill(&pyra, "oa");
+    let text = std::fs::read_to_string(&skill)
+        .unwrap()
+        .replace("    uses: llm\n", "    uses: llm\n    retry: { attempts: 3, backoff: 10ms }\n");
+    std::fs::write(&skill, text).unwrap();
+    run_with_vault(&pyra, &["run", &skill], None).code(1).stderr_has("not retried");
+    assert_eq!(server.requests().len(), 1);
 }
 
 #[test]

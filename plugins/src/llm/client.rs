@@ -73,7 +73,9 @@ pub enum LlmError {
     /// A failure that may pass (rate limit, overload, a lost connection), after the
     /// retries this call was allowed.
     Transient(String),
-    /// A failure that would happen again (a bad key, an unknown model, a bad request).
+    /// A failure that would happen again (a bad key, an unknown model, a bad request), or
+    /// one after text reached the user: a retry, of the call or of its node, would show a
+    /// second reply after part of the first.
     Fatal(String),
     Cancelled,
 }
@@ -332,10 +334,11 @@ async fn one_attempt(
         match events {
             Err(WireError::Api { message, retryable }) => {
                 let why = format!("the model server reported an error: {message}");
+                // After text reached the user even a passing error is final (see `lost`).
                 return if retryable && !delivered {
                     Attempt::Retry { why, wait: None }
                 } else {
-                    Attempt::Failed(if retryable { LlmError::Transient(why) } else { LlmError::Fatal(why) })
+                    Attempt::Failed(LlmError::Fatal(why))
                 };
             }
             Err(WireError::Protocol(m)) => {
@@ -379,7 +382,7 @@ async fn one_attempt(
 /// has seen part of a reply, and a second, different reply would follow it.
 fn lost(why: String, delivered: bool) -> Attempt {
     if delivered {
-        Attempt::Failed(LlmError::Transient(format!("{why} (after part of the reply was shown, so not retried)")))
+        Attempt::Failed(LlmError::Fatal(format!("{why} (after part of the reply was shown, so not retried)")))
     } else {
         Attempt::Retry { why, wait: None }
     }
