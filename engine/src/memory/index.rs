@@ -290,6 +290,14 @@ pub fn delete(conn: &Connection, name: &str) -> Result<bool, MemoryError> {
     Ok(id.is_some())
 }
 
+/// Merges the full-text index into one segment (after a full rebuild). A prefix term's
+/// doclist is assembled from every segment at each query, and a bulk insert leaves many:
+/// merged, a prefix query reads one.
+pub fn optimize(conn: &Connection) -> Result<(), MemoryError> {
+    conn.execute("INSERT INTO notes_fts(notes_fts) VALUES ('optimize')", [])?;
+    Ok(())
+}
+
 /// Empties both tables (before a full rebuild).
 pub fn clear(conn: &Connection) -> Result<(), MemoryError> {
     conn.execute_batch("DELETE FROM notes_fts; DELETE FROM notes;")?;

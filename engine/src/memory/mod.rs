@@ -550,6 +550,9 @@ impl Memory {
                 for entry in &changes {
                     index::upsert(conn, entry)?;
                 }
+                if full {
+                    index::optimize(conn)?;
+                }
                 Ok(())
             })?;
             self.write_toc()?;
