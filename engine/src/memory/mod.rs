@@ -29,6 +29,8 @@ pub const MARK_START: &str = "**";
 pub const MARK_END: &str = "**";
 /// The generated table of contents, `memory/MEMORY_INDEX.md` (a reserved name).
 pub const INDEX_NOTE: &str = "MEMORY_INDEX";
+/// From this many notes indexed in one reconcile the index is merged into one segment.
+const OPTIMIZE_FROM: usize = 500;
 /// The most hits one search returns.
 pub const MAX_LIMIT: usize = 1000;
 
@@ -550,7 +552,9 @@ impl Memory {
                 for entry in &changes {
                     index::upsert(conn, entry)?;
                 }
-                if full {
+                // A bulk load (a rebuild, or a first reconcile of an existing folder)
+                // leaves many segments; merged, a prefix query reads one.
+                if full || changes.len() >= OPTIMIZE_FROM {
                     index::optimize(conn)?;
                 }
                 Ok(())
