@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Hit, MARK_END, MARK_START, MemoryError, NoteInfo, store};
 
@@ -53,10 +53,30 @@ pub struct Index {
     pub(super) split_from: i64,
 }
 
+/// Runs `f` again while SQLite answers "busy" without waiting: switching a new file to
+/// WAL and starting its first transaction can, when several processes open the index at
+/// once, fail at once rather than call the busy handler. Gives up after the busy timeout.
+fn when_not_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(2 + fastrand::u64(..8)));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a connection waits for another one's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 fn open_connection(path: &Path) -> Result<Connection, MemoryError> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(30))?;
-    let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let _mode: String = when_not_busy(|| conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)))?;
     conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;")?;
     super::rank::register(&conn)?;
     Ok(conn)
@@ -65,11 +85,14 @@ fn open_connection(path: &Path) -> Result<Connection, MemoryError> {
 impl Index {
     pub fn open(path: &Path) -> Result<Index, MemoryError> {
         store::private_file(path)?;
-        let mut conn = open_connection(path)?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version != SCHEMA_VERSION {
-            tx.execute_batch(&format!(
+        let conn = open_connection(path)?;
+        when_not_busy(|| conn.execute_batch("BEGIN IMMEDIATE"))?;
+        let setup = (|| -> Result<(), MemoryError> {
+            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if version == SCHEMA_VERSION {
+                return Ok(());
+            }
+            conn.execute_batch(&format!(
                 "DROP TABLE IF EXISTS notes_fts;
                  DROP TABLE IF EXISTS notes;
                  CREATE TABLE notes(
@@ -93,8 +116,15 @@ impl Index {
                  );
                  PRAGMA user_version = {SCHEMA_VERSION};"
             ))?;
+            Ok(())
+        })();
+        match setup {
+            Ok(()) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
         }
-        tx.commit()?;
         Ok(Index { conn, path: path.to_path_buf(), helper: Mutex::new(None), split_from: PARALLEL_FROM })
     }
 
