@@ -119,13 +119,7 @@ pub(crate) fn settle_end(
     result: Result<(), WireError>,
     out: Vec<StreamEvent>,
 ) -> Result<Vec<StreamEvent>, WireError> {
-    match result {
-        Ok(()) => Ok(out),
-        Err(e) => {
-            *failed = Some(e.clone());
-            Err(e)
-        }
-    }
+    result.map(|()| out).inspect_err(|e| *failed = Some(e.clone()))
 }
 
 impl Format {
