@@ -417,3 +417,36 @@ fn run_takes_quoted_values_and_a_chat_skill_of_ones_own_may_take_only_the_messag
     let (code, screen) = t.wait();
     assert_eq!(code, 0, "{screen}");
 }
+
+#[test]
+fn a_reply_approved_later_joins_the_conversation() {
+    let server = LlmServer::start(vec![
+        Reply::fixture("openai/tool_call_one.sse"),
+        Reply::fixture("openai/text.sse"),
+        Reply::fixture("openai/text.sse"),
+        Reply::fixture("openai/text.sse"),
+    ]);
+    let pyra = home(&server);
+    weather_tool(&pyra);
+    // No terminal to ask on: the turn waits, and says how to approve.
+    let out = chat_with_stdin(&pyra, &["chat", "--tool", "get_weather"], "Weather in Berlin?\n");
+    out.code(3).stderr_has("pyra approve");
+    let run = pyra.last_run();
+    // Meanwhile the conversation goes on, and says (once) what still waits.
+    let out = pyra.run(["chat", "--continue", "Still there?"]);
+    out.success();
+    let waits = format!("an earlier reply still waits for an approval: `pyra approve {run}`");
+    assert_eq!(out.stderr.matches(&waits).count(), 1, "{}", out.stderr);
+    pyra.run(["approve", &run]).success();
+    // The next turn finds the approved reply and sends it along.
+    let out = pyra.run(["chat", "--continue", "Thanks!"]);
+    out.success().stderr_has(&format!("the reply of run {run}, approved since, is now in the conversation"));
+    // The two questions (one unanswered then) and the two replies, each pair joined.
+    let messages = sent(&server, 3);
+    let roles: Vec<&str> = messages.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"], "{messages:?}");
+    assert_eq!(messages[1].1, "Weather in Berlin?\n\nStill there?");
+    assert_eq!(messages[2].1, format!("{ASH}\n\n{ASH}"), "the approved reply is there");
+    assert_eq!(messages[3].1, "Thanks!");
+    assert_eq!(pyra.run(["chat", "--list", "--json"]).json()[0]["messages"], 6);
+}

@@ -105,6 +105,8 @@ pub struct Chat {
     rt: tokio::runtime::Runtime,
     /// A person at the terminal (approvals are asked inline).
     interactive: bool,
+    /// The waiting run the user was told about (see [`Chat::settle_pending`]).
+    told_waiting: Option<String>,
 }
 
 fn chat_failure(e: engine::chat::ChatError) -> Failure {
@@ -165,11 +167,48 @@ impl Chat {
             program,
             rt: tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime"),
             interactive,
+            told_waiting: None,
         };
         if let Some(model) = &args.model {
             chat.set_model(Some(model))?;
         }
+        if let Some(note) = chat.settle_pending()? {
+            output::err(&format!("{note}\n"));
+        }
         Ok(chat)
+    }
+
+    /// A reply that waited for an approval (a question piped in, a tool to approve with
+    /// `pyra approve`): once its run has succeeded, the reply joins the conversation.
+    /// Returns what to tell the user, if anything.
+    fn settle_pending(&mut self) -> Result<Option<String>, Failure> {
+        let Some(run_id) = self.store.pending(&self.conv.id).map_err(chat_failure)? else {
+            return Ok(None);
+        };
+        let run = self.session.store.run(&run_id).ok().flatten();
+        let note = match run {
+            Some(run) if run.status == RunStatus::Succeeded => {
+                let reply = run.outputs.as_ref().and_then(|o| o.get("reply")).and_then(Value::as_str);
+                let reply = reply.unwrap_or_default();
+                let findings = self.findings(&run_id);
+                let masked = self.session.runtime.masker.mask(reply).into_owned();
+                self.store.append(&self.conv.id, Role::Assistant, &masked, &findings).map_err(chat_failure)?;
+                Some(format!("(the reply of run {run_id}, approved since, is now in the conversation)"))
+            }
+            Some(run) if matches!(run.status, RunStatus::Waiting | RunStatus::Running) => {
+                // Said once per session, not before every turn.
+                if self.told_waiting.as_deref() == Some(run_id.as_str()) {
+                    return Ok(None);
+                }
+                let note = format!("(an earlier reply still waits for an approval: `pyra approve {run_id}`)");
+                self.told_waiting = Some(run_id);
+                return Ok(Some(note));
+            }
+            // Rejected, failed, cancelled or gone: no reply to add.
+            _ => None,
+        };
+        self.store.clear_pending(&self.conv.id).map_err(chat_failure)?;
+        Ok(note)
     }
 
     /// Checks and sets the conversation's model (`None`: the default entry).
@@ -201,6 +240,10 @@ impl Chat {
     /// Runs one turn: the message is stored, the skill runs with the trimmed history,
     /// the reply streams through `view` and is stored with any injection findings.
     pub fn turn(&mut self, message: &str, view: &Arc<View>) -> Result<TurnEnd, Failure> {
+        // Approved in another terminal since the last turn: its reply goes first.
+        if let Some(note) = self.settle_pending()? {
+            view.note(&note);
+        }
         let masker = self.session.runtime.masker.clone();
         // The new message is trimmed with the others (it is always kept, as the last), so
         // its size counts against the budget; the history is what comes before it.
@@ -266,6 +309,7 @@ impl Chat {
                     .append(&self.conv.id, Role::Assistant, &masker.mask(reply), findings)
                     .map_err(chat_failure)?;
             }
+            TurnEnd::Waiting { run_id } => self.store.set_pending(&self.conv.id, run_id).map_err(chat_failure)?,
             // What a stopped reply had said stays in the conversation, marked as cut.
             TurnEnd::Cancelled if !view.received().trim().is_empty() => {
                 let partial = format!("{}\n\n{STOPPED}", view.received().trim_end());

@@ -8,6 +8,7 @@
 //! chat_sessions_updated ON chat_sessions(updated_at)
 //! chat_messages(session TEXT, seq INTEGER, role TEXT, content TEXT, pinned INTEGER, at INTEGER,
 //!               findings TEXT /* JSON array, NULL when none */, PRIMARY KEY (session, seq)) WITHOUT ROWID
+//! chat_pending(session TEXT PRIMARY KEY, run TEXT) /* a turn whose reply waits for an approval */
 //! ```
 //!
 //! The connection is set up like the run store's (WAL, `synchronous = NORMAL`, a 10 s busy
@@ -44,10 +45,14 @@ CREATE TABLE IF NOT EXISTS chat_messages (
     findings TEXT,
     PRIMARY KEY (session, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chat_pending (
+    session TEXT PRIMARY KEY,
+    run TEXT NOT NULL
+);
 ";
 
 /// The schema objects above; when all exist, opening writes nothing.
-const OBJECTS: [&str; 3] = ["chat_sessions", "chat_sessions_updated", "chat_messages"];
+const OBJECTS: [&str; 4] = ["chat_sessions", "chat_sessions_updated", "chat_messages", "chat_pending"];
 
 /// A session row with its message count and the start of its first user message.
 const SESSION_SELECT: &str = "
@@ -108,8 +113,8 @@ impl ChatStore {
         conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
         conn.set_prepared_statement_cache_capacity(32);
         let present: usize = conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name IN (?1, ?2, ?3)",
-            params![OBJECTS[0], OBJECTS[1], OBJECTS[2]],
+            "SELECT count(*) FROM sqlite_master WHERE name IN (?1, ?2, ?3, ?4)",
+            params![OBJECTS[0], OBJECTS[1], OBJECTS[2], OBJECTS[3]],
             |r| r.get(0),
         )?;
         if present < OBJECTS.len() {
@@ -337,10 +342,37 @@ impl ChatStore {
         })
     }
 
+    /// Records that the session's last turn waits for an approval in `run` (its reply
+    /// joins the conversation once the run has finished: [`Self::pending`]).
+    pub fn set_pending(&self, session: &str, run: &str) -> Result<(), ChatError> {
+        self.with(|c| {
+            c.execute("INSERT OR REPLACE INTO chat_pending (session, run) VALUES (?1, ?2)", [session, run])?;
+            Ok(())
+        })
+    }
+
+    /// The run a turn of the session waits on, if any.
+    pub fn pending(&self, session: &str) -> Result<Option<String>, ChatError> {
+        self.with(|c| {
+            Ok(c.prepare_cached("SELECT run FROM chat_pending WHERE session = ?1")?
+                .query_row([session], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    /// Forgets the waiting run of a session.
+    pub fn clear_pending(&self, session: &str) -> Result<(), ChatError> {
+        self.with(|c| {
+            c.execute("DELETE FROM chat_pending WHERE session = ?1", [session])?;
+            Ok(())
+        })
+    }
+
     /// Deletes a session and all its messages.
     pub fn delete(&self, session: &str) -> Result<(), ChatError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM chat_pending WHERE session = ?1", [session])?;
             tx.execute("DELETE FROM chat_messages WHERE session = ?1", [session])?;
             if tx.execute("DELETE FROM chat_sessions WHERE id = ?1", [session])? == 0 {
                 return Err(ChatError::NoSession(session.to_owned()));

@@ -346,3 +346,18 @@ fn the_history_for_a_model_starts_with_the_user_and_alternates() {
     );
     assert!(shaped(&[]).is_empty());
 }
+
+#[test]
+fn a_turn_waiting_for_an_approval_is_remembered_until_cleared() {
+    let store = store();
+    let a = store.create(None, None).unwrap();
+    assert_eq!(store.pending(&a.id).unwrap(), None);
+    store.set_pending(&a.id, "run1").unwrap();
+    store.set_pending(&a.id, "run2").unwrap();
+    assert_eq!(store.pending(&a.id).unwrap().as_deref(), Some("run2"));
+    store.clear_pending(&a.id).unwrap();
+    assert_eq!(store.pending(&a.id).unwrap(), None);
+    store.set_pending(&a.id, "run3").unwrap();
+    store.delete(&a.id).unwrap();
+    assert_eq!(store.pending(&a.id).unwrap(), None);
+}
