@@ -52,21 +52,9 @@ impl Home {
     /// 0600) and fixes what is not, returning one note per fix. It looks at the home, its
     /// direct entries, and everything in `vault/` and `logs/` — cheap enough for every
     /// command; user content such as skills is not walked.
-    #[cfg(unix)]
     pub fn fix_permissions(&self) -> Vec<String> {
-        use std::os::unix::fs::PermissionsExt;
         let mut notes = Vec::new();
-        let mut fix = |path: &Path, is_dir: bool| {
-            let Ok(meta) = fs::symlink_metadata(path) else { return };
-            if meta.file_type().is_symlink() {
-                return;
-            }
-            let want = if is_dir { 0o700 } else { 0o600 };
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 && fs::set_permissions(path, fs::Permissions::from_mode(want)).is_ok() {
-                notes.push(format!("fixed permissions of {} ({:o} → {:o})", path.display(), mode, want));
-            }
-        };
+        let mut fix = |path: &Path, is_dir: bool| notes.extend(engine::private::make_private(path, is_dir));
         if !self.root.is_dir() {
             return notes;
         }
@@ -85,11 +73,6 @@ impl Home {
             }
         }
         notes
-    }
-
-    #[cfg(not(unix))]
-    pub fn fix_permissions(&self) -> Vec<String> {
-        Vec::new()
     }
 
     /// Creates a directory under the home (and its parents up to the home) as 0700.

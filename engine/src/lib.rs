@@ -16,6 +16,7 @@ pub mod graph;
 pub mod memory;
 pub mod model;
 pub mod paths;
+pub mod private;
 pub mod registry;
 pub mod run;
 pub mod schema;

@@ -2,9 +2,8 @@
 //! and the scan of `memory/**.md` that reconciliation compares with the index.
 //!
 //! Folders are made 0700 also when they already exist (a folder created by hand, or by a
-//! sync tool, is usually 0755). The CLI's `Home::fix_permissions` does the same for the
-//! home's top level, but the engine cannot call into the CLI, so the fix is repeated here
-//! with the same message.
+//! sync tool, is usually 0755), through [`crate::private::make_private`], as the CLI's
+//! check of the home's top level does.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::Write;
@@ -30,19 +29,8 @@ pub fn private_options() -> OpenOptions {
 /// Makes an existing folder owner-only (0700) when group or others may use it; returns a
 /// note saying what was fixed (symbolic links are left alone).
 pub fn fix_dir_mode(dir: &Path) -> Option<String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::symlink_metadata(dir).ok()?;
-        let mode = meta.permissions().mode() & 0o777;
-        if meta.is_dir() && mode & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).ok()?;
-            return Some(format!("fixed permissions of {} ({mode:o} → 700)", dir.display()));
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    None
+    std::fs::symlink_metadata(dir).ok().filter(|m| m.is_dir())?;
+    crate::private::make_private(dir, true)
 }
 
 /// Creates `dir` and any missing parents, owner-only; an existing `dir` that others may
