@@ -178,7 +178,7 @@ pub async fn complete(
                 let asked = if wait.is_some() { ", as the server asked" } else { "" };
                 on_retry(&format!(
                     "{why}; retrying in {}{asked} (attempt {} of {})",
-                    secs_rounded(delay),
+                    secs(delay),
                     attempt + 1,
                     policy.attempts
                 ));
@@ -259,15 +259,9 @@ fn retry_after_at(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Dur
     Some(when.signed_duration_since(now).to_std().unwrap_or(Duration::ZERO))
 }
 
-/// A timeout as said in a message: `120s`, `0.5s`.
-/// A wait for people: `1s`, `2.5s`, `0.3s`.
-fn secs_rounded(d: Duration) -> String {
-    let tenths = (d.as_secs_f64() * 10.0).round() / 10.0;
-    format!("{tenths}s")
-}
-
+/// A timeout or a wait as said in a message, to a tenth of a second: `120s`, `0.5s`.
 fn secs(d: Duration) -> String {
-    format!("{}s", d.as_secs_f64())
+    format!("{}s", (d.as_secs_f64() * 10.0).round() / 10.0)
 }
 
 async fn one_attempt(
