@@ -266,7 +266,8 @@ fn approve(chat: &mut Chat, _: &Commands, tool: &str) -> Result<Flow, Failure> {
 }
 
 fn config(chat: &mut Chat, _: &Commands, _: &str) -> Result<Flow, Failure> {
-    let config = engine::config::Config::load(&chat.home.root).map_err(|e| Failure::failed(e.render(false)))?;
+    // What this chat uses: the file as read when it opened (or `/model` last switched).
+    let config = &chat.config;
     let mut text = format!(
         "config: {}\ndefault model: {}\n",
         config.path().display(),
@@ -277,8 +278,8 @@ fn config(chat: &mut Chat, _: &Commands, _: &str) -> Result<Flow, Failure> {
         text.push_str(&format!("  {:<12} {} {} at {url}\n", m.name, m.provider, m.model));
     }
     text.push_str(&format!("tools: {}\n", if chat.tools.is_empty() { "(none)".into() } else { chat.tools.join(", ") }));
-    let recall = chat.settings.recall();
-    let from = chat.settings.recall_category.as_deref().map(|c| format!(" from `{c}`")).unwrap_or_default();
+    let recall = config.chat.recall();
+    let from = config.chat.recall_category.as_deref().map(|c| format!(" from `{c}`")).unwrap_or_default();
     text.push_str(&format!("memory recall: {recall} note(s) per turn{from} (`chat.recall`, `chat.recall_category`)\n"));
     output::err(&text);
     Ok(Flow::Continue)

@@ -96,8 +96,9 @@ pub struct Chat {
     pub store: ChatStore,
     pub conv: Conversation,
     pub tools: Vec<String>,
-    /// config.yaml's `chat:` section (recall per turn and its category).
-    pub settings: engine::config::ChatSettings,
+    /// config.yaml as loaded when the chat opened (or `/model` last switched): the model
+    /// entries and the `chat:` section (recall per turn and its category).
+    pub config: engine::config::Config,
     /// Tools approved for the rest of the session (`*`: all).
     pub always: Arc<Mutex<BTreeSet<String>>>,
     text: SkillText,
@@ -161,7 +162,7 @@ impl Chat {
             store,
             conv,
             tools,
-            settings: config.chat.clone(),
+            config,
             always: Arc::default(),
             text,
             program,
@@ -214,8 +215,10 @@ impl Chat {
     /// Checks and sets the conversation's model (`None`: the default entry).
     pub fn set_model(&mut self, model: Option<&str>) -> Result<(), Failure> {
         if let Some(m) = model {
+            // Read again: the entry may have been added since the chat opened.
             let config = engine::config::Config::load(&self.home.root).map_err(|e| Failure::failed(e.render(false)))?;
             config.resolve(Some(m)).map_err(|e| Failure::usage(e.to_string()))?;
+            self.config = config;
         }
         self.store.set_model(&self.conv.id, model).map_err(chat_failure)?;
         self.conv.model = model.map(str::to_string);
@@ -224,9 +227,10 @@ impl Chat {
 
     /// The history budget in tokens: a share of the model's context window.
     fn budget(&self) -> usize {
-        let window = engine::config::Config::load(&self.home.root)
+        let window = self
+            .config
+            .resolve(self.conv.model.as_deref())
             .ok()
-            .and_then(|c| c.resolve(self.conv.model.as_deref()).ok())
             .and_then(|m| m.options.context_window)
             .map_or(DEFAULT_WINDOW, |w| w as usize);
         (window as f64 * HISTORY_SHARE) as usize
@@ -271,8 +275,8 @@ impl Chat {
             ("history", Value::Array(history)),
             ("model", Value::String(self.conv.model.clone().unwrap_or_default())),
             ("tools", json!(self.tools)),
-            ("recall", json!(self.settings.recall())),
-            ("recall_category", json!(self.settings.recall_category.clone().unwrap_or_default())),
+            ("recall", json!(self.config.chat.recall())),
+            ("recall_category", json!(self.config.chat.recall_category.clone().unwrap_or_default())),
         ];
         let inputs: serde_json::Map<String, Value> =
             offered.into_iter().filter(|(k, _)| declared.contains_key(*k)).map(|(k, v)| (k.to_string(), v)).collect();
@@ -311,9 +315,14 @@ impl Chat {
             }
             TurnEnd::Waiting { run_id } => self.store.set_pending(&self.conv.id, run_id).map_err(chat_failure)?,
             // What a stopped reply had said stays in the conversation, marked as cut.
-            TurnEnd::Cancelled if !view.received().trim().is_empty() => {
-                let partial = format!("{}\n\n{STOPPED}", view.received().trim_end());
-                self.store.append(&self.conv.id, Role::Assistant, &masker.mask(&partial), &[]).map_err(chat_failure)?;
+            TurnEnd::Cancelled => {
+                let said = view.received();
+                if !said.trim().is_empty() {
+                    let partial = format!("{}\n\n{STOPPED}", said.trim_end());
+                    self.store
+                        .append(&self.conv.id, Role::Assistant, &masker.mask(&partial), &[])
+                        .map_err(chat_failure)?;
+                }
             }
             _ => {}
         }
