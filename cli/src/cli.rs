@@ -124,7 +124,8 @@ pub enum MemoryCommand {
     },
     /// Search the notes, best first; quotes make phrases, `word*` a prefix, `-word` excludes.
     Search {
-        /// What to look for (a query may start with `-`: `pyra memory search -flour`).
+        /// What to look for, as one argument: quote a query of several words
+        /// (`pyra memory search "sugar -flour"`); a lone `-word` searches for the word.
         #[arg(allow_hyphen_values = true)]
         query: String,
         /// At most this many hits.
@@ -137,6 +138,7 @@ pub enum MemoryCommand {
         /// (`2026-01-31T09:00:00Z`) or an age (`7d`, `12h`).
         #[arg(long, value_name = "DATE", value_parser = since)]
         since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Print the hits as JSON (name, category, title, snippet, score, injection).
         #[arg(long)]
         json: bool,
     },
