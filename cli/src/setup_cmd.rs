@@ -21,7 +21,7 @@ use age::secrecy::{ExposeSecret, SecretString};
 use engine::audit::{Event, SecurityLog};
 use engine::config::{ConfigError, ModelEntry, ResolveError};
 use engine::run::NodeError;
-use engine::run::secrets::SecretSource;
+use engine::run::secrets::{Masker, SecretSource};
 use engine::vault::{Unlock, Unlocked, Vault};
 use plugins::llm::client::{self, Endpoint, LlmError, Policy};
 use plugins::llm::providers::{self, OPENAI_COMPATIBLE, PROVIDERS, Provider};
@@ -161,7 +161,7 @@ pub fn setup(home: &Home, args: SetupArgs) -> Result<u8, Failure> {
                 Some(models)
             }
             Err(e) => {
-                let mut why = scrub(&e.to_string(), key.as_ref());
+                let mut why = scrub(&e.to_string(), key.as_ref().map(|k| (key_name.as_str(), k)));
                 // A local server that does not answer is most often not running.
                 let local = provider.base_url.is_empty() || provider.base_url.starts_with("http://localhost");
                 if local && matches!(e, LlmError::Transient(_)) {
@@ -298,7 +298,7 @@ pub fn models(home: &Home, selector: Option<&str>, json: bool) -> Result<u8, Fai
             "model entry `{}` ({}): {}",
             resolved.entry,
             target.endpoint.base_url,
-            scrub(&e.to_string(), target.endpoint.key.as_ref())
+            scrub(&e.to_string(), target.endpoint.key.as_ref().map(|k| (read_key.as_deref().unwrap_or("key"), k)))
         ))
     })?;
     if json {
@@ -424,13 +424,14 @@ fn list_models(endpoint: &Endpoint) -> Result<Vec<String>, LlmError> {
     })
 }
 
-/// A server's message with the key (should it echo it) and anything key-shaped removed.
-fn scrub(text: &str, key: Option<&SecretString>) -> String {
-    let text = match key.map(ExposeSecret::expose_secret) {
-        Some(k) if k.len() >= 4 => text.replace(k, "[secret]"),
-        _ => text.to_string(),
-    };
-    engine::security::redact::redact(&text).into_owned()
+/// A server's message with the key (should it echo it) masked as runs mask it — in one
+/// pass, its case and JSON variants too — and anything key-shaped removed.
+fn scrub(text: &str, key: Option<(&str, &SecretString)>) -> String {
+    let masker = Masker::default();
+    if let Some((name, value)) = key {
+        masker.add(name, value.expose_secret());
+    }
+    engine::security::redact::redact(&masker.mask(text)).into_owned()
 }
 
 /// A config error from an edit: located snippets on stderr, then the summary.
@@ -781,7 +782,11 @@ mod tests {
     #[test]
     fn scrub_hides_the_key() {
         let key = SecretString::from("sk-test-1234567890abcdef".to_string());
-        let out = scrub("401: Incorrect API key provided: sk-test-1234567890abcdef", Some(&key));
-        assert!(!out.contains("1234567890abcdef"), "{out}");
+        let out = scrub("401: Incorrect API key provided: sk-test-1234567890abcdef", Some(("OPENAI_API_KEY", &key)));
+        assert_eq!(out, "401: Incorrect API key provided: [secret:OPENAI_API_KEY]");
+        // A short key already in a vault is masked too, and never inside its own label.
+        let short = SecretString::from("k".to_string());
+        let out = scrub("bad key k", Some(("OPENAI_API_KEY", &short)));
+        assert_eq!(out, "bad [secret:OPENAI_API_KEY]ey [secret:OPENAI_API_KEY]");
     }
 }

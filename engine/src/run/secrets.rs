@@ -3,7 +3,8 @@
 //! log. Whatever is written or shown is masked: a value read with `secret()` — and every
 //! rendered value that used one (after `upper`, `replace`, concatenation…) — becomes
 //! `[secret:NAME]` in the store, the logs, the progress view, errors and outputs, also
-//! when a program echoes it back.
+//! when a program echoes it back. Masking is one pass over the original text, so a label
+//! is never masked again (see [`Masker`]).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -11,6 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use age::secrecy::{ExposeSecret, SecretString};
+use aho_corasick::{AhoCorasick, MatchKind};
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use super::record::*;
@@ -23,12 +26,98 @@ pub trait SecretSource: Send + Sync {
     fn get(&self, name: &str) -> Result<SecretString, String>;
 }
 
+/// The shortest value the CLI stores in the vault (`pyra vault set`, `pyra setup`): a
+/// shorter one occurs by chance in ordinary words, so masking it would garble every log and
+/// error. Values already in a vault are still masked, however short.
+pub const MIN_VALUE_CHARS: usize = 4;
+
+/// What a text becomes if the values to hide were too many to build a search over (far
+/// beyond anything a run reads): hiding everything is the only safe answer.
+const UNSEARCHABLE: &str = "[secret:masked; too many secret values to search]";
+
 /// The values to hide, shared by every run of this process.
+///
+/// Masking is one pass over the original text: every value and variant is searched at
+/// once (an Aho-Corasick automaton, built on the first mask after the set of values
+/// changed), matches are taken leftmost-longest, a stretch where matches overlap is hidden
+/// whole under the label of its leftmost-longest match, and the labels written are never
+/// searched again — a value that occurs in a secret's name (`telegram` in
+/// `plugin:telegram:token`) cannot nest labels.
 #[derive(Default)]
 pub struct Masker {
     active: AtomicBool,
-    /// (text to hide, secret name), longest first.
-    needles: RwLock<Vec<(String, String)>>,
+    needles: RwLock<Needles>,
+}
+
+#[derive(Default)]
+struct Needles {
+    /// Text to hide → `[secret:NAME]` (the name it was first added under).
+    labels: FxHashMap<String, Arc<str>>,
+    /// The search over `labels`' texts; `None` after a change until the next mask.
+    search: Option<Arc<Search>>,
+}
+
+/// One automaton over every text to hide, and the label of each pattern.
+struct Search {
+    automaton: Result<AhoCorasick, aho_corasick::BuildError>,
+    labels: Vec<Arc<str>>,
+}
+
+impl Search {
+    fn new(needles: &FxHashMap<String, Arc<str>>) -> Self {
+        let (patterns, labels): (Vec<&str>, Vec<Arc<str>>) =
+            needles.iter().map(|(text, label)| (text.as_str(), label.clone())).unzip();
+        // Standard semantics, so that overlapping matches are all reported (see `mask`).
+        let automaton = AhoCorasick::builder().match_kind(MatchKind::Standard).build(patterns);
+        Self { automaton, labels }
+    }
+
+    fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let automaton = match &self.automaton {
+            Ok(automaton) => automaton,
+            Err(_) if text.is_empty() => return Cow::Borrowed(text),
+            Err(_) => return Cow::Owned(UNSEARCHABLE.to_string()),
+        };
+        let mut found = automaton.find_overlapping_iter(text);
+        let Some(first) = found.next() else {
+            return Cow::Borrowed(text);
+        };
+        let mut matches: Vec<(usize, usize, usize)> =
+            std::iter::once(first).chain(found).map(|m| (m.start(), m.end(), m.pattern().as_usize())).collect();
+        // Leftmost first, and of those the longest: the match whose label is written.
+        matches.sort_unstable_by_key(|&(start, end, _)| (start, std::cmp::Reverse(end)));
+        let mut out = String::with_capacity(text.len() + 16 * matches.len());
+        // The end of the original text copied or hidden so far. Matches of valid UTF-8
+        // patterns in valid UTF-8 text begin and end on character boundaries.
+        let mut done = 0;
+        for (start, end, pattern) in matches {
+            if start < done {
+                // Overlaps the stretch just hidden (or lies inside it): hide the rest too.
+                done = done.max(end);
+                continue;
+            }
+            out.push_str(&text[done..start]);
+            out.push_str(&self.labels[pattern]);
+            done = end;
+        }
+        out.push_str(&text[done..]);
+        Cow::Owned(out)
+    }
+
+    fn mask_value(&self, value: Value) -> Value {
+        match value {
+            Value::String(s) => {
+                let masked = match self.mask(&s) {
+                    Cow::Owned(masked) => Some(masked),
+                    Cow::Borrowed(_) => None,
+                };
+                Value::String(masked.unwrap_or(s))
+            }
+            Value::Array(items) => Value::Array(items.into_iter().map(|v| self.mask_value(v)).collect()),
+            Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, self.mask_value(v))).collect()),
+            other => other,
+        }
+    }
 }
 
 impl Masker {
@@ -38,16 +127,23 @@ impl Masker {
             return;
         }
         let mut variants = vec![value.to_string(), value.to_uppercase(), value.to_lowercase()];
-        if let Ok(json) = serde_json::to_string(value) {
-            variants.push(json.trim_matches('"').to_string());
+        if let Ok(json) = serde_json::to_string(value)
+            && let Some(inner) = json.strip_prefix('"').and_then(|j| j.strip_suffix('"'))
+        {
+            variants.push(inner.to_string());
         }
+        let label: Arc<str> = Arc::from(format!("[secret:{name}]"));
         let mut needles = self.needles.write().unwrap_or_else(|p| p.into_inner());
+        let mut changed = false;
         for v in variants {
-            if !v.is_empty() && !needles.iter().any(|(n, _)| *n == v) {
-                needles.push((v, name.to_string()));
+            if !v.is_empty() && !needles.labels.contains_key(&v) {
+                needles.labels.insert(v, label.clone());
+                changed = true;
             }
         }
-        needles.sort_by_key(|(n, _)| std::cmp::Reverse(n.len()));
+        if changed {
+            needles.search = None;
+        }
         self.active.store(true, Ordering::Release);
     }
 
@@ -55,34 +151,39 @@ impl Masker {
         self.active.load(Ordering::Acquire)
     }
 
+    /// The search over the current values, built if they changed since the last one.
+    fn search(&self) -> Arc<Search> {
+        if let Some(search) = &self.needles.read().unwrap_or_else(|p| p.into_inner()).search {
+            return search.clone();
+        }
+        let mut guard = self.needles.write().unwrap_or_else(|p| p.into_inner());
+        let needles = &mut *guard;
+        needles.search.get_or_insert_with(|| Arc::new(Search::new(&needles.labels))).clone()
+    }
+
+    /// `text` with every value to hide replaced by its label; borrowed when nothing matched.
     pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
         if !self.is_active() {
             return Cow::Borrowed(text);
         }
-        let needles = self.needles.read().unwrap_or_else(|p| p.into_inner());
-        let mut out = Cow::Borrowed(text);
-        for (needle, name) in needles.iter() {
-            if out.contains(needle.as_str()) {
-                out = Cow::Owned(out.replace(needle.as_str(), &format!("[secret:{name}]")));
-            }
-        }
-        out
+        self.search().mask(text)
     }
 
     pub fn mask_opt(&self, text: Option<String>) -> Option<String> {
-        text.map(|t| self.mask(&t).into_owned())
+        text.map(|t| {
+            let masked = match self.mask(&t) {
+                Cow::Owned(masked) => Some(masked),
+                Cow::Borrowed(_) => None,
+            };
+            masked.unwrap_or(t)
+        })
     }
 
     pub fn mask_value(&self, value: Value) -> Value {
         if !self.is_active() {
             return value;
         }
-        match value {
-            Value::String(s) => Value::String(self.mask(&s).into_owned()),
-            Value::Array(items) => Value::Array(items.into_iter().map(|v| self.mask_value(v)).collect()),
-            Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, self.mask_value(v))).collect()),
-            other => other,
-        }
+        self.search().mask_value(value)
     }
 }
 
@@ -343,6 +444,8 @@ impl Observer for MaskingObserver {
 mod tests {
     use super::*;
 
+    const TG: &str = "[secret:plugin:telegram:token]";
+
     #[test]
     fn masks_values_and_their_variants_longest_first() {
         let m = Masker::default();
@@ -353,5 +456,125 @@ mod tests {
         assert_eq!(m.mask(r#"{"v":"Abc-123\"x"}"#), r#"{"v":"[secret:tok]"}"#);
         let v = m.mask_value(serde_json::json!({"a": ["abc-123\"x"]}));
         assert_eq!(v, serde_json::json!({"a": ["[secret:tok]"]}));
+    }
+
+    #[test]
+    fn a_label_is_never_masked_again() {
+        // Issue #23: the value occurs in its own name.
+        let m = Masker::default();
+        m.add("plugin:telegram:token", "telegram");
+        assert_eq!(m.mask("telegram is used by the telegram channel"), format!("{TG} is used by the {TG} channel"));
+        assert_eq!(m.mask("TELEGRAM"), TG);
+        // A one-character key hides every `k` and `K`, but only in the original text.
+        m.add("OPENAI_API_KEY", "k");
+        assert_eq!(
+            m.mask("Incorrect API key: k. KEY"),
+            "Incorrect API [secret:OPENAI_API_KEY]ey: [secret:OPENAI_API_KEY]. [secret:OPENAI_API_KEY]EY"
+        );
+    }
+
+    #[test]
+    fn a_value_inside_another_secrets_name_stays_out_of_its_label() {
+        let m = Masker::default();
+        m.add("plugin:telegram:token", "s3cr3t-tg");
+        m.add("plugin:mail:password", "telegram");
+        m.add("x", "plugin");
+        assert_eq!(m.mask("plugin telegram s3cr3t-tg"), format!("[secret:x] [secret:plugin:mail:password] {TG}"));
+    }
+
+    #[test]
+    fn leftmost_longest_and_overlaps_hidden_whole() {
+        let m = Masker::default();
+        m.add("short", "abc");
+        m.add("long", "abcdef");
+        // Two matches start at 0: the longer one is written.
+        assert_eq!(m.mask("abcdefg abcx"), "[secret:long]g [secret:short]x");
+        // A match inside another one is part of it.
+        m.add("inner", "bcd");
+        assert_eq!(m.mask("abcdef"), "[secret:long]");
+        assert_eq!(m.mask("xbcdx"), "x[secret:inner]x");
+        // Two values that overlap: the leftmost one's label, and nothing of either shown.
+        m.add("tail", "efghij");
+        assert_eq!(m.mask("_abcdefghij_"), "_[secret:long]_");
+        // Values that only touch get a label each.
+        assert_eq!(m.mask("abcdefefghij"), "[secret:long][secret:tail]");
+        // The order of `add` does not matter.
+        let other = Masker::default();
+        other.add("tail", "efghij");
+        other.add("inner", "bcd");
+        other.add("long", "abcdef");
+        other.add("short", "abc");
+        for text in ["abcdefg abcx", "abcdef", "xbcdx", "_abcdefghij_", "abcdefefghij"] {
+            assert_eq!(other.mask(text), m.mask(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn case_and_json_variants() {
+        let m = Masker::default();
+        m.add("n", "Tok\"En\n");
+        assert_eq!(m.mask("TOK\"EN\n tok\"en\n"), "[secret:n] [secret:n]");
+        let json = serde_json::to_string(&serde_json::json!({"v": "Tok\"En\n"})).unwrap();
+        assert_eq!(m.mask(&json), r#"{"v":"[secret:n]"}"#);
+        // A value that ends with a quote keeps its escaped quote in the JSON variant.
+        m.add("q", "pass\"");
+        assert_eq!(m.mask(r#"{"p":"pass\""}"#), r#"{"p":"[secret:q]"}"#);
+        // Non-ASCII values and text around them.
+        m.add("u", "Grüße-Zürich");
+        assert_eq!(m.mask("→ GRÜSSE-ZÜRICH / grüße-zürich ←"), "→ [secret:u] / [secret:u] ←");
+        assert_eq!(m.mask("→ Grüße-Zürich ←"), "→ [secret:u] ←");
+    }
+
+    #[test]
+    fn borrows_when_nothing_matches_and_rebuilds_after_an_add() {
+        let m = Masker::default();
+        assert!(matches!(m.mask("text"), Cow::Borrowed(_)));
+        m.add("a", "first-value");
+        assert!(matches!(m.mask("no secret here"), Cow::Borrowed(_)));
+        assert_eq!(m.mask("first-value second-value"), "[secret:a] second-value");
+        m.add("b", "second-value");
+        assert_eq!(m.mask("first-value second-value"), "[secret:a] [secret:b]");
+        // Adding a known value again keeps the search (and the first name).
+        let before = m.search();
+        m.add("c", "first-value");
+        assert!(Arc::ptr_eq(&before, &m.search()));
+        assert_eq!(m.mask("first-value"), "[secret:a]");
+        assert_eq!(m.mask_opt(Some("x".into())), Some("x".into()));
+        assert_eq!(
+            m.mask_value(serde_json::json!({"k": [1, "second-value"]})),
+            serde_json::json!({"k": [1, "[secret:b]"]})
+        );
+    }
+
+    #[test]
+    fn no_value_survives_masking_random_text() {
+        // Small alphabets make values overlap, nest and repeat in every way.
+        let mut rng = fastrand::Rng::with_seed(23);
+        let word = |rng: &mut fastrand::Rng, lengths: std::ops::Range<usize>| -> String {
+            let len = rng.usize(lengths);
+            (0..len).map(|_| ['a', 'b', 'é'][rng.usize(..3)]).collect()
+        };
+        for _ in 0..2000 {
+            let m = Masker::default();
+            let values: Vec<String> = (0..rng.usize(1..5)).map(|_| word(&mut rng, 2..5)).collect();
+            for (i, v) in values.iter().enumerate() {
+                m.add(&format!("N{i}"), v);
+            }
+            let text = word(&mut rng, 0..40);
+            let masked = m.mask(&text);
+            // What is left between labels holds no variant of any value.
+            let mut rest = masked.to_string();
+            for i in 0..values.len() {
+                rest = rest.replace(&format!("[secret:N{i}]"), "|");
+            }
+            for part in rest.split('|') {
+                for v in &values {
+                    for variant in [v.clone(), v.to_uppercase()] {
+                        assert!(!part.contains(&variant), "{text:?} with {values:?} gave {masked:?}");
+                    }
+                }
+                assert!(text.contains(part), "{text:?} with {values:?} gave {masked:?}");
+            }
+        }
     }
 }
