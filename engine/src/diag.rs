@@ -102,15 +102,12 @@ impl Diagnostic {
             Severity::Warning => Level::WARNING,
         };
         let title = level.primary_title(self.message.as_str()).id(self.code);
-        let text = file.text();
-        let clamp = |s: &Span| {
-            let start = s.start.min(text.len());
-            let end = s.end.clamp(start, text.len());
-            start..end
-        };
+        // The renderer slices the text with every span and panics off a character
+        // boundary: each span is clamped to the text and widened to whole characters.
+        let clamp = |s: &Span| file.snap(s);
         let mut group = match &self.span {
             Some(span) => {
-                let mut snippet = Snippet::source(text).path(file.name()).fold(true);
+                let mut snippet = Snippet::source(file.text()).path(file.name()).fold(true);
                 let primary = AnnotationKind::Primary.span(clamp(span));
                 snippet = snippet.annotation(match &self.label {
                     Some(label) => primary.label(label.as_str()),
@@ -134,22 +131,51 @@ impl Diagnostic {
         renderer.render(&report).to_string()
     }
 
-    /// The machine-readable form used by `--format json`.
+    /// The machine-readable form used by `--format json`. Offsets are bytes, on
+    /// character boundaries (the span widened to whole characters, as when rendered).
     pub fn to_json(&self, file: &SourceFile) -> serde_json::Value {
         let position = |offset: usize| {
             let (line, column) = file.line_col(offset);
             serde_json::json!({ "line": line, "column": column, "offset": offset })
         };
+        let span = self.span.as_ref().map(|s| file.snap(s));
         serde_json::json!({
             "severity": self.severity,
             "code": self.code,
             "message": self.message,
             "file": file.name(),
-            "start": self.span.as_ref().map(|s| position(s.start)),
-            "end": self.span.as_ref().map(|s| position(s.end)),
+            "start": span.as_ref().map(|s| position(s.start)),
+            "end": span.as_ref().map(|s| position(s.end)),
             "label": self.label,
             "expected": self.expected,
             "help": self.help,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_inside_characters_render_as_whole_characters() {
+        // `“` is bytes 0..3 and `é` 11..13: spans that start or end inside them must not
+        // reach the renderer as they are (it slices the text and would panic).
+        let file = SourceFile::new("t.yaml", "“{{ a\nb: é\n");
+        let diag = Diagnostic::error("yaml", "bad").at(0..1).with_label("here").with_related(12..13, "and here");
+        let out = diag.render(&file, false);
+        assert!(out.contains("--> t.yaml:1:1"), "{out}");
+        assert!(out.contains("1 | “{{ a\n  | ^ here"), "a one-character caret under `“`:\n{out}");
+        assert!(out.contains("2 | b: é\n  |    - and here"), "the related span under `é`:\n{out}");
+        // Spans reaching past the text, or inverted, are clamped.
+        let out = Diagnostic::error("yaml", "bad")
+            .at(Span { start: 40, end: 2 })
+            .with_related(2..40, "past the end")
+            .render(&file, false);
+        assert!(out.contains("past the end"), "{out}");
+        let json = diag.to_json(&file);
+        assert_eq!(json["start"]["offset"], 0);
+        assert_eq!(json["end"]["offset"], 3);
+        assert_eq!(json["end"]["column"], 2);
     }
 }

@@ -76,6 +76,32 @@ impl SourceFile {
         &self.text
     }
 
+    /// `span` clamped to the text and widened to whole characters: the start moves back
+    /// and the end forward to the nearest character boundary (an empty span stays empty
+    /// unless it sat inside a character). Renderers slice the text with spans, so
+    /// everything shown goes through this.
+    pub fn snap(&self, span: &Span) -> Span {
+        let start = floor_char_boundary(&self.text, span.start);
+        let end = ceil_char_boundary(&self.text, span.end.max(start));
+        start..end
+    }
+
+    /// The span of the character that starts at `offset` (empty at the end of the text);
+    /// `offset` is first moved back to a character boundary.
+    pub fn char_at(&self, offset: usize) -> Span {
+        let start = floor_char_boundary(&self.text, offset);
+        let len = self.text[start..].chars().next().map_or(0, char::len_utf8);
+        start..start + len
+    }
+
+    /// The byte span of `chars` characters starting at byte `offset` (fewer at the end of
+    /// the text), for positions counted in characters as serde-saphyr reports some.
+    pub fn chars_from(&self, offset: usize, chars: usize) -> Span {
+        let start = floor_char_boundary(&self.text, offset);
+        let len: usize = self.text[start..].chars().take(chars).map(char::len_utf8).sum();
+        start..start + len
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
@@ -96,6 +122,25 @@ impl SourceFile {
     }
 }
 
+/// The largest character boundary of `text` at or before `index` (clamped to its length).
+/// (`str::floor_char_boundary` is newer than the workspace's minimum Rust.)
+pub fn floor_char_boundary(text: &str, index: usize) -> usize {
+    let mut i = index.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The smallest character boundary of `text` at or after `index` (clamped to its length).
+pub fn ceil_char_boundary(text: &str, index: usize) -> usize {
+    let mut i = index.min(text.len());
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +156,26 @@ mod tests {
         assert_eq!(f.offset_of(2, 3), 5);
         assert_eq!(f.offset_of(4, 1), 9);
         assert_eq!(f.offset_of(9, 1), f.text().len());
+    }
+
+    #[test]
+    fn spans_snap_to_whole_characters() {
+        // `“` is bytes 0..3, `a` 3, ` ` 4, `é` 5..7, `😀` 7..11, `\n` 11.
+        let f = SourceFile::new("x", "“a é😀\n");
+        assert_eq!(f.snap(&(0..1)), 0..3);
+        assert_eq!(f.snap(&(1..2)), 0..3);
+        assert_eq!(f.snap(&(3..6)), 3..7);
+        assert_eq!(f.snap(&(6..8)), 5..11);
+        assert_eq!(f.snap(&(3..3)), 3..3);
+        assert_eq!(f.snap(&(2..2)), 0..3);
+        assert_eq!(f.snap(&Span { start: 9, end: 1 }), 7..7, "an inverted span becomes empty at its start");
+        assert_eq!(f.snap(&(50..60)), 12..12);
+        assert_eq!(f.char_at(0), 0..3);
+        assert_eq!(f.char_at(8), 7..11);
+        assert_eq!(f.char_at(12), 12..12);
+        assert_eq!(f.chars_from(0, 1), 0..3);
+        assert_eq!(f.chars_from(5, 2), 5..11);
+        assert_eq!(f.chars_from(11, 9), 11..12);
     }
 
     #[test]
