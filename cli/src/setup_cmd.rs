@@ -705,7 +705,14 @@ impl Ui {
                 rpassword::prompt_password(prompt).map_err(|e| Failure::failed(format!("cannot read the key: {e}")))?;
             let typed = typed.trim();
             if !typed.is_empty() {
-                return Ok((Some(SecretString::from(typed.to_string())), true));
+                let key = SecretString::from(typed.to_string());
+                match vault_cmd::check_value(key_name, &key) {
+                    Ok(()) => return Ok((Some(key), true)),
+                    Err(refused) => {
+                        err(&format!("  {}\n", refused.message.replace('\n', "\n  ")));
+                        continue;
+                    }
+                }
             }
             if stored.is_some() || !provider.needs_key {
                 return Ok((stored, false));

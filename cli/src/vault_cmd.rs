@@ -359,5 +359,24 @@ pub(crate) fn read_value(key: &str) -> Result<SecretString, Failure> {
     if value.is_empty() {
         return Err(Failure::usage("no value on standard input"));
     }
-    Ok(SecretString::from(value))
+    let value = SecretString::from(value);
+    check_value(key, &value)?;
+    Ok(value)
+}
+
+/// Refuses a value too short to mask usefully: every secret is hidden wherever Pyra writes
+/// or shows text, and a value of a few characters occurs in ordinary words.
+pub(crate) fn check_value(key: &str, value: &SecretString) -> Result<(), Failure> {
+    let min = engine::run::secrets::MIN_VALUE_CHARS;
+    let chars = value.expose_secret().chars().count();
+    if chars >= min {
+        return Ok(());
+    }
+    Err(Failure::usage(format!(
+        "the value for `{key}` has {chars} character{}; secret values need at least {min}: Pyra replaces every \
+         secret with `[secret:{key}]` wherever it writes or shows text, and a value this short also occurs in \
+         ordinary words, so logs and errors would become unreadable; nothing was written\n  help: give the whole \
+         secret (API keys and tokens are much longer)",
+        if chars == 1 { "" } else { "s" }
+    )))
 }

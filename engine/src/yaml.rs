@@ -215,18 +215,29 @@ fn clean_message(rendered: &str) -> String {
     msg.to_string()
 }
 
+/// The byte span of a serde-saphyr location. Its `Span` counts *characters* (`offset`,
+/// `len`) and carries byte offsets only when the parser had them: values have both, but
+/// scanner errors (an unclosed quote, a stray `“`) have a character offset and length
+/// only. Then the start comes from the line and column (in characters) and the length is
+/// counted in characters from there, so the span never ends inside a character.
 fn location_span(file: &SourceFile, loc: &Location) -> Option<Span> {
     if loc.line() == 0 {
         return None;
     }
     let span = loc.span();
-    let start = match span.byte_offset() {
-        Some(b) if b as usize <= file.text().len() => b as usize,
-        _ => file.offset_of(loc.line() as usize, loc.column() as usize),
+    let bytes = match (span.byte_offset(), span.byte_len()) {
+        (Some(start), Some(len)) if start as usize <= file.text().len() => {
+            let start = start as usize;
+            Some(file.snap(&(start..start.saturating_add(len as usize))))
+        }
+        _ => None,
     };
-    let len = span.byte_len().map_or(span.len() as usize, |l| l as usize);
-    let end = (start + len).min(file.text().len());
-    Some(start..end)
+    Some(bytes.unwrap_or_else(|| {
+        let start = file.offset_of(loc.line() as usize, loc.column() as usize);
+        // A location without a span (line and column only) marks one character.
+        let chars = if span == serde_saphyr::Span::UNKNOWN { 1 } else { span.len() as usize };
+        file.chars_from(start, chars)
+    }))
 }
 
 /// serde-saphyr's `Spanned` around our recursive value: deserializing through the YAML
@@ -363,6 +374,17 @@ mod tests {
         assert_eq!(root.get("b").unwrap().value, Value::Bool(true));
         let (key, _) = root.pointer("/n").unwrap();
         assert_eq!(&src[key.unwrap()], "n");
+    }
+
+    #[test]
+    fn scanner_error_spans_cover_whole_characters() {
+        // serde-saphyr reports this error with a length in characters and no byte
+        // offsets; one byte from the line start would end inside the `“` (3 bytes).
+        let src = "name: x\nnodes:\n  a:\n    uses: template\n    with: { value: 1 }\n\u{201c}{{ a\n";
+        let err = parse_str(src).unwrap_err();
+        let span = err.span.clone().expect("located");
+        let line = src.find('\u{201c}').unwrap();
+        assert_eq!(span, line..line + '\u{201c}'.len_utf8(), "{err:?}");
     }
 
     #[test]
