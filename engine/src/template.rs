@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use minijinja::{Environment, UndefinedBehavior};
 
-use crate::source::{SourceFile, Span};
+use crate::source::{SourceFile, Span, floor_char_boundary};
 
 /// Names every template may use besides the ones a skill declares.
 pub const GLOBALS: &[&str] = &[
@@ -147,10 +147,11 @@ fn inside_block(text: &str, at: usize) -> bool {
 /// indentation, quotes and escapes, so positions stay on the right line.
 pub fn map_offset(file: &SourceFile, scalar: &Span, value: &str, offset: usize) -> usize {
     let text = file.text();
-    let start = scalar.start.min(text.len());
+    let start = floor_char_boundary(text, scalar.start);
     let source = &text[start..];
+    let offset = floor_char_boundary(value, offset);
     if source.starts_with(value) {
-        return start + offset.min(value.len());
+        return start + offset;
     }
     let mut src = source.char_indices().peekable();
     let mut last = 0;
@@ -173,15 +174,31 @@ pub fn map_offset(file: &SourceFile, scalar: &Span, value: &str, offset: usize) 
     start + last + skip
 }
 
+/// Maps a byte range inside a string value to a span in the file (see [`map_offset`]):
+/// from the first character of the range to the end of its last one, so the span covers
+/// whole characters and no closing quote or indentation after them. An empty range (an
+/// error at the end of a template) marks the one character at its position.
+pub fn map_range(file: &SourceFile, scalar: &Span, value: &str, range: &Range<usize>) -> Span {
+    let start = map_offset(file, scalar, value, range.start);
+    let last = value.get(range.start..range.end).and_then(|inside| inside.char_indices().next_back());
+    match last {
+        Some((i, _)) => {
+            let end = file.char_at(map_offset(file, scalar, value, range.start + i)).end;
+            start..end.max(start)
+        }
+        None => file.char_at(start),
+    }
+}
+
 /// Finds where a dotted reference is written inside a scalar, for pointing at it.
 /// Falls back to the scalar's own span.
 pub fn locate_ref(file: &SourceFile, scalar: &Span, reference: &str, focus: &str) -> Span {
     let text = file.text();
-    let end = scalar.end.max(scalar.start).min(text.len());
-    let start = scalar.start.min(end);
+    let end = floor_char_boundary(text, scalar.end.max(scalar.start));
+    let start = floor_char_boundary(text, scalar.start.min(end));
     // Block scalars' spans cover their content; plain ones too. Search a little past the
     // end in case the span only covers the first line.
-    let window_end = if end > start { end } else { text.len().min(start + 4096) };
+    let window_end = if end > start { end } else { floor_char_boundary(text, start + 4096) };
     let hay = &text[start..window_end];
     if let Some(found) = hay.find(reference) {
         let at = start + found;
@@ -227,6 +244,25 @@ mod tests {
         assert_eq!(calls.len(), 2);
         assert_eq!(calls[0].name.as_deref(), Some("k:v"));
         assert_eq!(calls[1].name, None);
+    }
+
+    #[test]
+    fn maps_ranges_to_whole_characters() {
+        // A quoted scalar: the value differs from the source, so characters are matched.
+        let src = "v: \"é {{ x }\"\n";
+        let file = SourceFile::new("t", src);
+        let value = "é {{ x }";
+        let scalar = 3..src.len() - 1;
+        let span = map_range(&file, &scalar, value, &(0..2));
+        assert_eq!(&src[span], "é");
+        let span = map_range(&file, &scalar, value, &(3..5));
+        assert_eq!(&src[span], "{{", "no closing quote or space swallowed");
+        let span = map_range(&file, &scalar, value, &(value.len()..value.len()));
+        assert_eq!(span.len(), 1, "an empty range marks the one character after the value");
+        assert!(span.start > src.find('}').unwrap(), "{span:?}");
+        // A range that ends inside `é` still covers it whole.
+        let span = map_range(&file, &scalar, value, &(0..1));
+        assert!(src.is_char_boundary(span.start) && src.is_char_boundary(span.end), "{span:?}");
     }
 
     #[test]

@@ -152,8 +152,9 @@ impl Refs<'_, '_> {
         }
         let Some(scalar) = self.ctx.value_span(pointer) else { return };
         for call in template::secret_calls(text) {
-            let at = template::map_offset(self.ctx.file, &scalar, text, call.range.start);
-            let span = at..at + call.range.len();
+            // Mapped as a range: in a quoted or block scalar the call's length in the value
+            // is not its length in the file (escapes, indentation).
+            let span = template::map_range(self.ctx.file, &scalar, text, &call.range);
             match call.name {
                 None => self.ctx.push(
                     Diagnostic::error("secret-name", "`secret()` takes the key as a quoted name")
@@ -198,11 +199,7 @@ impl Refs<'_, '_> {
         let Some(scalar) = self.ctx.value_span(pointer) else {
             return;
         };
-        let span = err.range.as_ref().map(|r| {
-            let start = template::map_offset(self.ctx.file, &scalar, text, r.start);
-            let end = template::map_offset(self.ctx.file, &scalar, text, r.end).max(start);
-            start..end.max(start + 1).min(self.ctx.file.text().len())
-        });
+        let span = err.range.as_ref().map(|r| template::map_range(self.ctx.file, &scalar, text, r));
         let what = if expression { "expression" } else { "template" };
         let unclosed = err.message.contains("end of input") || err.message.contains("expected end of");
         let help = if expression {
