@@ -12,6 +12,7 @@ mod corpus;
 mod examples;
 mod llm;
 mod memory;
+mod multibyte;
 mod run;
 mod runs;
 mod schema;
