@@ -11,6 +11,7 @@ mod config;
 mod corpus;
 mod examples;
 mod llm;
+mod masking;
 mod memory;
 mod multibyte;
 mod run;
