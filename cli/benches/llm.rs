@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use engine::run::{self, Event, Observer, RunStatus, Runtime, SkillText, SqliteStore};
+use runtime::{Event, Observer, RunStatus, Runtime, SkillText, SqliteStore};
 
 const TOKENS: usize = 200;
 
@@ -96,7 +96,7 @@ fn serve(listener: TcpListener, clock: Arc<Mutex<Clock>>) {
 }
 
 struct NoLoader;
-impl run::SkillLoader for NoLoader {
+impl runtime::SkillLoader for NoLoader {
     fn load(&self, name: &str, _near: Option<&Path>) -> Result<SkillText, String> {
         Err(format!("no skill {name}"))
     }
@@ -125,7 +125,7 @@ fn main() {
     let source = "name: stream\nnodes:\n  answer:\n    uses: llm\n    with: { prompt: Count. }\noutputs:\n  text: \"{{ nodes.answer.output }}\"\n";
     let text = SkillText { name: "stream".into(), path: None, display: "stream.yaml".into(), source: source.into() };
     let registry = Arc::new(plugins::builtin_registry());
-    let program = run::compile(&registry, &text).expect("valid");
+    let program = runtime::compile(&registry, &text).expect("valid");
     let sink = Arc::new(Sink { out: Mutex::new(std::fs::File::create("/dev/null").unwrap()), clock: clock.clone() });
     let runtime = Runtime {
         registry,
@@ -133,7 +133,7 @@ fn main() {
         observer: sink,
         interaction: None,
         loader: Arc::new(NoLoader),
-        paths: Arc::new(engine::paths::PathPolicy::new(home.path())),
+        paths: Arc::new(paths::PathPolicy::new(home.path())),
         locks: Some(home.path().join("runs")),
         cancel: Default::default(),
         secrets: None,

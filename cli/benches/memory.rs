@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use engine::memory::{Memory, SearchOptions};
+use memory::{Memory, SearchOptions};
 
 const WORDS: &[&str] = &[
     "meeting",

@@ -16,8 +16,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use engine::run::secrets::Masker;
-use engine::run::{self, MemoryStore, RunStatus, Runtime, SkillText, SqliteStore, Store};
+use runtime::secrets::Masker;
+use runtime::{MemoryStore, RunStatus, Runtime, SkillText, SqliteStore, Store};
 
 fn chain(n: usize) -> String {
     let mut s = String::from("name: w2\nnodes:\n  n0:\n    uses: template\n    with: { value: 0 }\n");
@@ -75,7 +75,7 @@ fn workload(name: &str) -> (String, usize) {
 }
 
 struct NoLoader;
-impl run::SkillLoader for NoLoader {
+impl runtime::SkillLoader for NoLoader {
     fn load(&self, name: &str, _near: Option<&Path>) -> Result<SkillText, String> {
         Err(format!("no skill {name}"))
     }
@@ -101,15 +101,15 @@ fn child(name: &str, store_kind: &str) {
     let registry = Arc::new(plugins::builtin_registry());
     let t0 = Instant::now();
     if std::env::var_os("PYRA_BENCH_TRACE").is_some() {
-        let v = engine::validate_source(engine::SourceFile::new("x", text.source.clone()), &registry);
+        let v = lang::validate_source(syntax::SourceFile::new("x", text.source.clone()), &registry);
         eprintln!("after validate: rss {} KiB, peak {} KiB, {:?}", rss_kib("VmRSS:"), peak_rss_kib(), t0.elapsed());
         let checked = v.checked.unwrap();
         drop(v.diagnostics);
-        let p = run::program::Program::new(Arc::new(checked.skill), &checked.graph, &registry).unwrap();
+        let p = runtime::program::Program::new(Arc::new(checked.skill), &checked.graph, &registry).unwrap();
         eprintln!("after program: rss {} KiB, peak {} KiB, {:?}", rss_kib("VmRSS:"), peak_rss_kib(), t0.elapsed());
         drop(p);
     }
-    let program = run::compile(&registry, &text).expect("valid workload");
+    let program = runtime::compile(&registry, &text).expect("valid workload");
     let compile = t0.elapsed();
     if std::env::var_os("PYRA_BENCH_TRACE").is_some() {
         eprintln!("after compile: rss {} KiB, peak {} KiB", rss_kib("VmRSS:"), peak_rss_kib());
@@ -122,10 +122,10 @@ fn child(name: &str, store_kind: &str) {
     let runtime = Runtime {
         registry,
         store,
-        observer: Arc::new(run::Silent),
+        observer: Arc::new(runtime::Silent),
         interaction: None,
         loader: Arc::new(NoLoader),
-        paths: Arc::new(engine::paths::PathPolicy::new(dir.path())),
+        paths: Arc::new(paths::PathPolicy::new(dir.path())),
         locks: (store_kind == "sqlite").then(|| dir.path().join("runs")),
         cancel: Default::default(),
         secrets: None,

@@ -110,9 +110,9 @@ pub const VAULT_HELP: &str = "Unlocking: PYRA_VAULT_PASSPHRASE, or PYRA_VAULT_ID
 file (or --identity FILE), or a hidden prompt on a terminal. Values are never taken from
 the command line: `set` reads a hidden prompt, or standard input when it is not a terminal.";
 
-/// `--since`: a date, a time or an age (see [`engine::memory::parse_since`]).
+/// `--since`: a date, a time or an age (see [`memory::parse_since`]).
 fn since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    engine::memory::parse_since(text, chrono::Utc::now())
+    memory::parse_since(text, chrono::Utc::now())
 }
 
 #[derive(Debug, Subcommand)]

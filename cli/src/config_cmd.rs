@@ -4,10 +4,10 @@
 //! Secrets are refused: keys live in the vault, the file only names them.
 
 use clap::Subcommand;
-use engine::Diagnostic;
-use engine::config::{Config, ConfigError};
+use config::{Config, ConfigError};
 use plugins::llm::providers;
 use serde_json::Value as Json;
+use syntax::Diagnostic;
 
 use crate::home::Home;
 use crate::output::{color_stderr, err, out};

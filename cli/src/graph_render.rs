@@ -1,8 +1,8 @@
 //! Drawing a skill's graph: a layered picture for the terminal, Graphviz dot, Mermaid.
 
-use engine::Checked;
-use engine::graph::EdgeKind;
-use engine::model::{Condition, Node};
+use lang::Checked;
+use lang::graph::EdgeKind;
+use lang::model::{Condition, Node};
 
 /// Most columns the terminal picture uses before wrapping a layer onto a new row.
 const MAX_WIDTH: usize = 100;

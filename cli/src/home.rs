@@ -54,7 +54,7 @@ impl Home {
     /// command; user content such as skills is not walked.
     pub fn fix_permissions(&self) -> Vec<String> {
         let mut notes = Vec::new();
-        let mut fix = |path: &Path, is_dir: bool| notes.extend(engine::private::make_private(path, is_dir));
+        let mut fix = |path: &Path, is_dir: bool| notes.extend(paths::make_private(path, is_dir));
         if !self.root.is_dir() {
             return notes;
         }

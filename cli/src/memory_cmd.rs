@@ -5,14 +5,14 @@
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
-use engine::memory::{Memory, MemoryError, SearchOptions};
+use memory::{Memory, MemoryError, SearchOptions};
 use serde_json::json;
 
 use crate::cli::MemoryCommand;
 use crate::home::Home;
 use crate::{Failure, exit, output};
 
-fn failure(e: engine::memory::MemoryError) -> Failure {
+fn failure(e: memory::MemoryError) -> Failure {
     Failure::failed(e.to_string())
 }
 
@@ -79,7 +79,7 @@ enum Edited {
 
 /// The note's whole file (or [`NEW_NOTE`]) edited in the editor.
 fn edit(memory: &Memory, name: &str) -> Result<Edited, Failure> {
-    engine::memory::check_note_name(name).map_err(failure)?;
+    memory::check_note_name(name).map_err(failure)?;
     let editor = editor().ok_or_else(|| {
         Failure::usage(
             "no text on standard input and no $VISUAL or $EDITOR to write it in\n  help: pipe the text in \

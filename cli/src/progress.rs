@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use engine::run::{Event, NodeStatus, Observer, RunStatus};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use runtime::{Event, NodeStatus, Observer, RunStatus};
 
 use crate::output;
 

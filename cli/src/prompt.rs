@@ -5,7 +5,7 @@
 use std::io::BufRead;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use engine::run::{ApprovalPrompt, ApprovalState, BoxFuture, Interaction};
+use runtime::{ApprovalPrompt, ApprovalState, BoxFuture, Interaction};
 use tokio::sync::mpsc;
 
 use crate::progress::Progress;

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use engine::run::{self, SkillText};
+use runtime::SkillText;
 use serde_json::{Map, Value};
 
 use crate::cli::RunArgs;
@@ -19,11 +19,11 @@ pub fn run(home: &Home, args: RunArgs) -> Result<u8, Failure> {
     // Checked before anything is opened: an invalid skill or bad inputs touch no store,
     // and a dry run leaves nothing behind.
     let registry = Arc::new(plugins::builtin_registry());
-    let program = run::compile(&registry, &text).map_err(runner::run_failure)?;
+    let program = runtime::compile(&registry, &text).map_err(runner::run_failure)?;
     let given = gather_inputs(&program.skill, &args)?;
     if args.dry_run {
-        let inputs =
-            run::inputs::resolve(&program.skill, given).map_err(|e| runner::run_failure(run::RunError::Inputs(e)))?;
+        let inputs = runtime::inputs::resolve(&program.skill, given)
+            .map_err(|e| runner::run_failure(runtime::RunError::Inputs(e)))?;
         output::out(&plan(&program, &text, &inputs));
         return Ok(exit::OK);
     }
@@ -32,7 +32,7 @@ pub fn run(home: &Home, args: RunArgs) -> Result<u8, Failure> {
     Ok(runner::report(&report, args.json, &session.progress))
 }
 
-fn gather_inputs(skill: &engine::Skill, args: &RunArgs) -> Result<Map<String, Value>, Failure> {
+fn gather_inputs(skill: &lang::Skill, args: &RunArgs) -> Result<Map<String, Value>, Failure> {
     let mut given = Map::new();
     if let Some(file) = &args.inputs_file {
         let text = if file == "-" {
@@ -56,14 +56,14 @@ fn gather_inputs(skill: &engine::Skill, args: &RunArgs) -> Result<Map<String, Va
         let Some((name, value)) = pair.split_once('=') else {
             return Err(Failure::usage(format!("--input `{pair}`: expected NAME=VALUE")));
         };
-        let value = run::inputs::coerce(skill, name.trim(), value).map_err(Failure::usage)?;
+        let value = runtime::inputs::coerce(skill, name.trim(), value).map_err(Failure::usage)?;
         given.insert(name.trim().to_string(), value);
     }
     Ok(given)
 }
 
 /// The plan: nodes in the order they can start, what they wait for, their conditions.
-fn plan(program: &run::program::Program, text: &SkillText, inputs: &Map<String, Value>) -> String {
+fn plan(program: &runtime::program::Program, text: &SkillText, inputs: &Map<String, Value>) -> String {
     let skill = &program.skill;
     let mut out = format!("plan for {} ({})\n", skill.name, text.display);
     if !inputs.is_empty() {
@@ -75,7 +75,7 @@ fn plan(program: &run::program::Program, text: &SkillText, inputs: &Map<String, 
     let limit = skill.concurrency.map_or_else(|| "default".to_string(), |c| c.to_string());
     out.push_str(&format!("concurrency: {limit}"));
     if let Some(t) = skill.timeout {
-        out.push_str(&format!(", timeout: {}", engine::duration::format(t.0)));
+        out.push_str(&format!(", timeout: {}", syntax::duration::format(t.0)));
     }
     out.push_str("\nsteps (a step starts once the ones it waits for have ended):\n");
     let mut done = vec![false; program.nodes.len()];
@@ -96,8 +96,8 @@ fn plan(program: &run::program::Program, text: &SkillText, inputs: &Map<String, 
                 line.push_str(&format!(" after {}", deps.join(", ")));
             }
             match &spec.condition {
-                Some(engine::model::Condition::Expression(e)) => line.push_str(&format!(" if {e}")),
-                Some(engine::model::Condition::Literal(b)) => line.push_str(&format!(" if {b}")),
+                Some(lang::model::Condition::Expression(e)) => line.push_str(&format!(" if {e}")),
+                Some(lang::model::Condition::Literal(b)) => line.push_str(&format!(" if {b}")),
                 None => {}
             }
             if spec.for_each.is_some() {
@@ -108,9 +108,9 @@ fn plan(program: &run::program::Program, text: &SkillText, inputs: &Map<String, 
                 extras.push(format!("{} attempts", r.attempts));
             }
             if let Some(t) = spec.timeout {
-                extras.push(format!("timeout {}", engine::duration::format(t.0)));
+                extras.push(format!("timeout {}", syntax::duration::format(t.0)));
             }
-            if spec.on_error == engine::model::OnError::Continue {
+            if spec.on_error == lang::model::OnError::Continue {
                 extras.push("continues on error".into());
             }
             if !extras.is_empty() {

@@ -6,8 +6,8 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use engine::paths::PathPolicy;
-use engine::run::{RunError, RunReport, RunStatus, Runtime, SkillLoader, SkillText, SqliteStore, Store};
+use paths::PathPolicy;
+use runtime::{RunError, RunReport, RunStatus, Runtime, SkillLoader, SkillText, SqliteStore, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::home::Home;
@@ -61,11 +61,11 @@ impl Session {
     }
 
     /// A session over a registry the caller already built (and compiled with).
-    pub fn with_registry(home: &Home, quiet: bool, registry: Arc<engine::Registry>) -> Result<Self, Failure> {
+    pub fn with_registry(home: &Home, quiet: bool, registry: Arc<runtime::Kinds>) -> Result<Self, Failure> {
         let store = open_store(home)?;
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         let progress = Arc::new(Progress::new(std::io::stderr().is_terminal(), quiet));
-        let interaction: Option<Arc<dyn engine::run::Interaction>> =
+        let interaction: Option<Arc<dyn runtime::Interaction>> =
             if interactive { Some(Arc::new(crate::prompt::TerminalPrompt::new(progress.clone()))) } else { None };
         let runs_dir = home.root.join("runs");
         home.ensure_dir(&runs_dir)
@@ -81,7 +81,7 @@ impl Session {
             cancel: CancellationToken::new(),
             secrets: Some(Arc::new(crate::vault_cmd::VaultSource::new(home, progress.clone()))),
             masker: Arc::default(),
-            security_log: Some(engine::audit::SecurityLog::new(&home.root)),
+            security_log: Some(security::audit::SecurityLog::new(&home.root)),
             home: Some(home.root.clone()),
         };
         // A run whose process died (a crash, `kill -9`) is found here and recorded.
@@ -141,7 +141,7 @@ async fn watch_signals(cancel: CancellationToken, store: Arc<SqliteStore>, progr
         for run_id in progress.active_runs() {
             let _ = store.force_cancel(&run_id);
         }
-        engine::run::procs::kill_all();
+        runtime::procs::kill_all();
         progress.note("stopped.");
         std::process::exit(exit::CANCELLED as i32);
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use engine::run::{ApprovalState, NodeRecord, RunFilter, RunRecord, RunStatus, Store};
+use runtime::{ApprovalState, NodeRecord, RunFilter, RunRecord, RunStatus, Store};
 use serde_json::json;
 
 use crate::cli::RunsCommand;
@@ -21,7 +21,7 @@ pub fn run(home: &Home, command: RunsCommand) -> Result<u8, Failure> {
     }
 }
 
-fn store_failure(e: engine::run::StoreError) -> Failure {
+fn store_failure(e: runtime::StoreError) -> Failure {
     Failure::failed(e.to_string())
 }
 
@@ -43,7 +43,7 @@ fn duration(ms: Option<i64>) -> String {
 /// `--since`: `2h`/`7d` ago, a date, or an RFC 3339 time.
 fn parse_since(text: &str) -> Result<i64, Failure> {
     let now = chrono::Local::now();
-    if let Some(d) = engine::duration::parse(text) {
+    if let Some(d) = syntax::duration::parse(text) {
         return Ok(now.timestamp_millis() - d.as_millis() as i64);
     }
     if let Some(days) = text.strip_suffix('d').and_then(|n| n.parse::<i64>().ok()) {
@@ -136,13 +136,13 @@ fn load(session: &Session, arg: &str) -> Result<(RunRecord, Vec<NodeRecord>), Fa
 /// Node ids of the skill as recorded, in file order, so pending nodes show too.
 fn node_order(record: &RunRecord) -> Vec<String> {
     let registry = plugins::builtin_registry();
-    let text = engine::run::SkillText {
+    let text = runtime::SkillText {
         name: record.skill.clone(),
         path: None,
         display: record.skill.clone(),
         source: record.source.clone(),
     };
-    engine::run::compile(&registry, &text).map(|p| p.nodes.iter().map(|n| n.id.clone()).collect()).unwrap_or_default()
+    runtime::compile(&registry, &text).map(|p| p.nodes.iter().map(|n| n.id.clone()).collect()).unwrap_or_default()
 }
 
 fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure> {
@@ -303,7 +303,7 @@ fn cancel(home: &Home, arg: &str) -> Result<u8, Failure> {
         session.store.run(&id).map_err(store_failure)?.ok_or_else(|| Failure::usage(format!("no run `{id}`")))?;
     match record.status {
         RunStatus::Waiting | RunStatus::Interrupted => {
-            let change = engine::run::Change::RunStatus {
+            let change = runtime::Change::RunStatus {
                 status: RunStatus::Cancelled,
                 error: Some("cancelled by `pyra runs cancel`".into()),
                 outputs: None,
@@ -391,7 +391,7 @@ pub fn answer(
             record.status
         )));
     }
-    let now = engine::run::now_ms();
+    let now = runtime::now_ms();
     if now >= target.deadline {
         output::err(&format!(
             "approval `{}` expired at {}; its on_timeout outcome ({}) applies\n",

@@ -18,14 +18,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use age::secrecy::{ExposeSecret, SecretString};
-use engine::audit::{Event, SecurityLog};
-use engine::config::{ConfigError, ModelEntry, ResolveError};
-use engine::run::NodeError;
-use engine::run::secrets::{Masker, SecretSource};
-use engine::vault::{Unlock, Unlocked, Vault};
+use config::{ConfigError, ModelEntry, ResolveError};
 use plugins::llm::client::{self, Endpoint, LlmError, Policy};
 use plugins::llm::providers::{self, OPENAI_COMPATIBLE, PROVIDERS, Provider};
+use runtime::NodeError;
+use runtime::secrets::{Masker, SecretSource};
+use security::audit::{Event, SecurityLog};
 use tokio_util::sync::CancellationToken;
+use vault::{Unlock, Unlocked, Vault};
 
 use crate::home::Home;
 use crate::output::{color_stderr, err, out};
@@ -431,7 +431,7 @@ fn scrub(text: &str, key: Option<(&str, &SecretString)>) -> String {
     if let Some((name, value)) = key {
         masker.add(name, value.expose_secret());
     }
-    engine::security::redact::redact(&masker.mask(text)).into_owned()
+    security::redact::redact(&masker.mask(text)).into_owned()
 }
 
 /// A config error from an edit: located snippets on stderr, then the summary.
@@ -503,9 +503,9 @@ impl VaultAccess {
             audit_read(&self.log, name, &Err("not in the vault".into()), "model provider key; pyra setup");
             return Ok(None);
         };
-        let value = if engine::vault::is_sealed(&value) {
+        let value = if vault::is_sealed(&value) {
             let pass = vault_cmd::key_passphrase(name)?;
-            engine::vault::unseal(name, &value, &pass).map_err(vault_cmd::vault_failure)?
+            vault::unseal(name, &value, &pass).map_err(vault_cmd::vault_failure)?
         } else {
             value
         };

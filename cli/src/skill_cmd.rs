@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use engine::model::{CatchUp, Condition, ForEach, Overlap, Trigger};
-use engine::{Checked, Registry, Validation};
+use lang::model::{CatchUp, Condition, ForEach, Overlap, Trigger};
+use lang::{Checked, Registry, Validation};
 use serde_json::json;
 
 use crate::cli::{Format, GraphFormat, SkillCommand};
@@ -21,7 +21,7 @@ pub fn run(home: &Home, command: SkillCommand) -> Result<u8, Failure> {
         SkillCommand::Graph { skill, format } => graph(home, &registry, &skill, format),
         SkillCommand::New { name, dir, force } => new(home, &registry, &name, dir.as_deref(), force),
         SkillCommand::Schema => {
-            out(&engine::schema::to_pretty(&engine::schema::skill_schema(&registry)));
+            out(&lang::schema::to_pretty(&lang::schema::skill_schema(&registry)));
             Ok(exit::OK)
         }
     }
@@ -292,7 +292,7 @@ fn show(home: &Home, registry: &Registry, arg: &str, as_json: bool) -> Result<u8
         if let Some(d) = &node.timeout {
             extras.push(format!("timeout {d}"));
         }
-        if node.on_error == engine::model::OnError::Continue {
+        if node.on_error == lang::model::OnError::Continue {
             extras.push("continues on error".into());
         }
         if !extras.is_empty() {
@@ -327,7 +327,7 @@ fn describe_trigger(trigger: &Trigger) -> String {
             let window = c.catch_up_window.map(|w| format!(" within {w}")).unwrap_or_default();
             let mut s = format!("  cron \"{}\" ({tz_name}; catch-up {catch_up}{window}, overlap {overlap})\n", c.cron);
             s.push_str(&trigger_inputs(&c.with));
-            if let Ok(expr) = engine::cron::parse(&c.cron) {
+            if let Ok(expr) = lang::cron::parse(&c.cron) {
                 let next: Vec<String> = match c.timezone.as_deref().map(str::parse::<chrono_tz::Tz>) {
                     Some(Ok(tz)) => expr
                         .upcoming(&chrono::Utc::now().with_timezone(&tz), 3)
@@ -402,7 +402,7 @@ fn new(home: &Home, registry: &Registry, name: &str, dir: Option<&Path>, force: 
     }
     // The schema goes into the home so the header works offline and in any editor.
     let schema_file = home.schema_file();
-    let schema_text = engine::schema::to_pretty(&engine::schema::skill_schema(registry));
+    let schema_text = lang::schema::to_pretty(&lang::schema::skill_schema(registry));
     let io = |what: &str, p: &Path, e: std::io::Error| Failure::failed(format!("cannot {what} {}: {e}", p.display()));
     if let Some(parent) = schema_file.parent() {
         home.ensure_dir(parent).map_err(|e| io("create", parent, e))?;

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use engine::{Registry, SourceFile, Validation};
+use lang::{Registry, Validation};
+use syntax::SourceFile;
 
 use crate::home::Home;
 use crate::{Failure, builtin};
@@ -63,7 +64,7 @@ impl SkillSource {
     }
 
     /// The skill's text, for running it.
-    pub fn text(&self) -> Result<engine::run::SkillText, Failure> {
+    pub fn text(&self) -> Result<runtime::SkillText, Failure> {
         let (path, source) = match &self.text {
             Text::Embedded(text) => (None, text.to_string()),
             Text::File(path) => {
@@ -75,14 +76,14 @@ impl SkillSource {
                 (Some(abs.display().to_string()), source)
             }
         };
-        Ok(engine::run::SkillText { name: self.name.clone(), path, display: self.display.clone(), source })
+        Ok(runtime::SkillText { name: self.name.clone(), path, display: self.display.clone(), source })
     }
 
     /// Reads and validates the skill.
     pub fn validate(&self, registry: &Registry) -> Validation {
         match &self.text {
-            Text::Embedded(text) => engine::validate_source(SourceFile::new(self.display.clone(), *text), registry),
-            Text::File(path) => engine::validate::validate_path(path, &self.display, registry),
+            Text::Embedded(text) => lang::validate_source(SourceFile::new(self.display.clone(), *text), registry),
+            Text::File(path) => lang::validate::validate_path(path, &self.display, registry),
         }
     }
 }
@@ -149,7 +150,7 @@ pub fn resolve(home: &Home, arg: &str) -> Result<SkillSource, Failure> {
     } else {
         format!("no skill named `{arg}` (looked in the built-in skills and {})", home.skills_dir().display())
     };
-    if let Some(close) = engine::suggest::did_you_mean(arg, known.keys().map(String::as_str)) {
+    if let Some(close) = syntax::suggest::did_you_mean(arg, known.keys().map(String::as_str)) {
         message.push_str(&format!("\n  help: did you mean `{close}`?"));
     } else if !looks_like_path {
         message.push_str("\n  help: `pyra skill list` shows the skills Pyra knows");

@@ -6,8 +6,8 @@ use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use age::secrecy::{ExposeSecret, SecretString};
-use engine::audit::{Event, SecurityLog};
-use engine::vault::{Unlock, Vault, VaultError};
+use security::audit::{Event, SecurityLog};
+use vault::{Unlock, Vault, VaultError};
 
 use crate::cli::VaultCommand;
 use crate::home::Home;
@@ -25,7 +25,7 @@ pub fn run(home: &Home, command: VaultCommand) -> Result<u8, Failure> {
             let mut value = read_value(&key)?;
             if seal {
                 let key_pass = new_passphrase("PYRA_VAULT_KEY_PASSPHRASE")?;
-                value = engine::vault::seal(&value, &key_pass).map_err(vault_failure)?;
+                value = vault::seal(&value, &key_pass).map_err(vault_failure)?;
             }
             let result = vault.update(&unlock, |v| {
                 v.set(&key, value);
@@ -49,20 +49,20 @@ pub fn run(home: &Home, command: VaultCommand) -> Result<u8, Failure> {
             let open = open.map_err(vault_failure)?;
             let Some(value) = open.get(&key) else {
                 let names: Vec<&str> = open.names().collect();
-                let hint = engine::suggest::help(&key, names.iter().copied()).unwrap_or_default();
+                let hint = syntax::suggest::help(&key, names.iter().copied()).unwrap_or_default();
                 return Err(Failure::failed(format!("no key `{key}` in the vault{}", prefixed(&hint))));
             };
             if reveal {
-                let value = if engine::vault::is_sealed(value) {
+                let value = if vault::is_sealed(value) {
                     let key_pass = key_passphrase(&key)?;
-                    let opened = engine::vault::unseal(&key, value, &key_pass);
+                    let opened = vault::unseal(&key, value, &key_pass);
                     audit(&log, "vault.unseal", Some(&key), &opened);
                     opened.map_err(vault_failure)?
                 } else {
                     value.clone()
                 };
                 output::out(&format!("{}\n", value.expose_secret()));
-            } else if engine::vault::is_sealed(value) {
+            } else if vault::is_sealed(value) {
                 output::err(&format!("`{key}` is set and sealed with its own passphrase; add --reveal to print it\n"));
             } else {
                 output::err(&format!(
@@ -80,7 +80,7 @@ pub fn run(home: &Home, command: VaultCommand) -> Result<u8, Failure> {
             let names: Vec<String> = open
                 .names()
                 .map(|n| {
-                    let sealed = open.get(n).is_some_and(engine::vault::is_sealed);
+                    let sealed = open.get(n).is_some_and(vault::is_sealed);
                     if sealed && !json { format!("{n}  (sealed)") } else { n.to_string() }
                 })
                 .collect();
@@ -210,7 +210,7 @@ fn unlock_source() -> &'static str {
 /// environment, an identity file or a prompt), then kept in memory for the process.
 pub struct VaultSource {
     vault: Vault,
-    unlocked: std::sync::Mutex<Option<Result<engine::vault::Unlocked, String>>>,
+    unlocked: std::sync::Mutex<Option<Result<vault::Unlocked, String>>>,
     /// Hidden while a passphrase is asked, so the live view does not draw over the prompt.
     progress: std::sync::Arc<crate::progress::Progress>,
 }
@@ -221,7 +221,7 @@ impl VaultSource {
     }
 }
 
-impl engine::run::secrets::SecretSource for VaultSource {
+impl runtime::secrets::SecretSource for VaultSource {
     fn get(&self, name: &str) -> Result<SecretString, String> {
         let mut slot = self.unlocked.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
@@ -241,14 +241,14 @@ impl engine::run::secrets::SecretSource for VaultSource {
             None => return Err("the vault could not be opened".into()),
         };
         drop(slot);
-        if !engine::vault::is_sealed(&value) {
+        if !vault::is_sealed(&value) {
             return Ok(value);
         }
         // Sealed a second time: its own passphrase too.
         self.progress.hide(true);
         let key_pass = key_passphrase(name);
         self.progress.hide(false);
-        engine::vault::unseal(name, &value, &key_pass.map_err(|f| f.message)?).map_err(|e| e.to_string())
+        vault::unseal(name, &value, &key_pass.map_err(|f| f.message)?).map_err(|e| e.to_string())
     }
 }
 
@@ -367,7 +367,7 @@ pub(crate) fn read_value(key: &str) -> Result<SecretString, Failure> {
 /// Refuses a value too short to mask usefully: every secret is hidden wherever Pyra writes
 /// or shows text, and a value of a few characters occurs in ordinary words.
 pub(crate) fn check_value(key: &str, value: &SecretString) -> Result<(), Failure> {
-    let min = engine::run::secrets::MIN_VALUE_CHARS;
+    let min = runtime::secrets::MIN_VALUE_CHARS;
     let chars = value.expose_secret().chars().count();
     if chars >= min {
         return Ok(());

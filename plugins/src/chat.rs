@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use engine::memory::{Memory, SearchOptions};
+use memory::{Memory, SearchOptions};
 
 /// What a command is given.
 pub struct CommandCtx<'a> {

@@ -12,27 +12,25 @@ pub mod llm;
 
 use std::sync::Arc;
 
-use engine::Registry;
-use engine::run::Executor;
+use lang::KindSpec;
+use runtime::{Executor, Kinds};
 
-/// Every built-in node kind, in the order `pyra skill schema` lists them.
-pub fn builtin_registry() -> Registry {
-    let mut registry = Registry::new();
+/// Every built-in node kind, in the order `pyra skill schema` lists them, with the
+/// executor of each.
+pub fn builtin_registry() -> Kinds {
+    let mut registry = Kinds::new();
     for spec in builtin_specs() {
+        let executor = executor(&spec.name);
         // Names are literals in this crate; a duplicate is caught by the test below.
-        let _ = registry.register(spec);
+        let _ = registry.register(spec, executor);
     }
     registry
 }
 
-/// The specs of every built-in kind, family by family, with their executors.
-fn builtin_specs() -> Vec<engine::KindSpec> {
+/// The specs of every built-in kind, family by family.
+fn builtin_specs() -> Vec<KindSpec> {
     let families = [kinds::core::specs(), kinds::io::specs(), kinds::ai::specs(), kinds::memory::specs()];
-    let mut specs: Vec<engine::KindSpec> = families.into_iter().flatten().collect();
-    for spec in &mut specs {
-        spec.executor = executor(&spec.name);
-    }
-    specs
+    families.into_iter().flatten().collect()
 }
 
 /// The executor of each built-in kind. Kinds without one (`message.send`, until the
@@ -64,7 +62,7 @@ mod tests {
 
     #[test]
     fn kinds_are_unique_and_schemas_compile() {
-        let mut registry = Registry::new();
+        let mut registry = lang::Registry::new();
         let specs = builtin_specs();
         for spec in specs {
             assert!(jsonschema_compiles(&spec.with_schema), "{}", spec.name);

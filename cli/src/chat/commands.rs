@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use engine::chat::Role;
+use conversations::Role;
 use plugins::chat::{ChatCommand, CommandCtx, CommandFn};
 use serde_json::Value;
 
@@ -113,7 +113,7 @@ impl Commands {
                 Ok(Flow::Continue)
             }
             None => {
-                let hint = engine::suggest::did_you_mean(name, self.names())
+                let hint = syntax::suggest::did_you_mean(name, self.names())
                     .map(|s| format!("; did you mean /{s}?"))
                     .unwrap_or_else(|| "; /help lists the commands".into());
                 output::err(&format!("unknown command /{name}{hint}\n"));
@@ -155,7 +155,7 @@ fn skills_cmd(chat: &mut Chat, _: &Commands, _: &str) -> Result<Flow, Failure> {
     let mut text = String::new();
     for (name, source) in skills::known(&chat.home) {
         let description = source.text().ok().and_then(|t| {
-            engine::run::compile(&chat.session.runtime.registry, &t).ok().and_then(|p| p.skill.description.clone())
+            runtime::compile(&chat.session.runtime.registry, &t).ok().and_then(|p| p.skill.description.clone())
         });
         let tool = if chat.tools.contains(&name) { " (tool)" } else { "" };
         text.push_str(&format!("  {name:<20} {}{tool}\n", description.unwrap_or_default()));
@@ -178,18 +178,17 @@ fn run_skill(chat: &mut Chat, _: &Commands, arg: &str) -> Result<Flow, Failure> 
     let outcome = (|| -> Result<Value, Failure> {
         let source = skills::resolve(&chat.home, &name)?;
         let text = source.text()?;
-        let program =
-            engine::run::compile(&chat.session.runtime.registry, &text).map_err(crate::runner::run_failure)?;
+        let program = runtime::compile(&chat.session.runtime.registry, &text).map_err(crate::runner::run_failure)?;
         let mut inputs = serde_json::Map::new();
         for pair in words {
             let (k, v) = pair.split_once('=').ok_or_else(|| Failure::usage(format!("`{pair}` is not key=value")))?;
-            let value = engine::run::inputs::coerce(&program.skill, k, v).map_err(Failure::usage)?;
+            let value = runtime::inputs::coerce(&program.skill, k, v).map_err(Failure::usage)?;
             inputs.insert(k.to_string(), value);
         }
         let report = chat.session.block_on(chat.session.runtime.start(program, &text, inputs));
         let report = report.map_err(crate::runner::run_failure)?;
         match report.status {
-            engine::run::RunStatus::Succeeded => Ok(report.outputs.unwrap_or(Value::Null)),
+            runtime::RunStatus::Succeeded => Ok(report.outputs.unwrap_or(Value::Null)),
             status => {
                 Err(Failure::failed(format!("run {} {status}: {}", report.run_id, report.error.unwrap_or_default())))
             }

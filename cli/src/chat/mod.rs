@@ -2,7 +2,7 @@
 //! `$PYRA_HOME/skills/chat.yaml`). One turn is one run of that skill with the message,
 //! the history trimmed to the model's token budget, the model and the enabled tools; the
 //! reply streams to the terminal as it arrives. Conversations live in `pyra.db`
-//! ([`engine::chat::ChatStore`]) and can be continued, named and listed.
+//! ([`conversations::ChatStore`]) and can be continued, named and listed.
 //!
 //! Modes: a REPL on a terminal ([`repl`]), or one question — `pyra chat "question"`, or
 //! text piped on stdin — answered on stdout.
@@ -15,9 +15,9 @@ use std::collections::BTreeSet;
 use std::io::{IsTerminal, Read};
 use std::sync::{Arc, Mutex};
 
-use engine::chat::{ChatMessage, ChatStore, Role, Session as Conversation};
-use engine::run::program::Program;
-use engine::run::{RunReport, RunStatus, SkillText, Store};
+use conversations::{ChatMessage, ChatStore, Role, Session as Conversation};
+use runtime::program::Program;
+use runtime::{RunReport, RunStatus, SkillText, Store};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -98,7 +98,7 @@ pub struct Chat {
     pub tools: Vec<String>,
     /// config.yaml as loaded when the chat opened (or `/model` last switched): the model
     /// entries and the `chat:` section (recall per turn and its category).
-    pub config: engine::config::Config,
+    pub config: config::Config,
     /// Tools approved for the rest of the session (`*`: all).
     pub always: Arc<Mutex<BTreeSet<String>>>,
     text: SkillText,
@@ -110,7 +110,7 @@ pub struct Chat {
     told_waiting: Option<String>,
 }
 
-fn chat_failure(e: engine::chat::ChatError) -> Failure {
+fn chat_failure(e: conversations::ChatError) -> Failure {
     Failure::failed(e.to_string())
 }
 
@@ -118,7 +118,7 @@ impl Chat {
     /// Opens the store and the `chat` skill and picks the conversation.
     pub fn open(home: &Home, args: &ChatArgs, interactive: bool) -> Result<Chat, Failure> {
         // No model, no chat: say so before a conversation is created or anything stored.
-        let config = engine::config::Config::load(&home.root).map_err(|e| Failure::failed(e.render(false)))?;
+        let config = config::Config::load(&home.root).map_err(|e| Failure::failed(e.render(false)))?;
         if let Err(e) = config.resolve(args.model.as_deref()) {
             return Err(Failure::failed(e.to_string()));
         }
@@ -144,7 +144,7 @@ impl Chat {
         let store = ChatStore::open(&home.root.join("pyra.db")).map_err(chat_failure)?;
         let source = skills::resolve(home, "chat")?;
         let text = source.text()?;
-        let program = engine::run::compile(&session.runtime.registry, &text).map_err(runner::run_failure)?;
+        let program = runtime::compile(&session.runtime.registry, &text).map_err(runner::run_failure)?;
         let conv = match (&args.session, args.resume) {
             (Some(name), _) => match store.find(name).map_err(chat_failure)? {
                 Some(conv) => conv,
@@ -216,7 +216,7 @@ impl Chat {
     pub fn set_model(&mut self, model: Option<&str>) -> Result<(), Failure> {
         if let Some(m) = model {
             // Read again: the entry may have been added since the chat opened.
-            let config = engine::config::Config::load(&self.home.root).map_err(|e| Failure::failed(e.render(false)))?;
+            let config = config::Config::load(&self.home.root).map_err(|e| Failure::failed(e.render(false)))?;
             config.resolve(Some(m)).map_err(|e| Failure::usage(e.to_string()))?;
             self.config = config;
         }
@@ -261,12 +261,12 @@ impl Chat {
             at: 0,
             findings: vec![],
         });
-        let (mut kept, dropped) = engine::chat::trim(&all, self.budget());
+        let (mut kept, dropped) = conversations::trim(&all, self.budget());
         kept.pop();
         if dropped > 0 {
             view.note(&format!("  ({dropped} earlier message(s) left out to fit the model's context)"));
         }
-        let history = engine::chat::history_for_model(&kept);
+        let history = conversations::history_for_model(&kept);
         self.store.append(&self.conv.id, Role::User, &masker.mask(message), &[]).map_err(chat_failure)?;
         // The inputs the chat skill declares: a skill of the user's own may take fewer.
         let declared = &self.program.skill.inputs;

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use engine::run::{ApprovalPrompt, ApprovalState, BoxFuture, Event, Interaction, Observer};
+use runtime::{ApprovalPrompt, ApprovalState, BoxFuture, Event, Interaction, Observer};
 
 use crate::markdown::MarkdownStream;
 

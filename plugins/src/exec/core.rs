@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Local, NaiveTime, TimeZone};
-use engine::run::{ApprovalRequest, ApprovalState, Asked, BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output};
+use runtime::{ApprovalRequest, ApprovalState, Asked, BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output};
 use serde_json::{Value, json};
 
 fn duration_field(with: &Value, field: &str) -> Result<Option<Duration>, NodeError> {
     match with.get(field).and_then(Value::as_str) {
         None => Ok(None),
-        Some(text) => engine::duration::parse(text)
+        Some(text) => syntax::duration::parse(text)
             .map(Some)
             .ok_or_else(|| NodeError::Fatal(format!("`{field}`: `{text}` is not a duration (e.g. `30s`, `5m`, `1h`)"))),
     }

@@ -7,8 +7,8 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use engine::paths::Access;
-use engine::run::{BoxFuture, Executor, LogLevel, NodeCtx, NodeError, Outcome, Output};
+use paths::Access;
+use runtime::{BoxFuture, Executor, LogLevel, NodeCtx, NodeError, Outcome, Output};
 use serde_json::{Value, json};
 
 /// Largest file `file.read` accepts unless `max_bytes` says otherwise.

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use engine::run::{BoxFuture, Executor, LogLevel, NodeCtx, NodeError, Outcome, Output};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, Url};
+use runtime::{BoxFuture, Executor, LogLevel, NodeCtx, NodeError, Outcome, Output};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -151,7 +151,7 @@ impl Request {
             (None, None) => Body::None,
         };
         let timeout = match with.get("timeout").and_then(Value::as_str) {
-            Some(t) => engine::duration::parse(t)
+            Some(t) => syntax::duration::parse(t)
                 .ok_or_else(|| fatal(format!("`timeout`: `{t}` is not a duration (e.g. `30s`)")))?,
             None => DEFAULT_TIMEOUT,
         };
@@ -187,7 +187,7 @@ pub async fn fetch(client: &Client, request: &Request, cancel: &CancellationToke
             Ok(result) => result,
             Err(_) => Err(NodeError::Retryable(format!(
                 "`{target}` timed out after {}",
-                engine::duration::format(request.timeout)
+                syntax::duration::format(request.timeout)
             ))),
         },
     }

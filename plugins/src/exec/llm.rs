@@ -9,7 +9,7 @@
 
 use std::sync::OnceLock;
 
-use engine::run::{
+use runtime::{
     ApprovalRequest, ApprovalState, Asked, BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output, SkillTool,
 };
 use serde_json::{Map, Value, json};
@@ -124,7 +124,7 @@ fn json_in(text: &str) -> Result<Value, String> {
 
 fn check_reply(text: &str, schema: &Value) -> Result<Value, String> {
     let value = json_in(text)?;
-    engine::schema::check(schema, &value).map_err(|problems| problems.join("; "))?;
+    lang::schema::check(schema, &value).map_err(|problems| problems.join("; "))?;
     Ok(value)
 }
 
@@ -282,7 +282,7 @@ async fn run_tool(
         Ok(v) => v,
         Err(e) => return Ok(Some(format!("error: the arguments are not valid JSON ({e}); send a JSON object"))),
     };
-    if let Err(problems) = engine::schema::check(&tool.parameters, &args) {
+    if let Err(problems) = lang::schema::check(&tool.parameters, &args) {
         return Ok(Some(format!(
             "error: the arguments do not match the tool's schema: {}. The schema: {}",
             problems.join("; "),
@@ -312,7 +312,7 @@ async fn run_tool(
         }
     }
     let inputs: Map<String, Value> = args.as_object().cloned().unwrap_or_default();
-    ctx.log(engine::run::LogLevel::Info, format!("tool call `{}` ({key})", call.name));
+    ctx.log(runtime::LogLevel::Info, format!("tool call `{}` ({key})", call.name));
     let text = match ctx.run_skill_tool(&tool.reference, inputs, key).await {
         Ok(Outcome::Done(output)) => serde_json::to_string(&output.value).unwrap_or_default(),
         Ok(Outcome::Rejected(output)) => format!("the user rejected this tool call: {}", output.value),

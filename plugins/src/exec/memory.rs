@@ -1,5 +1,5 @@
 //! Executors for the memory kinds: `memory.search`, `memory.read`, `memory.write`,
-//! `memory.append`, over `engine::memory` (markdown notes under `$PYRA_HOME/memory` with
+//! `memory.append`, over `memory` (markdown notes under `$PYRA_HOME/memory` with
 //! an FTS5 index). What comes back from memory is untrusted (it may hold web content);
 //! content, summary and keywords rendered from untrusted data are scanned for injection
 //! before they are written. Memory's warnings (a file skipped, a permission fixed) go to
@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use engine::memory::{Memory, SearchOptions};
-use engine::run::{BoxFuture, Executor, LogLevel, NodeCtx, NodeError, Outcome, Output};
+use memory::{Memory, SearchOptions};
+use runtime::{BoxFuture, Executor, LogLevel, NodeCtx, NodeError, Outcome, Output};
 use serde_json::{Value, json};
 
 fn field<'a>(with: &'a Value, name: &str) -> &'a str {
@@ -68,7 +68,7 @@ impl Executor for Search {
             let query = field(&with, "query").to_string();
             let since = match with.get("since").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()) {
                 Some(text) => Some(
-                    engine::memory::parse_since(text, chrono::Utc::now())
+                    memory::parse_since(text, chrono::Utc::now())
                         .map_err(|e| NodeError::Fatal(format!("`with.since` {text:?} is not a date or an age: {e}")))?,
                 ),
                 None => None,

@@ -1,6 +1,6 @@
 //! Executors: the code that runs each built-in node kind. [`crate::builtin_registry`]
 //! attaches them to their kind's spec; the engine calls them through
-//! [`engine::run::Executor`].
+//! [`runtime::Executor`].
 
 pub mod core;
 pub mod files;

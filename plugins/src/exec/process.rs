@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use engine::paths::Access;
-use engine::run::{
+use paths::Access;
+use runtime::{
     ApprovalRequest, ApprovalState, Asked, BoxFuture, Executor, LogLevel, NodeCtx, NodeError, Outcome, Output, procs,
 };
 use rustix::process::Signal;

@@ -1,6 +1,6 @@
 //! Kinds that talk to language models: `llm` (one completion) and `agent` (a tool loop).
 
-use engine::KindSpec;
+use lang::KindSpec;
 use serde_json::{Value, json};
 
 use super::object;

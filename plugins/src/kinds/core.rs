@@ -1,6 +1,6 @@
 //! Kinds that compute or control: `template`, `approval`, `wait`, `skill`.
 
-use engine::KindSpec;
+use lang::KindSpec;
 use serde_json::json;
 
 use super::{duration, object};

@@ -1,7 +1,7 @@
 //! Kinds that touch the outside world: `http`, `exec`, `file.read`, `file.write`,
 //! `message.send`. Their results count as untrusted data.
 
-use engine::KindSpec;
+use lang::KindSpec;
 use serde_json::json;
 
 use super::{duration, object};

@@ -1,7 +1,7 @@
 //! Kinds over the markdown memory: `memory.search`, `memory.read`, `memory.write`,
 //! `memory.append`.
 
-use engine::KindSpec;
+use lang::KindSpec;
 use serde_json::json;
 
 use super::object;

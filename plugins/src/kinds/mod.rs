@@ -19,5 +19,5 @@ pub(crate) fn object(properties: Value, required: &[&str]) -> Value {
 
 /// The schema of a duration string, as in the skill schema.
 pub(crate) fn duration(description: &str) -> Value {
-    json!({ "type": "string", "pattern": engine::duration::PATTERN, "description": description })
+    json!({ "type": "string", "pattern": syntax::duration::PATTERN, "description": description })
 }

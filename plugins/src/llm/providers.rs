@@ -215,7 +215,7 @@ pub fn suggest(id: &str) -> Option<&'static str> {
     if let Some(p) = PROVIDERS.iter().find(|p| p.id.replace('-', "") == squashed && p.id != id) {
         return Some(p.id);
     }
-    engine::suggest::did_you_mean(id, ids())
+    syntax::suggest::did_you_mean(id, ids())
 }
 
 #[cfg(test)]

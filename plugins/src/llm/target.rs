@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use engine::config::{Config, ResolvedModel};
-use engine::run::{NodeCtx, NodeError};
+use config::{Config, ResolvedModel};
+use runtime::{NodeCtx, NodeError};
 use serde_json::{Value, json};
 
 use super::Usage;
@@ -95,7 +95,7 @@ pub fn target_for(
 
 /// The call policy of an entry: the defaults, with the timeouts it sets (seconds; the
 /// config check keeps them positive and finite).
-fn policy(options: &engine::config::ModelOptions) -> Policy {
+fn policy(options: &config::ModelOptions) -> Policy {
     let seconds = |s: Option<f64>| s.and_then(|s| Duration::try_from_secs_f64(s).ok());
     let default = Policy::default();
     Policy {
@@ -108,7 +108,7 @@ fn policy(options: &engine::config::ModelOptions) -> Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engine::config::ModelOptions;
+    use config::ModelOptions;
 
     #[test]
     fn an_entry_sets_its_timeouts_in_seconds() {

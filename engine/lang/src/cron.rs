@@ -1,0 +1,320 @@
+//! Cron expressions as users write them (5-field Vixie cron and `@daily`-style macros),
+//! normalised in this one place for the `cron` crate, which wants a seconds field and
+//! numbers Sunday as 1.
+//!
+//! Semantics (documented in ARCHITECTURE.md):
+//! - Day of week: `0` and `7` are Sunday, names (`MON`) work, ranges and steps too.
+//! - When both day-of-month and day-of-week are restricted, a day matches if *either*
+//!   does (Vixie cron's rule): `0 9 1 * MON` fires on the 1st and on every Monday.
+//! - Times are wall-clock times in the trigger's time zone. A time skipped by a
+//!   spring-forward change runs at the first valid instant after the gap; a time repeated
+//!   by a fall-back change runs once, at its first occurrence.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
+
+/// A parse error, with the index of the offending field (0 = minute) when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronError {
+    pub message: String,
+    pub field: Option<usize>,
+    pub help: Option<String>,
+}
+
+impl CronError {
+    fn new(message: impl Into<String>, field: Option<usize>) -> Self {
+        Self { message: message.into(), field, help: None }
+    }
+}
+
+const FIELD_NAMES: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];
+const DAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+const MACROS: &[(&str, &str)] = &[
+    ("@yearly", "0 0 1 1 *"),
+    ("@annually", "0 0 1 1 *"),
+    ("@monthly", "0 0 1 * *"),
+    ("@weekly", "0 0 * * 0"),
+    ("@daily", "0 0 * * *"),
+    ("@midnight", "0 0 * * *"),
+    ("@hourly", "0 * * * *"),
+];
+
+/// A parsed cron expression.
+#[derive(Debug, Clone)]
+pub struct CronExpr {
+    /// The 5-field form after macro expansion.
+    pub five_field: String,
+    /// One schedule, or two when day-of-month and day-of-week are OR-ed.
+    schedules: Vec<cron::Schedule>,
+}
+
+/// Parses a 5-field expression or a macro.
+pub fn parse(expr: &str) -> Result<CronExpr, CronError> {
+    let trimmed = expr.trim();
+    let five_field = if trimmed.starts_with('@') {
+        let lower = trimmed.to_lowercase();
+        match MACROS.iter().find(|(name, _)| *name == lower) {
+            Some((_, expansion)) => (*expansion).to_string(),
+            None => {
+                let mut err = CronError::new(format!("unknown cron macro `{trimmed}`"), None);
+                err.help = syntax::suggest::help(&lower, MACROS.iter().map(|(n, _)| *n))
+                    .or_else(|| Some("use one of @hourly, @daily, @weekly, @monthly, @yearly".into()));
+                return Err(err);
+            }
+        }
+    } else {
+        trimmed.to_string()
+    };
+    let fields: Vec<&str> = five_field.split_whitespace().collect();
+    if fields.len() != 5 {
+        let mut err = CronError::new(
+            format!(
+                "a cron expression has 5 fields (minute hour day-of-month month day-of-week), found {}",
+                fields.len()
+            ),
+            None,
+        );
+        err.help = Some(if fields.len() == 6 {
+            "Pyra's cron has no seconds field; drop the first field".into()
+        } else {
+            "for example `0 7 * * MON-FRI` is 07:00 on weekdays".into()
+        });
+        return Err(err);
+    }
+    let days = parse_day_of_week(fields[4]).map_err(|m| CronError::new(m, Some(4)))?;
+    let dow = match &days {
+        None => "*".to_string(),
+        Some(days) => days.iter().map(|d| (d + 1).to_string()).collect::<Vec<_>>().join(","),
+    };
+    let dom_restricted = !matches!(fields[2], "*" | "?");
+    let mut variants = Vec::new();
+    if dom_restricted && days.is_some() {
+        variants.push([fields[0], fields[1], fields[2], fields[3], "*"].map(str::to_string));
+        variants.push([fields[0], fields[1], "*", fields[3], dow.as_str()].map(str::to_string));
+    } else {
+        variants.push([fields[0], fields[1], fields[2], fields[3], dow.as_str()].map(str::to_string));
+    }
+    let mut schedules = Vec::new();
+    for v in &variants {
+        let text = format!("0 {} {} {} {} {}", v[0], v[1], v[2], v[3], v[4]);
+        let schedule = cron::Schedule::from_str(&text).map_err(|e| locate_field_error(&fields, &e.to_string()))?;
+        schedules.push(schedule);
+    }
+    Ok(CronExpr { five_field, schedules })
+}
+
+/// The `cron` crate reports errors for the whole expression; find the field that fails on
+/// its own so the caret can point at it.
+fn locate_field_error(fields: &[&str], message: &str) -> CronError {
+    let probes = ["*", "*", "*", "*", "*"];
+    for (i, field) in fields.iter().enumerate().take(4) {
+        let mut test = probes;
+        test[i] = field;
+        let text = format!("0 {} {} {} {} *", test[0], test[1], test[2], test[3]);
+        if cron::Schedule::from_str(&text).is_err() {
+            let range = ["0-59", "0-23", "1-31", "1-12 or JAN-DEC"][i];
+            let mut err = CronError::new(format!("invalid {} field `{field}`", FIELD_NAMES[i]), Some(i));
+            err.help = Some(format!("the {} field takes {range}, `*`, lists, ranges and steps", FIELD_NAMES[i]));
+            return err;
+        }
+    }
+    CronError::new(format!("invalid cron expression: {message}"), None)
+}
+
+/// Expands a day-of-week field into days 0..=6 (Sunday = 0); `None` means every day.
+fn parse_day_of_week(field: &str) -> Result<Option<Vec<u32>>, String> {
+    if field == "*" || field == "?" {
+        return Ok(None);
+    }
+    let day = |s: &str| -> Result<u32, String> {
+        let upper = s.to_ascii_uppercase();
+        if let Some(i) = DAY_NAMES.iter().position(|d| *d == upper) {
+            return Ok(i as u32);
+        }
+        match s.parse::<u32>() {
+            Ok(n) if n <= 7 => Ok(n),
+            _ => Err(format!("invalid day-of-week `{s}`: use 0-7 (0 and 7 are Sunday) or SUN-SAT")),
+        }
+    };
+    let mut set = [false; 7];
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => {
+                let step: u32 =
+                    s.parse().ok().filter(|s| *s > 0).ok_or_else(|| format!("invalid step `{s}` in day-of-week"))?;
+                (r, step)
+            }
+            None => (part, 1),
+        };
+        let (lo, hi) = if range == "*" {
+            (0, 6)
+        } else if let Some((a, b)) = range.split_once('-') {
+            (day(a)?, day(b)?)
+        } else {
+            let d = day(range)?;
+            (d, if step > 1 { 6 } else { d })
+        };
+        if lo > hi {
+            return Err(format!("day-of-week range `{range}` runs backwards"));
+        }
+        let mut d = lo;
+        while d <= hi {
+            set[(d % 7) as usize] = true;
+            d += step;
+        }
+    }
+    Ok(Some((0..7).filter(|&d| set[d as usize]).collect()))
+}
+
+impl CronExpr {
+    /// The next fire time strictly after `after`, in `tz`'s wall clock with the DST rules
+    /// in the module docs. `None` if the expression never fires again (e.g. `30 2 30 2 *`).
+    pub fn next_after<Z: TimeZone>(&self, after: &DateTime<Z>) -> Option<DateTime<Z>> {
+        let tz = after.timezone();
+        // Start a few hours back in wall time: around a fall-back change the wall clock
+        // repeats, so a wall time before `after` can still be an instant after it.
+        let wall = after.naive_local() - Duration::hours(3);
+        let mut cursor = Utc.from_utc_datetime(&wall);
+        for _ in 0..10_000 {
+            let next_wall = self.next_wall_after(&cursor)?;
+            let instant = resolve_wall_time(&tz, next_wall.naive_utc());
+            if let Some(instant) = instant
+                && instant > *after
+            {
+                return Some(instant);
+            }
+            cursor = next_wall;
+        }
+        None
+    }
+
+    /// The next `n` fire times after `after`.
+    pub fn upcoming<Z: TimeZone>(&self, after: &DateTime<Z>, n: usize) -> Vec<DateTime<Z>> {
+        let mut out = Vec::with_capacity(n);
+        let mut cursor = after.clone();
+        while out.len() < n {
+            match self.next_after(&cursor) {
+                Some(t) => {
+                    cursor = t.clone();
+                    out.push(t);
+                }
+                None => break,
+            }
+        }
+        out
+    }
+
+    fn next_wall_after(&self, cursor: &DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.schedules.iter().filter_map(|s| s.after(cursor).next()).min()
+    }
+}
+
+/// Maps a wall-clock time to an instant: a repeated time takes its first occurrence, a
+/// skipped time takes the first valid instant after the gap.
+fn resolve_wall_time<Z: TimeZone>(tz: &Z, wall: NaiveDateTime) -> Option<DateTime<Z>> {
+    match tz.from_local_datetime(&wall) {
+        LocalResult::Single(t) => Some(t),
+        LocalResult::Ambiguous(first, _) => Some(first),
+        LocalResult::None => {
+            // Gaps are at most a few hours; walk forward a minute at a time to their end.
+            let mut probe = wall;
+            for _ in 0..(24 * 60) {
+                probe += Duration::minutes(1);
+                let truncated =
+                    probe.date().and_hms_opt(chrono::Timelike::hour(&probe), chrono::Timelike::minute(&probe), 0)?;
+                match tz.from_local_datetime(&truncated) {
+                    LocalResult::Single(t) => return Some(t),
+                    LocalResult::Ambiguous(first, _) => return Some(first),
+                    LocalResult::None => {}
+                }
+            }
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::Tz;
+
+    fn at(tz: Tz, s: &str) -> DateTime<Tz> {
+        let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
+        tz.from_local_datetime(&naive).earliest().unwrap()
+    }
+
+    fn fmt(times: &[DateTime<Tz>]) -> Vec<String> {
+        times.iter().map(|t| t.format("%a %Y-%m-%d %H:%M %Z").to_string()).collect()
+    }
+
+    #[test]
+    fn weekdays_at_seven() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let expr = parse("0 7 * * MON-FRI").unwrap();
+        // 2026-11-27 is a Friday.
+        let got = expr.upcoming(&at(tz, "2026-11-27 06:00"), 3);
+        assert_eq!(fmt(&got), ["Fri 2026-11-27 07:00 CET", "Mon 2026-11-30 07:00 CET", "Tue 2026-12-01 07:00 CET"]);
+    }
+
+    #[test]
+    fn sunday_is_zero_and_seven() {
+        let tz: Tz = "UTC".parse().unwrap();
+        for expr in ["30 8 * * 0", "30 8 * * 7", "30 8 * * SUN"] {
+            let got = parse(expr).unwrap().upcoming(&at(tz, "2026-11-25 00:00"), 1);
+            assert_eq!(fmt(&got), ["Sun 2026-11-29 08:30 UTC"], "{expr}");
+        }
+        let got = parse("0 12 * * 5-7").unwrap().upcoming(&at(tz, "2026-11-25 00:00"), 3);
+        assert_eq!(fmt(&got), ["Fri 2026-11-27 12:00 UTC", "Sat 2026-11-28 12:00 UTC", "Sun 2026-11-29 12:00 UTC"]);
+    }
+
+    #[test]
+    fn day_of_month_or_day_of_week() {
+        let tz: Tz = "UTC".parse().unwrap();
+        let got = parse("0 9 1 * MON").unwrap().upcoming(&at(tz, "2026-11-25 00:00"), 3);
+        assert_eq!(fmt(&got), ["Mon 2026-11-30 09:00 UTC", "Tue 2026-12-01 09:00 UTC", "Mon 2026-12-07 09:00 UTC"]);
+    }
+
+    #[test]
+    fn macros_expand() {
+        let tz: Tz = "UTC".parse().unwrap();
+        let got = parse("@daily").unwrap().upcoming(&at(tz, "2026-11-25 10:00"), 2);
+        assert_eq!(fmt(&got), ["Thu 2026-11-26 00:00 UTC", "Fri 2026-11-27 00:00 UTC"]);
+        assert!(parse("@hourli").unwrap_err().help.unwrap().contains("@hourly"));
+    }
+
+    #[test]
+    fn spring_forward_runs_at_next_valid_time() {
+        // Europe/Berlin skips 02:00-03:00 on 2027-03-28.
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let got = parse("30 2 * * *").unwrap().upcoming(&at(tz, "2027-03-27 00:00"), 3);
+        assert_eq!(fmt(&got), ["Sat 2027-03-27 02:30 CET", "Sun 2027-03-28 03:00 CEST", "Mon 2027-03-29 02:30 CEST"]);
+    }
+
+    #[test]
+    fn fall_back_runs_once() {
+        // Europe/Berlin repeats 02:00-03:00 on 2026-10-25... use 2027-10-31.
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let got = parse("30 2 * * *").unwrap().upcoming(&at(tz, "2027-10-30 12:00"), 2);
+        assert_eq!(fmt(&got), ["Sun 2027-10-31 02:30 CEST", "Mon 2027-11-01 02:30 CET"]);
+        let hourly = parse("0 * * * *").unwrap().upcoming(&at(tz, "2027-10-31 00:30"), 4);
+        assert_eq!(
+            fmt(&hourly),
+            [
+                "Sun 2027-10-31 01:00 CEST",
+                "Sun 2027-10-31 02:00 CEST",
+                "Sun 2027-10-31 03:00 CET",
+                "Sun 2027-10-31 04:00 CET"
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(parse("61 * * * *").unwrap_err().field, Some(0));
+        assert_eq!(parse("0 25 * * *").unwrap_err().field, Some(1));
+        assert_eq!(parse("0 0 * * FUN").unwrap_err().field, Some(4));
+        assert!(parse("0 0 * * * *").unwrap_err().help.unwrap().contains("seconds"));
+        assert!(parse("0 0 30 2 *").unwrap().upcoming(&at("UTC".parse().unwrap(), "2026-01-01 00:00"), 1).is_empty());
+    }
+}

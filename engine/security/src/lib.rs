@@ -1,0 +1,11 @@
+//! The security core's pure text checks: nothing here touches the disk, the vault or the network.
+//!
+//! [`scan`] looks for prompt injection in untrusted text (HTTP responses, file contents, tool
+//! results, messages) and returns findings with a category and a byte span in the original text,
+//! so callers can log them and apply a skill's `on_injection: warn | block`. [`redact`] masks
+//! key-shaped strings (API keys, bearer tokens, private-key blocks) in anything Pyra logs, even
+//! when the value never came from the vault.
+
+pub mod audit;
+pub mod redact;
+pub mod scan;
