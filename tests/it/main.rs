@@ -13,6 +13,7 @@ mod examples;
 mod llm;
 mod masking;
 mod memory;
+mod migrations;
 mod multibyte;
 mod run;
 mod runs;

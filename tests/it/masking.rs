@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::Stdio;
 
 use age::secrecy::SecretString;
-use engine::vault::{Unlock, Vault};
+use vault::{Unlock, Vault};
 
 use crate::harness::{Output, Pyra};
 use crate::llm_server::{LlmServer, Reply};

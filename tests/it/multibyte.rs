@@ -19,10 +19,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use engine::config::{Config, ConfigError};
-use engine::run::{RunError, SkillText};
-use engine::source::floor_char_boundary;
-use engine::{Diagnostic, SourceFile};
+use config::{Config, ConfigError};
+use runtime::{RunError, SkillText};
+use syntax::source::floor_char_boundary;
+use syntax::{Diagnostic, SourceFile};
 
 use crate::harness::{Pyra, repo_root};
 
@@ -144,13 +144,13 @@ fn check_diagnostics(file: &SourceFile, diagnostics: &[Diagnostic]) -> Result<()
 }
 
 /// Validates (and, when valid, compiles) one skill text in process.
-fn check_skill(registry: &engine::Registry, name: &str, text: &str) -> Result<(), String> {
-    let validation = catch_unwind(AssertUnwindSafe(|| engine::validate_source(SourceFile::new(name, text), registry)))
+fn check_skill(registry: &runtime::Kinds, name: &str, text: &str) -> Result<(), String> {
+    let validation = catch_unwind(AssertUnwindSafe(|| lang::validate_source(SourceFile::new(name, text), registry)))
         .map_err(|_| "validation panicked".to_string())?;
     check_diagnostics(&validation.file, &validation.diagnostics)?;
     if validation.is_valid() {
         let skill = SkillText { name: "m".into(), path: None, display: name.into(), source: text.into() };
-        match catch_unwind(AssertUnwindSafe(|| engine::run::compile(registry, &skill))) {
+        match catch_unwind(AssertUnwindSafe(|| runtime::compile(registry, &skill))) {
             Err(_) => return Err("compiling panicked".into()),
             Ok(Err(RunError::Invalid { file, diagnostics })) => check_diagnostics(&file, &diagnostics)?,
             Ok(_) => {}
