@@ -5,7 +5,7 @@
 
 use clap::Subcommand;
 use config::{Config, ConfigError};
-use plugins::llm::providers;
+use llm::providers;
 use serde_json::Value as Json;
 use syntax::Diagnostic;
 

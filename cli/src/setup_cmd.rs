@@ -19,9 +19,8 @@ use std::time::Duration;
 
 use age::secrecy::{ExposeSecret, SecretString};
 use config::{ConfigError, ModelEntry, ResolveError};
-use plugins::llm::client::{self, Endpoint, LlmError, Policy};
-use plugins::llm::providers::{self, OPENAI_COMPATIBLE, PROVIDERS, Provider};
-use runtime::NodeError;
+use llm::client::{self, Endpoint, LlmError, Policy};
+use llm::providers::{self, OPENAI_COMPATIBLE, PROVIDERS, Provider};
 use runtime::secrets::{Masker, SecretSource};
 use security::audit::{Event, SecurityLog};
 use tokio_util::sync::CancellationToken;
@@ -277,13 +276,16 @@ pub fn models(home: &Home, selector: Option<&str>, json: bool) -> Result<u8, Fai
     let source = vault_cmd::VaultSource::new(home, Arc::new(crate::progress::Progress::new(false, true)));
     let log = SecurityLog::new(&home.root);
     let mut read_key = None;
-    let target = plugins::llm::target::target_for(&resolved, |key_name| {
+    let target = llm::target::target_for(&resolved, |key_name| {
         let value = source.get(key_name);
         audit_read(&log, key_name, &value, "model provider key; pyra models");
         read_key = Some(key_name.to_string());
-        value.map_err(NodeError::Fatal)
+        value
     })
     .map_err(|e| {
+        let e = match e {
+            llm::target::TargetError::Entry(message) | llm::target::TargetError::Key(message) => message,
+        };
         let hint = match &read_key {
             Some(k) => format!(
                 "\n  help: `pyra setup --name {} --provider {} --key-stdin …` or `pyra vault set {k}` stores it",
@@ -291,7 +293,7 @@ pub fn models(home: &Home, selector: Option<&str>, json: bool) -> Result<u8, Fai
             ),
             None => String::new(),
         };
-        Failure::failed(format!("model entry `{}`: {}{hint}", resolved.entry, e.message()))
+        Failure::failed(format!("model entry `{}`: {e}{hint}", resolved.entry))
     })?;
     let models = list_models(&target.endpoint).map_err(|e| {
         Failure::failed(format!(

@@ -8,7 +8,6 @@
 pub mod chat;
 pub mod exec;
 pub mod kinds;
-pub mod llm;
 
 use std::sync::Arc;
 

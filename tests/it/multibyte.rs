@@ -174,7 +174,7 @@ fn check_config(rng: &mut fastrand::Rng, text: &str) -> Result<(), String> {
         Err(e) => return invalid(e),
     };
     let known = |id: &str| {
-        if plugins::llm::providers::get(id).is_some() { Ok(()) } else { Err("unknown".to_string()) }
+        if llm::providers::get(id).is_some() { Ok(()) } else { Err("unknown".to_string()) }
     };
     if let Err(e) = config.validate_with(known) {
         invalid(e)?;

@@ -14,14 +14,26 @@ use runtime::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::llm::client::{self, Completion, LlmError, Policy};
-use crate::llm::target::{self, Target};
-use crate::llm::{ChatRequest, Message, Role, ToolCall, ToolSpec, UNTRUSTED_NOTE, Usage, wrap_untrusted};
+use ::llm::client::{self, Completion, LlmError, Policy};
+use ::llm::target::{Target, TargetError, target_for};
+use ::llm::{ChatRequest, Message, Role, ToolCall, ToolSpec, UNTRUSTED_NOTE, Usage, wrap_untrusted};
 
 /// One HTTP client for every model call of the process.
 fn http() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| client::http_client(&Policy::default()))
+}
+
+/// The model for `selector` (`NAME`, `NAME/model-id`, or none for the default entry) in
+/// this node's home: its config entry, provider and key from the vault.
+fn resolve(ctx: &NodeCtx, selector: Option<&str>) -> Result<Target, NodeError> {
+    let home = ctx.home().ok_or_else(|| NodeError::Fatal("language models need a Pyra home (config.yaml)".into()))?;
+    let config = config::Config::load(home).map_err(|e| NodeError::Fatal(e.render(false)))?;
+    let model = config.resolve(selector).map_err(|e| NodeError::Fatal(e.to_string()))?;
+    target_for(&model, |name| ctx.provider_key(name)).map_err(|e| match e {
+        TargetError::Entry(message) => NodeError::Fatal(message),
+        TargetError::Key(e) => e,
+    })
 }
 
 /// The conversation a node's `with:` describes: masked, untrusted parts scanned and
@@ -134,7 +146,7 @@ pub struct Llm;
 impl Executor for Llm {
     fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>> {
         Box::pin(async move {
-            let target = target::resolve(&ctx, with.get("model").and_then(Value::as_str))?;
+            let target = resolve(&ctx, with.get("model").and_then(Value::as_str))?;
             let messages = conversation(&ctx, &with, false)?;
             let mut req = request(&target, &with, messages, Vec::new());
             let Some(schema) = with.get("response_schema").cloned() else {
@@ -177,7 +189,7 @@ pub struct Agent;
 impl Executor for Agent {
     fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>> {
         Box::pin(async move {
-            let target = target::resolve(&ctx, with.get("model").and_then(Value::as_str))?;
+            let target = resolve(&ctx, with.get("model").and_then(Value::as_str))?;
             let max = with.get("max_iterations").and_then(Value::as_u64).unwrap_or(10);
             let approve = with.get("approve_tools").and_then(Value::as_bool).unwrap_or(false);
             let mut tools: Vec<SkillTool> = Vec::new();

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use super::Dialect;
 use super::sse::{Parser, SseEvent};
-use crate::llm::{ChatRequest, Finish, HttpRequest, Message, Method, Role, StreamEvent, ToolCall, Usage, WireError};
+use crate::{ChatRequest, Finish, HttpRequest, Message, Method, Role, StreamEvent, ToolCall, Usage, WireError};
 
 /// The streaming request for `req`: `POST {base_url}/chat/completions`, with the two
 /// fields servers disagree on as `dialect` says.
@@ -432,11 +432,11 @@ fn shorten(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::ToolSpec;
+    use crate::ToolSpec;
 
-    use crate::llm::wire::Decoder as _;
-    use crate::llm::wire::testing::{self, Decoded, split};
-    use crate::llm::wire::{Format, MaxTokensField};
+    use crate::wire::Decoder as _;
+    use crate::wire::testing::{self, Decoded, split};
+    use crate::wire::{Format, MaxTokensField};
 
     fn decode(chunks: &[&[u8]]) -> Decoded {
         testing::decode(Format::OpenAi, chunks)

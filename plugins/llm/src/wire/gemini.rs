@@ -12,7 +12,7 @@
 use serde_json::{Map, Value, json};
 
 use super::sse::Parser;
-use crate::llm::{ChatRequest, Finish, HttpRequest, Message, Method, Role, StreamEvent, ToolCall, Usage, WireError};
+use crate::{ChatRequest, Finish, HttpRequest, Message, Method, Role, StreamEvent, ToolCall, Usage, WireError};
 
 const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 
@@ -398,10 +398,10 @@ impl super::Decoder for Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::ToolSpec;
+    use crate::ToolSpec;
 
-    use crate::llm::wire::Format;
-    use crate::llm::wire::testing::{self, merged};
+    use crate::wire::Format;
+    use crate::wire::testing::{self, merged};
 
     /// Feeds `chunks` in order, then finishes; stops at the first error.
     fn run(chunks: &[&[u8]]) -> (Vec<StreamEvent>, Option<WireError>) {
@@ -507,7 +507,7 @@ mod tests {
 
     #[test]
     fn an_error_after_events_in_the_same_bytes_comes_with_the_next_call() {
-        use crate::llm::wire::Decoder as _;
+        use crate::wire::Decoder as _;
         let mut d = Decoder::default();
         assert_eq!(d.feed(ERROR).unwrap().len(), 2);
         let err = d.feed(b"data: {}\r\n\r\n").unwrap_err();

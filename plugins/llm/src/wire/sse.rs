@@ -3,7 +3,7 @@
 //! the colon is dropped; lines starting with `:` are comments (keep-alives); `event:`
 //! names the event; other fields are ignored. Bytes may be split anywhere.
 
-use crate::llm::WireError;
+use crate::WireError;
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! the same events.
 
 use super::Format;
-use crate::llm::{StreamEvent, WireError};
+use crate::{StreamEvent, WireError};
 
 /// Every event, then how the stream ended.
 pub type Decoded = (Vec<StreamEvent>, Result<(), WireError>);

@@ -13,7 +13,7 @@
 use serde_json::{Map, Value, json};
 
 use super::ndjson::Lines;
-use crate::llm::{ChatRequest, Finish, HttpRequest, Message, Method, Role, StreamEvent, ToolCall, Usage, WireError};
+use crate::{ChatRequest, Finish, HttpRequest, Message, Method, Role, StreamEvent, ToolCall, Usage, WireError};
 
 /// Where a local Ollama listens.
 const DEFAULT_BASE_URL: &str = "http://localhost:11434";
@@ -271,10 +271,10 @@ impl super::Decoder for Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::ToolSpec;
+    use crate::ToolSpec;
 
-    use crate::llm::wire::Format;
-    use crate::llm::wire::testing::{self, merged};
+    use crate::wire::Format;
+    use crate::wire::testing::{self, merged};
 
     /// Feeds `chunks` in order, then finishes; stops at the first error.
     fn run(chunks: &[&[u8]]) -> (Vec<StreamEvent>, Option<WireError>) {
@@ -364,7 +364,7 @@ mod tests {
 
     #[test]
     fn an_error_after_events_in_the_same_bytes_comes_with_the_next_call() {
-        use crate::llm::wire::Decoder as _;
+        use crate::wire::Decoder as _;
         let mut d = Decoder::default();
         let events = d.feed(ERROR_MIDSTREAM).unwrap();
         assert_eq!(events.len(), 7);

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::llm::WireError;
+use crate::WireError;
 
 /// The most bytes one line may hold before the stream counts as broken.
 const MAX_LINE: usize = 16 << 20;

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::sse::{Parser, SseEvent};
-use crate::llm::{ChatRequest, Finish, HttpRequest, Method, Role, StreamEvent, ToolCall, Usage, WireError};
+use crate::{ChatRequest, Finish, HttpRequest, Method, Role, StreamEvent, ToolCall, Usage, WireError};
 
 /// The API version this adapter speaks.
 const VERSION: &str = "2023-06-01";
@@ -401,10 +401,10 @@ fn shorten(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::{Message, ToolSpec};
+    use crate::{Message, ToolSpec};
 
-    use crate::llm::wire::Format;
-    use crate::llm::wire::testing::{self, Decoded, split};
+    use crate::wire::Format;
+    use crate::wire::testing::{self, Decoded, split};
 
     fn decode(chunks: &[&[u8]]) -> Decoded {
         testing::decode(Format::Anthropic, chunks)

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use config::{Config, ResolvedModel};
-use runtime::{NodeCtx, NodeError};
+use config::ResolvedModel;
 use serde_json::{Value, json};
 
 use super::Usage;
@@ -52,26 +51,26 @@ impl Target {
     }
 }
 
-/// The target for `selector` in this node's home.
-pub fn resolve(ctx: &NodeCtx, selector: Option<&str>) -> Result<Target, NodeError> {
-    let home = ctx.home().ok_or_else(|| NodeError::Fatal("language models need a Pyra home (config.yaml)".into()))?;
-    let config = Config::load(home).map_err(|e| NodeError::Fatal(e.render(false)))?;
-    let model = config.resolve(selector).map_err(|e| NodeError::Fatal(e.to_string()))?;
-    target_for(&model, |name| ctx.provider_key(name))
+/// Why a config entry gives no target: the entry itself (an unknown provider, no
+/// `base_url`), or reading its key (the caller's error, passed through).
+#[derive(Debug)]
+pub enum TargetError<E> {
+    Entry(String),
+    Key(E),
 }
 
 /// The target of a resolved config entry; `key` reads a vault key by name.
-pub fn target_for(
+pub fn target_for<E>(
     model: &ResolvedModel,
-    key: impl FnOnce(&str) -> Result<secrecy::SecretString, NodeError>,
-) -> Result<Target, NodeError> {
+    key: impl FnOnce(&str) -> Result<secrecy::SecretString, E>,
+) -> Result<Target, TargetError<E>> {
     let provider = providers::get(&model.provider).ok_or_else(|| {
         let hint = providers::suggest(&model.provider).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-        NodeError::Fatal(format!("model entry `{}`: unknown provider `{}`{hint}", model.entry, model.provider))
+        TargetError::Entry(format!("model entry `{}`: unknown provider `{}`{hint}", model.entry, model.provider))
     })?;
     let base_url = model.base_url.clone().unwrap_or_else(|| provider.base_url.to_string());
     if base_url.is_empty() {
-        return Err(NodeError::Fatal(format!(
+        return Err(TargetError::Entry(format!(
             "model entry `{}` (provider `{}`) needs a `base_url` in config.yaml",
             model.entry, provider.id
         )));
@@ -79,7 +78,7 @@ pub fn target_for(
     let key_name = model.key.clone().or_else(|| provider.key_name.map(str::to_string));
     let key = match key_name {
         // A key the provider needs, or one the entry names, must be in the vault.
-        Some(name) if provider.needs_key || model.key.is_some() => Some(key(name.as_str())?),
+        Some(name) if provider.needs_key || model.key.is_some() => Some(key(name.as_str()).map_err(TargetError::Key)?),
         _ => None,
     };
     Ok(Target {
