@@ -21,15 +21,31 @@
 //! ```
 //!
 //! The file is parsed like a skill ([`syntax::yaml`]: strict booleans, leading-zero numbers
-//! as strings, duplicate keys rejected) and checked by [`check`]: every error is a
-//! [`Diagnostic`](syntax::diag::Diagnostic) pointing into the file. Secrets never live here (DESIGN §11): anything
-//! key-shaped, credentials in a URL, or a `key:` that is not an UPPER_SNAKE vault key name
-//! is an error, and those spans are masked when the error is shown. Provider ids are not
-//! known to the engine; [`Config::validate_with`] lets the caller check them, located too.
+//! as strings, duplicate keys rejected) and checked by `check.rs`: every error is a
+//! [`Diagnostic`](syntax::diag::Diagnostic) pointing into the file. Secrets never live here
+//! (DESIGN §11): anything key-shaped, credentials in a URL, or a `key:` that is not an
+//! UPPER_SNAKE vault key name is an error, and those spans are masked when the error is
+//! shown. Provider ids are not known to the engine; [`Config::validate_with`] lets the
+//! caller check them, located too.
 //!
 //! Edits ([`Config::set`], [`Config::set_entry`]) return the new configuration, checked, and
 //! do not write: the caller writes [`Config::text`] privately (the CLI's `write_private`,
-//! 0600 in a 0700 home). See [`edit`] for what an edit preserves.
+//! 0600 in a 0700 home). See `edit.rs` for what an edit preserves.
+//!
+//! **Architecture invariant:** no secret is stored in config.yaml or shown from it —
+//! key-shaped text anywhere in the file (comments included), credentials in a URL and
+//! key-like `key:` values are errors whose spans are masked before any rendering, and
+//! [`Config::set`] refuses such a value without echoing it. Every edit is minimal
+//! (comments, order and quoting stay; only where no in-place edit applies is the file
+//! rendered afresh, keeping its leading comments), and the edited text is parsed and
+//! checked again before it is returned; nothing is written here. The only IO is reading
+//! that one file ([`Config::load`]): no terminal, no network.
+//!
+//! The files: `model.rs` (the typed model and its defaults), `file.rs` (reading and
+//! checking the file: [`Config`]), `check.rs` (the located checks), `error.rs`
+//! ([`ConfigError`] and its masked rendering), `resolve.rs` (selectors), `keys.rs` (dotted
+//! keys and [`Config::get`]), `set.rs` (the edit API) over `edit.rs` (minimal text edits),
+//! `tests.rs` (the API on one example file).
 
 mod check;
 mod edit;
