@@ -9,9 +9,9 @@ use llm::providers;
 use serde_json::Value as Json;
 use syntax::Diagnostic;
 
+use crate::failure::{Failure, exit};
 use crate::home::Home;
-use crate::output::{color_stderr, err, out};
-use crate::{Failure, exit};
+use term::output::{color_stderr, err, out};
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -52,7 +52,7 @@ pub fn run(home: &Home, command: ConfigCommand) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
         ConfigCommand::Get { key } => {
-            crate::runner::warn_permissions(home);
+            home.warn_permissions();
             let config = load(home)?;
             let value = config.get(&key).map_err(|e| failure(e, "config.yaml"))?;
             let text = match value {
@@ -64,7 +64,7 @@ pub fn run(home: &Home, command: ConfigCommand) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
         ConfigCommand::Set { key, value } => {
-            crate::runner::warn_permissions(home);
+            home.warn_permissions();
             let config = load_unchecked(home)?;
             let changed = config
                 .set(&key, &value)

@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::Failure;
+use crate::failure::Failure;
 
 /// The resolved home directory of this invocation.
 #[derive(Debug, Clone)]
@@ -46,6 +46,13 @@ impl Home {
 
     pub fn schema_file(&self) -> PathBuf {
         self.root.join("schemas").join("skill.schema.json")
+    }
+
+    /// Fixes (and reports, on stderr) permissions that are not private under the home.
+    pub fn warn_permissions(&self) {
+        for note in self.fix_permissions() {
+            term::output::err(&format!("warning: {note}\n"));
+        }
     }
 
     /// Checks that the home and what Pyra keeps in it are private (directories 0700, files

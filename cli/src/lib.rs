@@ -5,11 +5,10 @@ mod builtin;
 pub mod chat;
 mod cli;
 mod config_cmd;
+mod failure;
 mod graph_render;
 mod home;
-mod markdown;
 mod memory_cmd;
-mod output;
 mod progress;
 mod prompt;
 mod run_cmd;
@@ -25,36 +24,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub use cli::Cli;
+pub use failure::{Failure, exit};
 pub use home::Home;
-
-/// Exit codes: 0 success, 1 the command ran and found a problem (an invalid skill), 2 a
-/// usage error (bad arguments, unknown skill name).
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const INVALID: u8 = 1;
-    pub const USAGE: u8 = 2;
-    /// The run waits for an approval.
-    pub const WAITING: u8 = 3;
-    /// The run was cancelled (128 + SIGINT, as shells report it).
-    pub const CANCELLED: u8 = 130;
-}
-
-/// An error that ends the command, with the exit code it maps to.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn usage(message: impl Into<String>) -> Self {
-        Self { code: exit::USAGE, message: message.into() }
-    }
-
-    pub fn failed(message: impl Into<String>) -> Self {
-        Self { code: exit::INVALID, message: message.into() }
-    }
-}
 
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
@@ -69,7 +40,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            output::error_line(&failure.message);
+            term::output::error_line(&failure.message);
             ExitCode::from(failure.code)
         }
     }

@@ -8,9 +8,63 @@ use std::path::Path;
 use memory::{Memory, MemoryError, SearchOptions};
 use serde_json::json;
 
-use crate::cli::MemoryCommand;
+use crate::failure::{Failure, exit};
 use crate::home::Home;
-use crate::{Failure, exit, output};
+use clap::Subcommand;
+use term::output;
+
+/// `--since`: a date, a time or an age (see [`memory::parse_since`]).
+fn since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    memory::parse_since(text, chrono::Utc::now())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemoryCommand {
+    /// List the notes (name, summary).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the notes, best first; quotes make phrases, `word*` a prefix, `-word` excludes.
+    Search {
+        /// What to look for, as one argument: quote a query of several words
+        /// (`pyra memory search "sugar -flour"`); a lone `-word` searches for the word.
+        #[arg(allow_hyphen_values = true)]
+        query: String,
+        /// At most this many hits.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Only this category and the categories inside it.
+        #[arg(long)]
+        category: Option<String>,
+        /// Only notes changed since DATE: `2026-01-31` (midnight local time), a time
+        /// (`2026-01-31T09:00:00Z`) or an age (`7d`, `12h`).
+        #[arg(long, value_name = "DATE", value_parser = since)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Print the hits as JSON (name, category, title, snippet, score, injection).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a note.
+    Show { name: String },
+    /// Write (replace) a note from standard input, or on a terminal in $VISUAL or $EDITOR
+    /// (the whole file, front matter included).
+    Write {
+        name: String,
+        #[arg(long)]
+        summary: Option<String>,
+        #[arg(long = "keyword")]
+        keywords: Vec<String>,
+    },
+    /// Append standard input to a note (creating it).
+    Append { name: String },
+    /// Remove a note.
+    Rm { name: String },
+    /// Rebuild the index from the files.
+    Reindex,
+    /// Counts and sizes.
+    Stats,
+}
 
 fn failure(e: memory::MemoryError) -> Failure {
     Failure::failed(e.to_string())

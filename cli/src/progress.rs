@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use runtime::{Event, NodeStatus, Observer, RunStatus};
 
-use crate::output;
+use term::output;
 
 pub struct Progress {
     live: Option<MultiProgress>,
@@ -165,7 +165,7 @@ impl Observer for Progress {
                 if let Some((bar, _)) = state.bars.get(&key) {
                     let mut tail = bar.message();
                     // Shown, never obeyed: no escape sequence from a model reaches the terminal.
-                    tail.push_str(&crate::output::printable(&text.replace(['\n', '\r', '\t'], " ")));
+                    tail.push_str(&term::output::printable(&text.replace(['\n', '\r', '\t'], " ")));
                     let chars = tail.chars().count();
                     if chars > 200 {
                         tail = tail.chars().skip(chars - 200).collect();
@@ -175,7 +175,7 @@ impl Observer for Progress {
                 drop(state);
             }
             Event::NodeNote { run_id, node, message } => {
-                self.line(format!("{}{node}: {}", self.indent(run_id), crate::output::printable(message)));
+                self.line(format!("{}{node}: {}", self.indent(run_id), term::output::printable(message)));
             }
             Event::StoreTrouble { message } => self.note(&format!("warning: {message}")),
         }

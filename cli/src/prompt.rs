@@ -78,7 +78,7 @@ impl Interaction for TerminalPrompt {
             let deadline = chrono::DateTime::from_timestamp_millis(prompt.deadline)
                 .map(|t| t.with_timezone(&chrono::Local).format("%H:%M:%S").to_string())
                 .unwrap_or_default();
-            crate::output::err(&format!(
+            term::output::err(&format!(
                 "\n? approval needed — {} (run {})\n  {}\n  (answer before {deadline}; `pyra approve {} {}` works too)\n",
                 prompt.node,
                 prompt.run_id,
@@ -87,7 +87,7 @@ impl Interaction for TerminalPrompt {
                 prompt.node
             ));
             loop {
-                crate::output::err("  [a]pprove, [r]eject (r: reason), [d]etails > ");
+                term::output::err("  [a]pprove, [r]eject (r: reason), [d]etails > ");
                 let Some(line) = rx.recv().await else { break None };
                 let line = line.trim();
                 let (word, reason) = match line.split_once(':') {
@@ -103,9 +103,9 @@ impl Interaction for TerminalPrompt {
                             Some(v) => serde_json::to_string_pretty(v).unwrap_or_default(),
                             None => "(no details)".to_string(),
                         };
-                        crate::output::err(&format!("  {}\n", text.replace('\n', "\n  ")));
+                        term::output::err(&format!("  {}\n", text.replace('\n', "\n  ")));
                     }
-                    _ => crate::output::err("  please answer a, r or d\n"),
+                    _ => term::output::err("  please answer a, r or d\n"),
                 }
             }
         })

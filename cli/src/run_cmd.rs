@@ -8,10 +8,35 @@ use std::sync::Arc;
 use runtime::SkillText;
 use serde_json::{Map, Value};
 
-use crate::cli::RunArgs;
+use crate::failure::{Failure, exit};
 use crate::home::Home;
 use crate::runner::{self, Session};
-use crate::{Failure, exit, output, skills};
+use crate::skills;
+use term::output;
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// A skill name (`pyra skill list`) or a skill file.
+    #[arg(value_name = "SKILL|FILE")]
+    pub skill: String,
+
+    /// An input value, `name=value`; repeatable. Numbers, booleans, lists and objects are
+    /// read according to the input's declared type (lists and objects as JSON).
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+
+    /// Read inputs from a JSON or YAML object in a file, or `-` for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    pub inputs_file: Option<String>,
+
+    /// Print the skill's outputs as JSON on standard output (progress stays on stderr).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print the plan (order, conditions, what would run) and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
 
 pub fn run(home: &Home, args: RunArgs) -> Result<u8, Failure> {
     let source = skills::resolve(home, &args.skill)?;

@@ -10,23 +10,18 @@ use paths::PathPolicy;
 use runtime::{RunError, RunReport, RunStatus, Runtime, SkillLoader, SkillText, SqliteStore, Store};
 use tokio_util::sync::CancellationToken;
 
+use crate::failure::{Failure, exit};
 use crate::home::Home;
 use crate::progress::Progress;
-use crate::{Failure, exit, output, skills};
+use crate::skills;
+use term::output;
 
 /// The run database under the home, opened (and created 0600 on first use).
 pub fn open_store(home: &Home) -> Result<Arc<SqliteStore>, Failure> {
     home.ensure_dir(&home.root).map_err(|e| Failure::failed(format!("cannot create {}: {e}", home.root.display())))?;
-    warn_permissions(home);
+    home.warn_permissions();
     let store = SqliteStore::open(&home.root.join("pyra.db")).map_err(|e| Failure::failed(e.to_string()))?;
     Ok(Arc::new(store))
-}
-
-/// Fixes (and reports) permissions that are not private under the home.
-pub fn warn_permissions(home: &Home) {
-    for note in home.fix_permissions() {
-        output::err(&format!("warning: {note}\n"));
-    }
 }
 
 struct Loader(Home);

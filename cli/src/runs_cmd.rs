@@ -6,10 +6,73 @@ use std::time::Duration;
 use runtime::{ApprovalState, NodeRecord, RunFilter, RunRecord, RunStatus, Store};
 use serde_json::json;
 
-use crate::cli::RunsCommand;
+use crate::failure::RUN_EXIT_CODES;
+use crate::failure::{Failure, exit};
 use crate::home::Home;
 use crate::runner::{self, Session};
-use crate::{Failure, exit, output};
+use clap::Subcommand;
+use term::output;
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        /// Only runs of this skill.
+        #[arg(long)]
+        skill: Option<String>,
+        /// Only runs in this state: running, waiting, succeeded, failed, rejected,
+        /// cancelled, interrupted.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs started since: a duration ago (`2h`, `7d`), a date (`2026-11-01`) or
+        /// an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print a JSON array of run objects (each with an `id`), newest first.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a run: its nodes with states and durations.
+    Show {
+        /// The run id (a unique prefix is enough).
+        run: String,
+        /// Also print each node's output (and rendered inputs).
+        #[arg(long)]
+        outputs: bool,
+        /// Print the run and its nodes as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a run's log: state changes, retries, program error output.
+    Logs {
+        /// The run id (a unique prefix is enough).
+        run: String,
+        /// Only this node's lines.
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Run a finished run again where it failed; completed nodes keep their outputs and
+    /// are never run again.
+    #[command(after_help = RUN_EXIT_CODES)]
+    Retry {
+        /// The run id (a unique prefix is enough).
+        run: String,
+        /// Run this node and everything after it again, even if they succeeded.
+        #[arg(long, value_name = "NODE")]
+        from: Option<String>,
+        /// Print the outputs as JSON on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a running run (from another terminal), or end a waiting one.
+    Cancel {
+        /// The run id (a unique prefix is enough).
+        run: String,
+    },
+}
 
 pub fn run(home: &Home, command: RunsCommand) -> Result<u8, Failure> {
     match command {

@@ -6,11 +6,87 @@ use lang::model::{CatchUp, Condition, ForEach, Overlap, Trigger};
 use lang::{Checked, Registry, Validation};
 use serde_json::json;
 
-use crate::cli::{Format, GraphFormat, SkillCommand};
+use crate::failure::{Failure, exit};
+use crate::graph_render;
 use crate::home::{Home, write_private};
-use crate::output::{color_stderr, err, out};
 use crate::skills::{self, Origin, SkillSource};
-use crate::{Failure, exit, graph_render};
+use clap::{Subcommand, ValueEnum};
+use term::output::{color_stderr, err, out};
+
+#[derive(Debug, Subcommand)]
+pub enum SkillCommand {
+    /// Check skill files and report every error with its line and column.
+    ///
+    /// Takes files, directories (every .yaml/.yml inside) and skill names. Without
+    /// arguments, checks the built-in skills and every skill in `$PYRA_HOME/skills`.
+    Validate {
+        /// Skill files, directories or names.
+        #[arg(value_name = "FILE|DIR|NAME")]
+        targets: Vec<String>,
+
+        /// Output format: `text` for people, `json` for editors and CI.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// List the skills Pyra knows: built-in, `$PYRA_HOME/skills`, and directories given.
+    List {
+        /// Also list the skills in this directory.
+        #[arg(long = "dir", value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a skill: inputs, secrets, triggers (with next fire times), nodes in
+    /// execution order, outputs.
+    Show {
+        /// A skill name or file.
+        #[arg(value_name = "NAME|FILE")]
+        skill: String,
+
+        /// Print the checked skill as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draw a skill's graph: a picture in the terminal, Graphviz dot, or Mermaid.
+    Graph {
+        /// A skill name or file.
+        #[arg(value_name = "NAME|FILE")]
+        skill: String,
+
+        #[arg(long, value_enum, default_value_t = GraphFormat::Ascii)]
+        format: GraphFormat,
+    },
+    /// Create a commented starter skill that validates.
+    New {
+        /// The new skill's name (lowercase letters, digits, `-`, `_`).
+        name: String,
+
+        /// Write into this directory instead of `$PYRA_HOME/skills`.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the JSON Schema of skill files (for editors).
+    Schema,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Ascii,
+    Dot,
+    Mermaid,
+}
 
 pub fn run(home: &Home, command: SkillCommand) -> Result<u8, Failure> {
     let registry = plugins::builtin_registry();

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use lang::{Registry, Validation};
 use syntax::SourceFile;
 
+use crate::builtin;
+use crate::failure::Failure;
 use crate::home::Home;
-use crate::{Failure, builtin};
 
 /// Where a skill comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,12 +9,73 @@ use age::secrecy::{ExposeSecret, SecretString};
 use security::audit::{Event, SecurityLog};
 use vault::{Unlock, Vault, VaultError};
 
-use crate::cli::VaultCommand;
+use crate::failure::{Failure, exit};
 use crate::home::Home;
-use crate::{Failure, exit, output};
+use clap::Subcommand;
+use term::output;
+
+/// How the vault is unlocked, shown under `pyra vault --help`.
+pub const VAULT_HELP: &str = "Unlocking: PYRA_VAULT_PASSPHRASE, or PYRA_VAULT_IDENTITY pointing at an age identity
+file (or --identity FILE), or a hidden prompt on a terminal. Values are never taken from
+the command line: `set` reads a hidden prompt, or standard input when it is not a terminal.";
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Create the vault, sealed by a passphrase (asked twice) or an age identity file
+    /// (`--identity FILE`; a new identity is generated into FILE if it does not exist).
+    Init {
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Store a secret; the value comes from a hidden prompt or standard input.
+    Set {
+        /// The key, e.g. `plugin:telegram:token`.
+        key: String,
+        /// Seal this key a second time with its own passphrase (PYRA_VAULT_KEY_PASSPHRASE
+        /// or asked twice): reading it then needs both.
+        #[arg(long)]
+        seal: bool,
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Say whether a key is set; print its value only with `--reveal`.
+    Get {
+        key: String,
+        #[arg(long)]
+        reveal: bool,
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// List the keys (never the values).
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Remove a key.
+    Rm {
+        key: String,
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Re-encrypt for a new passphrase (PYRA_VAULT_NEW_PASSPHRASE or asked twice) or a new
+    /// identity (`--to-identity FILE`).
+    Rotate {
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        to_identity: Option<PathBuf>,
+    },
+    /// Where the vault is, how it is sealed, whether a previous version is kept.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 pub fn run(home: &Home, command: VaultCommand) -> Result<u8, Failure> {
-    crate::runner::warn_permissions(home);
+    home.warn_permissions();
     let vault = Vault::new(&home.root);
     let log = SecurityLog::new(&home.root);
     match command {

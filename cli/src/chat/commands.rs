@@ -9,7 +9,9 @@ use plugins::chat::{ChatCommand, CommandCtx, CommandFn};
 use serde_json::Value;
 
 use super::{Chat, View, warning_panel};
-use crate::{Failure, output, skills};
+use crate::failure::Failure;
+use crate::skills;
+use term::output;
 
 /// What the REPL does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,9 +21,11 @@ use runtime::{RunReport, RunStatus, SkillText, Store};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::failure::{Failure, exit};
 use crate::home::Home;
 use crate::runner::{self, Session};
-use crate::{Failure, exit, output, skills};
+use crate::skills;
+use term::output;
 
 pub use view::View;
 

@@ -15,7 +15,8 @@ use rustyline::{Config, Editor, Helper};
 
 use super::commands::{Commands, Flow, show_end};
 use super::{Chat, View, width};
-use crate::{Failure, exit, output};
+use crate::failure::{Failure, exit};
+use term::output;
 
 /// Line editing: only the continuation rule.
 struct Lines;

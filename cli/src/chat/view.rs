@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use runtime::{ApprovalPrompt, ApprovalState, BoxFuture, Event, Interaction, Observer};
 
-use crate::markdown::MarkdownStream;
+use term::markdown::MarkdownStream;
 
 /// The observer of one chat turn.
 pub struct View {
@@ -63,7 +63,7 @@ impl View {
     pub fn break_line(&self) {
         let mut state = self.lock();
         if std::mem::take(&mut state.held_cr) {
-            let shown = state.md.push(&crate::output::printable("\r"));
+            let shown = state.md.push(&term::output::printable("\r"));
             Self::write(&mut state, &shown);
         }
         let held = state.md.finish();
@@ -91,9 +91,9 @@ impl View {
     /// A dim note on stderr, on its own line.
     pub fn note(&self, text: &str) {
         self.break_line();
-        let text = crate::output::printable(text);
+        let text = term::output::printable(text);
         let line = if self.color { format!("\x1b[2m{text}\x1b[0m\n") } else { format!("{text}\n") };
-        crate::output::err(&line);
+        term::output::err(&line);
     }
 }
 
@@ -114,7 +114,7 @@ impl Observer for View {
                     piece.pop();
                     state.held_cr = true;
                 }
-                let safe = crate::output::printable(&piece).into_owned();
+                let safe = term::output::printable(&piece).into_owned();
                 let styled = state.md.push(&safe);
                 Self::write(&mut state, &styled);
             }
@@ -172,10 +172,10 @@ impl Interaction for ChatPrompt {
                 .and_then(|d| d.get("arguments").or(Some(d)))
                 .map(|a| shorten(&serde_json::to_string_pretty(a).unwrap_or_default()))
                 .unwrap_or_default();
-            crate::output::err(&format!(
+            term::output::err(&format!(
                 "\n┌ approval needed: {}\n│ {}\n└ [y] once, [a] always for this session, [n] deny (n: reason) > ",
-                crate::output::printable(&head),
-                crate::output::printable(&arguments).replace('\n', "\n│ ")
+                term::output::printable(&head),
+                term::output::printable(&arguments).replace('\n', "\n│ ")
             ));
             // Read the answer on a thread that stops when the turn does (Ctrl-C drops this
             // future): a reader left behind would swallow the next lines typed at the REPL.
@@ -191,7 +191,7 @@ impl Interaction for ChatPrompt {
                         }
                         return Some((state, reason));
                     }
-                    None => crate::output::err("  please answer y, a or n > "),
+                    None => term::output::err("  please answer y, a or n > "),
                 }
             }
         })
