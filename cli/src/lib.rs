@@ -1,5 +1,11 @@
 //! The `pyra` command line: argument parsing, dispatch, and rendering of what the engine
-//! returns. The engine does no terminal IO; this crate does all of it.
+//! returns. The engine does no terminal IO; this crate does all of it (through `term`).
+//!
+//! **Architecture invariant:** exit codes are 0 (ok), 1 (the command found a problem), 2
+//! (usage), 3 (the run waits for an approval), 130 (cancelled); never a panic on user
+//! input. stdout carries only results; progress and diagnostics go to stderr. Command
+//! modules own their argument types and import no other command's (`cli.rs` assembles
+//! them), so the crate has no import circle.
 
 mod builtin;
 pub mod chat;

@@ -4,6 +4,11 @@
 //! Kinds are grouped by what they touch: [`kinds::core`] (pure computation and control),
 //! [`kinds::io`] (files, HTTP, programs), [`kinds::ai`] (language models) and
 //! [`kinds::memory`] (the markdown memory).
+//!
+//! **Architecture invariant:** every kind has a `with:` schema with
+//! `additionalProperties: false`; results of kinds that read the outside world are marked
+//! untrusted; every path goes through `paths::PathPolicy`; `exec` takes an argv, never a
+//! shell string, and asks for approval whenever any of it came from untrusted data.
 
 pub mod chat;
 pub mod exec;

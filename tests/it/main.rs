@@ -10,6 +10,7 @@ mod chat;
 mod config;
 mod corpus;
 mod examples;
+mod layering;
 mod llm;
 mod masking;
 mod memory;

@@ -11,6 +11,10 @@
 //! injection, passing the finding categories along) *before* it stores a message.
 //!
 //! Times are milliseconds since the Unix epoch, like the run store's.
+//!
+//! **Architecture invariant:** a store of what it is given — it neither calls a model nor
+//! masks nor scans (the caller does, before storing); its tables are part of `pyra.db`'s
+//! one schema, migrated by `db::pyra`.
 
 pub mod store;
 mod trim;

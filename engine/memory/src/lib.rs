@@ -7,6 +7,12 @@
 //! the index in the same step and regenerates `memory/MEMORY_INDEX.md`, a readable table of
 //! contents. A reconcile that finds nothing changed takes no lock, so readers never queue
 //! behind a writer. Search text goes through [`query`] and is never handed to FTS5 as is.
+//!
+//! **Architecture invariant:** the markdown files are the truth and the index can always
+//! be rebuilt from them (its schema migrates through `STEPS` in `index.rs`; a step that changes
+//! what is indexed empties it for the next reconcile); user text never reaches FTS5 raw;
+//! every file and folder written is owner-only. The only `unsafe` of the workspace is in
+//! `rank.rs` (FTS5's C extension API), each block with its reason.
 
 pub mod frontmatter;
 mod index;

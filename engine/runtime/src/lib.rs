@@ -5,6 +5,12 @@
 //! compiled once) → [`scheduler`] (tokio tasks, one commit per turn) → [`store::Store`].
 //! Node kinds are [`executor::Executor`]s attached to the language's registry ([`Kinds`]); the terminal is an
 //! [`Interaction`] and progress goes to an [`Observer`], both supplied by the CLI.
+//!
+//! **Architecture invariant:** every state change is committed to the [`Store`] before it
+//! is acted on, and a node that succeeded is never executed again; everything written or
+//! shown passes the masker ([`secrets`]); no terminal IO (the CLI supplies the
+//! [`Interaction`] and the [`Observer`]) and no network (executors that reach the world
+//! live in `plugins/`).
 
 pub mod approval;
 mod attempts;

@@ -6,6 +6,11 @@
 //! old one is kept as `vault.age.prev` (a hard link, so the current file always exists),
 //! and the new one is renamed over it. A lock file serialises writers. A wrong passphrase
 //! or a corrupted file is an error that changes nothing.
+//!
+//! **Architecture invariant:** plaintext never touches disk (the JSON is built and parsed
+//! in zeroized buffers, values are `SecretString`s); the current vault file always exists
+//! whole; nothing but this crate reads or writes `vault/`, and nothing here logs or
+//! prints a value.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
