@@ -13,8 +13,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use super::calls::{self, PartialCall};
+use super::failure::{self, Failure};
+use super::headers::{self, header};
 use super::sse::{Parser, SseEvent};
-use crate::{ChatRequest, Finish, HttpRequest, Method, Role, StreamEvent, ToolCall, Usage, WireError};
+use crate::{ChatRequest, Finish, HttpRequest, Method, Role, StreamEvent, Usage, WireError};
 
 /// The API version this adapter speaks.
 const VERSION: &str = "2023-06-01";
@@ -102,15 +105,10 @@ fn endpoint(base_url: &str, path: &str) -> String {
 fn headers(key: Option<&str>, streaming: bool) -> Vec<(String, String)> {
     let mut h = Vec::new();
     if let Some(key) = key {
-        h.push(("x-api-key".to_string(), key.to_string()));
+        h.push(header("x-api-key", key));
     }
-    h.push(("anthropic-version".to_string(), VERSION.to_string()));
-    if streaming {
-        h.push(("content-type".to_string(), "application/json".to_string()));
-        h.push(("accept".to_string(), "text/event-stream".to_string()));
-    } else {
-        h.push(("accept".to_string(), "application/json".to_string()));
-    }
+    h.push(header("anthropic-version", VERSION));
+    h.extend(headers::json(streaming));
     h
 }
 
@@ -139,10 +137,7 @@ fn messages(req: &ChatRequest) -> Vec<Value> {
                     blocks.push(json!({ "type": "text", "text": m.content }));
                 }
                 for c in &m.tool_calls {
-                    let input = match serde_json::from_str::<Value>(&c.arguments) {
-                        Ok(v @ Value::Object(_)) => v,
-                        _ => json!({}),
-                    };
+                    let input = calls::arguments_object(&c.arguments);
                     blocks.push(json!({ "type": "tool_use", "id": c.id, "name": c.name, "input": input }));
                 }
                 out.push(json!({ "role": "assistant", "content": blocks }));
@@ -165,10 +160,8 @@ fn messages(req: &ChatRequest) -> Vec<Value> {
 enum Block {
     Text,
     ToolUse {
-        id: String,
-        name: String,
-        /// The `input_json_delta` pieces so far.
-        json: String,
+        /// The call, its arguments the `input_json_delta` pieces so far.
+        call: PartialCall,
         /// The block's `input` at its start when not empty (no deltas follow then).
         initial: Option<String>,
     },
@@ -194,48 +187,35 @@ pub struct Decoder {
     emitted_calls: bool,
     /// `message_stop` seen: nothing more counts.
     done: bool,
-    /// The error this stream failed with; every later call returns it.
-    failed: Option<WireError>,
+    failed: Failure,
 }
 
 impl super::Decoder for Decoder {
     fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, WireError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
         if self.done {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
-        let result =
-            self.sse.feed(bytes).and_then(|events| events.into_iter().try_for_each(|ev| self.event(&ev, &mut out)));
-        super::settle(&mut self.failed, result, out)
+        let result = self.sse.feed(bytes).and_then(|events| events.iter().try_for_each(|ev| self.event(ev, &mut out)));
+        self.failed.settle(result, out)
     }
 
     fn done(&self) -> bool {
-        self.done && self.failed.is_none()
+        self.done && !self.failed.has_failed()
     }
 
     fn finish(&mut self) -> Result<Vec<StreamEvent>, WireError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
         if self.done {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
-        // An event without its closing blank line may be cut off mid-way: one that does
-        // not parse is the early end below, not a malformed event.
-        let mut result = self.sse.finish().and_then(|events| {
-            events.into_iter().try_for_each(|ev| match self.event(&ev, &mut out) {
-                Err(WireError::Protocol(_)) => Ok(()),
-                other => other,
-            })
-        });
+        let mut result = failure::last_events(self.sse.finish(), |ev| self.event(ev, &mut out));
         if result.is_ok() && !self.done {
-            result = Err(WireError::Protocol("the stream ended before the reply was complete".into()));
+            result = Err(failure::early_end());
         }
-        super::settle_end(&mut self.failed, result, out)
+        self.failed.settle_end(result, out)
     }
 }
 
@@ -253,7 +233,7 @@ impl Decoder {
             Err(_) if ev.event.as_deref() == Some("error") => {
                 return Err(WireError::Api { message: data.to_string(), retryable: false });
             }
-            Err(e) => return Err(WireError::Protocol(format!("an event is not JSON ({e}): {}", shorten(data)))),
+            Err(e) => return Err(failure::not_json("an event", &e, data)),
         };
         let kind = v.get("type").and_then(Value::as_str).or(ev.event.as_deref()).unwrap_or_default();
         match kind {
@@ -273,9 +253,11 @@ impl Decoder {
                         Block::Text
                     }
                     Some("tool_use") => Block::ToolUse {
-                        id: block.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
-                        name: block.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
-                        json: String::new(),
+                        call: PartialCall {
+                            id: block.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
+                            name: block.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+                            arguments: String::new(),
+                        },
                         initial: block
                             .get("input")
                             .filter(|i| i.as_object().is_some_and(|o| !o.is_empty()))
@@ -297,7 +279,7 @@ impl Decoder {
                     Some("input_json_delta") => {
                         let piece = delta.get("partial_json").and_then(Value::as_str).unwrap_or_default();
                         match self.blocks.get_mut(&index) {
-                            Some(Block::ToolUse { json, .. }) => json.push_str(piece),
+                            Some(Block::ToolUse { call, .. }) => call.arguments.push_str(piece),
                             Some(_) => {}
                             None => {
                                 return Err(WireError::Protocol(format!(
@@ -328,8 +310,7 @@ impl Decoder {
                 for block in std::mem::take(&mut self.blocks).into_values() {
                     self.close(block, out);
                 }
-                let finish =
-                    self.stop.take().unwrap_or(if self.emitted_calls { Finish::ToolCalls } else { Finish::Stop });
+                let finish = self.stop.take().unwrap_or_else(|| calls::natural_stop(self.emitted_calls));
                 out.push(StreamEvent::Finish(finish));
                 self.done = true;
             }
@@ -352,10 +333,9 @@ impl Decoder {
     }
 
     fn close(&mut self, block: Block, out: &mut Vec<StreamEvent>) {
-        if let Block::ToolUse { id, name, json, initial } = block {
-            let arguments = if json.trim().is_empty() { initial.unwrap_or_else(|| "{}".to_string()) } else { json };
+        if let Block::ToolUse { call, initial } = block {
             self.emitted_calls = true;
-            out.push(StreamEvent::ToolCall(ToolCall { id, name, arguments }));
+            out.push(StreamEvent::ToolCall(call.complete(initial)));
         }
     }
 
@@ -390,18 +370,10 @@ fn stop_reason(reason: &str) -> Finish {
     }
 }
 
-fn shorten(s: &str) -> String {
-    let mut end = s.len().min(200);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Message, ToolSpec};
+    use crate::{Message, ToolCall, ToolSpec};
 
     use crate::wire::Format;
     use crate::wire::testing::{self, Decoded, split};

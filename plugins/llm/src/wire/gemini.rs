@@ -11,8 +11,11 @@
 
 use serde_json::{Map, Value, json};
 
+use super::calls::{self, arguments_object, tool_name};
+use super::failure::{self, Failure};
+use super::headers::{self, header};
 use super::sse::Parser;
-use crate::{ChatRequest, Finish, HttpRequest, Message, Method, Role, StreamEvent, ToolCall, Usage, WireError};
+use crate::{ChatRequest, Finish, HttpRequest, Method, Role, StreamEvent, ToolCall, Usage, WireError};
 
 const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com";
 
@@ -34,13 +37,8 @@ fn api_root(base_url: &str) -> String {
 /// The request for `req`, streamed as server-sent events.
 pub fn chat_request(base_url: &str, key: Option<&str>, req: &ChatRequest) -> HttpRequest {
     let model = req.model.strip_prefix("models/").unwrap_or(&req.model);
-    let mut headers = vec![
-        ("content-type".to_string(), "application/json".to_string()),
-        ("accept".to_string(), "text/event-stream".to_string()),
-    ];
-    if let Some(key) = key {
-        headers.push(("x-goog-api-key".to_string(), key.to_string()));
-    }
+    let mut headers = headers::json(true);
+    headers.extend(key.map(api_key));
     HttpRequest {
         method: Method::Post,
         url: format!("{}/models/{model}:streamGenerateContent?alt=sse", api_root(base_url)),
@@ -65,7 +63,8 @@ fn body(req: &ChatRequest) -> Value {
                     parts.push(json!({"text": m.content}));
                 }
                 for (i, call) in m.tool_calls.iter().enumerate() {
-                    let mut part = json!({"functionCall": {"name": call.name, "args": args_object(&call.arguments)}});
+                    let mut part =
+                        json!({"functionCall": {"name": call.name, "args": arguments_object(&call.arguments)}});
                     // Only the first call of a turn carries a signature (as Gemini sends them).
                     if i == 0 {
                         part["thoughtSignature"] = json!(SKIP_SIGNATURE);
@@ -129,23 +128,6 @@ fn body(req: &ChatRequest) -> Value {
     Value::Object(body)
 }
 
-/// The name of the tool whose result `m` is: its own, or the name of the call it answers.
-fn tool_name(m: &Message, all: &[Message]) -> Option<String> {
-    if let Some(name) = &m.tool_name {
-        return Some(name.clone());
-    }
-    let id = m.tool_call_id.as_deref()?;
-    all.iter().flat_map(|m| &m.tool_calls).find(|c| c.id == id).map(|c| c.name.clone())
-}
-
-/// Function-call arguments as the JSON object Gemini wants (`{}` when the text is not one).
-fn args_object(text: &str) -> Value {
-    match serde_json::from_str::<Value>(text) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => json!({}),
-    }
-}
-
 /// A tool's result: the JSON object it returned, or else its text.
 fn result_value(text: &str) -> Value {
     match serde_json::from_str::<Value>(text) {
@@ -156,7 +138,7 @@ fn result_value(text: &str) -> Value {
 
 /// The request listing the models (all of them: one page holds up to 1000).
 pub fn models_request(base_url: &str, key: Option<&str>) -> HttpRequest {
-    let headers = key.map(|k| vec![("x-goog-api-key".to_string(), k.to_string())]).unwrap_or_default();
+    let headers = key.map(api_key).into_iter().collect();
     HttpRequest {
         method: Method::Get,
         url: format!("{}/models?pageSize=1000", api_root(base_url)),
@@ -185,6 +167,11 @@ pub fn parse_models(body: &Value) -> Result<Vec<String>, WireError> {
     Ok(ids)
 }
 
+/// The key's header (never `?key=` in the URL, where logs would keep it).
+fn api_key(key: &str) -> (String, String) {
+    header("x-goog-api-key", key)
+}
+
 /// The message of a Gemini error body, `{"error": {"code", "message", "status"}}`,
 /// possibly wrapped in a JSON array (as the streaming endpoint without `alt=sse` does).
 pub fn error_message(body: &[u8]) -> Option<String> {
@@ -196,15 +183,9 @@ pub fn error_message(body: &[u8]) -> Option<String> {
     error_text(value.get("error")?)
 }
 
+/// The text of an `error`: a string, or its `message` (else its `status`).
 fn error_text(error: &Value) -> Option<String> {
-    match error {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Object(o) => ["message", "status"]
-            .iter()
-            .find_map(|k| o.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()))
-            .map(str::to_string),
-        _ => None,
-    }
+    failure::error_text(error, &["message", "status"])
 }
 
 /// An `error` object in the stream; overload and rate limits are retryable.
@@ -261,8 +242,7 @@ pub struct Decoder {
     finish_reason: Option<String>,
     /// Finish was emitted.
     done: bool,
-    /// The error this stream failed with; every later call returns it.
-    failed: Option<WireError>,
+    failed: Failure,
 }
 
 impl Decoder {
@@ -321,25 +301,18 @@ impl Decoder {
 
     /// A complete call, `{"name", "args": {...}}`, with an `id` only from newer versions.
     fn tool_call(&mut self, call: &Value) -> Result<ToolCall, WireError> {
-        let name = call
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| WireError::Protocol(format!("a function call without a name: {call}")))?;
         let arguments = match call.get("args") {
             None | Some(Value::Null) => "{}".to_string(),
             Some(args) => args.to_string(),
         };
-        // Without an id (older versions) the client names the call.
-        let id = call.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let call = calls::whole_call(call, call.get("name"), arguments, "a function call")?;
         self.calls += 1;
-        Ok(ToolCall { id, name: name.to_string(), arguments })
+        Ok(call)
     }
 
     fn finish_reason(&self, reason: &str) -> Finish {
         match reason {
-            "STOP" if self.calls > 0 => Finish::ToolCalls,
-            "STOP" => Finish::Stop,
+            "STOP" => calls::natural_stop(self.calls > 0),
             "MAX_TOKENS" => Finish::Length,
             "SAFETY"
             | "RECITATION"
@@ -355,9 +328,7 @@ impl Decoder {
 
 impl super::Decoder for Decoder {
     fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, WireError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
         let mut out = Vec::new();
         let result =
             self.sse.feed(bytes).and_then(|events| events.iter().try_for_each(|ev| self.event(&ev.data, &mut out)));
@@ -365,25 +336,23 @@ impl super::Decoder for Decoder {
             // The usage counted so far goes with the events before the error.
             out.push(StreamEvent::Usage(self.counts.usage()));
         }
-        super::settle(&mut self.failed, result, out)
+        self.failed.settle(result, out)
     }
 
     fn finish(&mut self) -> Result<Vec<StreamEvent>, WireError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
         let mut out = Vec::new();
         let result =
             self.sse.finish().and_then(|events| events.iter().try_for_each(|ev| self.event(&ev.data, &mut out)));
         if let Err(e) = result {
-            self.failed = Some(e.clone());
+            self.failed.fail(&e);
             return Err(e);
         }
         if self.done {
             return Ok(out);
         }
         let Some(reason) = &self.finish_reason else {
-            return Err(WireError::Protocol("the stream ended before the reply was complete".into()));
+            return Err(failure::early_end());
         };
         let finish = self.finish_reason(reason);
         if self.saw_usage {
@@ -398,7 +367,7 @@ impl super::Decoder for Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ToolSpec;
+    use crate::{Message, ToolSpec};
 
     use crate::wire::Format;
     use crate::wire::testing::{self, merged};

@@ -8,7 +8,9 @@
 //! - [`ollama`]: `/api/chat`, NDJSON.
 //! - [`gemini`]: `generateContent` / `streamGenerateContent?alt=sse`.
 //!
-//! [`sse`] and [`ndjson`] split a byte stream into events and lines.
+//! [`sse`] and [`ndjson`] split a byte stream into events and lines. What the formats do
+//! alike is shared: `failure` (how a decoder fails), `calls` (tool calls both ways),
+//! `headers`.
 //!
 //! A decoder reports a tool call the provider sent without an id (Ollama, older Gemini,
 //! some OpenAI-compatible servers) with an empty `id`: naming it is the client's job, so
@@ -17,7 +19,10 @@
 //! the text before it is delivered.
 
 pub mod anthropic;
+mod calls;
+mod failure;
 pub mod gemini;
+mod headers;
 pub mod ndjson;
 pub mod ollama;
 pub mod openai;
@@ -93,33 +98,6 @@ pub trait Decoder: Send {
     fn done(&self) -> bool {
         false
     }
-}
-
-/// What a decoder's `feed` returns for `result`: the events, or the error, which is kept
-/// in `failed` so every later call returns it. Events decoded before the error in the
-/// same bytes are returned now, and the error with the next call.
-pub(crate) fn settle(
-    failed: &mut Option<WireError>,
-    result: Result<(), WireError>,
-    out: Vec<StreamEvent>,
-) -> Result<Vec<StreamEvent>, WireError> {
-    match result {
-        Ok(()) => Ok(out),
-        Err(e) => {
-            *failed = Some(e.clone());
-            if out.is_empty() { Err(e) } else { Ok(out) }
-        }
-    }
-}
-
-/// What a decoder's `finish` returns for `result`: at the end an error is the stream's
-/// last word, whatever came before it (kept in `failed` as [`settle`] does).
-pub(crate) fn settle_end(
-    failed: &mut Option<WireError>,
-    result: Result<(), WireError>,
-    out: Vec<StreamEvent>,
-) -> Result<Vec<StreamEvent>, WireError> {
-    result.map(|()| out).inspect_err(|e| *failed = Some(e.clone()))
 }
 
 impl Format {

@@ -12,6 +12,9 @@
 
 use serde_json::{Map, Value, json};
 
+use super::calls::{self, arguments_object, tool_name};
+use super::failure::{self, Failure};
+use super::headers::{self, header};
 use super::ndjson::Lines;
 use crate::{ChatRequest, Finish, HttpRequest, Message, Method, Role, StreamEvent, ToolCall, Usage, WireError};
 
@@ -27,10 +30,8 @@ fn base(base_url: &str) -> String {
 }
 
 fn headers(key: Option<&str>) -> Vec<(String, String)> {
-    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-    if let Some(key) = key {
-        headers.push(("authorization".to_string(), format!("Bearer {key}")));
-    }
+    let mut headers = vec![header("content-type", "application/json")];
+    headers.extend(key.map(headers::bearer));
     headers
 }
 
@@ -52,17 +53,7 @@ pub fn chat_request(base_url: &str, key: Option<&str>, req: &ChatRequest) -> Htt
         body.insert("options".into(), Value::Object(options));
     }
     if !req.tools.is_empty() {
-        let tools = req
-            .tools
-            .iter()
-            .map(|t| {
-                json!({
-                    "type": "function",
-                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-                })
-            })
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
+        body.insert("tools".into(), Value::Array(req.tools.iter().map(calls::function_tool).collect()));
     }
     if let Some(schema) = &req.response_schema {
         body.insert("format".into(), schema.clone());
@@ -102,23 +93,6 @@ fn message(m: &Message, all: &[Message]) -> Value {
     }
 }
 
-/// The name of the tool whose result `m` is: its own, or the name of the call it answers.
-fn tool_name(m: &Message, all: &[Message]) -> Option<String> {
-    if let Some(name) = &m.tool_name {
-        return Some(name.clone());
-    }
-    let id = m.tool_call_id.as_deref()?;
-    all.iter().flat_map(|m| &m.tool_calls).find(|c| c.id == id).map(|c| c.name.clone())
-}
-
-/// Tool-call arguments as the JSON object Ollama wants (`{}` when the text is not one).
-fn arguments_object(text: &str) -> Value {
-    match serde_json::from_str::<Value>(text) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => json!({}),
-    }
-}
-
 /// The request listing the models the server has pulled.
 pub fn models_request(base_url: &str, key: Option<&str>) -> HttpRequest {
     let mut headers = headers(key);
@@ -148,11 +122,7 @@ pub fn error_message(body: &[u8]) -> Option<String> {
 /// The text of an `error` field: a string (Ollama), or an object with a `message` (some
 /// proxies in front of it).
 fn error_text(error: &Value) -> Option<String> {
-    match error {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Object(o) => o.get("message").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
-        _ => None,
-    }
+    failure::error_text(error, &["message"])
 }
 
 /// An error line in a stream: retryable only when the server says it is overloaded.
@@ -172,8 +142,7 @@ pub struct Decoder {
     calls: usize,
     /// The `done` line was seen.
     done: bool,
-    /// The error this stream failed with; every later call returns it.
-    failed: Option<WireError>,
+    failed: Failure,
 }
 
 impl Decoder {
@@ -209,8 +178,7 @@ impl Decoder {
             }
             let finish = match line.get("done_reason").and_then(Value::as_str) {
                 // Versions before done_reason existed stopped only naturally.
-                Some("stop") | None if self.calls > 0 => Finish::ToolCalls,
-                Some("stop") | None => Finish::Stop,
+                Some("stop") | None => calls::natural_stop(self.calls > 0),
                 Some("length") => Finish::Length,
                 Some(other) => Finish::Other(other.to_string()),
             };
@@ -223,48 +191,37 @@ impl Decoder {
     /// only from newer servers.
     fn tool_call(&mut self, call: &Value) -> Result<ToolCall, WireError> {
         let function = call.get("function").unwrap_or(&Value::Null);
-        let name = function
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| WireError::Protocol(format!("a tool call without a name: {call}")))?;
         let arguments = match function.get("arguments") {
             None | Some(Value::Null) => "{}".to_string(),
             Some(Value::String(text)) => text.clone(),
             Some(value) => value.to_string(),
         };
-        // Without an id (older servers) the client names the call.
-        let id = call.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let call = calls::whole_call(call, function.get("name"), arguments, "a tool call")?;
         self.calls += 1;
-        Ok(ToolCall { id, name: name.to_string(), arguments })
+        Ok(call)
     }
 }
 
 impl super::Decoder for Decoder {
     fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, WireError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
         let mut out = Vec::new();
         let result = self.lines.feed(bytes).and_then(|lines| lines.iter().try_for_each(|l| self.line(l, &mut out)));
-        super::settle(&mut self.failed, result, out)
+        self.failed.settle(result, out)
     }
 
     fn done(&self) -> bool {
-        self.done && self.failed.is_none()
+        self.done && !self.failed.has_failed()
     }
 
     fn finish(&mut self) -> Result<Vec<StreamEvent>, WireError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
         let mut out = Vec::new();
         let mut result = self.lines.finish().and_then(|lines| lines.iter().try_for_each(|l| self.line(l, &mut out)));
         if result.is_ok() && !self.done {
-            result = Err(WireError::Protocol("the stream ended before the reply was complete".into()));
+            result = Err(failure::early_end());
         }
-        // The end: an error now is the stream's last word, whatever came before it.
-        super::settle_end(&mut self.failed, result, out)
+        self.failed.settle_end(result, out)
     }
 }
 

@@ -16,8 +16,11 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::Dialect;
+use super::calls::{self, PartialCall};
+use super::failure::{self, Failure};
+use super::headers;
 use super::sse::{Parser, SseEvent};
-use crate::{ChatRequest, Finish, HttpRequest, Message, Method, Role, StreamEvent, ToolCall, Usage, WireError};
+use crate::{ChatRequest, Finish, HttpRequest, Message, Method, Role, StreamEvent, Usage, WireError};
 
 /// The streaming request for `req`: `POST {base_url}/chat/completions`, with the two
 /// fields servers disagree on as `dialect` says.
@@ -36,17 +39,7 @@ pub fn chat_request(base_url: &str, key: Option<&str>, req: &ChatRequest, dialec
         body.insert(dialect.max_tokens.name().into(), json!(n));
     }
     if !req.tools.is_empty() {
-        let tools = req
-            .tools
-            .iter()
-            .map(|t| {
-                json!({
-                    "type": "function",
-                    "function": { "name": t.name, "description": t.description, "parameters": t.parameters },
-                })
-            })
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
+        body.insert("tools".into(), Value::Array(req.tools.iter().map(calls::function_tool).collect()));
     }
     if let Some(schema) = &req.response_schema {
         body.insert(
@@ -113,16 +106,8 @@ fn trim(base_url: &str) -> &str {
 }
 
 fn headers(key: Option<&str>, streaming: bool) -> Vec<(String, String)> {
-    let mut h = Vec::new();
-    if streaming {
-        h.push(("content-type".to_string(), "application/json".to_string()));
-        h.push(("accept".to_string(), "text/event-stream".to_string()));
-    } else {
-        h.push(("accept".to_string(), "application/json".to_string()));
-    }
-    if let Some(key) = key {
-        h.push(("authorization".to_string(), format!("Bearer {key}")));
-    }
+    let mut h = headers::json(streaming);
+    h.extend(key.map(headers::bearer));
     h
 }
 
@@ -154,21 +139,13 @@ fn message(m: &Message) -> Value {
     }
 }
 
-/// A tool call being assembled from its fragments.
-#[derive(Debug, Default)]
-struct Partial {
-    id: String,
-    name: String,
-    arguments: String,
-}
-
 /// Decodes a streamed chat completion. An error found after some events in the same bytes
 /// is returned by the next call (`feed` or `finish`), so no event before it is lost.
 #[derive(Debug, Default)]
 pub struct Decoder {
     sse: Parser,
     /// Tool calls being assembled, by `index`.
-    calls: BTreeMap<u64, Partial>,
+    calls: BTreeMap<u64, PartialCall>,
     /// The index the last fragment went to (for servers that omit `index`).
     last_index: Option<u64>,
     /// Tool calls already emitted.
@@ -177,52 +154,39 @@ pub struct Decoder {
     finish: Option<Finish>,
     /// `[DONE]` seen (or the stream ended after the finish reason): nothing more counts.
     done: bool,
-    /// The error this stream failed with; every later call returns it.
-    failed: Option<WireError>,
+    failed: Failure,
 }
 
 impl super::Decoder for Decoder {
     fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, WireError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
         if self.done {
             return Ok(Vec::new());
         }
-        let events = self.sse.feed(bytes);
         let mut out = Vec::new();
-        let result = events.and_then(|events| events.into_iter().try_for_each(|ev| self.event(&ev, &mut out)));
-        super::settle(&mut self.failed, result, out)
+        let result = self.sse.feed(bytes).and_then(|events| events.iter().try_for_each(|ev| self.event(ev, &mut out)));
+        self.failed.settle(result, out)
     }
 
     fn done(&self) -> bool {
-        self.done && self.failed.is_none()
+        self.done && !self.failed.has_failed()
     }
 
     fn finish(&mut self) -> Result<Vec<StreamEvent>, WireError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
+        self.failed.check()?;
         if self.done {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
-        // An event without its closing blank line may be a line cut off mid-way: one that
-        // does not parse counts as the early end it is, not as a malformed chunk.
-        let mut result = self.sse.finish().and_then(|events| {
-            events.into_iter().try_for_each(|ev| match self.event(&ev, &mut out) {
-                Err(WireError::Protocol(_)) => Ok(()),
-                other => other,
-            })
-        });
+        let mut result = failure::last_events(self.sse.finish(), |ev| self.event(ev, &mut out));
         if result.is_ok() && !self.done {
             if self.finish.is_some() {
                 self.complete(&mut out);
             } else {
-                result = Err(WireError::Protocol("the stream ended before the reply was complete".into()));
+                result = Err(failure::early_end());
             }
         }
-        super::settle_end(&mut self.failed, result, out)
+        self.failed.settle_end(result, out)
     }
 }
 
@@ -244,7 +208,7 @@ impl Decoder {
             Err(_) if ev.event.as_deref() == Some("error") => {
                 return Err(WireError::Api { message: data.to_string(), retryable: retryable_text(data) });
             }
-            Err(e) => return Err(WireError::Protocol(format!("a chunk is not JSON ({e}): {}", shorten(data)))),
+            Err(e) => return Err(failure::not_json("a chunk", &e, data)),
         };
         if let Some(e) = chunk_error(&chunk) {
             return Err(e);
@@ -329,12 +293,7 @@ impl Decoder {
     fn flush_calls(&mut self, out: &mut Vec<StreamEvent>) {
         for c in std::mem::take(&mut self.calls).into_values() {
             self.emitted_calls = true;
-            out.push(StreamEvent::ToolCall(ToolCall {
-                // Without an id the client names it (uniquely, across replies too).
-                id: c.id,
-                name: c.name,
-                arguments: if c.arguments.trim().is_empty() { "{}".to_string() } else { c.arguments },
-            }));
+            out.push(StreamEvent::ToolCall(c.complete(None)));
         }
         self.last_index = None;
     }
@@ -342,7 +301,7 @@ impl Decoder {
     /// The reply is complete: the remaining tool calls, then the one `Finish`.
     fn complete(&mut self, out: &mut Vec<StreamEvent>) {
         self.flush_calls(out);
-        let finish = self.finish.take().unwrap_or(if self.emitted_calls { Finish::ToolCalls } else { Finish::Stop });
+        let finish = self.finish.take().unwrap_or_else(|| calls::natural_stop(self.emitted_calls));
         out.push(StreamEvent::Finish(finish));
         self.done = true;
     }
@@ -421,18 +380,10 @@ fn retryable_text(s: &str) -> bool {
     .any(|w| s.contains(w))
 }
 
-fn shorten(s: &str) -> String {
-    let mut end = s.len().min(200);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ToolSpec;
+    use crate::{ToolCall, ToolSpec};
 
     use crate::wire::Decoder as _;
     use crate::wire::testing::{self, Decoded, split};
