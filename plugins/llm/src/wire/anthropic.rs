@@ -14,9 +14,10 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::calls::{self, PartialCall};
-use super::failure::{self, Failure};
+use super::failure;
 use super::headers::{self, header};
-use super::sse::{Parser, SseEvent};
+use super::sse::SseEvent;
+use super::sse_decoder::{SseDecoder, SseReply};
 use crate::{ChatRequest, Finish, HttpRequest, Method, Role, StreamEvent, Usage, WireError};
 
 /// The API version this adapter speaks.
@@ -169,11 +170,13 @@ enum Block {
     Other,
 }
 
-/// Decodes a streamed Messages reply. An error found after some events in the same bytes
-/// is returned by the next call (`feed` or `finish`), so no event before it is lost.
+/// Decodes a streamed Messages reply.
+pub type Decoder = SseDecoder<Events>;
+
+/// What the events of a Messages reply said so far: the part of [`Decoder`] that is
+/// Anthropic's.
 #[derive(Debug, Default)]
-pub struct Decoder {
-    sse: Parser,
+pub struct Events {
     /// Open content blocks, by index.
     blocks: BTreeMap<u64, Block>,
     /// Usage as last reported, field by field.
@@ -187,43 +190,10 @@ pub struct Decoder {
     emitted_calls: bool,
     /// `message_stop` seen: nothing more counts.
     done: bool,
-    failed: Failure,
 }
 
-impl super::Decoder for Decoder {
-    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, WireError> {
-        self.failed.check()?;
-        if self.done {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::new();
-        let result = self.sse.feed(bytes).and_then(|events| events.iter().try_for_each(|ev| self.event(ev, &mut out)));
-        self.failed.settle(result, out)
-    }
-
-    fn done(&self) -> bool {
-        self.done && !self.failed.has_failed()
-    }
-
-    fn finish(&mut self) -> Result<Vec<StreamEvent>, WireError> {
-        self.failed.check()?;
-        if self.done {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::new();
-        let mut result = failure::last_events(self.sse.finish(), |ev| self.event(ev, &mut out));
-        if result.is_ok() && !self.done {
-            result = Err(failure::early_end());
-        }
-        self.failed.settle_end(result, out)
-    }
-}
-
-impl Decoder {
+impl SseReply for Events {
     fn event(&mut self, ev: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
-        if self.done {
-            return Ok(());
-        }
         let data = ev.data.trim();
         if data.is_empty() {
             return Ok(());
@@ -332,6 +302,17 @@ impl Decoder {
         Ok(())
     }
 
+    fn done(&self) -> bool {
+        self.done
+    }
+
+    /// Without `message_stop` the reply is incomplete, whatever came.
+    fn end(&mut self, _: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        Err(failure::early_end())
+    }
+}
+
+impl Events {
     fn close(&mut self, block: Block, out: &mut Vec<StreamEvent>) {
         if let Block::ToolUse { call, initial } = block {
             self.emitted_calls = true;

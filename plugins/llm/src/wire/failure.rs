@@ -5,7 +5,6 @@
 
 use serde_json::Value;
 
-use super::sse::SseEvent;
 use crate::{StreamEvent, WireError};
 
 /// The error a decoder's stream failed with, once it has; every later call returns it.
@@ -70,21 +69,6 @@ pub(crate) fn not_json(what: &str, e: &serde_json::Error, data: &str) -> WireErr
         end -= 1;
     }
     WireError::Protocol(format!("{what} is not JSON ({e}): {}", &data[..end]))
-}
-
-/// Decodes the events an event stream still held when it ended. An event without its
-/// closing blank line may be a line cut off mid-way: one that does not parse counts as
-/// the early end it is (which the caller reports), not as a malformed event.
-pub(crate) fn last_events(
-    events: Result<Vec<SseEvent>, WireError>,
-    mut decode: impl FnMut(&SseEvent) -> Result<(), WireError>,
-) -> Result<(), WireError> {
-    events.and_then(|events| {
-        events.iter().try_for_each(|ev| match decode(ev) {
-            Err(WireError::Protocol(_)) => Ok(()),
-            other => other,
-        })
-    })
 }
 
 /// The text of an `error` field: a non-empty string, or the first non-empty one of

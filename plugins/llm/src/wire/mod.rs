@@ -9,8 +9,8 @@
 //! - [`gemini`]: `generateContent` / `streamGenerateContent?alt=sse`.
 //!
 //! [`sse`] and [`ndjson`] split a byte stream into events and lines. What the formats do
-//! alike is shared: `failure` (how a decoder fails), `calls` (tool calls both ways),
-//! `headers`.
+//! alike is shared: `failure` (how a decoder fails), `sse_decoder` (the decoder of an
+//! event stream closed by a last message), `calls` (tool calls both ways), `headers`.
 //!
 //! A decoder reports a tool call the provider sent without an id (Ollama, older Gemini,
 //! some OpenAI-compatible servers) with an empty `id`: naming it is the client's job, so
@@ -27,6 +27,7 @@ pub mod ndjson;
 pub mod ollama;
 pub mod openai;
 pub mod sse;
+mod sse_decoder;
 #[cfg(test)]
 mod testing;
 

@@ -17,9 +17,10 @@ use serde_json::{Map, Value, json};
 
 use super::Dialect;
 use super::calls::{self, PartialCall};
-use super::failure::{self, Failure};
+use super::failure;
 use super::headers;
-use super::sse::{Parser, SseEvent};
+use super::sse::SseEvent;
+use super::sse_decoder::{SseDecoder, SseReply};
 use crate::{ChatRequest, Finish, HttpRequest, Message, Method, Role, StreamEvent, Usage, WireError};
 
 /// The streaming request for `req`: `POST {base_url}/chat/completions`, with the two
@@ -139,11 +140,13 @@ fn message(m: &Message) -> Value {
     }
 }
 
-/// Decodes a streamed chat completion. An error found after some events in the same bytes
-/// is returned by the next call (`feed` or `finish`), so no event before it is lost.
+/// Decodes a streamed chat completion.
+pub type Decoder = SseDecoder<Chunks>;
+
+/// What the chunks of a chat completion said so far: the part of [`Decoder`] that is
+/// OpenAI's.
 #[derive(Debug, Default)]
-pub struct Decoder {
-    sse: Parser,
+pub struct Chunks {
     /// Tool calls being assembled, by `index`.
     calls: BTreeMap<u64, PartialCall>,
     /// The index the last fragment went to (for servers that omit `index`).
@@ -154,47 +157,10 @@ pub struct Decoder {
     finish: Option<Finish>,
     /// `[DONE]` seen (or the stream ended after the finish reason): nothing more counts.
     done: bool,
-    failed: Failure,
 }
 
-impl super::Decoder for Decoder {
-    fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, WireError> {
-        self.failed.check()?;
-        if self.done {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::new();
-        let result = self.sse.feed(bytes).and_then(|events| events.iter().try_for_each(|ev| self.event(ev, &mut out)));
-        self.failed.settle(result, out)
-    }
-
-    fn done(&self) -> bool {
-        self.done && !self.failed.has_failed()
-    }
-
-    fn finish(&mut self) -> Result<Vec<StreamEvent>, WireError> {
-        self.failed.check()?;
-        if self.done {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::new();
-        let mut result = failure::last_events(self.sse.finish(), |ev| self.event(ev, &mut out));
-        if result.is_ok() && !self.done {
-            if self.finish.is_some() {
-                self.complete(&mut out);
-            } else {
-                result = Err(failure::early_end());
-            }
-        }
-        self.failed.settle_end(result, out)
-    }
-}
-
-impl Decoder {
+impl SseReply for Chunks {
     fn event(&mut self, ev: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
-        if self.done {
-            return Ok(());
-        }
         let data = ev.data.trim();
         if data.is_empty() {
             return Ok(());
@@ -235,6 +201,21 @@ impl Decoder {
         Ok(())
     }
 
+    fn done(&self) -> bool {
+        self.done
+    }
+
+    /// Without `[DONE]` the reply is complete once the finish reason came.
+    fn end(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), WireError> {
+        if self.finish.is_none() {
+            return Err(failure::early_end());
+        }
+        self.complete(out);
+        Ok(())
+    }
+}
+
+impl Chunks {
     fn delta(&mut self, delta: &Value, out: &mut Vec<StreamEvent>) {
         // `refusal` is the model's explanation when it declines a structured reply.
         for field in ["content", "refusal"] {
