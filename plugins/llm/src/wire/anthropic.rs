@@ -357,7 +357,7 @@ mod tests {
     use crate::{Message, ToolCall, ToolSpec};
 
     use crate::wire::Format;
-    use crate::wire::testing::{self, Decoded, split};
+    use crate::wire::testing::{self, Decoded, call, split};
 
     fn decode(chunks: &[&[u8]]) -> Decoded {
         testing::decode(Format::Anthropic, chunks)
@@ -372,12 +372,9 @@ mod tests {
     const STRUCTURED: &[u8] = include_bytes!("../../../../tests/fixtures/llm/anthropic/structured.sse");
     const OVERLOADED: &[u8] = include_bytes!("../../../../tests/fixtures/llm/anthropic/overloaded.sse");
 
+    /// Anthropic reports every count.
     fn usage(prompt: u64, completion: u64, cached: u64) -> StreamEvent {
-        StreamEvent::Usage(Usage { prompt: Some(prompt), completion: Some(completion), cached: Some(cached) })
-    }
-
-    fn call(id: &str, name: &str, arguments: &str) -> StreamEvent {
-        StreamEvent::ToolCall(ToolCall { id: id.into(), name: name.into(), arguments: arguments.into() })
+        testing::usage(Some(prompt), Some(completion), Some(cached))
     }
 
     #[test]
@@ -572,12 +569,12 @@ mod tests {
         assert!(!http.url.contains("sk-ant-test"));
         assert_eq!(
             http.headers,
-            vec![
-                ("x-api-key".to_string(), "sk-ant-test".to_string()),
-                ("anthropic-version".to_string(), "2023-06-01".to_string()),
-                ("content-type".to_string(), "application/json".to_string()),
-                ("accept".to_string(), "text/event-stream".to_string()),
-            ]
+            testing::headers(&[
+                ("x-api-key", "sk-ant-test"),
+                ("anthropic-version", "2023-06-01"),
+                ("content-type", "application/json"),
+                ("accept", "text/event-stream"),
+            ])
         );
         assert_eq!(
             http.body.unwrap(),

@@ -370,19 +370,14 @@ mod tests {
     use crate::{Message, ToolSpec};
 
     use crate::wire::Format;
-    use crate::wire::testing::{self, merged};
+    use crate::wire::testing::{self, call, usage};
 
-    /// Feeds `chunks` in order, then finishes; stops at the first error.
     fn run(chunks: &[&[u8]]) -> (Vec<StreamEvent>, Option<WireError>) {
-        let (events, end) = testing::decode(Format::Gemini, chunks);
-        (events, end.err())
+        testing::run(Format::Gemini, chunks)
     }
 
-    /// Decodes `bytes` every way (all must agree); the events with text joined.
     fn decode_every_way(bytes: &[u8]) -> Vec<StreamEvent> {
-        let (events, end) = testing::decode_every_way(Format::Gemini, bytes);
-        assert_eq!(end, Ok(()));
-        merged(events)
+        testing::decode_merged(Format::Gemini, bytes)
     }
 
     const TEXT: &[u8] = include_bytes!("../../../../tests/fixtures/llm/gemini/text.sse");
@@ -412,7 +407,7 @@ mod tests {
                         .into()
                 ),
                 // 49 candidate tokens + 412 thought tokens.
-                StreamEvent::Usage(Usage { prompt: Some(9), completion: Some(461), cached: None }),
+                usage(Some(9), Some(461), None),
                 StreamEvent::Finish(Finish::Stop),
             ]
         );
@@ -424,17 +419,9 @@ mod tests {
             decode_every_way(TOOL_CALLS),
             vec![
                 // No ids from this version: the client names the calls.
-                StreamEvent::ToolCall(ToolCall {
-                    id: String::new(),
-                    name: "get_weather".into(),
-                    arguments: r#"{"city":"Berlin"}"#.into()
-                }),
-                StreamEvent::ToolCall(ToolCall {
-                    id: String::new(),
-                    name: "lookup_note".into(),
-                    arguments: r#"{"query":"packing list for Berlin"}"#.into()
-                }),
-                StreamEvent::Usage(Usage { prompt: Some(128), completion: Some(132), cached: None }),
+                call("", "get_weather", r#"{"city":"Berlin"}"#),
+                call("", "lookup_note", r#"{"query":"packing list for Berlin"}"#),
+                usage(Some(128), Some(132), None),
                 StreamEvent::Finish(Finish::ToolCalls),
             ]
         );
@@ -447,7 +434,7 @@ mod tests {
             events,
             vec![
                 StreamEvent::Text(r#"{"city":"Berlin","temperature_c":21}"#.into()),
-                StreamEvent::Usage(Usage { prompt: Some(22), completion: Some(201), cached: None }),
+                usage(Some(22), Some(201), None),
                 StreamEvent::Finish(Finish::Stop),
             ]
         );
@@ -465,7 +452,7 @@ mod tests {
             vec![
                 StreamEvent::Text("Here is a short summary of your".into()),
                 // 7 candidate tokens + 351 thought tokens.
-                StreamEvent::Usage(Usage { prompt: Some(1204), completion: Some(358), cached: None }),
+                usage(Some(1204), Some(358), None),
             ]
         );
         assert_eq!(
@@ -512,17 +499,9 @@ mod tests {
             events,
             vec![
                 StreamEvent::Text("Checking.".into()),
-                StreamEvent::ToolCall(ToolCall {
-                    id: "fc-7".into(),
-                    name: "get_weather".into(),
-                    arguments: r#"{"city":"Oslo"}"#.into()
-                }),
-                StreamEvent::ToolCall(ToolCall {
-                    id: String::new(),
-                    name: "lookup_note".into(),
-                    arguments: "{}".into()
-                }),
-                StreamEvent::Usage(Usage { prompt: Some(900), completion: Some(20), cached: Some(768) }),
+                call("fc-7", "get_weather", r#"{"city":"Oslo"}"#),
+                call("", "lookup_note", "{}"),
+                usage(Some(900), Some(20), Some(768)),
                 StreamEvent::Finish(Finish::Length),
             ]
         );
@@ -544,7 +523,7 @@ mod tests {
         let data = b"data: {\"promptFeedback\": {\"blockReason\": \"PROHIBITED_CONTENT\"},\"usageMetadata\": {\"promptTokenCount\": 12,\"totalTokenCount\": 12},\"modelVersion\": \"gemini-2.5-flash\"}\r\n\r\n";
         let (events, err) = run(&[data]);
         // The prompt's tokens were counted before it was refused.
-        assert_eq!(events, vec![StreamEvent::Usage(Usage { prompt: Some(12), completion: None, cached: None })]);
+        assert_eq!(events, vec![usage(Some(12), None, None)]);
         assert_eq!(err, Some(WireError::Api { message: "blocked: PROHIBITED_CONTENT".into(), retryable: false }));
     }
 
@@ -591,11 +570,11 @@ mod tests {
         assert!(!req.url.contains("AIzaSy-secret") && !req.url.contains("key="));
         assert_eq!(
             req.headers,
-            vec![
-                ("content-type".to_string(), "application/json".to_string()),
-                ("accept".to_string(), "text/event-stream".to_string()),
-                ("x-goog-api-key".to_string(), "AIzaSy-secret".to_string()),
-            ]
+            testing::headers(&[
+                ("content-type", "application/json"),
+                ("accept", "text/event-stream"),
+                ("x-goog-api-key", "AIzaSy-secret"),
+            ])
         );
         assert_eq!(
             req.body.unwrap(),
@@ -664,7 +643,7 @@ mod tests {
         let req = models_request("https://generativelanguage.googleapis.com", Some("AIzaSy-secret"));
         assert_eq!(req.method, Method::Get);
         assert_eq!(req.url, "https://generativelanguage.googleapis.com/v1beta/models?pageSize=1000");
-        assert_eq!(req.headers, vec![("x-goog-api-key".to_string(), "AIzaSy-secret".to_string())]);
+        assert_eq!(req.headers, testing::headers(&[("x-goog-api-key", "AIzaSy-secret")]));
         assert_eq!(req.body, None);
         let body = json!({"models": [
             {"name": "models/gemini-2.5-pro", "supportedGenerationMethods": ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"]},

@@ -231,19 +231,14 @@ mod tests {
     use crate::ToolSpec;
 
     use crate::wire::Format;
-    use crate::wire::testing::{self, merged};
+    use crate::wire::testing::{self, call, merged, usage};
 
-    /// Feeds `chunks` in order, then finishes; stops at the first error.
     fn run(chunks: &[&[u8]]) -> (Vec<StreamEvent>, Option<WireError>) {
-        let (events, end) = testing::decode(Format::Ollama, chunks);
-        (events, end.err())
+        testing::run(Format::Ollama, chunks)
     }
 
-    /// Decodes `bytes` every way (all must agree); the events with text joined.
     fn decode_every_way(bytes: &[u8]) -> Vec<StreamEvent> {
-        let (events, end) = testing::decode_every_way(Format::Ollama, bytes);
-        assert_eq!(end, Ok(()));
-        merged(events)
+        testing::decode_merged(Format::Ollama, bytes)
     }
 
     const TEXT: &[u8] = include_bytes!("../../../../tests/fixtures/llm/ollama/text.ndjson");
@@ -261,7 +256,7 @@ mod tests {
                      more than long, red ones — an effect called Rayleigh scattering."
                         .into()
                 ),
-                StreamEvent::Usage(Usage { prompt: Some(31), completion: Some(29), cached: None }),
+                usage(Some(31), Some(29), None),
                 StreamEvent::Finish(Finish::Stop),
             ]
         );
@@ -273,17 +268,9 @@ mod tests {
             decode_every_way(TOOL_CALLS),
             vec![
                 // No ids from this server: the client names the calls.
-                StreamEvent::ToolCall(ToolCall {
-                    id: String::new(),
-                    name: "get_weather".into(),
-                    arguments: r#"{"city":"Berlin"}"#.into()
-                }),
-                StreamEvent::ToolCall(ToolCall {
-                    id: String::new(),
-                    name: "lookup_note".into(),
-                    arguments: r#"{"query":"packing list for Berlin"}"#.into()
-                }),
-                StreamEvent::Usage(Usage { prompt: Some(243), completion: Some(41), cached: None }),
+                call("", "get_weather", r#"{"city":"Berlin"}"#),
+                call("", "lookup_note", r#"{"query":"packing list for Berlin"}"#),
+                usage(Some(243), Some(41), None),
                 StreamEvent::Finish(Finish::ToolCalls),
             ]
         );
@@ -296,7 +283,7 @@ mod tests {
             events,
             vec![
                 StreamEvent::Text(r#"{"city":"Berlin","temperature_c":21}"#.into()),
-                StreamEvent::Usage(Usage { prompt: Some(58), completion: Some(12), cached: None }),
+                usage(Some(58), Some(12), None),
                 StreamEvent::Finish(Finish::Stop),
             ]
         );
@@ -356,13 +343,7 @@ mod tests {
         // No counts: no usage event (never zeros).
         assert_eq!(events, vec![StreamEvent::Text("Hi".into()), StreamEvent::Finish(Finish::Length)]);
         let (events, _) = run(&[br#"{"done_reason":"unload","done":true,"eval_count":3}"#]);
-        assert_eq!(
-            events,
-            vec![
-                StreamEvent::Usage(Usage { prompt: None, completion: Some(3), cached: None }),
-                StreamEvent::Finish(Finish::Other("unload".into())),
-            ]
-        );
+        assert_eq!(events, vec![usage(None, Some(3), None), StreamEvent::Finish(Finish::Other("unload".into()))]);
         // Older servers send no done_reason.
         let (events, _) = run(&[br#"{"done":true}"#]);
         assert_eq!(events, vec![StreamEvent::Finish(Finish::Stop)]);
@@ -378,16 +359,8 @@ mod tests {
         assert_eq!(
             events,
             vec![
-                StreamEvent::ToolCall(ToolCall {
-                    id: "call_x1".into(),
-                    name: "get_weather".into(),
-                    arguments: r#"{"city":"Oslo"}"#.into()
-                }),
-                StreamEvent::ToolCall(ToolCall {
-                    id: String::new(),
-                    name: "lookup_note".into(),
-                    arguments: "{}".into()
-                }),
+                call("call_x1", "get_weather", r#"{"city":"Oslo"}"#),
+                call("", "lookup_note", "{}"),
                 StreamEvent::Finish(Finish::ToolCalls),
             ]
         );
@@ -431,10 +404,7 @@ mod tests {
         assert!(!req.url.contains("sk-secret"));
         assert_eq!(
             req.headers,
-            vec![
-                ("content-type".to_string(), "application/json".to_string()),
-                ("authorization".to_string(), "Bearer sk-secret".to_string()),
-            ]
+            testing::headers(&[("content-type", "application/json"), ("authorization", "Bearer sk-secret")])
         );
         assert_eq!(
             req.body.unwrap(),
@@ -472,7 +442,7 @@ mod tests {
         };
         let http = chat_request("", None, &req);
         assert_eq!(http.url, "http://localhost:11434/api/chat");
-        assert_eq!(http.headers, vec![("content-type".to_string(), "application/json".to_string())]);
+        assert_eq!(http.headers, testing::headers(&[("content-type", "application/json")]));
         assert_eq!(
             http.body.unwrap(),
             json!({"model": "llama3.2", "messages": [{"role": "user", "content": "Hi"}], "stream": true, "format": schema})
@@ -485,7 +455,7 @@ mod tests {
         let req = models_request("http://localhost:11434", Some("k"));
         assert_eq!(req.method, Method::Get);
         assert_eq!(req.url, "http://localhost:11434/api/tags");
-        assert_eq!(req.headers, vec![("authorization".to_string(), "Bearer k".to_string())]);
+        assert_eq!(req.headers, testing::headers(&[("authorization", "Bearer k")]));
         assert_eq!(req.body, None);
         assert!(models_request("http://localhost:11434", None).headers.is_empty());
         let body = json!({"models": [

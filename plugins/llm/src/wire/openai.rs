@@ -367,7 +367,7 @@ mod tests {
     use crate::{ToolCall, ToolSpec};
 
     use crate::wire::Decoder as _;
-    use crate::wire::testing::{self, Decoded, split};
+    use crate::wire::testing::{self, Decoded, call, split, usage};
     use crate::wire::{Format, MaxTokensField};
 
     fn decode(chunks: &[&[u8]]) -> Decoded {
@@ -383,14 +383,6 @@ mod tests {
     const STRUCTURED: &[u8] = include_bytes!("../../../../tests/fixtures/llm/openai/structured.sse");
     const ERROR_MIDSTREAM: &[u8] = include_bytes!("../../../../tests/fixtures/llm/openai/error_midstream.sse");
     const LLAMACPP_CRLF: &[u8] = include_bytes!("../../../../tests/fixtures/llm/openai/llamacpp_crlf.sse");
-
-    fn usage(prompt: Option<u64>, completion: Option<u64>, cached: Option<u64>) -> StreamEvent {
-        StreamEvent::Usage(Usage { prompt, completion, cached })
-    }
-
-    fn call(id: &str, name: &str, arguments: &str) -> StreamEvent {
-        StreamEvent::ToolCall(ToolCall { id: id.into(), name: name.into(), arguments: arguments.into() })
-    }
 
     #[test]
     fn text_fixture() {
@@ -627,11 +619,11 @@ mod tests {
         assert!(!req.url.contains("sk-test-123"));
         assert_eq!(
             req.headers,
-            vec![
-                ("content-type".to_string(), "application/json".to_string()),
-                ("accept".to_string(), "text/event-stream".to_string()),
-                ("authorization".to_string(), "Bearer sk-test-123".to_string()),
-            ]
+            testing::headers(&[
+                ("content-type", "application/json"),
+                ("accept", "text/event-stream"),
+                ("authorization", "Bearer sk-test-123"),
+            ])
         );
         assert_eq!(
             req.body.unwrap(),

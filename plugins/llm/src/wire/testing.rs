@@ -1,9 +1,9 @@
 //! Test helpers every wire adapter's tests share: decode a stream fed in given pieces,
-//! and check that feeding it whole, byte by byte and cut once at every position all give
-//! the same events.
+//! check that feeding it whole, byte by byte and cut once at every position all give the
+//! same events, and write the expected events and headers briefly.
 
 use super::Format;
-use crate::{StreamEvent, WireError};
+use crate::{StreamEvent, ToolCall, Usage, WireError};
 
 /// Every event, then how the stream ended.
 pub type Decoded = (Vec<StreamEvent>, Result<(), WireError>);
@@ -28,6 +28,12 @@ pub fn decode(format: Format, chunks: &[&[u8]]) -> Decoded {
     }
 }
 
+/// Like [`decode`], the end as the error it was, if any.
+pub fn run(format: Format, chunks: &[&[u8]]) -> (Vec<StreamEvent>, Option<WireError>) {
+    let (events, end) = decode(format, chunks);
+    (events, end.err())
+}
+
 /// Decodes `bytes` whole, one byte at a time and cut once at every position; all must
 /// agree event for event.
 pub fn decode_every_way(format: Format, bytes: &[u8]) -> Decoded {
@@ -38,6 +44,13 @@ pub fn decode_every_way(format: Format, bytes: &[u8]) -> Decoded {
         assert_eq!(decode(format, &[&bytes[..cut], &bytes[cut..]]), whole, "cut at {cut}");
     }
     whole
+}
+
+/// Decodes `bytes` every way (all must agree, and end well); the events with text joined.
+pub fn decode_merged(format: Format, bytes: &[u8]) -> Vec<StreamEvent> {
+    let (events, end) = decode_every_way(format, bytes);
+    assert_eq!(end, Ok(()));
+    merged(events)
 }
 
 /// Text pieces joined; other events kept in order.
@@ -64,4 +77,19 @@ pub fn split(events: &[StreamEvent]) -> (String, Vec<StreamEvent>) {
         }
     }
     (text, rest)
+}
+
+/// A tool call event.
+pub fn call(id: &str, name: &str, arguments: &str) -> StreamEvent {
+    StreamEvent::ToolCall(ToolCall { id: id.into(), name: name.into(), arguments: arguments.into() })
+}
+
+/// A usage event.
+pub fn usage(prompt: Option<u64>, completion: Option<u64>, cached: Option<u64>) -> StreamEvent {
+    StreamEvent::Usage(Usage { prompt, completion, cached })
+}
+
+/// Headers as a request holds them.
+pub fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
