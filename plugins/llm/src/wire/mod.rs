@@ -8,9 +8,13 @@
 //! - [`ollama`]: `/api/chat`, NDJSON.
 //! - [`gemini`]: `generateContent` / `streamGenerateContent?alt=sse`.
 //!
+//! Each is a folder: `mod.rs` builds the requests and reads error bodies, `decode.rs`
+//! decodes the streamed reply, `tests.rs` checks both against recorded streams.
+//!
 //! [`sse`] and [`ndjson`] split a byte stream into events and lines. What the formats do
 //! alike is shared: `failure` (how a decoder fails), `sse_decoder` (the decoder of an
-//! event stream closed by a last message), `calls` (tool calls both ways), `headers`.
+//! event stream closed by a last message), `calls` (tool calls both ways), `headers`,
+//! `models` (model lists).
 //!
 //! A decoder reports a tool call the provider sent without an id (Ollama, older Gemini,
 //! some OpenAI-compatible servers) with an empty `id`: naming it is the client's job, so
@@ -23,6 +27,7 @@ mod calls;
 mod failure;
 pub mod gemini;
 mod headers;
+mod models;
 pub mod ndjson;
 pub mod ollama;
 pub mod openai;

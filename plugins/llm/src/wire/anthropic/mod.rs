@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::calls;
 use super::headers::{self, header};
+use super::models;
 use crate::{ChatRequest, HttpRequest, Method, Role, WireError};
 
 pub use decode::Decoder;
@@ -81,11 +82,7 @@ pub fn models_request(base_url: &str, key: Option<&str>) -> HttpRequest {
 
 /// The ids of `{"data": [{"id": …}, …]}`, in the API's order (newest first).
 pub fn parse_models(body: &Value) -> Result<Vec<String>, WireError> {
-    let data = body
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| WireError::Protocol("the model list has no `data` array".into()))?;
-    Ok(data.iter().filter_map(|m| m.get("id").and_then(Value::as_str)).map(str::to_string).collect())
+    models::ids(body, "data", "id")
 }
 
 /// The message of `{"type": "error", "error": {"type": …, "message": …}}`.

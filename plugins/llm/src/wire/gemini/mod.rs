@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use super::calls::{arguments_object, tool_name};
 use super::failure;
 use super::headers::{self, header};
+use super::models;
 use crate::{ChatRequest, HttpRequest, Method, Role, WireError};
 
 pub use decode::Decoder;
@@ -152,11 +153,7 @@ pub fn models_request(base_url: &str, key: Option<&str>) -> HttpRequest {
 
 /// Model ids (`gemini-2.5-flash`, without `models/`) that can generate content, sorted.
 pub fn parse_models(body: &Value) -> Result<Vec<String>, WireError> {
-    let models = body
-        .get("models")
-        .and_then(Value::as_array)
-        .ok_or_else(|| WireError::Protocol("the model list has no `models` array".into()))?;
-    let mut ids: Vec<String> = models
+    let ids = models::entries(body, "models")?
         .iter()
         .filter(|m| match m.get("supportedGenerationMethods").and_then(Value::as_array) {
             Some(methods) => methods.iter().any(|x| x.as_str() == Some("generateContent")),
@@ -165,9 +162,7 @@ pub fn parse_models(body: &Value) -> Result<Vec<String>, WireError> {
         .filter_map(|m| m.get("name").and_then(Value::as_str))
         .map(|name| name.strip_prefix("models/").unwrap_or(name).to_string())
         .collect();
-    ids.sort();
-    ids.dedup();
-    Ok(ids)
+    Ok(models::sorted(ids))
 }
 
 /// The key's header (never `?key=` in the URL, where logs would keep it).

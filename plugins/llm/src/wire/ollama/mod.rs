@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use super::calls::{self, arguments_object, tool_name};
 use super::failure;
 use super::headers::{self, header};
+use super::models;
 use crate::{ChatRequest, HttpRequest, Message, Method, Role, WireError};
 
 pub use decode::Decoder;
@@ -103,15 +104,7 @@ pub fn models_request(base_url: &str, key: Option<&str>) -> HttpRequest {
 
 /// Model names (`llama3.2:latest`) from `/api/tags`, sorted.
 pub fn parse_models(body: &Value) -> Result<Vec<String>, WireError> {
-    let models = body
-        .get("models")
-        .and_then(Value::as_array)
-        .ok_or_else(|| WireError::Protocol("the model list has no `models` array".into()))?;
-    let mut names: Vec<String> =
-        models.iter().filter_map(|m| m.get("name").and_then(Value::as_str)).map(str::to_string).collect();
-    names.sort();
-    names.dedup();
-    Ok(names)
+    Ok(models::sorted(models::ids(body, "models", "name")?))
 }
 
 /// The message of an Ollama error body, `{"error": "..."}`.

@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use super::Dialect;
 use super::calls;
 use super::headers;
+use super::models;
 use crate::{ChatRequest, HttpRequest, Message, Method, Role, WireError};
 
 pub use decode::Decoder;
@@ -67,15 +68,7 @@ pub fn models_request(base_url: &str, key: Option<&str>) -> HttpRequest {
 
 /// The ids of `{"data": [{"id": …}, …]}`, sorted.
 pub fn parse_models(body: &Value) -> Result<Vec<String>, WireError> {
-    let data = body
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| WireError::Protocol("the model list has no `data` array".into()))?;
-    let mut ids: Vec<String> =
-        data.iter().filter_map(|m| m.get("id").and_then(Value::as_str)).map(str::to_string).collect();
-    ids.sort();
-    ids.dedup();
-    Ok(ids)
+    Ok(models::sorted(models::ids(body, "data", "id")?))
 }
 
 /// The message of `{"error": {"message": …}}`, `{"error": "…"}` or `{"message": …}`.
