@@ -2,9 +2,10 @@
 //! adapters ([`wire`]) that turn them into exact HTTP requests and parse the providers'
 //! streamed replies, and the provider registry ([`providers`]).
 //!
-//! A [`ChatRequest`] goes through a [`wire::Wire`] into an [`HttpRequest`]; the reply's
+//! A [`ChatRequest`] goes through a [`wire::Format`] into an [`HttpRequest`]; the reply's
 //! bytes, fed as they arrive (split anywhere, even inside a UTF-8 character) into the
-//! wire's [`wire::Decoder`], come out as [`StreamEvent`]s. Nothing here does I/O.
+//! format's [`wire::Decoder`], come out as [`StreamEvent`]s. Nothing here does I/O but
+//! the [`client`].
 
 pub mod client;
 pub mod providers;
