@@ -6,6 +6,11 @@
 //! bytes, fed as they arrive (split anywhere, even inside a UTF-8 character) into the
 //! format's [`wire::Decoder`], come out as [`StreamEvent`]s. Nothing here does I/O but
 //! the [`client`].
+//!
+//! **Architecture invariant:** no I/O but the client, which puts keys in headers only
+//! (never in a URL, a log or an error); a reply decodes the same whichever way its bytes
+//! were split; this crate knows config entries but not the runtime (the caller reads the
+//! key from the vault and passes it in).
 
 pub mod client;
 pub mod providers;
