@@ -77,6 +77,26 @@ impl Pyra {
         Output::from(out)
     }
 
+    /// Runs `pyra ARGS…` with the vault unlocked by `passphrase` (at a fast scrypt work
+    /// factor) and `stdin` piped in (closed at once when `None`).
+    pub fn run_unlocked<I, S>(&self, passphrase: &str, args: I, stdin: Option<&str>) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        use std::io::Write;
+        let mut cmd = self.command(args);
+        cmd.env("PYRA_VAULT_PASSPHRASE", passphrase).env("PYRA_VAULT_SCRYPT_LOG_N", "10");
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("pyra runs");
+        let mut input = child.stdin.take().expect("stdin piped");
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).expect("write stdin");
+        }
+        drop(input);
+        Output::from(child.wait_with_output().expect("pyra ends"))
+    }
+
     /// The newest run's id.
     pub fn last_run(&self) -> String {
         let list = self.run(["runs", "list", "--json"]);

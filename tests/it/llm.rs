@@ -4,7 +4,6 @@
 //! `Retry-After`, and a connection cut after text was shown. Keys come from the vault and
 //! travel in headers only.
 
-use std::io::Write;
 use std::process::Stdio;
 
 use crate::harness::{Output, Pyra};
@@ -23,16 +22,7 @@ const FORMATS: &[(&str, &str, &str, &str)] = &[
 ];
 
 fn run_with_vault(pyra: &Pyra, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = pyra.command(args);
-    cmd.env("PYRA_VAULT_PASSPHRASE", PASS).env("PYRA_VAULT_SCRYPT_LOG_N", "10");
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    Output::from(child.wait_with_output().unwrap())
+    pyra.run_unlocked(PASS, args, stdin)
 }
 
 /// A home whose config points every format at `server`, with the keys in the vault.

@@ -12,16 +12,7 @@ const VALUE: &str = "tok-Zq81-secret-4477";
 
 fn with_vault(pyra: &Pyra) {
     let vault = |args: &[&str], stdin: Option<&str>| {
-        let mut cmd = pyra.command(std::iter::once("vault").chain(args.iter().copied()));
-        cmd.env("PYRA_VAULT_PASSPHRASE", PASS).env("PYRA_VAULT_SCRYPT_LOG_N", "10");
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).unwrap();
-        }
-        drop(input);
-        Output::from(child.wait_with_output().unwrap()).success();
+        pyra.run_unlocked(PASS, std::iter::once("vault").chain(args.iter().copied()), stdin).success();
     };
     vault(&["init"], None);
     vault(&["set", "plugin:test:token"], Some(VALUE));

@@ -18,16 +18,7 @@ const MODELS: &str =
 
 /// `pyra ARGS` with the vault's passphrase in the environment and `stdin` piped in.
 fn pyra_with(pyra: &Pyra, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = pyra.command(args);
-    cmd.env("PYRA_VAULT_PASSPHRASE", PASS).env("PYRA_VAULT_SCRYPT_LOG_N", "10");
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    Output::from(child.wait_with_output().unwrap())
+    pyra.run_unlocked(PASS, args, stdin)
 }
 
 fn config_text(pyra: &Pyra) -> String {

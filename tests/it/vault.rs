@@ -11,15 +11,7 @@ const PASS: &str = "correct horse battery";
 
 /// `pyra vault ARGS` with the passphrase in the environment and `stdin` piped in.
 fn vault(pyra: &Pyra, pass: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = pyra.command(std::iter::once("vault").chain(args.iter().copied()));
-    cmd.env("PYRA_VAULT_PASSPHRASE", pass).env("PYRA_VAULT_SCRYPT_LOG_N", "10");
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    }
-    Output::from(child.wait_with_output().unwrap())
+    pyra.run_unlocked(pass, std::iter::once("vault").chain(args.iter().copied()), stdin)
 }
 
 #[test]
