@@ -4,7 +4,6 @@
 //! written — in outputs, the run store, logs, errors and `pyra setup`'s check. And values
 //! too short to mask usefully are refused by `pyra vault set` and `pyra setup --key-stdin`.
 
-
 use age::secrecy::SecretString;
 use vault::{Unlock, Vault};
 
