@@ -6,9 +6,12 @@
 //! - Day of week: `0` and `7` are Sunday, names (`MON`) work, ranges and steps too.
 //! - When both day-of-month and day-of-week are restricted, a day matches if *either*
 //!   does (Vixie cron's rule): `0 9 1 * MON` fires on the 1st and on every Monday.
-//! - Times are wall-clock times in the trigger's time zone. A time skipped by a
-//!   spring-forward change runs at the first valid instant after the gap; a time repeated
-//!   by a fall-back change runs once, at its first occurrence.
+//! - Times are wall-clock times in the trigger's time zone. For a job at a fixed hour, a
+//!   time skipped by a spring-forward change runs at the first valid instant after the
+//!   gap (once, however many skipped times map to it), and a time repeated by a fall-back
+//!   change runs once, at its first occurrence. A job whose hour field is `*` (hourly or
+//!   finer) follows real time, as ISC cron does: on the fall-back night it runs in both
+//!   repeated hours, and the skipped hour of the spring-forward night gives no extra run.
 
 use std::str::FromStr;
 
@@ -47,6 +50,8 @@ pub struct CronExpr {
     pub five_field: String,
     /// One schedule, or two when day-of-month and day-of-week are OR-ed.
     schedules: Vec<cron::Schedule>,
+    /// The hour field is `*`: the job follows real time across DST changes.
+    every_hour: bool,
 }
 
 /// Parses a 5-field expression or a macro.
@@ -101,7 +106,8 @@ pub fn parse(expr: &str) -> Result<CronExpr, CronError> {
         let schedule = cron::Schedule::from_str(&text).map_err(|e| locate_field_error(&fields, &e.to_string()))?;
         schedules.push(schedule);
     }
-    Ok(CronExpr { five_field, schedules })
+    let every_hour = fields[1] == "*";
+    Ok(CronExpr { five_field, schedules, every_hour })
 }
 
 /// The `cron` crate reports errors for the whole expression; find the field that fails on
@@ -176,17 +182,41 @@ impl CronExpr {
         // repeats, so a wall time before `after` can still be an instant after it.
         let wall = after.naive_local() - Duration::hours(3);
         let mut cursor = Utc.from_utc_datetime(&wall);
+        // For a job that follows real time, a later wall time can be an earlier instant
+        // (the first pass through a repeated hour comes before the second pass through an
+        // earlier minute of it): look on past the first candidate, as far as a DST change
+        // can shift the clock, and take the earliest instant.
+        let mut best: Option<(DateTime<Z>, NaiveDateTime)> = None;
         for _ in 0..10_000 {
             let next_wall = self.next_wall_after(&cursor)?;
-            let instant = resolve_wall_time(&tz, next_wall.naive_utc());
-            if let Some(instant) = instant
-                && instant > *after
+            if let Some((_, found_at)) = &best
+                && next_wall.naive_utc() > *found_at + Duration::hours(3)
             {
-                return Some(instant);
+                break;
+            }
+            for instant in self.instants(&tz, next_wall.naive_utc()) {
+                if instant > *after && best.as_ref().is_none_or(|(b, _)| instant < *b) {
+                    if !self.every_hour {
+                        return Some(instant);
+                    }
+                    best = Some((instant, next_wall.naive_utc()));
+                }
             }
             cursor = next_wall;
         }
-        None
+        best.map(|(instant, _)| instant)
+    }
+
+    /// The instants a wall-clock time stands for, under the DST rules in the module docs.
+    fn instants<Z: TimeZone>(&self, tz: &Z, wall: NaiveDateTime) -> Vec<DateTime<Z>> {
+        if !self.every_hour {
+            return resolve_wall_time(tz, wall).into_iter().collect();
+        }
+        match tz.from_local_datetime(&wall) {
+            LocalResult::Single(t) => vec![t],
+            LocalResult::Ambiguous(first, second) => vec![first, second],
+            LocalResult::None => Vec::new(),
+        }
     }
 
     /// The next `n` fire times after `after`.
@@ -210,8 +240,8 @@ impl CronExpr {
     }
 }
 
-/// Maps a wall-clock time to an instant: a repeated time takes its first occurrence, a
-/// skipped time takes the first valid instant after the gap.
+/// Maps a wall-clock time of a fixed-hour job to an instant: a repeated time takes its
+/// first occurrence, a skipped time takes the first valid instant after the gap.
 fn resolve_wall_time<Z: TimeZone>(tz: &Z, wall: NaiveDateTime) -> Option<DateTime<Z>> {
     match tz.from_local_datetime(&wall) {
         LocalResult::Single(t) => Some(t),
@@ -297,16 +327,55 @@ mod tests {
         let tz: Tz = "Europe/Berlin".parse().unwrap();
         let got = parse("30 2 * * *").unwrap().upcoming(&at(tz, "2027-10-30 12:00"), 2);
         assert_eq!(fmt(&got), ["Sun 2027-10-31 02:30 CEST", "Mon 2027-11-01 02:30 CET"]);
-        let hourly = parse("0 * * * *").unwrap().upcoming(&at(tz, "2027-10-31 00:30"), 4);
-        assert_eq!(
-            fmt(&hourly),
-            [
-                "Sun 2027-10-31 01:00 CEST",
-                "Sun 2027-10-31 02:00 CEST",
-                "Sun 2027-10-31 03:00 CET",
-                "Sun 2027-10-31 04:00 CET"
-            ]
-        );
+    }
+
+    /// Hourly and finer jobs follow real time (ISC cron): both passes through the repeated
+    /// hour run, and the skipped hour gives no extra run.
+    #[test]
+    fn hourly_jobs_follow_real_time_across_dst() {
+        for (zone, fall_from, fall, spring_from, spring) in [
+            (
+                "Europe/Berlin",
+                "2027-10-31 00:45",
+                ["01:30 CEST", "02:30 CEST", "02:30 CET", "03:30 CET"],
+                "2027-03-28 00:45",
+                ["01:30 CET", "03:30 CEST", "04:30 CEST", "05:30 CEST"],
+            ),
+            (
+                "America/New_York",
+                "2027-11-06 23:45",
+                ["00:30 EDT", "01:30 EDT", "01:30 EST", "02:30 EST"],
+                "2027-03-14 00:45",
+                ["01:30 EST", "03:30 EDT", "04:30 EDT", "05:30 EDT"],
+            ),
+        ] {
+            let tz: Tz = zone.parse().unwrap();
+            let hourly = parse("30 * * * *").unwrap();
+            let times = |from: &str| -> Vec<String> {
+                hourly.upcoming(&at(tz, from), 4).iter().map(|t| t.format("%H:%M %Z").to_string()).collect()
+            };
+            assert_eq!(times(fall_from), fall, "{zone} fall back");
+            assert_eq!(times(spring_from), spring, "{zone} spring forward");
+        }
+        // Finer than hourly: every quarter hour of both passes, in time order.
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let got = parse("*/15 * * * *").unwrap().upcoming(&at(tz, "2027-10-31 02:50"), 6);
+        let got: Vec<String> = got.iter().map(|t| t.format("%H:%M %Z").to_string()).collect();
+        assert_eq!(got, ["02:00 CET", "02:15 CET", "02:30 CET", "02:45 CET", "03:00 CET", "03:15 CET"]);
+        let first_pass = tz
+            .from_local_datetime(&NaiveDateTime::parse_from_str("2027-10-31 02:20", "%Y-%m-%d %H:%M").unwrap())
+            .earliest()
+            .unwrap();
+        let got = parse("*/15 * * * *").unwrap().upcoming(&first_pass, 6);
+        let got: Vec<String> = got.iter().map(|t| t.format("%H:%M %Z").to_string()).collect();
+        assert_eq!(got, ["02:30 CEST", "02:45 CEST", "02:00 CET", "02:15 CET", "02:30 CET", "02:45 CET"]);
+        // A fixed hour keeps its rule even when the minute is a wildcard list.
+        let got = parse("0,30 2 * * *").unwrap().upcoming(&at(tz, "2027-10-31 00:00"), 3);
+        let got: Vec<String> = got.iter().map(|t| t.format("%d %H:%M %Z").to_string()).collect();
+        assert_eq!(got, ["31 02:00 CEST", "31 02:30 CEST", "01 02:00 CET"]);
+        let got = parse("0,30 2 * * *").unwrap().upcoming(&at(tz, "2027-03-28 00:00"), 2);
+        let got: Vec<String> = got.iter().map(|t| t.format("%d %H:%M %Z").to_string()).collect();
+        assert_eq!(got, ["28 03:00 CEST", "29 02:00 CEST"], "two skipped times, one run");
     }
 
     #[test]
