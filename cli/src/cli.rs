@@ -9,6 +9,7 @@ use crate::failure::RUN_EXIT_CODES;
 use crate::memory_cmd::MemoryCommand;
 use crate::run_cmd::RunArgs;
 use crate::runs_cmd::RunsCommand;
+use crate::schedule_cmd::ScheduleCommand;
 use crate::skill_cmd::SkillCommand;
 use crate::vault_cmd::{VAULT_HELP, VaultCommand};
 
@@ -68,6 +69,11 @@ pub enum Command {
     /// against the server. Interactive on a terminal; scriptable with flags and `--yes`.
     #[command(after_help = crate::setup_cmd::setup_help())]
     Setup(crate::setup_cmd::SetupArgs),
+    /// Skills' schedules: when their cron triggers fire next.
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
     /// List the models a configured server offers (the entry's own model marked `*`).
     #[command(after_help = crate::setup_cmd::MODELS_HELP)]
     Models {

@@ -20,6 +20,7 @@ mod prompt;
 mod run_cmd;
 mod runner;
 mod runs_cmd;
+mod schedule_cmd;
 mod setup_cmd;
 mod skill_cmd;
 mod skills;
@@ -64,6 +65,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Config { command } => config_cmd::run(&home, command),
         cli::Command::Setup(args) => setup_cmd::setup(&home, args),
         cli::Command::Chat(args) => chat::run(&home, args),
+        cli::Command::Schedule { command } => schedule_cmd::run(&home, command),
         cli::Command::Models { name, json } => setup_cmd::models(&home, name.as_deref(), json),
         cli::Command::Approve { run, node, no_resume } => {
             runs_cmd::answer(&home, &run, node.as_deref(), true, None, no_resume)

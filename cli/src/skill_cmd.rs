@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use lang::model::{CatchUp, Condition, ForEach, Overlap, Trigger};
-use lang::{Checked, Registry, Validation};
+use lang::{Registry, Validation};
 use serde_json::json;
 
 use crate::failure::{Failure, exit};
@@ -182,24 +182,6 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// Validates one skill for show/graph; prints its diagnostics and fails if invalid.
-fn load_checked(home: &Home, registry: &Registry, arg: &str) -> Result<(SkillSource, Checked), Failure> {
-    let source = skills::resolve(home, arg)?;
-    let validation = source.validate(registry);
-    let color = color_stderr();
-    for d in &validation.diagnostics {
-        err(&format!("{}\n\n", d.render(&validation.file, color)));
-    }
-    match validation.checked {
-        Some(checked) => Ok((source, checked)),
-        None => Err(Failure::failed(format!(
-            "{} is not a valid skill ({} error{}); fix it and try again",
-            validation.file.name(),
-            validation.errors().count(),
-            plural(validation.errors().count())
-        ))),
-    }
-}
-
 /// One line of `pyra skill list`, also its `--json` form.
 #[derive(serde::Serialize)]
 struct ListRow {
@@ -275,7 +257,7 @@ fn list(home: &Home, registry: &Registry, dirs: &[PathBuf], as_json: bool) -> Re
 }
 
 fn show(home: &Home, registry: &Registry, arg: &str, as_json: bool) -> Result<u8, Failure> {
-    let (source, checked) = load_checked(home, registry, arg)?;
+    let (source, checked) = skills::load_checked(home, registry, arg)?;
     let skill = &checked.skill;
     if as_json {
         let value = json!({
@@ -451,7 +433,7 @@ fn trigger_inputs(with: &indexmap::IndexMap<String, serde_json::Value>) -> Strin
 }
 
 fn graph(home: &Home, registry: &Registry, arg: &str, format: GraphFormat) -> Result<u8, Failure> {
-    let (_, checked) = load_checked(home, registry, arg)?;
+    let (_, checked) = skills::load_checked(home, registry, arg)?;
     let text = match format {
         GraphFormat::Ascii => graph_render::ascii(&checked),
         GraphFormat::Dot => graph_render::dot(&checked),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use lang::{Registry, Validation};
+use lang::{Checked, Registry, Validation};
 use syntax::SourceFile;
 
 use crate::builtin;
@@ -157,4 +157,24 @@ pub fn resolve(home: &Home, arg: &str) -> Result<SkillSource, Failure> {
         message.push_str("\n  help: `pyra skill list` shows the skills Pyra knows");
     }
     Err(Failure::usage(message))
+}
+
+/// Resolves `NAME|FILE` and validates it; its diagnostics go to stderr, and an invalid
+/// skill is a failure.
+pub fn load_checked(home: &Home, registry: &Registry, arg: &str) -> Result<(SkillSource, Checked), Failure> {
+    let source = resolve(home, arg)?;
+    let validation = source.validate(registry);
+    let color = term::output::color_stderr();
+    for d in &validation.diagnostics {
+        term::output::err(&format!("{}\n\n", d.render(&validation.file, color)));
+    }
+    match validation.checked {
+        Some(checked) => Ok((source, checked)),
+        None => Err(Failure::failed(format!(
+            "{} is not a valid skill ({} error{}); fix it and try again",
+            validation.file.name(),
+            validation.errors().count(),
+            if validation.errors().count() == 1 { "" } else { "s" }
+        ))),
+    }
 }

@@ -18,6 +18,7 @@ mod migrations;
 mod multibyte;
 mod run;
 mod runs;
+mod schedule;
 mod schema;
 mod secrets;
 mod setup;
