@@ -1,9 +1,11 @@
 //! `pyra schedule next SKILL`: when a skill's cron triggers fire next, under the DST rules
-//! of `lang::cron`. Pure computation from the skill file and a start time: nothing runs,
-//! nothing is recorded, and no schedule moves.
+//! of `lang::cron`. Pure computation from the skill file and a start time (`--from`, or
+//! now as the `clock` reads it, so `PYRA_CLOCK` can stand in for a night to check):
+//! nothing runs, nothing is recorded, and no schedule moves.
 
 use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use clap::Subcommand;
+use clock::Clock;
 use lang::model::Trigger;
 use serde_json::json;
 use term::output::out;
@@ -45,13 +47,16 @@ pub fn run(home: &Home, command: ScheduleCommand) -> Result<u8, Failure> {
 
 /// Where counting starts: an instant, or a wall-clock time read in each trigger's zone.
 enum From {
-    Now,
+    Now(DateTime<Utc>),
     Instant(DateTime<FixedOffset>),
     Wall(NaiveDateTime),
 }
 
 fn parse_from(text: Option<&str>) -> Result<From, Failure> {
-    let Some(text) = text else { return Ok(From::Now) };
+    let Some(text) = text else {
+        let clock = Clock::from_env().map_err(|e| Failure::usage(e.to_string()))?;
+        return Ok(From::Now(clock.now()));
+    };
     let text = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(From::Instant(t));
@@ -73,7 +78,7 @@ fn parse_from(text: Option<&str>) -> Result<From, Failure> {
 /// The fire times of one expression in `tz`, from `from`.
 fn times<Z: TimeZone>(expr: &lang::cron::CronExpr, tz: &Z, from: &From, count: usize) -> Vec<DateTime<Z>> {
     let start = match from {
-        From::Now => Utc::now().with_timezone(tz),
+        From::Now(now) => now.with_timezone(tz),
         From::Instant(t) => t.with_timezone(tz),
         // A wall time skipped by DST counts from the end of the gap; a repeated one from
         // its first occurrence.

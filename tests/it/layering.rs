@@ -11,6 +11,7 @@ use serde_json::Value;
 /// only use crates of a lower layer.
 const LAYERS: &[(&str, u8, &[&str])] = &[
     ("syntax", 0, &[]),
+    ("clock", 0, &[]),
     ("paths", 0, &[]),
     ("security", 0, &[]),
     ("vault", 0, &[]),
@@ -28,6 +29,7 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
         4,
         &[
             "syntax",
+            "clock",
             "lang",
             "runtime",
             "paths",
@@ -46,6 +48,7 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
 /// Crates that must not reach these packages, directly or through anything they use.
 const FORBIDDEN: &[(&str, &[&str])] = &[
     ("syntax", &["tokio", "rusqlite", "reqwest", "age"]),
+    ("clock", &["tokio", "rusqlite", "reqwest"]),
     ("lang", &["tokio", "rusqlite", "reqwest", "age"]),
     ("security", &["tokio", "rusqlite", "reqwest"]),
     ("term", &["tokio", "rusqlite", "reqwest"]),

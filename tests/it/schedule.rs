@@ -101,6 +101,24 @@ fn from_takes_dates_and_wall_times_in_each_zone_and_text_is_readable() {
 }
 
 #[test]
+fn now_is_the_clock_pyra_clock_sets() {
+    let pyra = Pyra::new();
+    let skill = pyra.skill("sched", SKILL);
+    let out = pyra
+        .command(["schedule", "next", &skill, "--count", "2", "--json"])
+        .env("PYRA_CLOCK", "2027-10-31T02:40:00+02:00@60x")
+        .output()
+        .unwrap();
+    let out = crate::harness::Output::from(out);
+    out.success();
+    let json = out.json();
+    assert_eq!(json[0]["next"], serde_json::json!(["2027-10-31T02:30:00+01:00", "2027-10-31T03:30:00+01:00"]));
+    let bad = pyra.command(["schedule", "next", &skill]).env("PYRA_CLOCK", "tomorrow").output().unwrap();
+    let bad = crate::harness::Output::from(bad);
+    bad.code(2).stderr_has("PYRA_CLOCK=`tomorrow`: the instant is not RFC 3339").stderr_has("help:");
+}
+
+#[test]
 fn bad_arguments_are_usage_errors_and_nothing_is_recorded() {
     let pyra = Pyra::new();
     let skill = pyra.skill("sched", SKILL);
