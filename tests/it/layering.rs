@@ -24,9 +24,10 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
     ("runtime", 2, &["syntax", "lang", "paths", "security", "db"]),
     ("llm", 2, &["syntax", "config"]),
     ("plugins", 3, &["syntax", "lang", "runtime", "paths", "memory", "config", "llm"]),
+    ("daemon", 4, &[]),
     (
         "cli",
-        4,
+        5,
         &[
             "syntax",
             "clock",
@@ -58,6 +59,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("conversations", &["tokio", "reqwest"]),
     ("runtime", &["reqwest"]),
     ("llm", &["rusqlite"]),
+    ("daemon", &["reqwest"]),
 ];
 
 struct Graph {

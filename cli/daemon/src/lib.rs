@@ -1,0 +1,14 @@
+//! The daemon's foundations: [`lock`] (one daemon per home, held for its life and released
+//! by the kernel on a crash), [`ipc`] (the control socket — 0600 in a 0700 folder, the
+//! peer's uid checked on every connection — and its newline-delimited JSON protocol) and
+//! [`supervisor`] (tasks restarted with backoff when they fail or panic). Triggers, runs
+//! and the `pyra daemon` commands build on these.
+//!
+//! **Architecture invariant:** nothing from a client is trusted: every connection's peer
+//! uid is checked before a byte is read, every request line is bounded, and a bad request
+//! gets an error reply or a close while the daemon keeps serving everyone else; no task
+//! failure or panic ends the daemon; the socket of a live daemon is never unlinked.
+
+pub mod ipc;
+pub mod lock;
+pub mod supervisor;
