@@ -2,7 +2,8 @@
 //!
 //! **Architecture invariant:** a database's schema changes only through its ordered list
 //! of [`Step`]s ([`pyra::STEPS`] for `pyra.db`, the memory's own list for its index),
-//! each applied in a transaction that also records the new `user_version`; a database
+//! the missing ones applied in one transaction that also records the new `user_version`
+//! (all or nothing); a database
 //! whose version is newer than the list is refused, never opened. This crate knows SQL
 //! and files, nothing of skills, runs or notes beyond their tables.
 

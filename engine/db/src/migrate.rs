@@ -1,8 +1,8 @@
 //! Ordered schema migrations, the same idea as rusqlite_migration in a few lines: a
 //! database's `user_version` is the number of steps applied; opening applies the rest in
-//! order, each in its own `BEGIN IMMEDIATE` transaction together with the version bump, so
-//! a crash or a failing step leaves the database at the last complete version and two
-//! processes opening it at once apply each step once.
+//! order inside one `BEGIN IMMEDIATE` transaction that also sets the new version, so a
+//! crash or a failing step leaves the database exactly as it was (all or nothing), a new
+//! database costs one commit, and two processes opening it at once apply each step once.
 
 use std::time::Duration;
 
@@ -66,32 +66,31 @@ pub fn migrate(conn: &Connection, db: &str, steps: &[Step], patience: Duration) 
     if from == known {
         return Ok(Migrated { from, to: from });
     }
-    for (index, step) in steps.iter().enumerate().skip(from.max(0) as usize) {
-        let to = index as i64 + 1;
-        crate::when_not_busy(patience, || conn.execute_batch("BEGIN IMMEDIATE")).map_err(sqlite)?;
-        let applied = (|| {
-            // Another process may have moved on while this one waited for the lock.
-            let current = user_version(conn).map_err(sqlite)?;
-            if current > known {
-                return Err(newer(current));
-            }
-            if current >= to {
-                return Ok(());
-            }
+    // All the missing steps in one transaction: a new database costs one commit, and an
+    // upgrade is all or nothing — a failing step leaves the version the file had.
+    crate::when_not_busy(patience, || conn.execute_batch("BEGIN IMMEDIATE")).map_err(sqlite)?;
+    let applied = (|| {
+        // Another process may have moved on while this one waited for the lock.
+        let current = user_version(conn).map_err(sqlite)?;
+        if current > known {
+            return Err(newer(current));
+        }
+        for (index, step) in steps.iter().enumerate().skip(current.max(0) as usize) {
+            let to = index as i64 + 1;
             conn.execute_batch(step.sql).map_err(|source| MigrateError::Step {
                 db: db.to_string(),
                 to,
                 summary: step.summary,
                 source,
             })?;
-            conn.pragma_update(None, "user_version", to).map_err(sqlite)
-        })();
-        match applied {
-            Ok(()) => conn.execute_batch("COMMIT").map_err(sqlite)?,
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e);
-            }
+        }
+        conn.pragma_update(None, "user_version", known).map_err(sqlite)
+    })();
+    match applied {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(sqlite)?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
         }
     }
     Ok(Migrated { from, to: known })
@@ -130,12 +129,14 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_step_leaves_the_last_complete_version() {
+    fn a_failing_step_leaves_the_database_as_it_was() {
         let conn = Connection::open_in_memory().unwrap();
         let steps = [STEPS[0], Step { summary: "broken", sql: "CREATE TABLE u(x); NOT SQL" }];
         let err = migrate(&conn, "x", &steps, PATIENCE).unwrap_err();
         assert!(matches!(err, MigrateError::Step { to: 2, .. }), "{err}");
-        assert_eq!(user_version(&conn).unwrap(), 1);
+        assert_eq!(user_version(&conn).unwrap(), 0);
+        let t: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 't'", [], |r| r.get(0)).unwrap();
+        assert_eq!(t, 0, "the first step was rolled back with the second");
         let u: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'u'", [], |r| r.get(0)).unwrap();
         assert_eq!(u, 0, "the failed step's first statement was rolled back");
     }
