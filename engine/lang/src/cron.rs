@@ -178,9 +178,12 @@ impl CronExpr {
     /// in the module docs. `None` if the expression never fires again (e.g. `30 2 30 2 *`).
     pub fn next_after<Z: TimeZone>(&self, after: &DateTime<Z>) -> Option<DateTime<Z>> {
         let tz = after.timezone();
-        // Start a few hours back in wall time: around a fall-back change the wall clock
-        // repeats, so a wall time before `after` can still be an instant after it.
-        let wall = after.naive_local() - Duration::hours(3);
+        // Around a fall-back change the wall clock repeats, so a wall time before `after`
+        // can still be an instant after it: start a few hours back in wall time there.
+        // Elsewhere wall order is time order, and a minutely job would otherwise look at
+        // 180 wall times to pass `after`.
+        let back = if no_offset_change(&tz, after, after) { 0 } else { 3 };
+        let wall = after.naive_local() - Duration::hours(back);
         let mut cursor = Utc.from_utc_datetime(&wall);
         // For a job that follows real time, a later wall time can be an earlier instant
         // (the first pass through a repeated hour comes before the second pass through an
@@ -196,7 +199,10 @@ impl CronExpr {
             }
             for instant in self.instants(&tz, next_wall.naive_utc()) {
                 if instant > *after && best.as_ref().is_none_or(|(b, _)| instant < *b) {
-                    if !self.every_hour {
+                    // Wall order is time order unless the offset changes in between:
+                    // then the first candidate is the answer (the common case, and a
+                    // minutely job would otherwise look at 180 more candidates).
+                    if !self.every_hour || no_offset_change(&tz, after, &instant) {
                         return Some(instant);
                     }
                     best = Some((instant, next_wall.naive_utc()));
@@ -238,6 +244,15 @@ impl CronExpr {
     fn next_wall_after(&self, cursor: &DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.schedules.iter().filter_map(|s| s.after(cursor).next()).min()
     }
+}
+
+/// Whether `tz`'s offset is the same three hours before `from` and three hours after
+/// `to` (as far as a DST change can move the wall clock). Zones change their offset a few
+/// times a year at most, never twice within hours, so the two ends tell.
+fn no_offset_change<Z: TimeZone>(tz: &Z, from: &DateTime<Z>, to: &DateTime<Z>) -> bool {
+    use chrono::Offset;
+    let offset = |t: DateTime<Utc>| tz.offset_from_utc_datetime(&t.naive_utc()).fix();
+    offset(from.with_timezone(&Utc) - Duration::hours(3)) == offset(to.with_timezone(&Utc) + Duration::hours(3))
 }
 
 /// Maps a wall-clock time of a fixed-hour job to an instant: a repeated time takes its
