@@ -1,7 +1,8 @@
 //! The daemon's foundations: [`lock`] (one daemon per home, held for its life and released
 //! by the kernel on a crash), [`ipc`] (the control socket — 0600 in a 0700 folder, the
 //! peer's uid checked on every connection — and its newline-delimited JSON protocol) and
-//! [`supervisor`] (tasks restarted with backoff when they fail or panic). Triggers, runs
+//! [`supervisor`] (tasks restarted with backoff when they fail or panic), and [`slots`]
+//! (what the catch-up and overlap policies decide for a trigger's slots). Triggers, runs
 //! and the `pyra daemon` commands build on these.
 //!
 //! **Architecture invariant:** nothing from a client is trusted: every connection's peer
@@ -11,4 +12,5 @@
 
 pub mod ipc;
 pub mod lock;
+pub mod slots;
 pub mod supervisor;
