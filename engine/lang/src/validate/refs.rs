@@ -385,10 +385,14 @@ impl Refs<'_, '_> {
             .at(span)
             .with_label("no such node")
             .with_help_opt(suggest::help(target, ids.iter().copied()).or_else(|| {
-                Some(format!(
-                    "the nodes are {}",
-                    backticked(&ids.iter().take(12).map(|s| s.to_string()).collect::<Vec<_>>())
-                ))
+                Some(if ids.is_empty() {
+                    "there is no other node to read; add it under `nodes:`".to_string()
+                } else {
+                    format!(
+                        "the nodes are {}",
+                        backticked(&ids.iter().take(12).map(|s| s.to_string()).collect::<Vec<_>>())
+                    )
+                })
             }))
     }
 

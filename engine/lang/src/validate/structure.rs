@@ -365,7 +365,8 @@ fn report(ctx: &mut Ctx<'_>, schema: &Value, err: &ValidationError<'_>, prunes: 
                     .with_label("empty")
                     .with_help("add at least one node, e.g. `greet: { uses: template, with: { value: hi } }`"),
             );
-            prunes.push(Prune::GiveUp);
+            // Nothing to prune: an empty map still reads as a skill, so the later phases
+            // report their own errors too (a bad trigger, an output reading a node).
         }
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
             report_union(ctx, schema, &pointer, context, prunes);
