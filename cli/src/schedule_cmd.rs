@@ -24,7 +24,7 @@ pub enum ScheduleCommand {
         /// A skill name or file.
         #[arg(value_name = "NAME|FILE")]
         skill: String,
-        /// Count from this time instead of now: RFC 3339 (`2027-03-28T01:00:00+01:00`), or a
+        /// Count from this time instead of now (or `PYRA_CLOCK`'s time when set): RFC 3339 (`2027-03-28T01:00:00+01:00`), or a
         /// date or a time without an offset (`2027-03-28`, `2027-03-28T01:00`), read in each
         /// trigger's time zone.
         #[arg(long, value_name = "TIME")]
@@ -81,11 +81,8 @@ fn times<Z: TimeZone>(expr: &lang::cron::CronExpr, tz: &Z, from: &From, count: u
         From::Now(now) => now.with_timezone(tz),
         From::Instant(t) => t.with_timezone(tz),
         // A wall time skipped by DST counts from the end of the gap; a repeated one from
-        // its first occurrence.
-        From::Wall(w) => match tz.from_local_datetime(w).earliest() {
-            Some(t) => t,
-            None => tz.from_utc_datetime(&(*w - chrono::Duration::hours(1))),
-        },
+        // its first occurrence (the rule fixed-hour slots follow).
+        From::Wall(w) => lang::cron::resolve_wall_time(tz, *w).unwrap_or_else(|| tz.from_utc_datetime(w)),
     };
     // Counting starts *at* the given time: a slot exactly then is shown.
     let start = start - chrono::Duration::seconds(1);

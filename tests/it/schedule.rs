@@ -93,6 +93,10 @@ fn from_takes_dates_and_wall_times_in_each_zone_and_text_is_readable() {
     assert_eq!(day[&4], ["2027-01-05T01:30:00-05:00"]);
     let exact = next(&pyra, &skill, "2027-01-05T02:30", "2");
     assert_eq!(exact[&1], ["2027-01-05T02:30:00+01:00", "2027-01-06T02:30:00+01:00"]);
+    // A wall time skipped by spring-forward counts from the end of the gap, where the
+    // fixed-hour job's skipped slot runs.
+    let gap = next(&pyra, &skill, "2027-03-28T02:30", "2");
+    assert_eq!(gap[&1], ["2027-03-28T03:00:00+02:00", "2027-03-29T02:30:00+02:00"]);
 
     let text = pyra.run(["schedule", "next", &skill, "--from", "2027-10-31T01:00:00+02:00", "--count", "4"]);
     text.success()

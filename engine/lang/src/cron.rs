@@ -257,7 +257,7 @@ fn no_offset_change<Z: TimeZone>(tz: &Z, from: &DateTime<Z>, to: &DateTime<Z>) -
 
 /// Maps a wall-clock time of a fixed-hour job to an instant: a repeated time takes its
 /// first occurrence, a skipped time takes the first valid instant after the gap.
-fn resolve_wall_time<Z: TimeZone>(tz: &Z, wall: NaiveDateTime) -> Option<DateTime<Z>> {
+pub fn resolve_wall_time<Z: TimeZone>(tz: &Z, wall: NaiveDateTime) -> Option<DateTime<Z>> {
     match tz.from_local_datetime(&wall) {
         LocalResult::Single(t) => Some(t),
         LocalResult::Ambiguous(first, _) => Some(first),
