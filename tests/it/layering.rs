@@ -24,7 +24,7 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
     ("runtime", 2, &["syntax", "lang", "paths", "security", "db"]),
     ("llm", 2, &["syntax", "config"]),
     ("plugins", 3, &["syntax", "lang", "runtime", "paths", "memory", "config", "llm"]),
-    ("daemon", 4, &["lang"]),
+    ("daemon", 4, &["lang", "paths"]),
     (
         "cli",
         5,

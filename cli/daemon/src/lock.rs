@@ -34,11 +34,7 @@ pub fn run_dir(home: &Path) -> Result<PathBuf, LockError> {
     let dir = home.join(RUN_DIR);
     let io = |source| LockError::Io { path: dir.display().to_string(), source };
     std::fs::create_dir_all(&dir).map_err(io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-    }
+    paths::make_private(&dir, true);
     Ok(dir)
 }
 

@@ -51,14 +51,7 @@ pub fn private_dir(dir: &Path) -> Result<Option<String>, MemoryError> {
 
 /// Makes sure `path` exists as an owner-only file (before SQLite opens it).
 pub fn private_file(path: &Path) -> Result<(), MemoryError> {
-    private_options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map(drop)
-        .map_err(|e| io(format!("cannot create {}", path.display()), e))
+    db::create_private(path).map_err(|e| io(format!("cannot create {}", path.display()), e))
 }
 
 /// Writes `bytes` to `path` atomically: a temp file beside it, fsync, rename, fsync the folder.

@@ -36,11 +36,6 @@ impl Kinds {
     pub fn executor(&self, kind: &str) -> Option<Arc<dyn Executor>> {
         self.executors.get(kind).cloned()
     }
-
-    /// The registry alone (validation, the schema).
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
 }
 
 impl Deref for Kinds {

@@ -255,9 +255,7 @@ pub fn compile(registry: &Kinds, text: &SkillText) -> Result<Arc<Program>, RunEr
 }
 
 /// A new run id: sortable by time, short enough to type (a unique prefix is enough).
-pub fn new_run_id() -> String {
-    db::new_id()
-}
+pub use db::new_id as new_run_id;
 
 impl Runtime {
     /// Starts a new run of a compiled skill.
