@@ -2,8 +2,10 @@
 //! by the kernel on a crash), [`ipc`] (the control socket — 0600 in a 0700 folder, the
 //! peer's uid checked on every connection — and its newline-delimited JSON protocol) and
 //! [`supervisor`] (tasks restarted with backoff when they fail or panic), and [`slots`]
-//! (what the catch-up and overlap policies decide for a trigger's slots). Triggers, runs
-//! and the `pyra daemon` commands build on these.
+//! (what the catch-up and overlap policies decide for a trigger's slots). [`webhook`] is
+//! the optional loopback-only receiver that turns a `POST /hooks/NAME` signed with NAME's
+//! secret into the event NAME (there the HMAC signature, not a peer uid, is what is
+//! checked). Triggers, runs and the `pyra daemon` commands build on these.
 //!
 //! **Architecture invariant:** nothing from a client is trusted: every connection's peer
 //! uid is checked before a byte is read, every request line is bounded, and a bad request
@@ -14,3 +16,4 @@ pub mod ipc;
 pub mod lock;
 pub mod slots;
 pub mod supervisor;
+pub mod webhook;

@@ -1,0 +1,922 @@
+//! The daemon's optional local webhook (off by default): a sender POSTs to `/hooks/NAME`
+//! and, once its signature checks out against NAME's secret, the event NAME is emitted with
+//! the body as its data.
+//!
+//! It listens on loopback only ([`check_bind`]): deliveries from outside reach it through a
+//! tunnel or a reverse proxy the user runs. A request goes through these checks, cheapest
+//! first, and the first that fails answers:
+//!
+//! | check | refused with |
+//! |---|---|
+//! | the path is `/hooks/NAME`, NAME matching `^[a-z][a-z0-9_.-]{0,63}$` | 404 |
+//! | the method is POST | 405 |
+//! | a `Content-Length` of at most [`MAX_BODY`] (before a byte of the body is read) | 413 |
+//! | NAME has a secret ([`Hooks::secret`]) | 404 |
+//! | NAME's token bucket has a token ([`Config::rate_per_minute`], [`Config::burst`]) | 429 + `Retry-After` |
+//! | the body, read whole, stays within [`MAX_BODY`] (a chunked body too) | 413 |
+//! | the body arrives within [`Config::read_timeout`] | 408 |
+//! | a GitHub (`X-Hub-Signature-256`) or Standard Webhooks (`webhook-signature`) signature | 401 |
+//! | the body is UTF-8 | 400 |
+//! | the delivery id was not accepted before, here or by the sink | 409 |
+//! | the sink takes the event ([`Hooks::deliver`]) | 503 |
+//!
+//! and a delivery that passes them all gets `202 {"event": NAME, "id": ID}`. A refusal's
+//! plain-text reason never shows a secret or an expected signature. Each connection is its
+//! own task; a bad request or a broken connection ends only that connection.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Body, Bytes, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
+
+/// The largest body accepted, in bytes (1 MiB).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// How far a Standard Webhooks timestamp may be from now, in seconds (the spec's 5 minutes).
+pub const TOLERANCE: u64 = 5 * 60;
+
+/// How many accepted delivery ids are remembered to refuse replays (the sink's store
+/// remembers them for longer).
+pub const REMEMBERED_IDS: usize = 10_000;
+
+/// The longest delivery id, in bytes: ids are kept in memory and handed to the sink.
+const MAX_ID: usize = 256;
+
+/// The most connections served at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 64;
+
+/// The most hook names with a token bucket, so names that come and go cannot grow the map.
+const MAX_BUCKETS: usize = 1024;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The webhook's knobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Requests a hook name gets per minute once its burst is spent (0 counts as 1).
+    pub rate_per_minute: u32,
+    /// Requests a hook name may send at once (0 counts as 1).
+    pub burst: u32,
+    /// The longest a client may take to send a request's headers, and again its body;
+    /// a client that trickles bytes (slowloris) is dropped after it.
+    pub read_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { rate_per_minute: 60, burst: 20, read_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// What the sink made of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Recorded: the event will be emitted.
+    New,
+    /// Its id was recorded before (the sender retried): nothing new happens.
+    Duplicate,
+}
+
+/// A sink's answer to a delivery, later.
+pub type Delivery = Pin<Box<dyn Future<Output = Result<Accepted, String>> + Send>>;
+
+/// Where the webhook finds each hook's secret and sends the events.
+pub trait Hooks: Send + Sync + 'static {
+    /// The hook's secret (from the vault), `None` when NAME is not configured.
+    fn secret(&self, name: &str) -> Option<Zeroizing<Vec<u8>>>;
+    /// Emits event NAME with delivery `id`; `Err(message)` → 503 with the message.
+    fn deliver(&self, name: &str, id: &str, data: Value) -> Delivery;
+}
+
+/// The wall clock in unix seconds, for [`serve`]'s `now`.
+pub fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Refuses an address other machines could reach: only loopback (`127.0.0.0/8`, `::1`).
+pub fn check_bind(addr: &SocketAddr) -> Result<(), String> {
+    if addr.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    Err(format!(
+        "the webhook cannot listen on {addr}: it is not a loopback address, so other machines could \
+         send it deliveries; listen on 127.0.0.1:{port} or [::1]:{port}, and to receive from \
+         outside put a tunnel or a reverse proxy in front of it",
+        port = addr.port()
+    ))
+}
+
+/// Serves webhook deliveries on `listener` until `stop` is cancelled: then it accepts no
+/// more connections, lets the requests in flight finish and returns. `now` gives the unix
+/// seconds that Standard Webhooks timestamps are checked against ([`unix_now`] outside
+/// tests). Check the address with [`check_bind`] before binding.
+pub async fn serve(
+    listener: TcpListener,
+    hooks: Arc<dyn Hooks>,
+    config: Config,
+    now: Arc<dyn Fn() -> i64 + Send + Sync>,
+    stop: CancellationToken,
+) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(config.read_timeout).max_header_size(64 * 1024);
+    let shared = Arc::new(Shared {
+        hooks,
+        config,
+        now,
+        buckets: Mutex::new(HashMap::new()),
+        seen: Mutex::new(Seen::new(REMEMBERED_IDS)),
+    });
+    let mut connections = JoinSet::new();
+    loop {
+        // Finished connections are reaped here, so the set holds only live ones.
+        while connections.try_join_next().is_some() {}
+        if connections.len() >= MAX_CONNECTIONS {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = connections.join_next() => continue,
+            }
+        }
+        let stream = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    // Out of file descriptors and the like: transient, so wait a little
+                    // rather than spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let shared = shared.clone();
+        let stop = stop.clone();
+        let http = http.clone();
+        connections.spawn(async move {
+            let service = service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(handle(&shared, req).await) }
+            });
+            let conn = http.serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            // A connection's error (a garbage request, a client gone) ends only it.
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}
+
+struct Shared {
+    hooks: Arc<dyn Hooks>,
+    config: Config,
+    now: Arc<dyn Fn() -> i64 + Send + Sync>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    seen: Mutex<Seen>,
+}
+
+/// A panic elsewhere while holding a lock leaves plain data behind, still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let Some(name) = req.uri().path().strip_prefix("/hooks/").filter(|name| is_hook_name(name)) else {
+        return text(StatusCode::NOT_FOUND, "not found: deliveries go to POST /hooks/NAME");
+    };
+    let name = name.to_owned();
+    if req.method() != Method::POST {
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed: use POST");
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    // hyper takes the hint from Content-Length: an oversized body is refused unread.
+    if req.body().size_hint().lower() > MAX_BODY as u64 {
+        return too_large();
+    }
+    let Some(secret) = shared.hooks.secret(&name) else {
+        return text(StatusCode::NOT_FOUND, format!("no hook named {name}"));
+    };
+    if secret.is_empty() {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, format!("hook {name} has an empty secret: set one"));
+    }
+    if let Err(wait) = take_token(shared, &name) {
+        let mut response = text(StatusCode::TOO_MANY_REQUESTS, format!("too many deliveries to {name}: slow down"));
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return response;
+    }
+    let (parts, body) = req.into_parts();
+    let body = match tokio::time::timeout(shared.config.read_timeout, Limited::new(body, MAX_BODY).collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
+        Ok(Err(_)) => return text(StatusCode::BAD_REQUEST, "the body could not be read"),
+        Err(_) => return text(StatusCode::REQUEST_TIMEOUT, "the body took too long to arrive"),
+    };
+    let id = match verify(&parts.headers, &body, &secret, (shared.now)()) {
+        Ok(id) => id,
+        Err(Refusal(status, reason)) => return text(status, reason),
+    };
+    drop(secret);
+    let Ok(body) = std::str::from_utf8(&body) else {
+        return text(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    };
+    let data = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned()));
+    let Some(mut reservation) = Reservation::take(shared, &name, &id) else {
+        return duplicate();
+    };
+    match shared.hooks.deliver(&name, &id, data).await {
+        Ok(accepted) => {
+            reservation.keep();
+            if accepted == Accepted::Duplicate {
+                return duplicate();
+            }
+            let json = serde_json::json!({ "event": name, "id": id }).to_string();
+            let mut response = Response::new(Full::new(Bytes::from(json)));
+            *response.status_mut() = StatusCode::ACCEPTED;
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        Err(message) => text(StatusCode::SERVICE_UNAVAILABLE, message),
+    }
+}
+
+/// `^[a-z][a-z0-9_.-]{0,63}$`.
+fn is_hook_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && name.len() <= 64
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+fn text(status: StatusCode, reason: impl Into<String>) -> Response<Full<Bytes>> {
+    let mut body = reason.into();
+    body.push('\n');
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+fn too_large() -> Response<Full<Bytes>> {
+    text(StatusCode::PAYLOAD_TOO_LARGE, "the body is over 1 MiB")
+}
+
+fn duplicate() -> Response<Full<Bytes>> {
+    text(StatusCode::CONFLICT, "this delivery id was already accepted")
+}
+
+/// A refused signature: the status and a reason safe to show the sender.
+#[derive(Debug, PartialEq, Eq)]
+struct Refusal(StatusCode, &'static str);
+
+fn unauthorized(reason: &'static str) -> Refusal {
+    Refusal(StatusCode::UNAUTHORIZED, reason)
+}
+
+/// Checks the request's signature, Standard Webhooks first when it has one, and returns
+/// the delivery id.
+fn verify(headers: &HeaderMap, body: &[u8], secret: &[u8], now: i64) -> Result<String, Refusal> {
+    if headers.contains_key("webhook-signature") {
+        verify_standard(headers, body, secret, now)
+    } else if headers.contains_key("x-hub-signature-256") {
+        verify_github(headers, body, secret)
+    } else {
+        Err(unauthorized(
+            "missing signature: send X-Hub-Signature-256, or webhook-id, webhook-timestamp and webhook-signature",
+        ))
+    }
+}
+
+/// A header as text; `Err` when it is present but not visible ASCII.
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ()> {
+    headers.get(name).map(|value| value.to_str().map_err(drop)).transpose()
+}
+
+/// A delivery id fit to keep and pass on.
+fn delivery_id(id: &str) -> Option<String> {
+    (!id.is_empty() && id.len() <= MAX_ID).then(|| id.to_owned())
+}
+
+/// GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`, the id from
+/// `X-GitHub-Delivery` (or the body's SHA-256 when absent).
+fn verify_github(headers: &HeaderMap, body: &[u8], secret: &[u8]) -> Result<String, Refusal> {
+    const MALFORMED: &str = "malformed X-Hub-Signature-256: expected sha256=<hex>";
+    let signature = header(headers, "x-hub-signature-256").ok().flatten().ok_or(unauthorized(MALFORMED))?;
+    let signature = signature.strip_prefix("sha256=").and_then(hex_decode).ok_or(unauthorized(MALFORMED))?;
+    let mut mac = HmacSha256::new_from_slice(secret).map_err(|_| unauthorized("signature does not match"))?;
+    mac.update(body);
+    mac.verify_slice(&signature).map_err(|_| unauthorized("signature does not match"))?;
+    match header(headers, "x-github-delivery") {
+        Ok(Some(id)) => delivery_id(id).ok_or(unauthorized("malformed X-GitHub-Delivery")),
+        Ok(None) => Ok(hex_encode(&Sha256::digest(body))),
+        Err(()) => Err(unauthorized("malformed X-GitHub-Delivery")),
+    }
+}
+
+/// Standard Webhooks: `webhook-signature: v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`
+/// (a space-separated list, any one may match), the key being the secret after `whsec_`
+/// base64-decoded, or else the secret's bytes.
+fn verify_standard(headers: &HeaderMap, body: &[u8], secret: &[u8], now: i64) -> Result<String, Refusal> {
+    let text = |name, malformed| header(headers, name).ok().flatten().ok_or(unauthorized(malformed));
+    let id = text("webhook-id", "missing or malformed webhook-id")?;
+    let id = delivery_id(id).ok_or(unauthorized("missing or malformed webhook-id"))?;
+    let timestamp = text("webhook-timestamp", "missing or malformed webhook-timestamp")?;
+    let seconds: i64 =
+        timestamp.parse().map_err(|_| unauthorized("malformed webhook-timestamp: expected unix seconds"))?;
+    if seconds.abs_diff(now) > TOLERANCE {
+        return Err(unauthorized("stale webhook-timestamp: more than 5 minutes from now"));
+    }
+    let signatures = text("webhook-signature", "malformed webhook-signature")?;
+    let key = match secret.strip_prefix(b"whsec_") {
+        Some(encoded) => Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|_| {
+            Refusal(StatusCode::INTERNAL_SERVER_ERROR, "the hook's secret is not valid base64 after whsec_")
+        })?),
+        None => Zeroizing::new(secret.to_vec()),
+    };
+    let mut mac = HmacSha256::new_from_slice(&key).map_err(|_| unauthorized("signature does not match"))?;
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let mut any = false;
+    for candidate in signatures.split_ascii_whitespace().filter_map(|s| s.strip_prefix("v1,")) {
+        any = true;
+        let Ok(candidate) = base64::engine::general_purpose::STANDARD.decode(candidate) else { continue };
+        if mac.clone().verify_slice(&candidate).is_ok() {
+            return Ok(id);
+        }
+    }
+    Err(unauthorized(if any { "signature does not match" } else { "no v1 signature in webhook-signature" }))
+}
+
+fn hex_decode(hex: &str) -> Option<Vec<u8>> {
+    fn nibble(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    }
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    hex.as_bytes().chunks_exact(2).map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?)).collect()
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    hex
+}
+
+/// A token bucket: `burst` tokens at most, refilled at the configured rate.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    /// Takes a token, or says in how many whole seconds one will be there.
+    fn take(&mut self, now: Instant, per_second: f64, burst: f64) -> Result<(), u64> {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * per_second).min(burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err((((1.0 - self.tokens) / per_second).ceil() as u64).max(1))
+        }
+    }
+}
+
+fn take_token(shared: &Shared, name: &str) -> Result<(), u64> {
+    let per_second = f64::from(shared.config.rate_per_minute.max(1)) / 60.0;
+    let burst = f64::from(shared.config.burst.max(1));
+    let now = Instant::now();
+    let mut buckets = lock(&shared.buckets);
+    if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(name) {
+        // A full bucket holds no memory of anything: dropping it changes nothing.
+        buckets.retain(|_, bucket| {
+            bucket.tokens + now.saturating_duration_since(bucket.at).as_secs_f64() * per_second < burst
+        });
+        if buckets.len() >= MAX_BUCKETS {
+            return Err(1);
+        }
+    }
+    buckets.entry(name.to_owned()).or_insert(Bucket { tokens: burst, at: now }).take(now, per_second, burst)
+}
+
+/// The delivery ids accepted lately (and those being delivered), oldest forgotten first.
+struct Seen {
+    /// Key → the sequence number of its entry in `order`.
+    live: HashMap<String, u64>,
+    /// Oldest first; an entry whose key was released (or taken again later) is stale.
+    order: VecDeque<(String, u64)>,
+    next: u64,
+    capacity: usize,
+}
+
+impl Seen {
+    fn new(capacity: usize) -> Self {
+        Seen { live: HashMap::new(), order: VecDeque::new(), next: 0, capacity }
+    }
+
+    /// Records `key`, or `None` when it is already there.
+    fn insert(&mut self, key: &str) -> Option<u64> {
+        if self.live.contains_key(key) {
+            return None;
+        }
+        let seq = self.next;
+        self.next += 1;
+        self.live.insert(key.to_owned(), seq);
+        self.order.push_back((key.to_owned(), seq));
+        while self.order.len() > self.capacity {
+            if let Some((old, old_seq)) = self.order.pop_front() {
+                self.remove(&old, old_seq);
+            }
+        }
+        Some(seq)
+    }
+
+    fn remove(&mut self, key: &str, seq: u64) {
+        if self.live.get(key) == Some(&seq) {
+            self.live.remove(key);
+        }
+    }
+}
+
+/// A delivery id held while the sink takes it, so a concurrent replay is refused; released
+/// when the delivery fails or is abandoned (the client left), so the sender may retry.
+struct Reservation<'a> {
+    seen: &'a Mutex<Seen>,
+    key: String,
+    seq: u64,
+    kept: bool,
+}
+
+impl<'a> Reservation<'a> {
+    fn take(shared: &'a Shared, name: &str, id: &str) -> Option<Self> {
+        // Neither a name nor a header value holds a newline, so the key is unambiguous.
+        let key = format!("{name}\n{id}");
+        let seq = lock(&shared.seen).insert(&key)?;
+        Some(Reservation { seen: &shared.seen, key, seq, kept: false })
+    }
+
+    fn keep(&mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            lock(self.seen).remove(&self.key, self.seq);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000;
+    const GH_SECRET: &[u8] = b"It's a Secret to Everybody";
+    /// The Standard Webhooks spec's example secret.
+    const SW_SECRET: &[u8] = b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    /// A sink that counts what it is asked: hooks `gh` and `sw`; the id `stored` is a
+    /// duplicate for its durable store, `fail` makes it fail, `slow` waits for `release`.
+    #[derive(Default)]
+    struct TestHooks {
+        secret_calls: AtomicUsize,
+        deliver_calls: AtomicUsize,
+        delivered: Mutex<Vec<(String, String, Value)>>,
+        entered: Arc<Notify>,
+        release: Arc<Notify>,
+    }
+
+    impl Hooks for TestHooks {
+        fn secret(&self, name: &str) -> Option<Zeroizing<Vec<u8>>> {
+            self.secret_calls.fetch_add(1, Ordering::SeqCst);
+            match name {
+                "gh" => Some(Zeroizing::new(GH_SECRET.to_vec())),
+                "sw" => Some(Zeroizing::new(SW_SECRET.to_vec())),
+                _ => None,
+            }
+        }
+
+        fn deliver(&self, name: &str, id: &str, data: Value) -> Delivery {
+            self.deliver_calls.fetch_add(1, Ordering::SeqCst);
+            match id {
+                "stored" => Box::pin(std::future::ready(Ok(Accepted::Duplicate))),
+                "fail" => Box::pin(std::future::ready(Err("the event store is busy".to_owned()))),
+                _ => {
+                    lock(&self.delivered).push((name.to_owned(), id.to_owned(), data));
+                    let (entered, release, slow) = (self.entered.clone(), self.release.clone(), id == "slow");
+                    Box::pin(async move {
+                        if slow {
+                            entered.notify_one();
+                            release.notified().await;
+                        }
+                        Ok(Accepted::New)
+                    })
+                }
+            }
+        }
+    }
+
+    struct Server {
+        addr: SocketAddr,
+        hooks: Arc<TestHooks>,
+        stop: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    async fn start_with(config: Config, now: i64) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hooks = Arc::new(TestHooks::default());
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(serve(listener, hooks.clone(), config, Arc::new(move || now), stop.clone()));
+        Server { addr, hooks, stop, task }
+    }
+
+    async fn start() -> Server {
+        start_with(Config::default(), NOW).await
+    }
+
+    struct Reply {
+        status: u16,
+        head: String,
+        body: String,
+    }
+
+    /// Sends raw bytes and reads the reply until the server closes.
+    async fn raw(addr: SocketAddr, request: &[u8]) -> Reply {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        read_reply(&mut stream).await
+    }
+
+    async fn read_reply(stream: &mut TcpStream) -> Reply {
+        let mut bytes = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut bytes)).await;
+        assert!(read.is_ok(), "the server neither answered nor closed");
+        let text = String::from_utf8(bytes).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        Reply { status, head: head.to_ascii_lowercase(), body: body.to_owned() }
+    }
+
+    fn request(method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+        let mut out = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut out = out.into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn github_signature(secret: &[u8], body: &[u8]) -> String {
+        let mut mac = HmacSha256::new_from_slice(secret).unwrap();
+        mac.update(body);
+        format!("sha256={}", hex_encode(&mac.finalize().into_bytes()))
+    }
+
+    fn github(id: &str, body: &[u8]) -> Vec<u8> {
+        let headers =
+            [("X-Hub-Signature-256", github_signature(GH_SECRET, body)), ("X-GitHub-Delivery", id.to_owned())];
+        request("POST", "/hooks/gh", &headers, body)
+    }
+
+    fn standard_signature(id: &str, timestamp: i64, body: &[u8]) -> String {
+        let key = base64::engine::general_purpose::STANDARD.decode(&SW_SECRET[6..]).unwrap();
+        let mut mac = HmacSha256::new_from_slice(&key).unwrap();
+        mac.update(format!("{id}.{timestamp}.").as_bytes());
+        mac.update(body);
+        format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+    }
+
+    fn standard(id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
+        let headers = [
+            ("webhook-id", id.to_owned()),
+            ("webhook-timestamp", timestamp.to_string()),
+            // A rotated-out signature first: any one of the list may match.
+            ("webhook-signature", format!("v1,AAAA {}", standard_signature(id, timestamp, body))),
+        ];
+        request("POST", "/hooks/sw", &headers, body)
+    }
+
+    fn delivered(server: &Server) -> Vec<(String, String, Value)> {
+        lock(&server.hooks.delivered).clone()
+    }
+
+    #[test]
+    fn known_answers_from_github_and_the_standard_webhooks_spec() {
+        let mut headers = HeaderMap::new();
+        let signature = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        headers.insert("x-hub-signature-256", HeaderValue::from_static(signature));
+        let id = verify(&headers, b"Hello, World!", GH_SECRET, NOW).unwrap();
+        assert_eq!(id, hex_encode(&Sha256::digest(b"Hello, World!")), "no X-GitHub-Delivery: the body's hash");
+
+        let mut headers = HeaderMap::new();
+        headers.insert("webhook-id", HeaderValue::from_static("msg_p5jXN8AQM9LWM0D4loKWxJek"));
+        headers.insert("webhook-timestamp", HeaderValue::from_static("1614265330"));
+        headers
+            .insert("webhook-signature", HeaderValue::from_static("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
+        let body = br#"{"test": 2432232314}"#;
+        assert_eq!(verify(&headers, body, SW_SECRET, 1614265330 + 299).unwrap(), "msg_p5jXN8AQM9LWM0D4loKWxJek");
+        // Without the prefix the secret's own bytes are the key, so the signature differs.
+        assert_eq!(verify(&headers, body, &SW_SECRET[6..], 1614265330), Err(unauthorized("signature does not match")));
+        let refusal = verify(&headers, body, b"whsec_%%%", 1614265330).unwrap_err();
+        assert_eq!(refusal.0, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn hook_names_follow_the_pattern() {
+        for good in ["a", "github", "gh.push", "a-b_c.9", &"x".repeat(64)] {
+            assert!(is_hook_name(good), "{good}");
+        }
+        for bad in ["", "A", "9a", "_a", "a/b", "a b", "é", "a%2f", &"x".repeat(65)] {
+            assert!(!is_hook_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn check_bind_allows_loopback_only() {
+        for ok in ["127.0.0.1:8080", "127.1.2.3:0", "[::1]:9000", "[::ffff:127.0.0.1]:80"] {
+            assert_eq!(check_bind(&ok.parse().unwrap()), Ok(()), "{ok}");
+        }
+        for refused in ["0.0.0.0:8080", "192.168.1.2:8080", "[::]:8080", "10.0.0.1:80"] {
+            let message = check_bind(&refused.parse().unwrap()).unwrap_err();
+            assert!(message.contains(refused) && message.contains("not a loopback address"), "{message}");
+            assert!(message.contains("127.0.0.1:"), "{message}");
+        }
+    }
+
+    #[test]
+    fn seen_forgets_the_oldest_beyond_its_capacity() {
+        let mut seen = Seen::new(3);
+        let a = seen.insert("a").unwrap();
+        assert_eq!(seen.insert("a"), None);
+        seen.remove("a", a);
+        assert!(seen.insert("a").is_some(), "a released id may come again");
+        for key in ["b", "c", "d"] {
+            seen.insert(key).unwrap();
+        }
+        assert!(seen.order.len() <= 3 && seen.live.len() <= 3);
+        assert!(seen.insert("a").is_some(), "the oldest was forgotten");
+        assert_eq!(seen.insert("d"), None);
+    }
+
+    #[test]
+    fn a_bucket_refills_at_its_rate() {
+        let start = Instant::now();
+        let mut bucket = Bucket { tokens: 2.0, at: start };
+        assert_eq!(bucket.take(start, 1.0, 2.0), Ok(()));
+        assert_eq!(bucket.take(start, 1.0, 2.0), Ok(()));
+        assert_eq!(bucket.take(start, 1.0, 2.0), Err(1));
+        assert_eq!(bucket.take(start + Duration::from_millis(1500), 1.0, 2.0), Ok(()));
+        assert_eq!(bucket.take(start + Duration::from_secs(100), 1.0, 2.0), Ok(()), "never over the burst");
+        assert_eq!(bucket.take(start + Duration::from_secs(100), 1.0, 2.0), Ok(()));
+        assert_eq!(bucket.take(start + Duration::from_secs(100), 1.0 / 60.0, 2.0), Err(60));
+    }
+
+    #[tokio::test]
+    async fn a_good_github_delivery_is_accepted_and_delivered() {
+        let server = start().await;
+        let reply = raw(server.addr, &github("d-1", br#"{"action":"opened","n":1}"#)).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        assert!(reply.head.contains("content-type: application/json"));
+        assert_eq!(
+            serde_json::from_str::<Value>(&reply.body).unwrap(),
+            serde_json::json!({"event": "gh", "id": "d-1"})
+        );
+        assert_eq!(delivered(&server), [("gh".into(), "d-1".into(), serde_json::json!({"action": "opened", "n": 1}))]);
+
+        // No delivery header: the id is the body's SHA-256; a body that is not JSON is a string.
+        let body = b"plain words";
+        let headers = [("X-Hub-Signature-256", github_signature(GH_SECRET, body))];
+        let reply = raw(server.addr, &request("POST", "/hooks/gh", &headers, body)).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        let id = hex_encode(&Sha256::digest(body));
+        assert_eq!(delivered(&server)[1], ("gh".into(), id, Value::String("plain words".into())));
+    }
+
+    #[tokio::test]
+    async fn a_good_standard_webhooks_delivery_is_accepted() {
+        let server = start().await;
+        let reply = raw(server.addr, &standard("msg_1", NOW - 60, br#"{"type":"ping"}"#)).await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        assert_eq!(delivered(&server), [("sw".into(), "msg_1".into(), serde_json::json!({"type": "ping"}))]);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_or_missing_signature_is_refused_without_showing_the_expected_one() {
+        let server = start().await;
+        let body = br#"{"a":1}"#;
+        let expected = github_signature(GH_SECRET, body);
+        let wrong = [("X-Hub-Signature-256", github_signature(b"not the secret", body))];
+        let reply = raw(server.addr, &request("POST", "/hooks/gh", &wrong, body)).await;
+        assert_eq!(reply.status, 401);
+        assert_eq!(reply.body, "signature does not match\n");
+        assert!(!reply.body.contains(&expected[7..]) && !reply.body.contains("Secret to Everybody"));
+
+        let tampered = [("X-Hub-Signature-256", expected)];
+        let reply = raw(server.addr, &request("POST", "/hooks/gh", &tampered, br#"{"a":2}"#)).await;
+        assert_eq!(reply.status, 401);
+
+        let reply = raw(server.addr, &request("POST", "/hooks/gh", &[], body)).await;
+        assert_eq!(reply.status, 401);
+        assert!(reply.body.starts_with("missing signature"), "{}", reply.body);
+
+        let garbled = [("X-Hub-Signature-256", "sha1=abc".to_owned())];
+        let reply = raw(server.addr, &request("POST", "/hooks/gh", &garbled, body)).await;
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (401, "malformed X-Hub-Signature-256: expected sha256=<hex>\n")
+        );
+        assert!(delivered(&server).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_stale_timestamp_is_refused() {
+        // The sender's clock is right; ours is 10 minutes ahead.
+        let server = start_with(Config::default(), NOW + 600).await;
+        let reply = raw(server.addr, &standard("msg_old", NOW, b"{}")).await;
+        assert_eq!(reply.status, 401);
+        assert!(reply.body.starts_with("stale webhook-timestamp"), "{}", reply.body);
+        // And 10 minutes behind.
+        let reply = raw(server.addr, &standard("msg_new", NOW + 1200, b"{}")).await;
+        assert_eq!(reply.status, 401);
+        assert!(delivered(&server).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_replayed_id_is_refused_here_or_by_the_sink() {
+        let server = start().await;
+        assert_eq!(raw(server.addr, &github("d-1", b"{}")).await.status, 202);
+        let reply = raw(server.addr, &github("d-1", b"{}")).await;
+        assert_eq!((reply.status, reply.body.as_str()), (409, "this delivery id was already accepted\n"));
+        assert_eq!(raw(server.addr, &standard("msg_1", NOW, b"{}")).await.status, 202);
+        assert_eq!(raw(server.addr, &standard("msg_1", NOW + 5, b"{}")).await.status, 409);
+        assert_eq!(server.hooks.deliver_calls.load(Ordering::SeqCst), 2, "replays never reach the sink");
+
+        // Remembered by the sink's durable store (from before a restart): refused too.
+        assert_eq!(raw(server.addr, &github("stored", b"{}")).await.status, 409);
+        assert_eq!(server.hooks.deliver_calls.load(Ordering::SeqCst), 3);
+        assert_eq!(raw(server.addr, &github("stored", b"{}")).await.status, 409);
+        assert_eq!(server.hooks.deliver_calls.load(Ordering::SeqCst), 3, "now remembered here as well");
+        assert_eq!(delivered(&server).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_is_503_and_may_be_retried() {
+        let server = start().await;
+        let reply = raw(server.addr, &github("fail", b"{}")).await;
+        assert_eq!((reply.status, reply.body.as_str()), (503, "the event store is busy\n"));
+        assert_eq!(raw(server.addr, &github("fail", b"{}")).await.status, 503, "not a replay: it was never accepted");
+    }
+
+    #[tokio::test]
+    async fn an_oversized_content_length_is_refused_before_any_work() {
+        let server = start().await;
+        let head = format!(
+            "POST /hooks/gh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Hub-Signature-256: sha256=00\r\n\
+             Content-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        );
+        let reply = raw(server.addr, head.as_bytes()).await;
+        assert_eq!((reply.status, reply.body.as_str()), (413, "the body is over 1 MiB\n"));
+        assert_eq!(server.hooks.secret_calls.load(Ordering::SeqCst), 0);
+        assert_eq!(server.hooks.deliver_calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_growing_past_the_limit_is_refused() {
+        let server = start().await;
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        let head = "POST /hooks/gh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+                    X-Hub-Signature-256: sha256=00\r\nTransfer-Encoding: chunked\r\n\r\n";
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "x".repeat(64 * 1024));
+        // 17 chunks of 64 KiB: one past 1 MiB. The server may stop reading (and close)
+        // before all are sent, so write errors are expected.
+        let (mut read, mut write) = stream.into_split();
+        let writer = tokio::spawn(async move {
+            for _ in 0..17 {
+                if write.write_all(chunk.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            let _ = write.write_all(b"0\r\n\r\n").await;
+        });
+        let mut bytes = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut bytes)).await;
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+        writer.await.unwrap();
+        assert_eq!(server.hooks.deliver_calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn wrong_methods_paths_and_hooks_are_refused() {
+        let server = start().await;
+        let reply = raw(server.addr, &request("GET", "/hooks/gh", &[], b"")).await;
+        assert_eq!(reply.status, 405);
+        assert!(reply.head.contains("allow: post"), "{}", reply.head);
+        for path in ["/", "/hooks", "/hooks/", "/hooks/gh/x", "/hooks/GH", "/other/gh", "/hooks/../hooks/gh"] {
+            assert_eq!(raw(server.addr, &request("POST", path, &[], b"")).await.status, 404, "{path}");
+        }
+        let headers = [("X-Hub-Signature-256", github_signature(GH_SECRET, b"{}"))];
+        let reply = raw(server.addr, &request("POST", "/hooks/nope", &headers, b"{}")).await;
+        assert_eq!((reply.status, reply.body.as_str()), (404, "no hook named nope\n"));
+        assert_eq!(server.hooks.deliver_calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_hook_over_its_rate_gets_429_with_retry_after() {
+        let config = Config { rate_per_minute: 1, burst: 2, ..Config::default() };
+        let server = start_with(config, NOW).await;
+        assert_eq!(raw(server.addr, &github("d-1", b"{}")).await.status, 202);
+        // A bad signature spends a token too: the limit guards the HMAC work.
+        assert_eq!(raw(server.addr, &request("POST", "/hooks/gh", &[], b"{}")).await.status, 401);
+        let reply = raw(server.addr, &github("d-2", b"{}")).await;
+        assert_eq!(reply.status, 429);
+        let retry = reply.head.lines().find_map(|line| line.strip_prefix("retry-after: ")).unwrap();
+        assert!((1..=60).contains(&retry.parse::<u64>().unwrap()), "{retry}");
+        // Another hook has a bucket of its own.
+        assert_eq!(raw(server.addr, &standard("msg_1", NOW, b"{}")).await.status, 202);
+    }
+
+    #[tokio::test]
+    async fn garbage_and_slow_clients_do_not_stop_the_server() {
+        let config = Config { read_timeout: Duration::from_millis(300), ..Config::default() };
+        let server = start_with(config, NOW).await;
+        let reply = raw(server.addr, b"\x00\xffGARBAGE \r\n\r\n").await;
+        assert_eq!(reply.status, 400);
+        let reply = raw(server.addr, b"POST /hooks/gh HTTP/1.1\r\nContent-Length: nope\r\n\r\n").await;
+        assert_eq!(reply.status, 400);
+        // Headers that never end: the connection is dropped after the read timeout.
+        let mut slow = TcpStream::connect(server.addr).await.unwrap();
+        slow.write_all(b"POST /hooks/gh HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        let _ = read_reply(&mut slow).await;
+        // A body that never ends: 408.
+        let mut slow = TcpStream::connect(server.addr).await.unwrap();
+        let headers = [("X-Hub-Signature-256", "sha256=00".to_owned())];
+        let mut partial = request("POST", "/hooks/gh", &headers, b"{}");
+        let len = partial.len();
+        partial.truncate(len - 1);
+        slow.write_all(&partial).await.unwrap();
+        assert_eq!(read_reply(&mut slow).await.status, 408);
+        assert_eq!(raw(server.addr, &github("d-1", b"{}")).await.status, 202);
+    }
+
+    #[tokio::test]
+    async fn stop_ends_accepting_and_lets_requests_in_flight_finish() {
+        let server = start().await;
+        let addr = server.addr;
+        let in_flight = tokio::spawn(async move { raw(addr, &github("slow", b"{}")).await });
+        server.hooks.entered.notified().await;
+        server.stop.cancel();
+        server.hooks.release.notify_one();
+        assert_eq!(in_flight.await.unwrap().status, 202);
+        tokio::time::timeout(Duration::from_secs(20), server.task).await.unwrap().unwrap();
+        assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed");
+    }
+}
