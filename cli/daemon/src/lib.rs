@@ -5,7 +5,9 @@
 //! (what the catch-up and overlap policies decide for a trigger's slots). [`webhook`] is
 //! the optional loopback-only receiver that turns a `POST /hooks/NAME` signed with NAME's
 //! secret into the event NAME (there the HMAC signature, not a peer uid, is what is
-//! checked). Triggers, runs and the `pyra daemon` commands build on these.
+//! checked). [`service`] writes the systemd user unit or launchd agent that starts the
+//! daemon at login and sends systemd its `sd_notify` messages. Triggers, runs and the
+//! `pyra daemon` commands build on these.
 //!
 //! **Architecture invariant:** nothing from a client is trusted: every connection's peer
 //! uid is checked before a byte is read, every request line is bounded, and a bad request
@@ -14,6 +16,7 @@
 
 pub mod ipc;
 pub mod lock;
+pub mod service;
 pub mod slots;
 pub mod supervisor;
 pub mod webhook;
