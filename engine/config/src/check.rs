@@ -1,9 +1,10 @@
 //! The checks of `config.yaml`, on the spanned tree: every finding is a located
 //! [`Diagnostic`] (unknown keys with "did you mean", types, ranges, duplicate names, a
-//! default that names no entry, and anything that looks like a secret). All are collected
-//! before giving up, like the skill phases.
+//! default that names no entry, a webhook address that is not loopback, and anything that
+//! looks like a secret). All are collected before giving up, like the skill phases.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 
 use security::redact::find_key_shaped;
 use syntax::diag::Diagnostic;
@@ -11,8 +12,10 @@ use syntax::source::Span;
 use syntax::suggest;
 use syntax::yaml::{Node, Value};
 
+use crate::model::{DaemonSettings, WebhookSettings};
+
 /// The keys of the file's top level.
-pub(crate) const ROOT_KEYS: &[&str] = &["default_model", "models", "chat"];
+pub(crate) const ROOT_KEYS: &[&str] = &["default_model", "models", "chat", "daemon"];
 /// The keys of one entry under `models:`.
 pub(crate) const ENTRY_KEYS: &[&str] = &["name", "provider", "model", "base_url", "key", "options", "prices"];
 /// The keys under an entry's `options:`.
@@ -24,6 +27,18 @@ pub(crate) const CHAT_KEYS: &[&str] = &["recall", "recall_category", "tools"];
 pub(crate) const MAX_RECALL: u32 = 100;
 /// The keys under an entry's `prices:` (USD per million tokens).
 pub(crate) const PRICE_KEYS: &[&str] = &["prompt", "completion", "cached"];
+/// The keys under `daemon:`.
+pub(crate) const DAEMON_KEYS: &[&str] = &["skill_dirs", "max_runs", "webhook"];
+/// The keys under `daemon.webhook:`.
+pub(crate) const WEBHOOK_KEYS: &[&str] = &["listen", "rate_per_minute", "burst"];
+/// The most triggered runs `daemon.max_runs` may allow at once.
+pub(crate) const MAX_RUNS: u32 = 64;
+/// The highest `daemon.webhook.rate_per_minute`.
+pub(crate) const MAX_RATE_PER_MINUTE: u32 = 10_000;
+/// The highest `daemon.webhook.burst`.
+pub(crate) const MAX_BURST: u32 = 1_000;
+/// The port suggested in help.
+const DEFAULT_PORT: u16 = WebhookSettings::DEFAULT_LISTEN.port();
 
 const VAULT_HELP: &str = "store the key in the vault with `pyra vault set NAME` (it asks for the value), then \
      name it here with `key: NAME`";
@@ -218,7 +233,43 @@ impl Findings {
                     "recall_category" => {
                         f.string("recall_category", k, v);
                     }
-                    _ => f.names("tools", k, v),
+                    _ => f.list("tools", "a name", k, v),
+                }),
+                "daemon" => self.map(key, value, "daemon", DAEMON_KEYS, |f, k, v| match k.key_text().as_str() {
+                    "skill_dirs" => f.skill_dirs(k, v),
+                    "max_runs" => f.whole_number(
+                        "max_runs",
+                        k,
+                        v,
+                        MAX_RUNS,
+                        &format!(
+                            "the most triggered runs the daemon runs at once; more wait their turn (default {})",
+                            DaemonSettings::DEFAULT_MAX_RUNS
+                        ),
+                    ),
+                    _ => f.map(k, v, "daemon.webhook", WEBHOOK_KEYS, |f, k, v| match k.key_text().as_str() {
+                        "listen" => f.listen(k, v),
+                        "rate_per_minute" => f.whole_number(
+                            "rate_per_minute",
+                            k,
+                            v,
+                            MAX_RATE_PER_MINUTE,
+                            &format!(
+                                "requests a minute each hook may receive; more are refused (default {})",
+                                WebhookSettings::DEFAULT_RATE_PER_MINUTE
+                            ),
+                        ),
+                        _ => f.whole_number(
+                            "burst",
+                            k,
+                            v,
+                            MAX_BURST,
+                            &format!(
+                                "requests a hook may receive at once before `rate_per_minute` applies (default {})",
+                                WebhookSettings::DEFAULT_BURST
+                            ),
+                        ),
+                    }),
                 }),
                 _ => self.unknown_key(key, ROOT_KEYS, "config.yaml"),
             }
@@ -311,8 +362,17 @@ impl Findings {
         if name_ok { name } else { None }
     }
 
-    /// A list of non-empty strings (`tools: [weather, notes]`).
-    fn names(&mut self, field: &str, key: &Node, value: &Node) {
+    /// A whole number from 1 to `max`, with `help` saying what it means on any error.
+    fn whole_number(&mut self, field: &str, key: &Node, value: &Node, max: u32, help: &str) {
+        let before = self.diagnostics.len();
+        self.number(field, key, value, 1.0, f64::from(max), true);
+        for d in &mut self.diagnostics[before..] {
+            d.help = Some(help.to_string());
+        }
+    }
+
+    /// A list of non-empty strings (`tools: [weather, notes]`), each `item` ("a name").
+    fn list(&mut self, field: &str, item_is: &str, key: &Node, value: &Node) {
         match &value.value {
             Value::Seq(items) => {
                 for item in items {
@@ -323,7 +383,7 @@ impl Findings {
                     };
                     self.error(
                         "config-type",
-                        format!("each item of `{field}` must be a name, found {found}"),
+                        format!("each item of `{field}` must be {item_is}, found {found}"),
                         Self::span_of(key, item),
                     );
                 }
@@ -367,6 +427,79 @@ impl Findings {
                 )
                 .expected = Some(format!("{{ {} }}", list.join(", ")));
             }
+        }
+    }
+
+    /// `daemon.skill_dirs`: paths, where only `~` and `~/…` name the user's home (`~bob`
+    /// would silently be a folder named `~bob` under `$PYRA_HOME`).
+    fn skill_dirs(&mut self, key: &Node, value: &Node) {
+        let before = self.diagnostics.len();
+        self.list("skill_dirs", "a path", key, value);
+        let Value::Seq(items) = &value.value else { return };
+        let nulls: Vec<&Span> = items.iter().filter(|i| i.value == Value::Null).map(|i| &i.span).collect();
+        for d in &mut self.diagnostics[before..] {
+            if d.span.as_ref().is_some_and(|s| nulls.contains(&s)) {
+                d.help = Some("a bare `~` is YAML's null: write your home as `\"~\"`".into());
+            }
+        }
+        for item in items {
+            if let Value::String(dir) = &item.value
+                && dir.starts_with('~')
+                && dir != "~"
+                && !dir.starts_with("~/")
+            {
+                let user = dir[1..].split('/').next().unwrap_or_default();
+                self.error("config-path", format!("`{dir}`: only `~` and `~/…` are expanded"), item.span.clone())
+                    .help = Some(format!(
+                    "`~` is your home ($HOME); for {user}'s, write the full path (e.g. `/home/{user}/…`)"
+                ));
+            }
+        }
+    }
+
+    /// `daemon.webhook.listen`: an IP address and a port, on loopback only.
+    fn listen(&mut self, key: &Node, value: &Node) {
+        let Some(text) = self.string("listen", key, value) else { return };
+        let span = value.span.clone();
+        let addr = match text.parse::<SocketAddr>() {
+            Ok(addr) => addr,
+            Err(_) => {
+                self.diagnostics.push(
+                    Diagnostic::error("config-address", format!("`listen` is not an IP address with a port: `{text}`"))
+                        .at(span)
+                        .with_label("expected ADDRESS:PORT")
+                        .with_help(listen_help(text)),
+                );
+                return;
+            }
+        };
+        let port = if addr.port() == 0 { DEFAULT_PORT } else { addr.port() };
+        if !addr.ip().is_loopback() {
+            let every = if addr.ip().is_unspecified() {
+                format!("`{}` means every network interface; ", addr.ip())
+            } else {
+                String::new()
+            };
+            self.diagnostics.push(
+                Diagnostic::error("config-loopback", format!("`listen` must be a loopback address, found `{addr}`"))
+                    .at(span)
+                    .with_label("not a loopback address")
+                    .with_help(format!(
+                        "{every}the webhook is for senders on this machine, so it listens on 127.0.0.0/8 or ::1 \
+                         (e.g. `127.0.0.1:{port}`); for remote senders, put a reverse proxy (with TLS) in front \
+                         of it that forwards to that address"
+                    )),
+            );
+        } else if addr.port() == 0 {
+            self.diagnostics.push(
+                Diagnostic::error("config-address", format!("`listen` needs a port, found port 0 in `{addr}`"))
+                    .at(span)
+                    .with_label("port 0")
+                    .with_help(format!(
+                        "port 0 picks a free port at random, which no sender could know; e.g. `{}`",
+                        SocketAddr::new(addr.ip(), port)
+                    )),
+            );
         }
     }
 
@@ -416,5 +549,37 @@ impl Findings {
                 );
             }
         }
+    }
+}
+
+/// What to do about a `listen:` value that does not parse as `ADDRESS:PORT`.
+fn listen_help(text: &str) -> String {
+    let (host, port) = text.rsplit_once(':').unwrap_or((text, ""));
+    let port_is_digits = !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
+    let brackets = || format!("an IPv6 address with a port goes in brackets: `listen: \"[{host}]:{port}\"`");
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        // `::1:8787` is an address, but far more likely `::1` with a port.
+        if ip.is_ipv6() && port_is_digits && host.parse::<IpAddr>().is_ok() {
+            return brackets();
+        }
+        return format!("add a port: `{}`", SocketAddr::new(ip, DEFAULT_PORT));
+    }
+    if let Some((_, rest)) = text.split_once("://")
+        && let Ok(addr) = rest.trim_end_matches('/').parse::<SocketAddr>()
+    {
+        return format!("give the address without a scheme: `{addr}`");
+    }
+    let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    match bracketed.unwrap_or(host).parse::<IpAddr>() {
+        Ok(ip) if port.is_empty() => format!("add a port: `{}`", SocketAddr::new(ip, DEFAULT_PORT)),
+        Ok(IpAddr::V6(_)) if bracketed.is_none() && port_is_digits => brackets(),
+        Ok(_) if port.bytes().all(|b| b.is_ascii_digit()) => "a port is a number from 1 to 65535".into(),
+        Err(_) if host.chars().any(|c| c.is_ascii_alphabetic()) && !host.contains([':', '/']) => {
+            let port = if port_is_digits { port.to_string() } else { DEFAULT_PORT.to_string() };
+            format!("give an IP address, not a host name (`{host}` is not looked up): `127.0.0.1:{port}`")
+        }
+        _ => format!(
+            "e.g. `listen: 127.0.0.1:{DEFAULT_PORT}` (an IPv6 address goes in brackets: `listen: \"[::1]:{DEFAULT_PORT}\"`)"
+        ),
     }
 }

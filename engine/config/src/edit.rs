@@ -1,13 +1,14 @@
 //! Editing `config.yaml` without losing what a person wrote in it.
 //!
 //! A change is applied twice: to the file's JSON form (what the result must mean) and, as a
-//! minimal text edit, to the file itself — a scalar replaced where it stands, a key added
-//! after the last line of its map at that map's indentation (or inside a `{ … }` map), an
-//! entry appended to `models:`, a key's lines removed. Comments, blank lines, key order,
-//! quoting and flow style elsewhere are kept byte for byte. The edited text is parsed again
-//! and must mean exactly the JSON; when it does not, or no minimal edit applies (a block
-//! scalar, a key on a `- ` line to remove, an empty `models:`), the file is rendered afresh
-//! from the JSON, keeping its leading comment block.
+//! minimal text edit, to the file itself — a scalar replaced where it stands (a one-line
+//! `[…]` or `{ … }` too, by the new list or map in the same style), a key added after the
+//! last line of its map at that map's indentation (or inside a `{ … }` map), an entry
+//! appended to `models:`, a key's lines removed. Comments, blank lines, key order, quoting
+//! and flow style elsewhere are kept byte for byte. The edited text is parsed again and
+//! must mean exactly the JSON; when it does not, or no minimal edit applies (a block
+//! scalar or list, a key on a `- ` line to remove, an empty `models:`), the file is
+//! rendered afresh from the JSON, keeping its leading comment block.
 
 use serde_json::{Map, Value as Json};
 
@@ -194,6 +195,14 @@ fn set(text: &str, node: &Node, steps: &[Step], value: &Json, at_root: bool) -> 
 }
 
 fn replace_scalar(text: &str, node: &Node, value: &Json) -> Option<String> {
+    // A `[…]` or `{ … }` on one line is replaced by the new value in the same style.
+    if is_flow(text, node) && (value.is_array() || value.is_object()) {
+        let end = node_end(text, node);
+        if text[node.span.start..end].contains('\n') {
+            return None;
+        }
+        return Some(format!("{}{}{}", &text[..node.span.start], render_flow(value), &text[end..]));
+    }
     if matches!(node.value, Value::Map(_) | Value::Seq(_)) || value.is_object() || value.is_array() {
         return None;
     }
@@ -462,6 +471,19 @@ mod tests {
         assert!(
             out.contains("model: gpt-4.1-mini\n    prices:\n      prompt: 0.15\n      completion: 0.6\n# trailing")
         );
+    }
+
+    #[test]
+    fn a_flow_list_on_one_line_is_replaced_in_place() {
+        let text = "chat:\n  tools: [a, b]   # mine\n  recall: 2\n";
+        let out = run(text, &[Op::Set(vec![key("chat"), key("tools")], json!(["c", "~/d"]))]);
+        assert_eq!(out, "chat:\n  tools: [c, \"~/d\"]   # mine\n  recall: 2\n");
+        let out = run(text, &[Op::Set(vec![key("chat"), key("tools")], json!([]))]);
+        assert_eq!(out, "chat:\n  tools: []   # mine\n  recall: 2\n");
+        // Over several lines, the file is rendered afresh.
+        let text = "chat:\n  tools: [a,\n    b]\n";
+        let out = run(text, &[Op::Set(vec![key("chat"), key("tools")], json!(["c"]))]);
+        assert_eq!(out, "# header\nchat:\n  tools:\n    - c\n");
     }
 
     #[test]

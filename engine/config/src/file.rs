@@ -10,7 +10,7 @@ use syntax::yaml::{self, Node};
 
 use crate::check;
 use crate::error::{ConfigError, invalid, secret_spans};
-use crate::model::{ChatSettings, ModelEntry, Typed};
+use crate::model::{ChatSettings, DaemonSettings, ModelEntry, Typed};
 
 /// The file's name under `$PYRA_HOME`.
 pub const FILE_NAME: &str = "config.yaml";
@@ -29,6 +29,8 @@ pub struct Config {
     pub models: Vec<ModelEntry>,
     /// The `chat:` section (defaults when absent).
     pub chat: ChatSettings,
+    /// The `daemon:` section (defaults when absent).
+    pub daemon: DaemonSettings,
     pub(crate) path: PathBuf,
     file: SourceFile,
     pub(crate) root: Node,
@@ -89,6 +91,7 @@ impl Config {
             default_model: typed.default_model,
             models: typed.models.unwrap_or_default(),
             chat: typed.chat.unwrap_or_default(),
+            daemon: typed.daemon.unwrap_or_default(),
             path: path.to_path_buf(),
             file,
             root,

@@ -1,6 +1,7 @@
-//! Dotted keys (`default_model`, `models.local.options.temperature`, `chat.recall`): split
-//! into the steps of a path into the file, with "did you mean" for a misspelt one, and
-//! read ([`Config::get`]). [`Config::set`] changes the value at one.
+//! Dotted keys (`default_model`, `models.local.options.temperature`, `chat.recall`,
+//! `daemon.webhook.listen`): split into the steps of a path into the file, with "did you
+//! mean" for a misspelt one, and read ([`Config::get`]). [`Config::set`] changes the value
+//! at one.
 
 use serde_json::Value as Json;
 
@@ -11,7 +12,9 @@ use crate::{Config, ConfigError, check};
 
 impl Config {
     /// The value at a dotted key (`default_model`, `models.local.model`,
-    /// `models.local.options.temperature`, `models.local`, `models`), as written in the file.
+    /// `models.local.options.temperature`, `models.local`, `models`, `chat.recall`,
+    /// `daemon.max_runs`, `daemon.webhook.listen`, `daemon`), as written in the file: a key
+    /// the file leaves out is [`ConfigError::NotSet`], not its default.
     pub fn get(&self, key: &str) -> Result<Json, ConfigError> {
         let steps = self.parse_key(key)?;
         if let [Step::Key(_), Step::Entry(name), ..] = steps.as_slice()
@@ -56,10 +59,14 @@ impl Config {
                 .or_else(|| Some("`chat` takes `recall`, `recall_category` and `tools`".into()));
             return Err(unknown(help));
         }
+        if let Some(field) = key.strip_prefix("daemon.") {
+            return daemon_key(field).ok_or_else(|| unknown(Some(daemon_help(field))));
+        }
         let Some(rest) = key.strip_prefix("models.") else {
             let first = key.split('.').next().unwrap_or(key);
-            let help = suggest::help(first, check::ROOT_KEYS.iter().copied())
-                .or_else(|| Some("keys are `default_model`, `models.NAME.FIELD` and `chat.FIELD`".into()));
+            let help = suggest::help(first, check::ROOT_KEYS.iter().copied()).or_else(|| {
+                Some("keys are `default_model`, `models.NAME.FIELD`, `chat.FIELD` and `daemon.FIELD`".into())
+            });
             return Err(unknown(help));
         };
         let entry = |name: &str| Step::Entry(name.to_string());
@@ -106,4 +113,44 @@ impl Config {
         });
         Err(unknown(help))
     }
+}
+
+/// The steps of `daemon.FIELD` or `daemon.webhook.FIELD` (given without `daemon.`).
+fn daemon_key(field: &str) -> Option<Vec<Step>> {
+    let k = |s: &str| Step::Key(s.to_string());
+    if check::DAEMON_KEYS.contains(&field) {
+        return Some(vec![k("daemon"), k(field)]);
+    }
+    let inner = field.strip_prefix("webhook.")?;
+    check::WEBHOOK_KEYS.contains(&inner).then(|| vec![k("daemon"), k("webhook"), k(inner)])
+}
+
+/// The help for a misspelt `daemon.…` key (given without `daemon.`): the nearest key, the
+/// rest of the path kept (`daemon.webhok.listen` → `daemon.webhook.listen`).
+fn daemon_help(field: &str) -> String {
+    let (head, tail) = match field.split_once('.') {
+        Some((head, tail)) => (head, Some(tail)),
+        None => (field, None),
+    };
+    let head = if check::DAEMON_KEYS.contains(&head) {
+        Some(head)
+    } else {
+        suggest::did_you_mean(head, check::DAEMON_KEYS.iter().copied())
+    };
+    let suggestion = match (head, tail) {
+        (Some("webhook"), Some(tail)) => {
+            let tail = if check::WEBHOOK_KEYS.contains(&tail) {
+                Some(tail)
+            } else {
+                suggest::did_you_mean(tail, check::WEBHOOK_KEYS.iter().copied())
+            };
+            tail.map(|t| format!("daemon.webhook.{t}"))
+        }
+        (Some(head), None) if head != field => Some(format!("daemon.{head}")),
+        _ => None,
+    };
+    suggestion.map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| {
+        "`daemon` takes `skill_dirs`, `max_runs` and `webhook.listen`, `webhook.rate_per_minute`, `webhook.burst`"
+            .into()
+    })
 }

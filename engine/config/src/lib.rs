@@ -1,6 +1,7 @@
-//! `$PYRA_HOME/config.yaml`: the language models Pyra may use, as a typed model checked on
-//! load with located errors, resolved from a selector (`NAME` or `NAME/model-id`), and
-//! edited without losing what a person wrote.
+//! `$PYRA_HOME/config.yaml`: the language models Pyra may use, and the settings of `pyra
+//! chat` and the daemon, as a typed model checked on load with located errors, resolved
+//! from a selector (`NAME` or `NAME/model-id`), and edited without losing what a person
+//! wrote.
 //!
 //! ```yaml
 //! # Pyra configuration. Secrets never go here: keys live in the vault (`pyra vault set`).
@@ -18,6 +19,14 @@
 //!   recall: 5                   # notes recalled from memory per turn (0: none)
 //!   recall_category: work       # only notes of this category and its subcategories
 //!   tools: [weather]            # skills the assistant may call (each call asks first)
+//! daemon:                       # optional: what the daemon arms and how much it runs
+//!   skill_dirs: [~/work/pyra-skills, /srv/skills]   # besides $PYRA_HOME/skills and the
+//!                               # built-ins; `~` is $HOME, relative paths are under $PYRA_HOME
+//!   max_runs: 4                 # most triggered runs at once (1 to 64)
+//!   webhook:                    # off unless present
+//!     listen: 127.0.0.1:8787    # loopback only (127.0.0.0/8 or ::1), with a port
+//!     rate_per_minute: 60       # per hook (1 to 10,000)
+//!     burst: 20                 # (1 to 1,000)
 //! ```
 //!
 //! The file is parsed like a skill ([`syntax::yaml`]: strict booleans, leading-zero numbers
@@ -26,7 +35,9 @@
 //! (DESIGN §11): anything key-shaped, credentials in a URL, or a `key:` that is not an
 //! UPPER_SNAKE vault key name is an error, and those spans are masked when the error is
 //! shown. Provider ids are not known to the engine; [`Config::validate_with`] lets the
-//! caller check them, located too.
+//! caller check them, located too. The webhook's `listen` is parsed into a `SocketAddr`
+//! during the check, and an address that is not loopback is an error: the webhook is for
+//! senders on this machine, and a reverse proxy in front of it serves remote ones.
 //!
 //! Edits ([`Config::set`], [`Config::set_entry`]) return the new configuration, checked, and
 //! do not write: the caller writes [`Config::text`] privately (the CLI's `write_private`,
@@ -39,15 +50,20 @@
 //! (comments, order and quoting stay; only where no in-place edit applies is the file
 //! rendered afresh, keeping its leading comments), and the edited text is parsed and
 //! checked again before it is returned; nothing is written here. The only IO is reading
-//! that one file ([`Config::load`]): no terminal, no network.
+//! that one file ([`Config::load`]): no terminal, no network (and no look-up of the disk
+//! for `daemon.skill_dirs`, which [`DaemonSettings::skill_dirs`] only expands, reading
+//! `$HOME`).
 //!
-//! The files: `model.rs` (the typed model and its defaults), `file.rs` (reading and
-//! checking the file: [`Config`]), `check.rs` (the located checks), `error.rs`
-//! ([`ConfigError`] and its masked rendering), `resolve.rs` (selectors), `keys.rs` (dotted
-//! keys and [`Config::get`]), `set.rs` (the edit API) over `edit.rs` (minimal text edits),
-//! `tests.rs` (the API on one example file).
+//! The files: `model.rs` (the typed model and its defaults, `~` expansion of the skill
+//! folders), `file.rs` (reading and checking the file: [`Config`]), `check.rs` (the
+//! located checks), `error.rs` ([`ConfigError`] and its masked rendering), `resolve.rs`
+//! (selectors), `keys.rs` (dotted keys and [`Config::get`]), `set.rs` (the edit API) over
+//! `edit.rs` (minimal text edits), `tests.rs` (the API on one example file, and this
+//! documentation's example), `daemon_tests.rs` (the `daemon:` section).
 
 mod check;
+#[cfg(test)]
+mod daemon_tests;
 mod edit;
 mod error;
 mod file;
@@ -60,5 +76,5 @@ mod tests;
 
 pub use error::{ConfigError, Invalid};
 pub use file::{Config, FILE_NAME, HEADER};
-pub use model::{ChatSettings, ModelEntry, ModelOptions, Prices};
+pub use model::{ChatSettings, DaemonSettings, ModelEntry, ModelOptions, Prices, WebhookSettings};
 pub use resolve::{ResolveError, ResolvedModel};

@@ -1,8 +1,12 @@
 //! The typed model of `config.yaml`: model entries with their request options and prices,
-//! the `chat:` section and its defaults. What [`crate::check`] accepts deserialises into
-//! these types; [`Config::set_entry`](crate::Config::set_entry) serialises an entry back.
+//! the `chat:` and `daemon:` sections and their defaults. What [`crate::check`] accepts
+//! deserialises into these types; [`Config::set_entry`](crate::Config::set_entry)
+//! serialises an entry back.
 
-use serde::{Deserialize, Serialize};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The `chat:` section: what `pyra chat` brings to each turn.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,7 +19,7 @@ pub struct ChatSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recall_category: Option<String>,
     /// Skills enabled as tools in every conversation (besides `--tool`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<String>,
 }
 
@@ -27,6 +31,114 @@ impl ChatSettings {
     pub fn recall(&self) -> u32 {
         self.recall.unwrap_or(Self::DEFAULT_RECALL)
     }
+}
+
+/// The `daemon:` section: which skills the daemon arms besides the home's and the
+/// built-ins, how many triggered runs it runs at once, and its webhook listener.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSettings {
+    /// Extra folders of skills, as written: `~` is the user's home, a relative path is
+    /// relative to `$PYRA_HOME` ([`DaemonSettings::skill_dirs`] expands them).
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
+    pub skill_dirs: Vec<String>,
+    /// The most triggered runs at once (default [`DaemonSettings::DEFAULT_MAX_RUNS`], 1 to 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_runs: Option<u32>,
+    /// The webhook listener; off when `None` (no `webhook:` in the file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSettings>,
+}
+
+impl DaemonSettings {
+    /// Triggered runs at once when `max_runs` is not set.
+    pub const DEFAULT_MAX_RUNS: u32 = 4;
+
+    /// The most triggered runs at once.
+    pub fn max_runs(&self) -> u32 {
+        self.max_runs.unwrap_or(Self::DEFAULT_MAX_RUNS)
+    }
+
+    /// The extra skill folders, expanded: `~` and `~/…` from `$HOME`, relative paths
+    /// under `home` (`$PYRA_HOME`), absolute ones as they are. Nothing is checked on
+    /// disk; the daemon reports a missing folder.
+    pub fn skill_dirs(&self, home: &Path) -> Vec<PathBuf> {
+        let user_home = std::env::var_os("HOME").map(PathBuf::from);
+        self.skill_dirs_from(home, user_home.as_deref())
+    }
+
+    /// [`DaemonSettings::skill_dirs`] with the user's home given (`None`, or empty: `$HOME`
+    /// unset, and a `~` path is then left as written, for the daemon to report).
+    pub fn skill_dirs_from(&self, home: &Path, user_home: Option<&Path>) -> Vec<PathBuf> {
+        let user_home = user_home.filter(|h| !h.as_os_str().is_empty());
+        self.skill_dirs
+            .iter()
+            .map(|dir| {
+                let below_user_home =
+                    if dir == "~" { Some("") } else { dir.strip_prefix("~/").map(|r| r.trim_start_matches('/')) };
+                match (below_user_home, user_home) {
+                    (Some(""), Some(user)) => user.to_path_buf(),
+                    (Some(rest), Some(user)) => user.join(rest),
+                    (Some(_), None) => PathBuf::from(dir),
+                    // An absolute path replaces `home` in `join`.
+                    (None, _) => home.join(dir),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The `daemon.webhook:` section: a listener on a loopback address for local senders,
+/// rate-limited per hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// A loopback address with a port (checked: 127.0.0.0/8 or `::1`, port not 0).
+    #[serde(default = "WebhookSettings::default_listen")]
+    pub listen: SocketAddr,
+    /// Requests per minute, per hook (1 to 10,000).
+    #[serde(default = "WebhookSettings::default_rate_per_minute")]
+    pub rate_per_minute: u32,
+    /// Requests a hook may send at once before the rate applies (1 to 1,000).
+    #[serde(default = "WebhookSettings::default_burst")]
+    pub burst: u32,
+}
+
+impl WebhookSettings {
+    /// Where the webhook listens when `listen` is not set.
+    pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8787));
+    /// Requests per minute per hook when `rate_per_minute` is not set.
+    pub const DEFAULT_RATE_PER_MINUTE: u32 = 60;
+    /// The burst when `burst` is not set.
+    pub const DEFAULT_BURST: u32 = 20;
+
+    fn default_listen() -> SocketAddr {
+        Self::DEFAULT_LISTEN
+    }
+
+    fn default_rate_per_minute() -> u32 {
+        Self::DEFAULT_RATE_PER_MINUTE
+    }
+
+    fn default_burst() -> u32 {
+        Self::DEFAULT_BURST
+    }
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            listen: Self::DEFAULT_LISTEN,
+            rate_per_minute: Self::DEFAULT_RATE_PER_MINUTE,
+            burst: Self::DEFAULT_BURST,
+        }
+    }
+}
+
+/// A list whose key is written with nothing after it (`tools:`) is empty: the checks
+/// accept it, so the typed model must too.
+fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// One entry under `models:`.
@@ -100,4 +212,6 @@ pub(crate) struct Typed {
     pub models: Option<Vec<ModelEntry>>,
     #[serde(default)]
     pub chat: Option<ChatSettings>,
+    #[serde(default)]
+    pub daemon: Option<DaemonSettings>,
 }

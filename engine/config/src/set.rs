@@ -12,9 +12,12 @@ use crate::{Config, ConfigError, HEADER, ModelEntry, check};
 
 impl Config {
     /// The configuration with one value changed, checked (not written). `raw` is typed by
-    /// the key: text for names, ids, URLs and keys; a YAML number for options and prices
-    /// (`0.2`, `2048`), so numbers stay numbers. Values that look like secrets are refused
-    /// before anything else, and never echoed.
+    /// the key: text for names, ids, URLs, keys and addresses; a YAML number for options,
+    /// prices, `chat.recall`, `daemon.max_runs` and the webhook's rate and burst (`0.2`,
+    /// `2048`), so numbers stay numbers; a comma-separated list for `chat.tools` and
+    /// `daemon.skill_dirs`. Setting a `daemon.webhook.*` key where the file has no
+    /// `webhook:` adds one, which turns the webhook on. Values that look like secrets are
+    /// refused before anything else, and never echoed.
     pub fn set(&self, key: &str, raw: &str) -> Result<Config, ConfigError> {
         let steps = self.parse_key(key)?;
         let field = match steps.last() {
@@ -34,6 +37,8 @@ impl Config {
         let leaf = match steps.as_slice() {
             [Step::Key(k)] if k == "default_model" => true,
             [Step::Key(k), Step::Key(_)] if k == "chat" => true,
+            [Step::Key(k), Step::Key(f)] if k == "daemon" => f != "webhook",
+            [Step::Key(k), Step::Key(_), Step::Key(_)] if k == "daemon" => true,
             [Step::Key(_), Step::Entry(name), rest @ ..] => {
                 if self.entry(name).is_none() {
                     return Err(self.no_entry(name));
@@ -43,16 +48,30 @@ impl Config {
             _ => false,
         };
         if !leaf {
+            let example = match steps.first() {
+                Some(Step::Key(k)) if k == "daemon" => "daemon.webhook.listen",
+                _ => "models.NAME.options.temperature",
+            };
             return Err(ConfigError::Key {
                 message: format!("`{key}` is not a single value"),
-                help: Some("set one value at a time, e.g. `models.NAME.options.temperature`".into()),
+                help: Some(format!("set one value at a time, e.g. `{example}`")),
             });
         }
-        let value = match steps.as_slice() {
-            [_, _, _, _] => typed_scalar(raw),
-            [Step::Key(chat), Step::Key(f)] if chat == "chat" && f == "recall" => typed_scalar(raw),
-            // A list on the command line: comma-separated names (`weather,notes`; empty: none).
-            [Step::Key(chat), Step::Key(f)] if chat == "chat" && f == "tools" => Json::Array(
+        // The key's path with entry names left out, to match on.
+        let path: Vec<&str> = steps
+            .iter()
+            .map(|s| match s {
+                Step::Key(k) => k.as_str(),
+                Step::Entry(_) => "NAME",
+            })
+            .collect();
+        let value = match path.as_slice() {
+            ["models", "NAME", _, _]
+            | ["chat", "recall"]
+            | ["daemon", "max_runs"]
+            | ["daemon", "webhook", "rate_per_minute" | "burst"] => typed_scalar(raw),
+            // A list on the command line: comma-separated (`weather,notes`; empty: none).
+            ["chat", "tools"] | ["daemon", "skill_dirs"] => Json::Array(
                 raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| Json::String(t.into())).collect(),
             ),
             _ => Json::String(raw.to_string()),

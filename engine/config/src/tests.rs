@@ -1,11 +1,12 @@
 //! The crate's behaviour through its API, on one example file: loading and its located
 //! errors, secrets refused and masked, selectors, dotted keys, and edits that keep the text.
+//! The `daemon:` section has its own file, `daemon_tests.rs`.
 
 use std::path::Path;
 
-use crate::{ChatSettings, Config, ConfigError, HEADER, ModelEntry, ModelOptions, ResolveError};
+use crate::{ChatSettings, Config, ConfigError, HEADER, ModelEntry, ModelOptions, ResolveError, WebhookSettings};
 
-const EXAMPLE: &str = "\
+pub(crate) const EXAMPLE: &str = "\
 # Pyra configuration. Secrets never go here.
 default_model: local          # the entry used when a node names none
 models:
@@ -21,19 +22,19 @@ models:
     model: openai/gpt-4.1-mini
 ";
 
-fn parse(text: &str) -> Result<Config, ConfigError> {
+pub(crate) fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::from_text(Path::new("/home/u/.pyra/config.yaml"), text, true)
 }
 
 /// The rendered errors of an invalid text.
-fn errors(text: &str) -> String {
+pub(crate) fn errors(text: &str) -> String {
     match parse(text) {
         Err(e @ ConfigError::Invalid(_)) => e.render(false),
         other => panic!("expected an invalid config, got {other:?}"),
     }
 }
 
-fn invalid_codes(text: &str) -> Vec<&'static str> {
+pub(crate) fn invalid_codes(text: &str) -> Vec<&'static str> {
     match parse(text) {
         Err(ConfigError::Invalid(i)) => i.diagnostics.iter().map(|d| d.code).collect(),
         other => panic!("expected an invalid config, got {other:?}"),
@@ -235,6 +236,30 @@ fn the_chat_section_is_checked_read_and_set() {
     let out = errors("chat:\n  tools: [weather, 3, '']\n");
     assert!(out.contains("each item of `tools` must be a name, found a number"), "{out}");
     assert!(out.contains("each item of `tools` must be a name, found an empty string"), "{out}");
+}
+
+#[test]
+fn an_empty_list_key_is_an_empty_list() {
+    // `tools:` with nothing after it passed the checks and then failed to deserialise,
+    // reported at 1:1 with serde's words.
+    assert!(parse("chat:\n  tools:\n").unwrap().chat.tools.is_empty());
+    assert!(parse("daemon:\n  skill_dirs:\n").unwrap().daemon.skill_dirs.is_empty());
+}
+
+#[test]
+fn the_module_docs_example_parses() {
+    let doc = include_str!("lib.rs");
+    let yaml: String = doc
+        .lines()
+        .skip_while(|l| *l != "//! ```yaml")
+        .skip(1)
+        .take_while(|l| *l != "//! ```")
+        .map(|l| format!("{}\n", l.strip_prefix("//! ").unwrap_or("")))
+        .collect();
+    let config = parse(&yaml).unwrap_or_else(|e| panic!("{}\n{yaml}", e.render(false)));
+    assert_eq!(config.chat.tools, ["weather"]);
+    assert_eq!(config.daemon.skill_dirs, ["~/work/pyra-skills", "/srv/skills"]);
+    assert_eq!(config.daemon.webhook, Some(WebhookSettings::default()));
 }
 
 #[test]
