@@ -69,7 +69,17 @@ pub enum Command {
     /// against the server. Interactive on a terminal; scriptable with flags and `--yes`.
     #[command(after_help = crate::setup_cmd::setup_help())]
     Setup(crate::setup_cmd::SetupArgs),
-    /// Skills' schedules: when their cron triggers fire next.
+    /// The daemon: runs skills from their triggers (cron, events, the webhook), resumes
+    /// waiting runs at their deadlines, holds the unlocked vault.
+    #[command(after_help = crate::daemon_cmd::DAEMON_HELP)]
+    Daemon {
+        #[command(subcommand)]
+        command: crate::daemon_cmd::DaemonCommand,
+    },
+    /// Emit an event: every skill with a matching `event:` trigger runs (in the daemon;
+    /// stored and delivered at its next start when it is down).
+    Emit(crate::emit_cmd::EmitArgs),
+    /// Skills' schedules: the triggers, when they fire next, what each slot did; run one now.
     Schedule {
         #[command(subcommand)]
         command: ScheduleCommand,

@@ -11,6 +11,9 @@ mod builtin;
 pub mod chat;
 mod cli;
 mod config_cmd;
+mod daemon_client;
+mod daemon_cmd;
+mod emit_cmd;
 mod failure;
 mod graph_render;
 mod home;
@@ -21,6 +24,7 @@ mod run_cmd;
 mod runner;
 mod runs_cmd;
 mod schedule_cmd;
+mod service_cmd;
 mod setup_cmd;
 mod skill_cmd;
 mod skills;
@@ -66,6 +70,8 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Setup(args) => setup_cmd::setup(&home, args),
         cli::Command::Chat(args) => chat::run(&home, args),
         cli::Command::Schedule { command } => schedule_cmd::run(&home, command),
+        cli::Command::Daemon { command } => daemon_cmd::run(&home, command),
+        cli::Command::Emit(args) => emit_cmd::run(&home, args),
         cli::Command::Models { name, json } => setup_cmd::models(&home, name.as_deref(), json),
         cli::Command::Approve { run, node, no_resume } => {
             runs_cmd::answer(&home, &run, node.as_deref(), true, None, no_resume)

@@ -24,7 +24,7 @@ pub fn open_store(home: &Home) -> Result<Arc<SqliteStore>, Failure> {
     Ok(Arc::new(store))
 }
 
-struct Loader(Home);
+pub(crate) struct Loader(pub(crate) Home);
 
 impl SkillLoader for Loader {
     fn load(&self, name: &str, near: Option<&std::path::Path>) -> Result<SkillText, String> {

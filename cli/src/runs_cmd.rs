@@ -141,6 +141,8 @@ fn run_json(r: &RunRecord) -> serde_json::Value {
         "parent_node": r.parent_node,
         "resumes": r.resumes,
         "source_path": r.source_path,
+        "trigger": r.started_by.as_deref().unwrap_or("cli"),
+        "scheduled_for": r.scheduled_for.and_then(chrono::DateTime::from_timestamp_millis).map(|t| t.to_rfc3339()),
     })
 }
 
@@ -172,16 +174,18 @@ fn list(
         output::err("no runs yet; `pyra run SKILL` starts one\n");
         return Ok(exit::OK);
     }
-    let mut out = format!("{:<14} {:<20} {:<12} {:<20} {:>9}\n", "ID", "SKILL", "STATUS", "STARTED", "DURATION");
+    let mut out =
+        format!("{:<14} {:<20} {:<12} {:<20} {:>9}  {}\n", "ID", "SKILL", "STATUS", "STARTED", "DURATION", "TRIGGER");
     for r in &runs {
         let took = r.finished_at.map(|f| f - r.created_at);
         out.push_str(&format!(
-            "{:<14} {:<20} {:<12} {:<20} {:>9}\n",
+            "{:<14} {:<20} {:<12} {:<20} {:>9}  {}\n",
             r.id,
             r.skill,
             r.status.as_str(),
             time(r.created_at),
-            duration(took)
+            duration(took),
+            r.started_by.as_deref().unwrap_or("cli")
         ));
     }
     output::out(&out);
@@ -226,6 +230,13 @@ fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure
         out.push_str(&format!("   ended {}   took {}", time(f), duration(Some(f - record.created_at))));
     }
     out.push('\n');
+    if let Some(by) = &record.started_by {
+        out.push_str(&format!("trigger  {by}"));
+        if let Some(slot) = record.scheduled_for {
+            out.push_str(&format!(" (slot {})", time(slot)));
+        }
+        out.push_str(", run by the daemon\n");
+    }
     if let Some(p) = &record.parent_run {
         out.push_str(&format!("called by run {p} (node {})\n", record.parent_node.as_deref().unwrap_or("?")));
     }

@@ -1,7 +1,9 @@
 //! `pyra schedule next SKILL`: when a skill's cron triggers fire next, under the DST rules
 //! of `lang::cron`. Pure computation from the skill file and a start time (`--from`, or
 //! now as the `clock` reads it, so `PYRA_CLOCK` can stand in for a night to check):
-//! nothing runs, nothing is recorded, and no schedule moves.
+//! nothing runs, nothing is recorded, and no schedule moves. `list` (every trigger the
+//! daemon arms, with its next fire and last outcome) and `history` (every slot's outcome)
+//! only read too; `run` starts a run marked manual, in the daemon when it runs.
 
 use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use clap::Subcommand;
@@ -37,11 +39,198 @@ pub enum ScheduleCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Every trigger the daemon arms: skill, kind, spec, time zone, next fire, last outcome.
+    List {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What each slot of a skill's cron triggers did: ran, caught up, skipped (why),
+    /// failed to start (why); newest first.
+    History {
+        /// A skill name.
+        skill: String,
+        /// How many slots to show.
+        #[arg(long, short = 'n', default_value_t = 50)]
+        limit: usize,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a skill now, marked manual (in the daemon when it runs); its schedule is untouched.
+    Run {
+        /// A skill name.
+        skill: String,
+    },
 }
 
 pub fn run(home: &Home, command: ScheduleCommand) -> Result<u8, Failure> {
     match command {
         ScheduleCommand::Next { skill, from, count, json } => next(home, &skill, from.as_deref(), count, json),
+        ScheduleCommand::List { json } => list(home, json),
+        ScheduleCommand::History { skill, limit, json } => history(home, &skill, limit, json),
+        ScheduleCommand::Run { skill } => run_now(home, &skill),
+    }
+}
+
+/// The history tables, when `pyra.db` exists (a read-only command creates nothing).
+fn open_history(home: &Home) -> Result<Option<daemon::history::History>, Failure> {
+    let path = home.root.join("pyra.db");
+    if !path.exists() {
+        return Ok(None);
+    }
+    daemon::history::History::open(&path).map(Some).map_err(Failure::failed)
+}
+
+fn list(home: &Home, as_json: bool) -> Result<u8, Failure> {
+    use daemon::core::Catalog;
+    let catalog = crate::daemon_cmd::catalog(home)?;
+    let registry = plugins::builtin_registry();
+    let now = Clock::from_env().map_err(|e| Failure::usage(e.to_string()))?.now();
+    let last: std::collections::HashMap<(String, String), daemon::history::SlotRow> = match open_history(home)? {
+        Some(h) => h
+            .last_outcomes()
+            .map_err(Failure::failed)?
+            .into_iter()
+            .map(|r| ((r.skill.clone(), r.trigger.clone()), r))
+            .collect(),
+        None => Default::default(),
+    };
+    let mut rows = Vec::new();
+    for entry in catalog.skills() {
+        let Ok(text) = entry.text else { continue };
+        let Ok(program) = runtime::compile(&registry, &text) else {
+            term::output::err(&format!(
+                "note: {} does not validate (`pyra skill validate {}`)\n",
+                entry.name, entry.name
+            ));
+            continue;
+        };
+        for trigger in &program.skill.triggers {
+            match trigger {
+                Trigger::Cron(c) => {
+                    let Ok(expr) = lang::cron::parse(&c.cron) else { continue };
+                    let zone = daemon::core::Zone::parse(c.timezone.as_deref());
+                    let key = daemon::core::cron_key(&expr, &zone);
+                    let next = zone.next_after(&expr, now - chrono::Duration::seconds(1));
+                    let last = last.get(&(entry.name.clone(), key));
+                    rows.push(json!({
+                        "skill": entry.name, "kind": "cron", "spec": c.cron, "timezone": zone.name(),
+                        "next": next.map(|t| t.to_rfc3339()),
+                        "last": last.map(|r| json!({
+                            "slot": daemon::core::rfc(r.slot), "outcome": r.outcome, "reason": r.reason,
+                            "run": r.run_id, "run_status": r.run_status,
+                        })),
+                    }));
+                }
+                Trigger::Event(e) => rows.push(json!({
+                    "skill": entry.name, "kind": "event", "spec": e.event, "timezone": null, "next": null, "last": null,
+                })),
+                Trigger::Watch(w) => rows.push(json!({
+                    "skill": entry.name, "kind": "watch", "spec": serde_json::to_value(&w.watch).unwrap_or_default(),
+                    "timezone": null, "next": null, "last": null,
+                })),
+            }
+        }
+    }
+    if as_json {
+        out(&format!("{}\n", serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())));
+        return Ok(exit::OK);
+    }
+    if rows.is_empty() {
+        term::output::err("no skill has a trigger\n");
+        return Ok(exit::OK);
+    }
+    let mut text = format!("{:<20} {:<6} {:<18} {:<16} {:<26} {}\n", "SKILL", "KIND", "SPEC", "ZONE", "NEXT", "LAST");
+    for r in &rows {
+        let spec = match &r["spec"] {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let last = match &r["last"] {
+            serde_json::Value::Null => "-".to_string(),
+            l => format!("{} {}", l["outcome"].as_str().unwrap_or("?"), l["slot"].as_str().unwrap_or("?")),
+        };
+        text.push_str(&format!(
+            "{:<20} {:<6} {:<18} {:<16} {:<26} {last}\n",
+            r["skill"].as_str().unwrap_or("?"),
+            r["kind"].as_str().unwrap_or("?"),
+            spec,
+            r["timezone"].as_str().unwrap_or("-"),
+            r["next"].as_str().unwrap_or("-"),
+        ));
+    }
+    out(&text);
+    Ok(exit::OK)
+}
+
+fn history(home: &Home, skill: &str, limit: usize, as_json: bool) -> Result<u8, Failure> {
+    let rows = match open_history(home)? {
+        Some(h) => h.slots(Some(skill), limit.max(1)).map_err(Failure::failed)?,
+        None => Vec::new(),
+    };
+    if as_json {
+        let array: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "slot": daemon::core::rfc(r.slot), "trigger": r.trigger, "outcome": r.outcome,
+                    "reason": r.reason, "run": r.run_id, "run_status": r.run_status,
+                    "decided_at": daemon::core::rfc(r.decided_at),
+                })
+            })
+            .collect();
+        out(&format!("{}\n", serde_json::to_string_pretty(&array).unwrap_or_else(|_| "[]".into())));
+        return Ok(exit::OK);
+    }
+    if rows.is_empty() {
+        term::output::err(&format!("no slot of {skill} has been decided yet (the daemon records them)\n"));
+        return Ok(exit::OK);
+    }
+    let mut text = format!("{:<27} {:<16} {:<10} {:<16} {}\n", "SLOT", "OUTCOME", "REASON", "RUN", "TRIGGER");
+    for r in &rows {
+        let run = match (&r.run_id, &r.run_status) {
+            (Some(id), Some(status)) => format!("{id} {status}"),
+            (Some(id), None) => format!("{id} queued"),
+            _ => "-".into(),
+        };
+        text.push_str(&format!(
+            "{:<27} {:<16} {:<10} {:<16} {}\n",
+            daemon::core::rfc(r.slot),
+            r.outcome,
+            r.reason.as_deref().unwrap_or("-"),
+            run,
+            r.trigger
+        ));
+    }
+    out(&text);
+    Ok(exit::OK)
+}
+
+fn run_now(home: &Home, skill: &str) -> Result<u8, Failure> {
+    match crate::daemon_client::ask(home, "run", json!({ "skill": skill })) {
+        Ok(reply) => {
+            out(&format!("{}\n", reply["run"].as_str().unwrap_or("?")));
+            term::output::err(&format!(
+                "run started in the daemon (manual); `pyra runs show {}` follows it\n",
+                reply["run"].as_str().unwrap_or("?")
+            ));
+            Ok(exit::OK)
+        }
+        Err(crate::daemon_client::AskError::NotRunning) => {
+            // No daemon: run it here, as `pyra run` would, recorded as manual.
+            let source = skills::resolve(home, skill)?;
+            let text = source.text()?;
+            let registry = std::sync::Arc::new(plugins::builtin_registry());
+            let program = runtime::compile(&registry, &text).map_err(crate::runner::run_failure)?;
+            let session = crate::runner::Session::with_registry(home, false, registry)?;
+            let origin = runtime::Origin { id: None, started_by: Some("manual".into()), scheduled_for: None };
+            let report = session
+                .block_on(session.runtime.start_as(program, &text, serde_json::Map::new(), origin))
+                .map_err(crate::runner::run_failure)?;
+            Ok(crate::runner::report(&report, false, &session.progress))
+        }
+        Err(e) => Err(e.into_failure()),
     }
 }
 

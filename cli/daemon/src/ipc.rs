@@ -51,6 +51,10 @@ pub struct Request {
     pub op: String,
     #[serde(default)]
     pub args: Value,
+    /// The client's pid, from the kernel (`SO_PEERCRED`), set by the server: never read
+    /// from the request.
+    #[serde(skip)]
+    pub peer_pid: Option<i32>,
 }
 
 /// What went wrong with a request, as the reply says it.
@@ -164,7 +168,9 @@ pub async fn serve(listener: UnixListener, handler: Handler, uid: u32, stop: Can
 }
 
 async fn connection(stream: UnixStream, handler: Handler, uid: u32) {
-    let allowed = stream.peer_cred().is_ok_and(|cred| cred.uid() == uid);
+    let cred = stream.peer_cred().ok();
+    let allowed = cred.is_some_and(|cred| cred.uid() == uid);
+    let peer_pid = cred.and_then(|cred| cred.pid());
     let (read, mut write) = stream.into_split();
     if !allowed {
         let reply = Reply::err(Value::Null, ErrorBody::new("forbidden", "this daemon serves only its own user"));
@@ -204,7 +210,8 @@ async fn connection(stream: UnixStream, handler: Handler, uid: u32) {
                 request.id,
                 ErrorBody::new("version", format!("protocol version {} is not {PROTOCOL}", request.v)),
             ),
-            Ok(request) => {
+            Ok(mut request) => {
+                request.peer_pid = peer_pid;
                 let id = request.id.clone();
                 match handler(request).await {
                     Ok(result) => Reply::ok(id, result),
@@ -227,7 +234,7 @@ pub async fn request(socket: &Path, op: &str, args: Value) -> Result<Reply, IpcE
     let io = |source| IpcError::Io { path: socket.display().to_string(), source };
     let stream = UnixStream::connect(socket).await.map_err(io)?;
     let (read, mut write) = stream.into_split();
-    let request = Request { v: PROTOCOL, id: Value::from(1), op: op.to_string(), args };
+    let request = Request { v: PROTOCOL, id: Value::from(1), op: op.to_string(), args, peer_pid: None };
     let mut line = serde_json::to_vec(&request).map_err(|e| IpcError::BadReply(e.to_string()))?;
     line.push(b'\n');
     write.write_all(&line).await.map_err(io)?;

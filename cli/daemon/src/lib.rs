@@ -14,8 +14,14 @@
 //! gets an error reply or a close while the daemon keeps serving everyone else; no task
 //! failure or panic ends the daemon; the socket of a live daemon is never unlinked.
 
+pub mod agent;
+pub mod core;
+pub mod history;
+pub mod hooks;
 pub mod ipc;
 pub mod lock;
+pub mod log;
+pub mod server;
 pub mod service;
 pub mod slots;
 pub mod supervisor;

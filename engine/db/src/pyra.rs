@@ -5,7 +5,8 @@
 //! Steps are only ever appended. Steps 1 to 4 are the schema versions the run store wrote
 //! before this list existed (its hand-written `ALTER TABLE` checks); step 5 adds the chat
 //! tables, which earlier versions created beside them without a version of their own
-//! (hence `IF NOT EXISTS`). `tests/fixtures/db/` holds a database of every earlier
+//! (hence `IF NOT EXISTS`); step 6 adds what the daemon records: what started a run, the
+//! cron triggers it armed, one row per slot, and the events it delivers. `tests/fixtures/db/` holds a database of every earlier
 //! version, made with that version's own schema SQL, and a test opens each.
 
 use std::path::Path;
@@ -148,6 +149,44 @@ CREATE TABLE IF NOT EXISTS chat_pending (
     session TEXT PRIMARY KEY,
     run TEXT NOT NULL
 );
+",
+    },
+    Step {
+        // A slot's row is its claim: the primary key makes a slot run at most once, across
+        // restarts and even two daemons sharing the file (`INSERT … ON CONFLICT DO NOTHING
+        // RETURNING`). `armed_at` is when a trigger's schedule (keyed by its spec, so an
+        // edited schedule is a new key) was first armed: slots before it are never
+        // replayed. An event's id makes its delivery idempotent.
+        summary: "runs.started_by and scheduled_for, schedule_triggers, schedule_slots, events",
+        sql: r"
+ALTER TABLE runs ADD COLUMN started_by TEXT;
+ALTER TABLE runs ADD COLUMN scheduled_for INTEGER;
+CREATE TABLE schedule_triggers (
+    skill TEXT NOT NULL,
+    trigger_key TEXT NOT NULL,
+    armed_at INTEGER NOT NULL,
+    PRIMARY KEY (skill, trigger_key)
+) WITHOUT ROWID;
+CREATE TABLE schedule_slots (
+    skill TEXT NOT NULL,
+    trigger_key TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    run_id TEXT,
+    decided_at INTEGER NOT NULL,
+    PRIMARY KEY (skill, trigger_key, slot)
+) WITHOUT ROWID;
+CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    data TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    delivered_at INTEGER,
+    runs TEXT
+);
+CREATE INDEX events_pending ON events(at) WHERE delivered_at IS NULL;
 ",
     },
 ];

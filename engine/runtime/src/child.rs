@@ -46,7 +46,12 @@ pub(crate) async fn run_child_as(
             let near = caller.as_deref().map(std::path::Path::new);
             let text = runtime.loader.load(name, near).map_err(NodeError::Fatal)?;
             let parent = (ctx.run_id.to_string(), key);
-            let lineage = super::Lineage { parent: Some(parent), depth: ctx.depth + 1, untrusted_inputs };
+            let lineage = super::Lineage {
+                parent: Some(parent),
+                depth: ctx.depth + 1,
+                untrusted_inputs,
+                origin: super::Origin::default(),
+            };
             runtime.start_child(&text, inputs, lineage, ctx.cancel.clone()).await
         }
     }

@@ -163,6 +163,19 @@ pub(crate) struct Lineage {
     pub parent: Option<(String, String)>,
     pub depth: u32,
     pub untrusted_inputs: bool,
+    pub origin: Origin,
+}
+
+/// What started a top-level run, recorded with it: the daemon names its trigger (and a
+/// cron slot), and picks the id itself when it claims a slot for the run before starting it.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The run's id (`None`: a new one).
+    pub id: Option<String>,
+    /// `cron`, `event`, `webhook`, `manual`.
+    pub started_by: Option<String>,
+    /// The cron slot, milliseconds since the epoch.
+    pub scheduled_for: Option<i64>,
 }
 
 /// What went wrong before or around a run (not inside it: node failures are results).
@@ -265,7 +278,18 @@ impl Runtime {
         text: &SkillText,
         inputs: Map<String, Value>,
     ) -> Result<RunReport, RunError> {
-        let top = Lineage { parent: None, depth: 0, untrusted_inputs: false };
+        self.start_as(program, text, inputs, Origin::default()).await
+    }
+
+    /// Starts a new top-level run recorded with its origin (the daemon's triggered runs).
+    pub async fn start_as(
+        &self,
+        program: Arc<Program>,
+        text: &SkillText,
+        inputs: Map<String, Value>,
+        origin: Origin,
+    ) -> Result<RunReport, RunError> {
+        let top = Lineage { parent: None, depth: 0, untrusted_inputs: false, origin };
         self.start_at(program, text, inputs, top, self.cancel.clone()).await
     }
 
@@ -290,11 +314,11 @@ impl Runtime {
     ) -> BoxFuture<'static, Result<RunReport, RunError>> {
         let runtime = self.clone();
         let text = text.clone();
-        let Lineage { parent, depth, untrusted_inputs } = lineage;
+        let Lineage { parent, depth, untrusted_inputs, origin } = lineage;
         Box::pin(async move {
             let inputs = inputs::resolve(&program.skill, inputs).map_err(RunError::Inputs)?;
             let record = RunRecord {
-                id: new_run_id(),
+                id: origin.id.unwrap_or_else(new_run_id),
                 skill: program.skill.name.clone(),
                 source_path: text.path.clone(),
                 source: text.source.clone(),
@@ -309,6 +333,8 @@ impl Runtime {
                 finished_at: None,
                 pid: Some(std::process::id()),
                 resumes: 0,
+                started_by: origin.started_by,
+                scheduled_for: origin.scheduled_for,
             };
             let lock = runtime.lock(&record.id)?;
             runtime.store.create_run(&record)?;

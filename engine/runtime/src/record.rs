@@ -128,6 +128,13 @@ pub struct RunRecord {
     pub pid: Option<u32>,
     /// How many times the run was resumed (`pyra runs retry`, `pyra approve`).
     pub resumes: u32,
+    /// What started it, for a run the daemon started: `cron`, `event`, `webhook` or
+    /// `manual` (`pyra schedule run`); `None` for a command's own run.
+    #[serde(rename = "trigger", skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// The cron slot it runs for (milliseconds since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<i64>,
 }
 
 /// One node (or for-each item) of a run.

@@ -174,6 +174,8 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         finished_at: r.get("finished_at")?,
         pid: r.get("pid")?,
         resumes: r.get("resumes")?,
+        started_by: r.get("started_by")?,
+        scheduled_for: r.get("scheduled_for")?,
     })
 }
 
@@ -280,8 +282,8 @@ impl Store for SqliteStore {
         self.with(|c| {
             c.prepare_cached(
                 "INSERT INTO runs (id, skill, source_path, source, inputs, status, parent_run, parent_node, created_at,
-                     pid, untrusted_inputs)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     pid, untrusted_inputs, started_by, scheduled_for)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 run.id,
@@ -294,7 +296,9 @@ impl Store for SqliteStore {
                 run.parent_node,
                 run.created_at,
                 run.pid,
-                run.untrusted_inputs
+                run.untrusted_inputs,
+                run.started_by,
+                run.scheduled_for
             ])
             .map(drop)
         })

@@ -26,6 +26,8 @@ fn run(id: &str) -> RunRecord {
         finished_at: None,
         pid: Some(1),
         resumes: 0,
+        started_by: None,
+        scheduled_for: None,
     }
 }
 

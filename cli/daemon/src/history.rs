@@ -1,0 +1,345 @@
+//! What the daemon records in `pyra.db` (schema step 6 of `db::pyra`): the cron triggers
+//! it armed, one row per slot (its claim and its outcome), and the events it delivers.
+//!
+//! A slot's row is its claim: `INSERT … ON CONFLICT DO NOTHING RETURNING` succeeds for one
+//! writer only, so a slot runs at most once across restarts, crashes and even two daemons
+//! sharing one home. The run's id is chosen before the claim and stored in it, so a crash
+//! between the claim and the run's first commit is recovered by starting that very run,
+//! and a crash during the run by resuming it — never by a second run. The CLI writes
+//! events here too when no daemon runs (`pyra emit`), and the daemon delivers them at
+//! start.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The outcome words a slot's row carries.
+pub mod outcome {
+    /// Started at its time.
+    pub const RAN: &str = "ran";
+    /// Started late: missed while the daemon was down.
+    pub const CAUGHT_UP: &str = "caught-up";
+    /// Not run; `reason` says why (`downtime`, `window`, `cap`, `overlap`).
+    pub const SKIPPED: &str = "skipped";
+    /// Claimed but could not start; `reason` says why.
+    pub const FAILED: &str = "failed-to-start";
+}
+
+/// One slot's row, with its run's status when it has a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlotRow {
+    pub skill: String,
+    pub trigger: String,
+    /// Milliseconds since the epoch.
+    pub slot: i64,
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// The run's status (`None`: no run, or not yet recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_status: Option<String>,
+    pub decided_at: i64,
+}
+
+/// An event to deliver (or delivered).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRow {
+    pub id: String,
+    pub name: String,
+    pub data: Value,
+    /// When it was emitted, milliseconds since the epoch.
+    pub at: i64,
+    /// `cli`, `webhook`.
+    pub source: String,
+}
+
+/// The daemon's tables, over its own connection to `pyra.db`.
+pub struct History {
+    conn: Mutex<Connection>,
+}
+
+fn err(e: rusqlite::Error) -> String {
+    format!("pyra.db: {e}")
+}
+
+impl History {
+    /// Opens `pyra.db` (creating it, migrated) at `path`.
+    pub fn open(path: &Path) -> Result<Self, String> {
+        let conn = db::pyra::open(path).map_err(|e| e.to_string())?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    /// An in-memory database, for tests.
+    pub fn open_in_memory() -> Result<Self, String> {
+        let conn = db::pyra::open_in_memory().map_err(|e| e.to_string())?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, String> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn).map_err(err)
+    }
+
+    /// Records that a trigger's schedule is armed (once; the first time counts) and
+    /// returns when it was first armed.
+    pub fn arm(&self, skill: &str, key: &str, now: i64) -> Result<i64, String> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO schedule_triggers (skill, trigger_key, armed_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![skill, key, now])?;
+            c.prepare_cached("SELECT armed_at FROM schedule_triggers WHERE skill = ?1 AND trigger_key = ?2")?
+                .query_row(params![skill, key], |r| r.get(0))
+        })
+    }
+
+    /// The newest slot decided for a trigger.
+    pub fn last_slot(&self, skill: &str, key: &str) -> Result<Option<i64>, String> {
+        self.with(|c| {
+            c.prepare_cached("SELECT MAX(slot) FROM schedule_slots WHERE skill = ?1 AND trigger_key = ?2")?
+                .query_row(params![skill, key], |r| r.get(0))
+        })
+    }
+
+    /// Claims a slot for a run: true for the one writer that got it.
+    pub fn claim(
+        &self,
+        skill: &str,
+        key: &str,
+        slot: i64,
+        outcome: &str,
+        run_id: &str,
+        now: i64,
+    ) -> Result<bool, String> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO schedule_slots (skill, trigger_key, slot, outcome, run_id, decided_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING RETURNING slot",
+            )?
+            .query_row(params![skill, key, slot, outcome, run_id, now], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+        })
+    }
+
+    /// Records a slot that does not run (unless it was already decided).
+    pub fn skip(&self, skill: &str, key: &str, slot: i64, reason: &str, now: i64) -> Result<bool, String> {
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO schedule_slots (skill, trigger_key, slot, outcome, reason, decided_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![skill, key, slot, outcome::SKIPPED, reason, now])
+            .map(|n| n == 1)
+        })
+    }
+
+    /// Changes a claimed slot's outcome (a queued slot that starts; one that failed to).
+    pub fn set_outcome(
+        &self,
+        skill: &str,
+        key: &str,
+        slot: i64,
+        outcome: &str,
+        reason: Option<&str>,
+    ) -> Result<(), String> {
+        self.with(|c| {
+            c.prepare_cached(
+                "UPDATE schedule_slots SET outcome = ?4, reason = ?5 WHERE skill = ?1 AND trigger_key = ?2 AND slot = ?3",
+            )?
+            .execute(params![skill, key, slot, outcome, reason])
+            .map(drop)
+        })
+    }
+
+    /// A skill's slots, newest first (every trigger; at most `limit`).
+    pub fn slots(&self, skill: Option<&str>, limit: usize) -> Result<Vec<SlotRow>, String> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT s.skill, s.trigger_key, s.slot, s.outcome, s.reason, s.run_id, r.status, s.decided_at
+                 FROM schedule_slots s LEFT JOIN runs r ON r.id = s.run_id
+                 WHERE ?1 IS NULL OR s.skill = ?1 ORDER BY s.slot DESC, s.trigger_key LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![skill, limit as i64], slot_row)?;
+            rows.collect()
+        })
+    }
+
+    /// Each trigger's newest slot row.
+    pub fn last_outcomes(&self) -> Result<Vec<SlotRow>, String> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT s.skill, s.trigger_key, s.slot, s.outcome, s.reason, s.run_id, r.status, s.decided_at
+                 FROM schedule_slots s LEFT JOIN runs r ON r.id = s.run_id
+                 WHERE s.slot = (SELECT MAX(slot) FROM schedule_slots m
+                                 WHERE m.skill = s.skill AND m.trigger_key = s.trigger_key)",
+            )?;
+            let rows = stmt.query_map([], slot_row)?;
+            rows.collect()
+        })
+    }
+
+    /// Claimed slots whose run never started (a crash between the claim and the run's
+    /// first commit, or a queue the daemon did not get to), oldest first.
+    pub fn unstarted(&self) -> Result<Vec<SlotRow>, String> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT s.skill, s.trigger_key, s.slot, s.outcome, s.reason, s.run_id, NULL, s.decided_at
+                 FROM schedule_slots s
+                 WHERE s.run_id IS NOT NULL AND s.outcome != 'failed-to-start'
+                   AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = s.run_id)
+                 ORDER BY s.slot",
+            )?;
+            let rows = stmt.query_map([], slot_row)?;
+            rows.collect()
+        })
+    }
+
+    /// The trigger key of the slot a run was started for.
+    pub fn trigger_of_run(&self, run_id: &str) -> Result<Option<String>, String> {
+        self.with(|c| {
+            c.prepare_cached("SELECT trigger_key FROM schedule_slots WHERE run_id = ?1")?
+                .query_row([run_id], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    /// Runs the daemon started that did not end: running (their process died) or
+    /// interrupted, oldest first. Waiting runs are not among them (they wait on purpose).
+    pub fn unfinished_runs(&self) -> Result<Vec<String>, String> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id FROM runs WHERE started_by IS NOT NULL AND parent_run IS NULL
+                   AND status IN ('running', 'interrupted') ORDER BY created_at",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// Waiting runs and the earliest deadline among their pending approvals.
+    pub fn waiting_deadlines(&self) -> Result<Vec<(String, i64)>, String> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT r.id, MIN(a.deadline) FROM runs r JOIN approvals a ON a.run_id = r.id
+                 WHERE r.status = 'waiting' AND r.parent_run IS NULL AND a.state = 'pending'
+                 GROUP BY r.id",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// Stores an event; false when its id was stored before (nothing changes then).
+    pub fn add_event(&self, event: &EventRow) -> Result<bool, String> {
+        let data = serde_json::to_string(&event.data).map_err(|e| e.to_string())?;
+        self.with(|c| {
+            c.prepare_cached(
+                "INSERT INTO events (id, name, data, at, source) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![event.id, event.name, data, event.at, event.source])
+            .map(|n| n == 1)
+        })
+    }
+
+    /// Events not yet delivered, oldest first.
+    pub fn pending_events(&self) -> Result<Vec<EventRow>, String> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, name, data, at, source FROM events WHERE delivered_at IS NULL ORDER BY at, id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let data: String = r.get(2)?;
+                Ok(EventRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    data: serde_json::from_str(&data).unwrap_or(Value::Null),
+                    at: r.get(3)?,
+                    source: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Claims an event for delivery (two daemons sharing a home deliver it once): marks it
+    /// delivered now, runs to be filled in by [`History::delivered_runs`].
+    pub fn take_event(&self, id: &str, now: i64) -> Result<bool, String> {
+        self.with(|c| {
+            c.prepare_cached("UPDATE events SET delivered_at = ?2, runs = '[]' WHERE id = ?1 AND delivered_at IS NULL")?
+                .execute(params![id, now])
+                .map(|n| n == 1)
+        })
+    }
+
+    /// Records the runs a taken event started.
+    pub fn delivered_runs(&self, id: &str, runs: &[String]) -> Result<(), String> {
+        let runs = serde_json::to_string(runs).map_err(|e| e.to_string())?;
+        self.with(|c| {
+            c.prepare_cached("UPDATE events SET runs = ?2 WHERE id = ?1")?.execute(params![id, runs]).map(drop)
+        })
+    }
+
+    /// The runs an event started (`None`: no such event, or not delivered yet).
+    pub fn event_runs(&self, id: &str) -> Result<Option<Vec<String>>, String> {
+        let text: Option<Option<String>> = self.with(|c| {
+            c.prepare_cached("SELECT runs FROM events WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()
+        })?;
+        Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
+    }
+}
+
+fn slot_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SlotRow> {
+    Ok(SlotRow {
+        skill: r.get(0)?,
+        trigger: r.get(1)?,
+        slot: r.get(2)?,
+        outcome: r.get(3)?,
+        reason: r.get(4)?,
+        run_id: r.get(5)?,
+        run_status: r.get(6)?,
+        decided_at: r.get(7)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_is_claimed_once_and_a_decided_slot_never_changes_by_a_skip() {
+        let h = History::open_in_memory().unwrap();
+        assert_eq!(h.arm("s", "k", 10).unwrap(), 10);
+        assert_eq!(h.arm("s", "k", 20).unwrap(), 10, "the first arming counts");
+        assert!(h.claim("s", "k", 100, outcome::RAN, "r1", 1).unwrap());
+        assert!(!h.claim("s", "k", 100, outcome::RAN, "r2", 2).unwrap(), "a second claim loses");
+        assert!(!h.skip("s", "k", 100, "overlap", 3).unwrap());
+        assert!(h.skip("s", "k", 200, "downtime", 3).unwrap());
+        assert_eq!(h.last_slot("s", "k").unwrap(), Some(200));
+        let rows = h.slots(Some("s"), 10).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[1].run_id.as_deref(), rows[1].outcome.as_str()), (Some("r1"), outcome::RAN));
+        assert_eq!(h.unstarted().unwrap().len(), 1, "r1 has no run row");
+        assert_eq!(h.last_outcomes().unwrap()[0].slot, 200);
+    }
+
+    #[test]
+    fn an_event_id_is_stored_once_and_delivered_once() {
+        let h = History::open_in_memory().unwrap();
+        let e = EventRow { id: "e1".into(), name: "n".into(), data: Value::Null, at: 1, source: "cli".into() };
+        assert!(h.add_event(&e).unwrap());
+        assert!(!h.add_event(&e).unwrap());
+        assert_eq!(h.pending_events().unwrap(), vec![e]);
+        assert!(h.take_event("e1", 5).unwrap());
+        assert!(!h.take_event("e1", 6).unwrap());
+        h.delivered_runs("e1", &["r".into()]).unwrap();
+        assert_eq!(h.event_runs("e1").unwrap(), Some(vec!["r".to_string()]));
+        assert!(h.pending_events().unwrap().is_empty());
+    }
+}
