@@ -4,6 +4,10 @@
 //! process starts and runs 60 times faster than real time; without `@…x` it runs at real
 //! speed from that instant).
 //!
+//! `PYRA_CLOCK=file:PATH` reads that setting from a file, and again whenever the file
+//! changes: each new setting starts the clock at its instant there and then, so a test can
+//! move a running daemon's clock forward or back (a suspend, an NTP step).
+//!
 //! Waiting for a wall-clock deadline is never one long monotonic sleep: a suspended laptop
 //! or a clock jump would delay it by the time asleep. [`Clock::wait_for`] gives the real
 //! time to sleep before looking at the clock again, at most [`RECHECK`] (one minute of
@@ -11,9 +15,12 @@
 //! whatever the clock did meanwhile.
 //!
 //! **Architecture invariant:** every schedule decision reads time through a [`Clock`];
-//! nothing here sleeps, spawns or does IO but reading the environment.
+//! nothing here sleeps, spawns or does IO but reading the environment (and the file of a
+//! `file:` setting).
 
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 
@@ -30,6 +37,14 @@ pub const MAX_SPEED: f64 = 10_000.0;
 #[derive(Debug, Clone)]
 pub struct Clock {
     set: Option<Set>,
+    /// A `file:` setting: read again when the file changes.
+    file: Option<Arc<Watched>>,
+}
+
+#[derive(Debug)]
+struct Watched {
+    path: PathBuf,
+    seen: Mutex<(Option<(SystemTime, u64)>, Option<Set>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -53,12 +68,13 @@ pub struct ClockError {
 impl Clock {
     /// The real clock.
     pub fn real() -> Clock {
-        Clock { set: None }
+        Clock { set: None, file: None }
     }
 
     /// The clock `PYRA_CLOCK` sets, or the real one when it is unset or empty.
     pub fn from_env() -> Result<Clock, ClockError> {
         match std::env::var(ENV) {
+            Ok(spec) if spec.trim().starts_with("file:") => Clock::file(spec.trim().trim_start_matches("file:")),
             Ok(spec) if !spec.trim().is_empty() => Clock::parse(&spec),
             _ => Ok(Clock::real()),
         }
@@ -81,17 +97,42 @@ impl Clock {
         let start = DateTime::parse_from_rfc3339(instant.trim())
             .map_err(|_| error("the instant is not RFC 3339 (with an offset, e.g. `+01:00` or `Z`)"))?
             .with_timezone(&Utc);
-        Ok(Clock { set: Some(Set { start, at: Instant::now(), speed }) })
+        Ok(Clock { set: Some(Set { start, at: Instant::now(), speed }), file: None })
+    }
+
+    /// A clock whose setting is the contents of `path`, read again whenever it changes.
+    pub fn file(path: &str) -> Result<Clock, ClockError> {
+        let watched = Watched { path: PathBuf::from(path), seen: Mutex::new((None, None)) };
+        let clock = Clock { set: None, file: Some(Arc::new(watched)) };
+        clock.current()?;
+        Ok(clock)
+    }
+
+    /// The setting in force: the file's, reread when it changed.
+    fn current(&self) -> Result<Option<Set>, ClockError> {
+        let Some(file) = &self.file else { return Ok(self.set.clone()) };
+        let error = |why: String| ClockError { given: format!("file:{}", file.path.display()), why };
+        let meta = std::fs::metadata(&file.path).map_err(|e| error(format!("cannot read the file: {e}")))?;
+        let stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
+        let mut seen = file.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.0 != Some(stamp) {
+            let text = std::fs::read_to_string(&file.path).map_err(|e| error(format!("cannot read the file: {e}")))?;
+            let set = Clock::parse(&text).map_err(|e| error(e.why))?.set;
+            *seen = (Some(stamp), set);
+        }
+        Ok(seen.1.clone())
     }
 
     /// Whether `PYRA_CLOCK` set this clock.
     pub fn is_set(&self) -> bool {
-        self.set.is_some()
+        self.set.is_some() || self.file.is_some()
     }
 
     /// The time now.
     pub fn now(&self) -> DateTime<Utc> {
-        match &self.set {
+        // A file that became unreadable keeps the last setting read.
+        let set = self.current().ok().flatten().or_else(|| self.file.as_ref().and_then(|f| f.seen.lock().ok()?.1.clone()));
+        match &set {
             None => Utc::now(),
             Some(set) => set.start + wall_span(set.at.elapsed(), set.speed),
         }
@@ -101,7 +142,7 @@ impl Clock {
     /// `deadline`: `None` once it has passed, else at most [`RECHECK`].
     pub fn wait_for(&self, deadline: DateTime<Utc>) -> Option<Duration> {
         let left = (deadline - self.now()).to_std().ok().filter(|d| !d.is_zero())?;
-        let speed = self.set.as_ref().map_or(1.0, |s| s.speed);
+        let speed = self.current().ok().flatten().map_or(1.0, |s| s.speed);
         Some(left.div_f64(speed).min(RECHECK))
     }
 }
@@ -145,6 +186,25 @@ mod tests {
             "a day is 8.64 s at 10000x: {day:?}"
         );
         assert_eq!(fast.wait_for(at("2028-01-01T00:00:00Z")), Some(RECHECK), "a year is 53 min, capped at a minute");
+    }
+
+    #[test]
+    fn a_file_setting_is_read_again_when_it_changes_so_the_clock_can_jump() {
+        let dir = std::env::temp_dir().join(format!("pyra-clock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("clock");
+        std::fs::write(&path, "2027-01-01T00:00:00Z").unwrap();
+        let clock = Clock::file(path.to_str().unwrap()).unwrap();
+        assert!(clock.is_set());
+        assert!(clock.now() < at("2027-01-01T00:01:00Z"));
+        // Back a year (the file's length changes, so the change is seen at once).
+        std::fs::write(&path, "2026-01-01T00:00:00Z@2x").unwrap();
+        let now = clock.now();
+        assert!(now >= at("2026-01-01T00:00:00Z") && now < at("2026-01-01T00:01:00Z"), "{now}");
+        std::fs::write(&path, "not a time").unwrap();
+        assert!(clock.now() < at("2026-01-01T00:01:00Z"), "a bad file keeps the last setting");
+        assert!(Clock::file(dir.join("missing").to_str().unwrap()).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
