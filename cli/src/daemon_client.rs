@@ -50,13 +50,9 @@ pub fn ask(home: &Home, op: &str, args: Value) -> Result<Value, AskError> {
     }
     let dir = home.root.join(daemon::lock::RUN_DIR);
     let socket = daemon::ipc::socket_path(&dir).map_err(|e| AskError::Io(e.to_string()))?;
-    let rt =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| AskError::Io(e.to_string()))?;
-    let reply = rt
-        .block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(30), daemon::ipc::request(&socket, op, args)).await
-        })
-        .map_err(|_| AskError::Io("no reply within 30 s".into()))?
+    // Blocking: a command may ask from inside its own async runtime (a run reading a
+    // secret).
+    let reply = daemon::ipc::request_blocking(&socket, op, args, std::time::Duration::from_secs(30))
         .map_err(|e| AskError::Io(e.to_string()))?;
     if reply.ok {
         Ok(reply.result.unwrap_or(Value::Null))

@@ -199,7 +199,7 @@ fn setup(home: &Home) -> Result<(Setup, Option<config::WebhookSettings>), Failur
         max_runs: settings.max_runs() as usize,
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    Ok((setup, settings.webhook.clone()))
+    Ok((setup, settings.webhook))
 }
 
 /// The daemon itself, in this process.

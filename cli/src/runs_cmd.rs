@@ -490,6 +490,14 @@ pub fn answer(
     }
     // Resuming the top-level run resumes its waiting children where they stopped.
     let root = root_of(session.store.as_ref(), &record)?;
+    // A run the daemon owns continues in the daemon.
+    let owned = session.store.run(&root).map_err(store_failure)?.is_some_and(|r| r.started_by.is_some());
+    if owned && crate::daemon_client::running(home).is_some() {
+        crate::daemon_client::ask(home, "resume", serde_json::json!({ "run": root }))
+            .map_err(crate::daemon_client::AskError::into_failure)?;
+        output::err(&format!("the daemon continues run {root}; `pyra runs show {root}` follows it\n"));
+        return Ok(exit::OK);
+    }
     if root != id {
         output::err(&format!("continuing run {root}, which run {id} is part of\n"));
     }

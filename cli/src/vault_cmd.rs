@@ -72,6 +72,14 @@ pub enum VaultCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Hand the unlocked vault to the daemon (the vault agent): triggered runs can read
+    /// secrets, and `run`, `chat` and `vault get` ask it instead of unlocking again.
+    Unlock {
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+    },
+    /// Make the daemon forget the unlocked vault.
+    Lock,
 }
 
 pub fn run(home: &Home, command: VaultCommand) -> Result<u8, Failure> {
@@ -79,6 +87,19 @@ pub fn run(home: &Home, command: VaultCommand) -> Result<u8, Failure> {
     let vault = Vault::new(&home.root);
     let log = SecurityLog::new(&home.root);
     match command {
+        VaultCommand::Unlock { identity } => agent_unlock(home, &vault, identity.as_deref()),
+        VaultCommand::Lock => {
+            let reply = crate::daemon_client::ask(home, "vault.lock", serde_json::json!({}))
+                .map_err(crate::daemon_client::AskError::into_failure)?;
+            if reply["was_unlocked"] == true {
+                output::err(
+                    "the daemon forgot the vault; triggered runs that need a secret fail until `pyra vault unlock`\n",
+                );
+            } else {
+                output::err("the daemon did not hold the vault\n");
+            }
+            Ok(exit::OK)
+        }
         VaultCommand::Init { identity } => init(home, &vault, &log, identity.as_deref()),
         VaultCommand::Set { key, seal, identity } => {
             check_key(&key)?;
@@ -98,6 +119,19 @@ pub fn run(home: &Home, command: VaultCommand) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
         VaultCommand::Get { key, reveal, identity } => {
+            if identity.is_none()
+                && let Some(value) = from_agent(home, &key)?
+            {
+                if reveal && !vault::is_sealed(&value) {
+                    output::out(&format!("{}\n", value.expose_secret()));
+                } else {
+                    output::err(&format!(
+                        "`{key}` is set ({} characters; from the daemon's vault agent); add --reveal to print it\n",
+                        value.expose_secret().chars().count()
+                    ));
+                }
+                return Ok(exit::OK);
+            }
             let unlock = unlock(&vault, identity.as_deref())?;
             let open = vault.open(&unlock);
             let found = open.as_ref().map(|v| v.get(&key).is_some()).unwrap_or(false);
@@ -270,6 +304,7 @@ fn unlock_source() -> &'static str {
 /// The vault as runs see it: unlocked on the first `secret()` a run reads (from the
 /// environment, an identity file or a prompt), then kept in memory for the process.
 pub struct VaultSource {
+    home: Home,
     vault: Vault,
     unlocked: std::sync::Mutex<Option<Result<vault::Unlocked, String>>>,
     /// Hidden while a passphrase is asked, so the live view does not draw over the prompt.
@@ -278,13 +313,19 @@ pub struct VaultSource {
 
 impl VaultSource {
     pub fn new(home: &Home, progress: std::sync::Arc<crate::progress::Progress>) -> Self {
-        Self { vault: Vault::new(&home.root), unlocked: std::sync::Mutex::new(None), progress }
+        Self { home: home.clone(), vault: Vault::new(&home.root), unlocked: std::sync::Mutex::new(None), progress }
     }
 }
 
 impl runtime::secrets::SecretSource for VaultSource {
     fn get(&self, name: &str) -> Result<SecretString, String> {
         let mut slot = self.unlocked.lock().unwrap_or_else(|p| p.into_inner());
+        // The daemon's agent first: no scrypt here when it holds the vault.
+        if slot.is_none()
+            && let Some(value) = from_agent(&self.home, name).map_err(|f| f.message)?
+        {
+            return Ok(value);
+        }
         if slot.is_none() {
             self.progress.hide(true);
             let opened = unlock(&self.vault, None)
@@ -311,6 +352,46 @@ impl runtime::secrets::SecretSource for VaultSource {
         self.progress.hide(false);
         vault::unseal(name, &value, &key_pass.map_err(|f| f.message)?).map_err(|e| e.to_string())
     }
+}
+
+/// A value from the daemon's vault agent, when a daemon runs and holds the vault
+/// (`None`: no daemon, or it is locked: the caller unlocks here). The daemon audits it.
+pub(crate) fn from_agent(home: &Home, key: &str) -> Result<Option<SecretString>, Failure> {
+    use crate::daemon_client::AskError;
+    match crate::daemon_client::ask(home, "vault.get", serde_json::json!({ "name": key })) {
+        Ok(reply) => Ok(reply["value"].as_str().map(|v| SecretString::from(v.to_string()))),
+        Err(AskError::NotRunning | AskError::Io(_)) => Ok(None),
+        Err(AskError::Refused { code, .. }) if code == "locked" || code == "sealed" => Ok(None),
+        Err(AskError::Refused { message, .. }) => Err(Failure::failed(message)),
+    }
+}
+
+/// `pyra vault unlock`: the passphrase (or the identity file's path) goes to the daemon
+/// over its socket, which only this user can reach.
+fn agent_unlock(home: &Home, vault: &Vault, identity: Option<&Path>) -> Result<u8, Failure> {
+    if crate::daemon_client::running(home).is_none() {
+        return Err(Failure::failed(
+            "the daemon is not running; the vault agent lives in it: `pyra daemon start` (it asks for the passphrase)",
+        ));
+    }
+    if !vault.exists() {
+        return Err(vault_failure(VaultError::Missing(vault.file().display().to_string())));
+    }
+    let from_env = std::env::var_os("PYRA_VAULT_IDENTITY").map(PathBuf::from);
+    let args = match identity.map(Path::to_path_buf).or(from_env) {
+        Some(path) => {
+            let path = std::path::absolute(&path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+            serde_json::json!({ "identity": path })
+        }
+        None => match unlock(vault, None)? {
+            Unlock::Passphrase(pass) => serde_json::json!({ "passphrase": pass.expose_secret() }),
+            Unlock::Identity(_) => return Err(Failure::usage("give the identity file with --identity FILE")),
+        },
+    };
+    let reply =
+        crate::daemon_client::ask(home, "vault.unlock", args).map_err(crate::daemon_client::AskError::into_failure)?;
+    output::err(&format!("the daemon holds the vault ({} keys) until `pyra vault lock` or it stops\n", reply["keys"]));
+    Ok(exit::OK)
 }
 
 /// How this command unlocks the vault: `--identity`, PYRA_VAULT_IDENTITY,

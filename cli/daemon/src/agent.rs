@@ -3,7 +3,9 @@
 //! get`) ask the daemon instead of paying for scrypt each time. Unlocked at start
 //! (identity file, `PYRA_VAULT_PASSPHRASE`, or the prompt of a `start` on a terminal) or
 //! later by `pyra vault unlock`; `pyra vault lock` forgets it (the values are zeroized
-//! when dropped). Every access by a client is recorded in the security log with the
+//! when dropped). Like ssh-agent holding a key, it keeps what unlocked the vault, so a
+//! `pyra vault set` made meanwhile is seen (the file is opened again when it changed;
+//! after a `rotate` to another passphrase the agent locks itself). Every access by a client is recorded in the security log with the
 //! client's pid (from the kernel, `SO_PEERCRED`) and command line; the runs' own reads are
 //! recorded by the runtime.
 
@@ -18,13 +20,24 @@ use vault::{Unlock, Unlocked, Vault};
 pub const LOCKED: &str = "the vault is locked in the daemon; unlock it with `pyra vault unlock` (or start the daemon \
                           with PYRA_VAULT_PASSPHRASE or PYRA_VAULT_IDENTITY set)";
 
+/// Part of what a client is told for a key sealed with its own passphrase (the client
+/// asks for that passphrase itself).
+pub const SEALED: &str = "is sealed with its own passphrase";
+
 /// The daemon's hold on the vault.
 pub struct Agent {
     vault: Vault,
-    held: Mutex<Option<Unlocked>>,
+    held: Mutex<Option<Held>>,
     log: SecurityLog,
     /// When it was unlocked (milliseconds since the epoch).
     since: Mutex<Option<i64>>,
+}
+
+struct Held {
+    unlock: Unlock,
+    open: Unlocked,
+    /// The vault file's modification time and size when it was opened.
+    stamp: Option<(std::time::SystemTime, u64)>,
 }
 
 /// The agent's state, for `status`.
@@ -43,12 +56,13 @@ impl Agent {
     }
 
     /// Unlocks with `unlock`; an error says why (wrong passphrase, no vault).
-    pub fn unlock(&self, unlock: &Unlock, who: &str) -> Result<usize, String> {
-        let opened = self.vault.open(unlock).map_err(|e| e.to_string());
+    pub fn unlock(&self, unlock: Unlock, who: &str) -> Result<usize, String> {
+        let stamp = self.stamp();
+        let opened = self.vault.open(&unlock).map_err(|e| e.to_string());
         self.audit("agent.unlock", None, who, opened.as_ref().err().map(String::as_str));
         let opened = opened?;
         let keys = opened.names().count();
-        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(opened);
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(Held { unlock, open: opened, stamp });
         *self.since.lock().unwrap_or_else(|p| p.into_inner()) = Some(chrono::Utc::now().timestamp_millis());
         Ok(keys)
     }
@@ -66,7 +80,7 @@ impl Agent {
         } else {
             return Ok(false);
         };
-        self.unlock(&unlock, "daemon start (environment)").map(|_| true)
+        self.unlock(unlock, "daemon start (environment)").map(|_| true)
     }
 
     /// Forgets the unlocked vault; true when it was held.
@@ -81,7 +95,7 @@ impl Agent {
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let since = *self.since.lock().unwrap_or_else(|p| p.into_inner());
         match held.as_ref() {
-            Some(open) => AgentState { state: "unlocked", since, keys: open.names().count() },
+            Some(held) => AgentState { state: "unlocked", since, keys: held.open.names().count() },
             None if self.vault.exists() => AgentState { state: "locked", since: None, keys: 0 },
             None => AgentState { state: "none", since: None, keys: 0 },
         }
@@ -94,17 +108,40 @@ impl Agent {
         result
     }
 
+    fn stamp(&self) -> Option<(std::time::SystemTime, u64)> {
+        let meta = std::fs::metadata(self.vault.file()).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    }
+
     fn get(&self, name: &str) -> Result<SecretString, String> {
-        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(open) = held.as_ref() else {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let stamp = self.stamp();
+        if let Some(h) = held.as_mut()
+            && h.stamp != stamp
+        {
+            // Changed since it was opened (a `vault set`): opened again with what
+            // unlocked it; a rotated passphrase locks the agent.
+            match self.vault.open(&h.unlock) {
+                Ok(open) => {
+                    h.open = open;
+                    h.stamp = stamp;
+                }
+                Err(e) => {
+                    *held = None;
+                    self.audit("agent.reopen", None, "daemon", Some(&e.to_string()));
+                }
+            }
+        }
+        let Some(h) = held.as_ref() else {
             return Err(if self.vault.exists() { LOCKED.to_string() } else { "no vault (`pyra vault init`)".into() });
         };
-        let value =
-            open.get(name).cloned().ok_or_else(|| format!("no key `{name}` in the vault (`pyra vault set {name}`)"))?;
+        let value = h
+            .open
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("no key `{name}` in the vault (`pyra vault set {name}`)"))?;
         if vault::is_sealed(&value) {
-            return Err(format!(
-                "`{name}` is sealed with its own passphrase, which the daemon cannot ask for; run the skill with `pyra run`"
-            ));
+            return Err(format!("`{name}` {SEALED}, which the daemon cannot ask for; run the skill with `pyra run`"));
         }
         Ok(value)
     }

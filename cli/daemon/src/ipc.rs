@@ -243,5 +243,22 @@ pub async fn request(socket: &Path, op: &str, args: Value) -> Result<Reply, IpcE
     serde_json::from_str(&reply).map_err(|e| IpcError::BadReply(e.to_string()))
 }
 
+/// [`request`] without an async runtime (for commands, which may be inside one already),
+/// waiting at most `timeout` for the reply.
+pub fn request_blocking(socket: &Path, op: &str, args: Value, timeout: std::time::Duration) -> Result<Reply, IpcError> {
+    use std::io::{BufRead, Read, Write};
+    let io = |source| IpcError::Io { path: socket.display().to_string(), source };
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).map_err(io)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    let request = Request { v: PROTOCOL, id: Value::from(1), op: op.to_string(), args, peer_pid: None };
+    let mut line = serde_json::to_vec(&request).map_err(|e| IpcError::BadReply(e.to_string()))?;
+    line.push(b'\n');
+    stream.write_all(&line).map_err(io)?;
+    let mut reply = String::new();
+    std::io::BufReader::new(stream.take(MAX_LINE as u64)).read_line(&mut reply).map_err(io)?;
+    serde_json::from_str(&reply).map_err(|e| IpcError::BadReply(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests;

@@ -56,7 +56,8 @@ impl Log {
             }
         }
         if self.stderr {
-            eprint!("{text}");
+            // Never a panic when stderr is closed (eprint! would).
+            let _ = std::io::stderr().write_all(text.as_bytes());
         }
         let mut slot = self.file.lock().unwrap_or_else(|p| p.into_inner());
         if slot.as_ref().is_some_and(|(_, size)| *size + text.len() as u64 > MAX_BYTES) {

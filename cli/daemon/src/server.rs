@@ -188,7 +188,7 @@ fn op(daemon: &Arc<Daemon>, request: Request) -> Result<Value, ErrorBody> {
                 let pass = arg_str(args, "passphrase")?;
                 vault::Unlock::Passphrase(SecretString::from(pass.to_string()))
             };
-            let keys = daemon.setup.agent.unlock(&unlock, &who).map_err(failed)?;
+            let keys = daemon.setup.agent.unlock(unlock, &who).map_err(failed)?;
             daemon.setup.log.info(&format!("vault unlocked ({who})"));
             Ok(json!({ "keys": keys }))
         }
@@ -197,6 +197,7 @@ fn op(daemon: &Arc<Daemon>, request: Request) -> Result<Value, ErrorBody> {
             match daemon.setup.agent.get_for(name, &who) {
                 Ok(value) => Ok(json!({ "value": value.expose_secret() })),
                 Err(e) if e == crate::agent::LOCKED => Err(ErrorBody::new("locked", e)),
+                Err(e) if e.contains(crate::agent::SEALED) => Err(ErrorBody::new("sealed", e)),
                 Err(e) => Err(failed(e)),
             }
         }

@@ -41,10 +41,14 @@ pub struct Clock {
     file: Option<Arc<Watched>>,
 }
 
+/// A file's modification time and length: read again when either changes.
+type Stamp = (SystemTime, u64);
+
 #[derive(Debug)]
 struct Watched {
     path: PathBuf,
-    seen: Mutex<(Option<(SystemTime, u64)>, Option<Set>)>,
+    /// The stamp of the contents last read, and the setting they gave.
+    seen: Mutex<(Option<Stamp>, Option<Set>)>,
 }
 
 #[derive(Debug, Clone)]
