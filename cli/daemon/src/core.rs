@@ -551,6 +551,11 @@ impl Daemon {
         let skill_name = skill.to_string();
         let handle = tokio::spawn(async move {
             let permit = daemon.runs.acquire().await;
+            if let Some(slot) = origin.scheduled_for {
+                // How late after its slot the run starts, on the daemon's clock.
+                let late = daemon.setup.clock.now().timestamp_millis() - slot;
+                daemon.log().info(&format!("run {id} of {skill_name} starts {late} ms after its slot"));
+            }
             let result = daemon.setup.runtime.start_as(program, &text, inputs, origin).await;
             drop(permit);
             daemon.finished(&id, &skill_name, flight_key, result.map_err(|e| e.to_string()));
