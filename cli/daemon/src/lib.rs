@@ -21,6 +21,7 @@ pub mod hooks;
 pub mod ipc;
 pub mod lock;
 pub mod log;
+pub mod memory;
 pub mod server;
 pub mod service;
 pub mod slots;

@@ -94,6 +94,17 @@ pub async fn run(
     daemon.deliver_pending();
     ready(&daemon);
     log.info("ready");
+    {
+        // Once the command that started it has exited (pages both map are not dropped).
+        let stop = daemon.stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                () = stop.cancelled() => return,
+            }
+            crate::memory::release_startup_pages();
+        });
+    }
 
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
