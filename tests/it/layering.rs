@@ -24,7 +24,7 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
     ("runtime", 2, &["syntax", "lang", "paths", "security", "db"]),
     ("llm", 2, &["syntax", "config"]),
     ("plugins", 3, &["syntax", "lang", "runtime", "paths", "memory", "config", "llm"]),
-    ("daemon", 4, &["lang", "paths"]),
+    ("daemon", 4, &["syntax", "clock", "lang", "paths", "security", "vault", "db", "runtime"]),
     (
         "cli",
         5,
@@ -42,6 +42,7 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
             "llm",
             "plugins",
             "term",
+            "daemon",
         ],
     ),
 ];
