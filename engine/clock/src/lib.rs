@@ -135,7 +135,8 @@ impl Clock {
     /// The time now.
     pub fn now(&self) -> DateTime<Utc> {
         // A file that became unreadable keeps the last setting read.
-        let set = self.current().ok().flatten().or_else(|| self.file.as_ref().and_then(|f| f.seen.lock().ok()?.1.clone()));
+        let set =
+            self.current().ok().flatten().or_else(|| self.file.as_ref().and_then(|f| f.seen.lock().ok()?.1.clone()));
         match &set {
             None => Utc::now(),
             Some(set) => set.start + wall_span(set.at.elapsed(), set.speed),
