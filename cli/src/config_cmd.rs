@@ -40,7 +40,10 @@ models.NAME.options.{temperature,max_tokens,context_window,first_token_timeout,i
 (timeouts in seconds),
 models.NAME.prices.{prompt,completion,cached} (USD per million tokens),
 chat.{recall,recall_category,tools} (what `pyra chat` brings to each turn; tools as
-a comma-separated list: `pyra config set chat.tools recall,get_weather`).
+a comma-separated list: `pyra config set chat.tools recall,get_weather`),
+daemon.{skill_dirs,max_runs} (extra folders of skills the daemon arms; runs at once),
+daemon.webhook.{listen,rate_per_minute,burst} (the local webhook, loopback only; setting
+one of them turns it on).
 
 Exit codes: 0 ok, 1 the file (or the change) is invalid or the value is not set,
 2 unknown key or model entry.";
