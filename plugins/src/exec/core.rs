@@ -39,6 +39,9 @@ impl Executor for Template {
 /// `wait`: sleeps until a recorded end time.
 pub struct Wait;
 
+/// The longest a `wait` sleeps before looking at the wall clock again.
+const WALL_RECHECK: Duration = Duration::from_secs(5);
+
 /// When `until` means: RFC 3339, or `HH:MM` (today, or tomorrow if already past).
 pub fn parse_until(text: &str, now: DateTime<Local>) -> Result<DateTime<Local>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
@@ -78,10 +81,19 @@ impl Executor for Wait {
                     ms
                 }
             };
-            let left = (until_ms - now.timestamp_millis()).max(0) as u64;
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(left)) => {}
-                () = ctx.cancel.cancelled() => return Err(NodeError::Cancelled),
+            // The end is a wall-clock time: the wait looks at the wall clock again every few
+            // seconds, so a suspended machine or a clock step ends it on time (a monotonic
+            // sleep of the whole length would be late by the time asleep).
+            loop {
+                let left = until_ms - Local::now().timestamp_millis();
+                if left <= 0 {
+                    break;
+                }
+                let nap = Duration::from_millis(left as u64).min(WALL_RECHECK);
+                tokio::select! {
+                    () = tokio::time::sleep(nap) => {}
+                    () = ctx.cancel.cancelled() => return Err(NodeError::Cancelled),
+                }
             }
             let until = DateTime::from_timestamp_millis(until_ms).map(|t| t.with_timezone(&Local).to_rfc3339());
             Ok(Outcome::Done(Output::trusted(json!({ "until": until }))))
