@@ -627,9 +627,21 @@ impl Daemon {
         }
     }
 
-    /// At start: slots claimed whose run never began are started; runs the daemon owned
-    /// that a crash interrupted are resumed (completed nodes are not run again).
+    /// At start: runs the daemon owned that a crash interrupted are resumed (completed
+    /// nodes are not run again), then slots claimed whose run never began are started —
+    /// in that order, so a claimed slot waits behind its trigger's resumed run as it
+    /// waited before the crash, and never runs beside it.
     pub fn recover(self: &Arc<Self>) {
+        match self.setup.history.unfinished_runs() {
+            Ok(ids) => {
+                for id in ids {
+                    if let Err(e) = self.resume(&id, "interrupted by a stop or a crash") {
+                        self.log().warn(&format!("cannot resume run {id}: {e}"));
+                    }
+                }
+            }
+            Err(e) => self.log().error(&format!("cannot read unfinished runs: {e}")),
+        }
         match self.setup.history.unstarted() {
             Ok(rows) => {
                 for row in rows {
@@ -654,16 +666,6 @@ impl Daemon {
                 }
             }
             Err(e) => self.log().error(&format!("cannot read claimed slots: {e}")),
-        }
-        match self.setup.history.unfinished_runs() {
-            Ok(ids) => {
-                for id in ids {
-                    if let Err(e) = self.resume(&id, "interrupted by a stop or a crash") {
-                        self.log().warn(&format!("cannot resume run {id}: {e}"));
-                    }
-                }
-            }
-            Err(e) => self.log().error(&format!("cannot read unfinished runs: {e}")),
         }
     }
 
