@@ -9,6 +9,8 @@ mod pty;
 mod chat;
 mod config;
 mod corpus;
+mod daemon;
+mod daemon_world;
 mod examples;
 mod layering;
 mod llm;
