@@ -1,7 +1,8 @@
 //! Slots missed while the daemon was down: `kill -9` before a slot and a later start
-//! (`catch_up: once` runs it caught up, `skip` records it skipped), `kill -9` in the middle
-//! of a slot's run (the run is resumed, never started again, and a node that had finished
-//! does not run twice), and three days down with `once`, `all` and `skip`.
+//! (`catch_up: once` runs it caught up, `skip` records it skipped), `kill -9` or a stop in
+//! the middle of a slot's run (the run is resumed, never started again, and a node that
+//! had finished does not run twice), `kill -9` with slots queued (started in turn after
+//! the resumed run), and three days down with `once`, `all` and `skip`.
 
 use super::{Home, briefs, cron_skill, instant, one_at_a_time, timed_skill, utc, wait_for};
 
@@ -41,6 +42,17 @@ fn kill_9_before_a_slot_then_a_later_start_catches_it_up_once_or_records_it_skip
 
 #[test]
 fn kill_9_during_a_slots_run_resumes_that_run_and_a_finished_node_does_not_run_again() {
+    down_during_a_run(true);
+}
+
+#[test]
+fn a_stop_during_a_slots_run_records_it_interrupted_and_the_next_start_resumes_it() {
+    down_during_a_run(false);
+}
+
+/// A slot's run goes down after its first node (`kill -9`, or `pyra daemon stop`) while
+/// its second waits; the next start finishes that very run.
+fn down_during_a_run(kill: bool) {
     let home = Home::new();
     let out = home.out("steps");
     home.install(
@@ -75,8 +87,13 @@ nodes:
     let rows = home.history("long");
     assert_eq!(briefs(&rows), [format!("{} ran", utc("2027-01-10T09:00:00+01:00"))]);
     let run = rows[0].run.clone().expect("the slot's run");
-    daemon.kill9();
-    assert_eq!(home.lines("steps"), ["first"], "killed while the run waited");
+    if kill {
+        daemon.kill9();
+    } else {
+        daemon.stop();
+    }
+    assert_eq!(home.lines("steps"), ["first"], "down while the run waited");
+    assert_eq!(home.runs("long")[0]["status"], "interrupted");
 
     let daemon = home.start_at("2027-01-10T09:01:00+01:00");
     let rows = home.settled_history("long", 1);
