@@ -1,10 +1,11 @@
 //! `pyra emit NAME [--data JSON | --data-file F|-] [--id ID]`: an event for the skills
 //! whose `event: NAME` trigger holds. Handed to the daemon when it runs (which starts the
-//! runs at once); stored in `pyra.db` otherwise and delivered when the daemon starts. An
-//! id makes delivery idempotent: the same id twice starts the runs once. Invalid JSON is a
-//! usage error and nothing is stored.
+//! runs at once; one starting or stopping is waited for); stored in `pyra.db` otherwise
+//! and delivered when the daemon starts. An id makes delivery idempotent: the same id
+//! twice starts the runs once. Invalid JSON is a usage error and nothing is stored.
 
 use std::io::Read;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use term::output;
@@ -36,6 +37,32 @@ fn valid_name(name: &str) -> bool {
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && name.len() <= 64
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
+}
+
+/// How long `emit` keeps asking a daemon that holds its lock but does not answer.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Hands the event to the daemon. One that holds its lock but does not answer is starting
+/// or stopping: asked again until it answers (and delivers) or is gone (and the event is
+/// stored for its next start), rather than an error that drops the event. Asking again is safe:
+/// the request carries the event's id, and a delivered id starts nothing twice.
+fn ask_patiently(home: &Home, request: &Value) -> Result<Value, AskError> {
+    let began = Instant::now();
+    let mut said = false;
+    loop {
+        match daemon_client::ask(home, "emit", request.clone()) {
+            Err(AskError::Io(why)) if began.elapsed() < PATIENCE => {
+                if !said {
+                    output::err(&format!(
+                        "the daemon does not answer yet ({why}); it is starting or stopping: waiting for it\n"
+                    ));
+                    said = true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
 
 pub fn run(home: &Home, args: EmitArgs) -> Result<u8, Failure> {
@@ -73,7 +100,7 @@ pub fn run(home: &Home, args: EmitArgs) -> Result<u8, Failure> {
     let id = args.id.clone().unwrap_or_else(runtime::new_run_id);
     let at = runtime::now_ms();
     let request = json!({ "name": args.name, "data": data, "id": id, "at": at, "source": "cli" });
-    match daemon_client::ask(home, "emit", request) {
+    match ask_patiently(home, &request) {
         Ok(reply) => {
             let runs: Vec<&str> = reply["runs"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
             if args.json {
