@@ -481,7 +481,9 @@ impl Daemon {
         queue: bool,
     ) {
         let run_id = runtime::new_run_id();
-        match self.setup.history.claim(skill, key, at, word, &run_id, now_ms()) {
+        // Decided by the schedule's clock, as skipped slots are (PYRA_CLOCK may set it).
+        let decided = self.setup.clock.now().timestamp_millis();
+        match self.setup.history.claim(skill, key, at, word, &run_id, decided) {
             Ok(true) => {}
             Ok(false) => {
                 self.log().info(&format!("{skill}: slot {} was claimed by another daemon", rfc(at)));

@@ -137,6 +137,9 @@ fn three_days_down_give_one_three_or_no_runs_with_three_rows_each() {
     );
     assert_eq!(briefs(&all), [2, 3, 4].map(|d| format!("{} caught-up", slot(d))));
     assert_eq!(briefs(&skip), [2, 3, 4].map(|d| format!("{} skipped downtime", slot(d))));
+    for row in once.iter().chain(&all).chain(&skip) {
+        assert!(row.decided_in_time(), "decided after its slot, on the daemon's clock: {row:?}");
+    }
 
     assert_eq!(home.runs("daily_once").len(), 1);
     assert!(home.runs("daily_skip").is_empty());

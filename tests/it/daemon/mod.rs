@@ -63,6 +63,8 @@ pub struct Row {
     pub reason: Option<String>,
     pub run: Option<String>,
     pub run_status: Option<String>,
+    /// When the daemon decided it, by its clock.
+    pub decided_at: String,
 }
 
 impl Row {
@@ -72,6 +74,11 @@ impl Row {
             Some(reason) => format!("{} {} {reason}", self.slot, self.outcome),
             None => format!("{} {}", self.slot, self.outcome),
         }
+    }
+
+    /// Whether it was decided at or after its time (on the daemon's clock).
+    pub fn decided_in_time(&self) -> bool {
+        instant(&self.decided_at) >= instant(&self.slot)
     }
 
     /// Whether its run ran to the end (or it has none).
@@ -227,6 +234,7 @@ impl Home {
                 reason: r["reason"].as_str().map(str::to_string),
                 run: r["run"].as_str().map(str::to_string),
                 run_status: r["run_status"].as_str().map(str::to_string),
+                decided_at: r["decided_at"].as_str().expect("decided_at").to_string(),
             })
             .collect();
         rows.sort_by_key(|r| instant(&r.slot));

@@ -37,6 +37,7 @@ fn play(zone: &str, from: &str, until: &str, jobs: &[(&str, &str)]) -> Vec<Vec<S
             for row in &rows {
                 assert!(matches!(row.outcome.as_str(), "ran" | "caught-up"), "every slot runs: {row:?}");
                 assert_eq!(row.run_status.as_deref(), Some("succeeded"), "{row:?}");
+                assert!(row.decided_in_time(), "decided after its slot, on the daemon's clock: {row:?}");
             }
             let runs = home.runs(name);
             let scheduled: Vec<&str> = runs.iter().map(|r| r["scheduled_for"].as_str().unwrap()).collect();
