@@ -50,15 +50,6 @@ impl Home {
         std::fs::write(self.path().join("skills").join(format!("{name}.yaml")), yaml).expect("write skill");
     }
 
-    fn ping(&self) -> bool {
-        self.cmd()
-            .args(["daemon", "status", "--json"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
     fn socket_answers(&self) -> bool {
         let socket = self.path().join("run").join("daemon.sock");
         let Ok(stream) = std::os::unix::net::UnixStream::connect(&socket) else { return false };
@@ -214,7 +205,7 @@ fn d3_cron(quick: bool) {
         let before = std::fs::read_to_string(&log).unwrap_or_default().matches(marker).count();
         home.wait_for(|| std::fs::read_to_string(&log).unwrap_or_default().matches(marker).count() > before);
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let line = text.lines().filter(|l| l.contains(marker)).last().unwrap_or_default().to_string();
+        let line = text.lines().rfind(|l| l.contains(marker)).unwrap_or_default().to_string();
         let late: f64 = line
             .split(" starts ")
             .nth(1)

@@ -246,6 +246,7 @@ fn a_webhook_on_a_public_address_is_refused_before_the_daemon_starts() {
 }
 
 #[test]
+#[allow(clippy::print_stderr, reason = "a skipped check says why in the test's output")]
 fn install_service_dry_run_prints_a_unit_that_systemd_accepts() {
     let home = Home::new();
     let out = home.pyra.run(["daemon", "install-service", "--dry-run"]);
