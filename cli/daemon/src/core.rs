@@ -25,16 +25,23 @@ use clock::Clock;
 use lang::cron::CronExpr;
 use lang::model::{CatchUp, EventTrigger, Overlap, Trigger};
 use runtime::program::Program;
-use runtime::{Origin, RunError, Runtime, SkillText, SqliteStore, Store};
+use runtime::{Origin, RunError, Runtime, SkillText, SqliteStore};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
-use crate::history::{EventRow, History, outcome};
+use crate::history::{History, outcome};
 use crate::log::Log;
 use crate::slots::{self, Decision, OnTime};
 use crate::supervisor::Supervisor;
+
+mod events;
+mod resume;
+mod status;
+
+pub use events::event_inputs;
+pub use status::rss_bytes;
 
 /// The longest the cron and deadline tasks sleep before looking at the wall clock again:
 /// a slot fires at most this late after a suspend or a clock jump.
@@ -568,43 +575,6 @@ impl Daemon {
         Ok(run_id)
     }
 
-    /// Continues a run inside the daemon (a crash, an approval answered, a deadline).
-    pub fn resume(self: &Arc<Self>, run_id: &str, why: &str) -> Result<(), String> {
-        let record =
-            self.setup.sqlite.run(run_id).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run_id}`"))?;
-        let key = self.setup.history.trigger_of_run(run_id)?;
-        {
-            let mut st = self.state();
-            if st.flights.contains_key(run_id) {
-                return Ok(());
-            }
-            st.flights.insert(
-                run_id.to_string(),
-                Flight {
-                    skill: record.skill.clone(),
-                    key,
-                    started_by: record.started_by.clone().unwrap_or_else(|| "cli".into()),
-                    since: now_ms(),
-                    abort: None,
-                },
-            );
-        }
-        self.log().info(&format!("resuming run {run_id} of {} ({why})", record.skill));
-        let daemon = self.clone();
-        let id = run_id.to_string();
-        let handle = tokio::spawn(async move {
-            let permit = daemon.runs.acquire().await;
-            let result = daemon.setup.runtime.resume(&id, None).await;
-            drop(permit);
-            let key = daemon.state().flights.get(&id).and_then(|f| f.key.clone());
-            daemon.finished(&id, &record.skill, key, result.map_err(|e| e.to_string()));
-        });
-        if let Some(flight) = self.state().flights.get_mut(run_id) {
-            flight.abort = Some(handle.abort_handle());
-        }
-        Ok(())
-    }
-
     fn finished(
         self: &Arc<Self>,
         run_id: &str,
@@ -629,75 +599,6 @@ impl Daemon {
         }
     }
 
-    /// At start: runs the daemon owned that a crash interrupted are resumed (completed
-    /// nodes are not run again), then slots claimed whose run never began are started —
-    /// in that order, so a claimed slot waits behind its trigger's resumed run as it
-    /// waited before the crash, and never runs beside it.
-    pub fn recover(self: &Arc<Self>) {
-        match self.setup.history.unfinished_runs() {
-            Ok(ids) => {
-                for id in ids {
-                    if let Err(e) = self.resume(&id, "interrupted by a stop or a crash") {
-                        self.log().warn(&format!("cannot resume run {id}: {e}"));
-                    }
-                }
-            }
-            Err(e) => self.log().error(&format!("cannot read unfinished runs: {e}")),
-        }
-        match self.setup.history.unstarted() {
-            Ok(rows) => {
-                for row in rows {
-                    let Some(run_id) = row.run_id.clone() else { continue };
-                    let with = self
-                        .state()
-                        .crons
-                        .iter()
-                        .find(|a| a.skill == row.skill && a.key == row.trigger)
-                        .map(|a| a.with.clone())
-                        .unwrap_or_default();
-                    let word = if row.outcome == outcome::CAUGHT_UP { outcome::CAUGHT_UP } else { outcome::RAN };
-                    self.state()
-                        .queues
-                        .entry((row.skill.clone(), row.trigger.clone()))
-                        .or_default()
-                        .push_back(Queued { slot: row.slot, run_id, outcome: word });
-                    let (running, _) = self.load_of(&row.skill, &row.trigger);
-                    if running == 0 {
-                        self.start_queued(&row.skill, &row.trigger, &with);
-                    }
-                }
-            }
-            Err(e) => self.log().error(&format!("cannot read claimed slots: {e}")),
-        }
-    }
-
-    /// The deadline task: a waiting run is resumed when its earliest approval deadline
-    /// passes, so `on_timeout` applies then.
-    pub async fn deadline_task(self: Arc<Self>) -> Result<(), String> {
-        loop {
-            let rows = self.setup.history.waiting_deadlines()?;
-            let now = now_ms();
-            let mut next: Option<i64> = None;
-            for (run_id, deadline) in rows {
-                if deadline <= now {
-                    if !self.state().flights.contains_key(&run_id)
-                        && let Err(e) = self.resume(&run_id, "an approval's deadline passed")
-                    {
-                        self.log().warn(&format!("cannot resume run {run_id}: {e}"));
-                    }
-                } else {
-                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
-                }
-            }
-            let wait = next.map_or(TICK, |n| Duration::from_millis((n - now).max(0) as u64).min(TICK));
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = self.wake_deadlines.notified() => {}
-                () = self.stop.cancelled() => return Ok(()),
-            }
-        }
-    }
-
     /// The reload task: the skill folders are looked at every [`RESCAN`].
     pub async fn rescan_task(self: Arc<Self>) -> Result<(), String> {
         loop {
@@ -707,72 +608,6 @@ impl Daemon {
             }
             self.reload_if_changed();
         }
-    }
-
-    /// Stores an event and starts every skill whose event trigger matches it. An id seen
-    /// before starts nothing (and the reply names the runs it started then).
-    pub fn emit(self: &Arc<Self>, event: EventRow) -> Result<Value, String> {
-        let history = &self.setup.history;
-        if !history.add_event(&event)? {
-            let runs = history.event_runs(&event.id)?.unwrap_or_default();
-            return Ok(json!({ "id": event.id, "duplicate": true, "runs": runs }));
-        }
-        let runs = self.deliver(&event)?;
-        Ok(json!({ "id": event.id, "duplicate": false, "runs": runs }))
-    }
-
-    /// Delivers a stored event (once, even with two daemons): the runs it started.
-    pub fn deliver(self: &Arc<Self>, event: &EventRow) -> Result<Vec<String>, String> {
-        let history = &self.setup.history;
-        if !history.take_event(&event.id, now_ms())? {
-            return Ok(history.event_runs(&event.id)?.unwrap_or_default());
-        }
-        let targets: Vec<(String, EventTrigger)> =
-            self.state().events.iter().filter(|(_, t)| t.event == event.name).cloned().collect();
-        let at = DateTime::from_timestamp_millis(event.at).map(|t| t.to_rfc3339());
-        let context = json!({
-            "event": { "name": event.name, "data": event.data, "id": event.id, "at": at },
-        });
-        let started_by = if event.source == "webhook" { "webhook" } else { "event" };
-        let mut runs = Vec::new();
-        for (skill, trigger) in targets {
-            match event_inputs(&trigger, &context) {
-                Ok(None) => {}
-                Ok(Some(inputs)) => {
-                    let origin = Origin { id: None, started_by: Some(started_by.into()), scheduled_for: None };
-                    match self.launch(&skill, inputs, origin, None) {
-                        Ok(id) => {
-                            self.log().info(&format!("event {} ({}) starts {skill}: run {id}", event.name, event.id));
-                            runs.push(id);
-                        }
-                        Err(e) => self.log().error(&format!("event {}: cannot start {skill}: {e}", event.name)),
-                    }
-                }
-                Err(e) => self.log().warn(&format!("event {}: trigger of {skill} not evaluated: {e}", event.name)),
-            }
-        }
-        history.delivered_runs(&event.id, &runs)?;
-        Ok(runs)
-    }
-
-    /// Delivers the events stored while the daemon was down.
-    pub fn deliver_pending(self: &Arc<Self>) {
-        match self.setup.history.pending_events() {
-            Ok(events) => {
-                for event in events {
-                    if let Err(e) = self.deliver(&event) {
-                        self.log().error(&format!("cannot deliver event {}: {e}", event.id));
-                    }
-                }
-            }
-            Err(e) => self.log().error(&format!("cannot read stored events: {e}")),
-        }
-    }
-
-    /// `pyra schedule run SKILL`: a run marked manual; the schedule is untouched.
-    pub fn run_manual(self: &Arc<Self>, skill: &str, inputs: Map<String, Value>) -> Result<String, String> {
-        let origin = Origin { id: None, started_by: Some("manual".into()), scheduled_for: None };
-        self.launch(skill, inputs, origin, None)
     }
 
     /// Ends in-flight runs as interrupted (a stop): the next start resumes them.
@@ -786,71 +621,6 @@ impl Daemon {
             let _ = self.setup.sqlite.mark_interrupted(&id);
         }
         runtime::procs::kill_all();
-    }
-
-    /// Everything `pyra daemon status` shows.
-    pub fn status(&self) -> Value {
-        let last: HashMap<(String, String), crate::history::SlotRow> = self
-            .setup
-            .history
-            .last_outcomes()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| ((r.skill.clone(), r.trigger.clone()), r))
-            .collect();
-        let st = self.state();
-        let mut triggers = Vec::new();
-        for arm in &st.crons {
-            let last = last.get(&(arm.skill.clone(), arm.key.clone()));
-            triggers.push(json!({
-                "skill": arm.skill,
-                "kind": "cron",
-                "spec": arm.cron,
-                "timezone": arm.zone.name(),
-                "next": arm.next.map(|t| t.to_rfc3339()),
-                "last": last.map(|r| json!({
-                    "slot": rfc(r.slot), "outcome": r.outcome, "reason": r.reason, "run": r.run_id, "run_status": r.run_status,
-                })),
-            }));
-        }
-        for (skill, t) in &st.events {
-            triggers.push(json!({ "skill": skill, "kind": "event", "spec": t.event, "if": t.condition }));
-        }
-        let flights: Vec<Value> = st
-            .flights
-            .iter()
-            .map(|(id, f)| json!({ "run": id, "skill": f.skill, "trigger": f.started_by, "since": rfc(f.since) }))
-            .collect();
-        let tasks: Vec<Value> = self
-            .supervisor
-            .status()
-            .into_iter()
-            .map(|t| {
-                json!({
-                    "name": t.name, "running": t.running, "restarts": t.restarts, "last_error": t.last_error,
-                    "next_restart_in_ms": t.next_restart_in.map(|d| d.as_millis() as u64),
-                })
-            })
-            .collect();
-        json!({
-            "pid": std::process::id(),
-            "version": self.setup.version,
-            "home": self.setup.home,
-            "uptime_ms": self.started.elapsed().as_millis() as u64,
-            "now": self.setup.clock.now().to_rfc3339(),
-            "clock_set": self.setup.clock.is_set(),
-            "skills": st.skills.keys().collect::<Vec<_>>(),
-            "broken": st.broken.values().collect::<Vec<_>>(),
-            "triggers": triggers,
-            "runs": flights,
-            "queued": st.queues.values().map(VecDeque::len).sum::<usize>(),
-            "tasks": tasks,
-            "vault": self.setup.agent.state(),
-            "rss_bytes": rss_bytes(),
-            "max_runs": self.setup.max_runs,
-            "reloads": st.reloads,
-            "log": self.setup.log.path(),
-        })
     }
 }
 
@@ -867,47 +637,4 @@ fn window(c: &lang::model::CronTrigger) -> chrono::Duration {
 /// An instant in milliseconds, as RFC 3339.
 pub fn rfc(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339()).unwrap_or_else(|| ms.to_string())
-}
-
-/// The process's resident set size.
-pub fn rss_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * rustix::param::page_size() as u64)
-}
-
-/// Whether an event trigger's `if:` holds, and its `with:` rendered: the run's inputs.
-pub fn event_inputs(trigger: &EventTrigger, context: &Value) -> Result<Option<Map<String, Value>>, String> {
-    let env = runtime::program::environment();
-    let ctx = runtime::program::jvalue(context);
-    if let Some(condition) = &trigger.condition {
-        let expr = runtime::program::single_expression(condition).unwrap_or(condition);
-        let holds = env.compile_expression(expr).and_then(|e| e.eval(&ctx)).map_err(|e| format!("`if`: {e}"))?;
-        if !holds.is_true() {
-            return Ok(None);
-        }
-    }
-    let mut inputs = Map::new();
-    for (name, value) in &trigger.with {
-        inputs.insert(name.clone(), render(env, value, &ctx).map_err(|e| format!("`with.{name}`: {e}"))?);
-    }
-    Ok(Some(inputs))
-}
-
-fn render(env: &minijinja::Environment<'_>, value: &Value, ctx: &minijinja::Value) -> Result<Value, String> {
-    Ok(match value {
-        Value::String(text) if lang::template::has_template_syntax(text) => {
-            if let Some(expr) = runtime::program::single_expression(text) {
-                let out = env.compile_expression(expr).and_then(|e| e.eval(ctx)).map_err(|e| e.to_string())?;
-                serde_json::to_value(&out).map_err(|e| e.to_string())?
-            } else {
-                Value::String(env.render_str(text, ctx).map_err(|e| e.to_string())?)
-            }
-        }
-        Value::Array(items) => Value::Array(items.iter().map(|v| render(env, v, ctx)).collect::<Result<_, _>>()?),
-        Value::Object(map) => Value::Object(
-            map.iter().map(|(k, v)| Ok((k.clone(), render(env, v, ctx)?))).collect::<Result<_, String>>()?,
-        ),
-        other => other.clone(),
-    })
 }

@@ -1,0 +1,118 @@
+//! Events: `pyra emit` and the webhook store an event once (its id), and delivering it
+//! starts every armed skill whose `event:` trigger names it and whose `if:` holds, with the
+//! trigger's `with:` rendered over `event.{name,data,id,at}` as the run's inputs. A
+//! delivery is taken once, even by two daemons sharing one database.
+
+use std::sync::Arc;
+
+use chrono::DateTime;
+use lang::model::EventTrigger;
+use runtime::Origin;
+use serde_json::{Map, Value, json};
+
+use super::{Daemon, now_ms};
+use crate::history::EventRow;
+
+impl Daemon {
+    /// Stores an event and starts every skill whose event trigger matches it. An id seen
+    /// before starts nothing (and the reply names the runs it started then).
+    pub fn emit(self: &Arc<Self>, event: EventRow) -> Result<Value, String> {
+        let history = &self.setup.history;
+        if !history.add_event(&event)? {
+            let runs = history.event_runs(&event.id)?.unwrap_or_default();
+            return Ok(json!({ "id": event.id, "duplicate": true, "runs": runs }));
+        }
+        let runs = self.deliver(&event)?;
+        Ok(json!({ "id": event.id, "duplicate": false, "runs": runs }))
+    }
+
+    /// Delivers a stored event (once, even with two daemons): the runs it started.
+    pub fn deliver(self: &Arc<Self>, event: &EventRow) -> Result<Vec<String>, String> {
+        let history = &self.setup.history;
+        if !history.take_event(&event.id, now_ms())? {
+            return Ok(history.event_runs(&event.id)?.unwrap_or_default());
+        }
+        let targets: Vec<(String, EventTrigger)> =
+            self.state().events.iter().filter(|(_, t)| t.event == event.name).cloned().collect();
+        let at = DateTime::from_timestamp_millis(event.at).map(|t| t.to_rfc3339());
+        let context = json!({
+            "event": { "name": event.name, "data": event.data, "id": event.id, "at": at },
+        });
+        let started_by = if event.source == "webhook" { "webhook" } else { "event" };
+        let mut runs = Vec::new();
+        for (skill, trigger) in targets {
+            match event_inputs(&trigger, &context) {
+                Ok(None) => {}
+                Ok(Some(inputs)) => {
+                    let origin = Origin { id: None, started_by: Some(started_by.into()), scheduled_for: None };
+                    match self.launch(&skill, inputs, origin, None) {
+                        Ok(id) => {
+                            self.log().info(&format!("event {} ({}) starts {skill}: run {id}", event.name, event.id));
+                            runs.push(id);
+                        }
+                        Err(e) => self.log().error(&format!("event {}: cannot start {skill}: {e}", event.name)),
+                    }
+                }
+                Err(e) => self.log().warn(&format!("event {}: trigger of {skill} not evaluated: {e}", event.name)),
+            }
+        }
+        history.delivered_runs(&event.id, &runs)?;
+        Ok(runs)
+    }
+
+    /// Delivers the events stored while the daemon was down.
+    pub fn deliver_pending(self: &Arc<Self>) {
+        match self.setup.history.pending_events() {
+            Ok(events) => {
+                for event in events {
+                    if let Err(e) = self.deliver(&event) {
+                        self.log().error(&format!("cannot deliver event {}: {e}", event.id));
+                    }
+                }
+            }
+            Err(e) => self.log().error(&format!("cannot read stored events: {e}")),
+        }
+    }
+
+    /// `pyra schedule run SKILL`: a run marked manual; the schedule is untouched.
+    pub fn run_manual(self: &Arc<Self>, skill: &str, inputs: Map<String, Value>) -> Result<String, String> {
+        let origin = Origin { id: None, started_by: Some("manual".into()), scheduled_for: None };
+        self.launch(skill, inputs, origin, None)
+    }
+}
+
+/// Whether an event trigger's `if:` holds, and its `with:` rendered: the run's inputs.
+pub fn event_inputs(trigger: &EventTrigger, context: &Value) -> Result<Option<Map<String, Value>>, String> {
+    let env = runtime::program::environment();
+    let ctx = runtime::program::jvalue(context);
+    if let Some(condition) = &trigger.condition {
+        let expr = runtime::program::single_expression(condition).unwrap_or(condition);
+        let holds = env.compile_expression(expr).and_then(|e| e.eval(&ctx)).map_err(|e| format!("`if`: {e}"))?;
+        if !holds.is_true() {
+            return Ok(None);
+        }
+    }
+    let mut inputs = Map::new();
+    for (name, value) in &trigger.with {
+        inputs.insert(name.clone(), render(env, value, &ctx).map_err(|e| format!("`with.{name}`: {e}"))?);
+    }
+    Ok(Some(inputs))
+}
+
+fn render(env: &minijinja::Environment<'_>, value: &Value, ctx: &minijinja::Value) -> Result<Value, String> {
+    Ok(match value {
+        Value::String(text) if lang::template::has_template_syntax(text) => {
+            if let Some(expr) = runtime::program::single_expression(text) {
+                let out = env.compile_expression(expr).and_then(|e| e.eval(ctx)).map_err(|e| e.to_string())?;
+                serde_json::to_value(&out).map_err(|e| e.to_string())?
+            } else {
+                Value::String(env.render_str(text, ctx).map_err(|e| e.to_string())?)
+            }
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| render(env, v, ctx)).collect::<Result<_, _>>()?),
+        Value::Object(map) => Value::Object(
+            map.iter().map(|(k, v)| Ok((k.clone(), render(env, v, ctx)?))).collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}

@@ -1,0 +1,120 @@
+//! Runs continued by the daemon: after a crash or a stop (at start, before the claimed
+//! slots that never started are queued behind them), when an approval's deadline passes
+//! (so its `on_timeout` applies then, not when someone next looks), and when `pyra
+//! approve`/`reject` hands the answer over. Completed nodes are never run again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use runtime::Store;
+
+use super::{Daemon, Flight, Queued, TICK, now_ms};
+use crate::history::outcome;
+
+impl Daemon {
+    /// Continues a run inside the daemon (a crash, an approval answered, a deadline).
+    pub fn resume(self: &Arc<Self>, run_id: &str, why: &str) -> Result<(), String> {
+        let record =
+            self.setup.sqlite.run(run_id).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run_id}`"))?;
+        let key = self.setup.history.trigger_of_run(run_id)?;
+        {
+            let mut st = self.state();
+            if st.flights.contains_key(run_id) {
+                return Ok(());
+            }
+            st.flights.insert(
+                run_id.to_string(),
+                Flight {
+                    skill: record.skill.clone(),
+                    key,
+                    started_by: record.started_by.clone().unwrap_or_else(|| "cli".into()),
+                    since: now_ms(),
+                    abort: None,
+                },
+            );
+        }
+        self.log().info(&format!("resuming run {run_id} of {} ({why})", record.skill));
+        let daemon = self.clone();
+        let id = run_id.to_string();
+        let handle = tokio::spawn(async move {
+            let permit = daemon.runs.acquire().await;
+            let result = daemon.setup.runtime.resume(&id, None).await;
+            drop(permit);
+            let key = daemon.state().flights.get(&id).and_then(|f| f.key.clone());
+            daemon.finished(&id, &record.skill, key, result.map_err(|e| e.to_string()));
+        });
+        if let Some(flight) = self.state().flights.get_mut(run_id) {
+            flight.abort = Some(handle.abort_handle());
+        }
+        Ok(())
+    }
+
+    /// At start: runs the daemon owned that a crash interrupted are resumed (completed
+    /// nodes are not run again), then slots claimed whose run never began are started —
+    /// in that order, so a claimed slot waits behind its trigger's resumed run as it
+    /// waited before the crash, and never runs beside it.
+    pub fn recover(self: &Arc<Self>) {
+        match self.setup.history.unfinished_runs() {
+            Ok(ids) => {
+                for id in ids {
+                    if let Err(e) = self.resume(&id, "interrupted by a stop or a crash") {
+                        self.log().warn(&format!("cannot resume run {id}: {e}"));
+                    }
+                }
+            }
+            Err(e) => self.log().error(&format!("cannot read unfinished runs: {e}")),
+        }
+        match self.setup.history.unstarted() {
+            Ok(rows) => {
+                for row in rows {
+                    let Some(run_id) = row.run_id.clone() else { continue };
+                    let with = self
+                        .state()
+                        .crons
+                        .iter()
+                        .find(|a| a.skill == row.skill && a.key == row.trigger)
+                        .map(|a| a.with.clone())
+                        .unwrap_or_default();
+                    let word = if row.outcome == outcome::CAUGHT_UP { outcome::CAUGHT_UP } else { outcome::RAN };
+                    self.state()
+                        .queues
+                        .entry((row.skill.clone(), row.trigger.clone()))
+                        .or_default()
+                        .push_back(Queued { slot: row.slot, run_id, outcome: word });
+                    let (running, _) = self.load_of(&row.skill, &row.trigger);
+                    if running == 0 {
+                        self.start_queued(&row.skill, &row.trigger, &with);
+                    }
+                }
+            }
+            Err(e) => self.log().error(&format!("cannot read claimed slots: {e}")),
+        }
+    }
+
+    /// The deadline task: a waiting run is resumed when its earliest approval deadline
+    /// passes, so `on_timeout` applies then.
+    pub async fn deadline_task(self: Arc<Self>) -> Result<(), String> {
+        loop {
+            let rows = self.setup.history.waiting_deadlines()?;
+            let now = now_ms();
+            let mut next: Option<i64> = None;
+            for (run_id, deadline) in rows {
+                if deadline <= now {
+                    if !self.state().flights.contains_key(&run_id)
+                        && let Err(e) = self.resume(&run_id, "an approval's deadline passed")
+                    {
+                        self.log().warn(&format!("cannot resume run {run_id}: {e}"));
+                    }
+                } else {
+                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                }
+            }
+            let wait = next.map_or(TICK, |n| Duration::from_millis((n - now).max(0) as u64).min(TICK));
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.wake_deadlines.notified() => {}
+                () = self.stop.cancelled() => return Ok(()),
+            }
+        }
+    }
+}
