@@ -58,6 +58,16 @@ pub struct EventRow {
     pub source: String,
 }
 
+/// A run an event's delivery starts: chosen, with its inputs, before it is committed.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Planned {
+    pub run: String,
+    pub skill: String,
+    pub inputs: serde_json::Map<String, Value>,
+    /// `event` or `webhook`.
+    pub started_by: String,
+}
+
 /// The daemon's tables, over its own connection to `pyra.db`.
 pub struct History {
     conn: Mutex<Connection>,
@@ -268,22 +278,42 @@ impl History {
         })
     }
 
-    /// Claims an event for delivery (two daemons sharing a home deliver it once): marks it
-    /// delivered now, runs to be filled in by [`History::delivered_runs`].
-    pub fn take_event(&self, id: &str, now: i64) -> Result<bool, String> {
+    /// Takes an event for delivery with the runs planned for it, in one commit: false
+    /// when it was taken before (by this daemon or another sharing the file).
+    pub fn take_event(&self, id: &str, now: i64, plan: &[Planned]) -> Result<bool, String> {
+        let runs = serde_json::to_string(plan).map_err(|e| e.to_string())?;
         self.with(|c| {
-            c.prepare_cached("UPDATE events SET delivered_at = ?2, runs = '[]' WHERE id = ?1 AND delivered_at IS NULL")?
-                .execute(params![id, now])
+            c.prepare_cached("UPDATE events SET delivered_at = ?2, runs = ?3 WHERE id = ?1 AND delivered_at IS NULL")?
+                .execute(params![id, now, runs])
                 .map(|n| n == 1)
         })
     }
 
-    /// Records the runs a taken event started.
-    pub fn delivered_runs(&self, id: &str, runs: &[String]) -> Result<(), String> {
-        let runs = serde_json::to_string(runs).map_err(|e| e.to_string())?;
-        self.with(|c| {
-            c.prepare_cached("UPDATE events SET runs = ?2 WHERE id = ?1")?.execute(params![id, runs]).map(drop)
-        })
+    /// Runs planned for events delivered since `since` that never started (a crash
+    /// between the delivery's commit and the runs' first), oldest first.
+    pub fn unstarted_event_runs(&self, since: i64) -> Result<Vec<Planned>, String> {
+        let lists: Vec<String> = self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT runs FROM events WHERE delivered_at >= ?1 AND runs IS NOT NULL AND runs != '[]' ORDER BY at, id",
+            )?;
+            let rows = stmt.query_map([since], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        let mut missing = Vec::new();
+        for list in lists {
+            let plan: Vec<Planned> = serde_json::from_str(&list).unwrap_or_default();
+            for planned in plan {
+                let exists = self.with(|c| {
+                    c.prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?
+                        .query_row([&planned.run], |_| Ok(()))
+                        .optional()
+                })?;
+                if exists.is_none() {
+                    missing.push(planned);
+                }
+            }
+        }
+        Ok(missing)
     }
 
     /// The runs an event started (`None`: no such event, or not delivered yet).
@@ -291,7 +321,10 @@ impl History {
         let text: Option<Option<String>> = self.with(|c| {
             c.prepare_cached("SELECT runs FROM events WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()
         })?;
-        Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
+        Ok(text
+            .flatten()
+            .and_then(|t| serde_json::from_str::<Vec<Planned>>(&t).ok())
+            .map(|plan| plan.into_iter().map(|p| p.run).collect()))
     }
 }
 
@@ -336,10 +369,16 @@ mod tests {
         assert!(h.add_event(&e).unwrap());
         assert!(!h.add_event(&e).unwrap());
         assert_eq!(h.pending_events().unwrap(), vec![e]);
-        assert!(h.take_event("e1", 5).unwrap());
-        assert!(!h.take_event("e1", 6).unwrap());
-        h.delivered_runs("e1", &["r".into()]).unwrap();
+        let plan = vec![Planned {
+            run: "r".into(),
+            skill: "s".into(),
+            inputs: Default::default(),
+            started_by: "event".into(),
+        }];
+        assert!(h.take_event("e1", 5, &plan).unwrap());
+        assert!(!h.take_event("e1", 6, &[]).unwrap());
         assert_eq!(h.event_runs("e1").unwrap(), Some(vec!["r".to_string()]));
+        assert_eq!(h.unstarted_event_runs(0).unwrap(), plan, "r has no run row yet");
         assert!(h.pending_events().unwrap().is_empty());
     }
 }

@@ -11,7 +11,7 @@ use runtime::Origin;
 use serde_json::{Map, Value, json};
 
 use super::{Daemon, now_ms};
-use crate::history::EventRow;
+use crate::history::{EventRow, Planned};
 
 impl Daemon {
     /// Stores an event and starts every skill whose event trigger matches it. An id seen
@@ -26,12 +26,12 @@ impl Daemon {
         Ok(json!({ "id": event.id, "duplicate": false, "runs": runs }))
     }
 
-    /// Delivers a stored event (once, even with two daemons): the runs it started.
+    /// Delivers a stored event (once, even with two daemons): the runs it started. The
+    /// runs are planned first — each trigger's `if:` and `with:`, an id chosen — and the
+    /// plan is committed with the event's taking, so a crash before they start is
+    /// recovered by starting exactly those runs ([`Daemon::start_planned`]).
     pub fn deliver(self: &Arc<Self>, event: &EventRow) -> Result<Vec<String>, String> {
         let history = &self.setup.history;
-        if !history.take_event(&event.id, now_ms())? {
-            return Ok(history.event_runs(&event.id)?.unwrap_or_default());
-        }
         let targets: Vec<(String, EventTrigger)> =
             self.state().events.iter().filter(|(_, t)| t.event == event.name).cloned().collect();
         let at = DateTime::from_timestamp_millis(event.at).map(|t| t.to_rfc3339());
@@ -39,25 +39,36 @@ impl Daemon {
             "event": { "name": event.name, "data": event.data, "id": event.id, "at": at },
         });
         let started_by = if event.source == "webhook" { "webhook" } else { "event" };
-        let mut runs = Vec::new();
+        let mut plan = Vec::new();
         for (skill, trigger) in targets {
             match event_inputs(&trigger, &context) {
                 Ok(None) => {}
                 Ok(Some(inputs)) => {
-                    let origin = Origin { id: None, started_by: Some(started_by.into()), scheduled_for: None };
-                    match self.launch(&skill, inputs, origin, None) {
-                        Ok(id) => {
-                            self.log().info(&format!("event {} ({}) starts {skill}: run {id}", event.name, event.id));
-                            runs.push(id);
-                        }
-                        Err(e) => self.log().error(&format!("event {}: cannot start {skill}: {e}", event.name)),
-                    }
+                    plan.push(Planned { run: runtime::new_run_id(), skill, inputs, started_by: started_by.to_string() })
                 }
                 Err(e) => self.log().warn(&format!("event {}: trigger of {skill} not evaluated: {e}", event.name)),
             }
         }
-        history.delivered_runs(&event.id, &runs)?;
+        if !history.take_event(&event.id, now_ms(), &plan)? {
+            return Ok(history.event_runs(&event.id)?.unwrap_or_default());
+        }
+        let mut runs = Vec::new();
+        for planned in plan {
+            self.log()
+                .info(&format!("event {} ({}) starts {}: run {}", event.name, event.id, planned.skill, planned.run));
+            runs.push(planned.run.clone());
+            self.start_planned(planned);
+        }
         Ok(runs)
+    }
+
+    /// Starts a planned run of an event under its chosen id.
+    pub(super) fn start_planned(self: &Arc<Self>, planned: Planned) {
+        let origin =
+            Origin { id: Some(planned.run.clone()), started_by: Some(planned.started_by), scheduled_for: None };
+        if let Err(e) = self.launch(&planned.skill, planned.inputs, origin, None) {
+            self.log().error(&format!("cannot start {} (run {}): {e}", planned.skill, planned.run));
+        }
     }
 
     /// Delivers the events stored while the daemon was down.

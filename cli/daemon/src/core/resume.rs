@@ -89,6 +89,20 @@ impl Daemon {
             }
             Err(e) => self.log().error(&format!("cannot read claimed slots: {e}")),
         }
+        // Runs planned for events delivered in the last week that never started.
+        let week_ago = now_ms() - 7 * 24 * 3600 * 1000;
+        match self.setup.history.unstarted_event_runs(week_ago) {
+            Ok(plan) => {
+                for planned in plan {
+                    self.log().info(&format!(
+                        "starting run {} of {} (its event was delivered before a crash)",
+                        planned.run, planned.skill
+                    ));
+                    self.start_planned(planned);
+                }
+            }
+            Err(e) => self.log().error(&format!("cannot read delivered events: {e}")),
+        }
     }
 
     /// The deadline task: a waiting run is resumed when its earliest approval deadline
