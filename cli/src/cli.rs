@@ -25,6 +25,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
 
+    /// Log what happens on stderr: `-v` info, `-vv` debug, `-vvv` trace (`PYRA_LOG`
+    /// takes an EnvFilter, e.g. `PYRA_LOG=runtime=debug`). Secret values are masked.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
     #[command(subcommand)]
     pub command: Command,
 }

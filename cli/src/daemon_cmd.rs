@@ -47,7 +47,7 @@ pub enum DaemonCommand {
     },
     /// Read the skills again (also done on its own when a skill file changes).
     Reload,
-    /// Print the daemon's log (`logs/daemon.log`).
+    /// Print the daemon's log (`logs/daemon.log`, JSON lines), one readable line each.
     Logs {
         /// Keep printing what is added.
         #[arg(long, short)]
@@ -55,6 +55,9 @@ pub enum DaemonCommand {
         /// How many of the last lines to print first.
         #[arg(long, short = 'n', default_value_t = 50)]
         lines: usize,
+        /// Print the JSON lines as they are.
+        #[arg(long)]
+        json: bool,
     },
     /// Install a service (systemd user unit, or launchd agent on macOS) that starts the daemon at login.
     InstallService {
@@ -85,7 +88,7 @@ pub fn run(home: &Home, command: DaemonCommand) -> Result<u8, Failure> {
             output::out(&format!("reloaded: {summary}\n"));
             Ok(exit::OK)
         }
-        DaemonCommand::Logs { follow, lines } => logs(home, follow, lines),
+        DaemonCommand::Logs { follow, lines, json } => logs(home, follow, lines, json),
         DaemonCommand::InstallService { dry_run } => crate::service_cmd::install(home, dry_run),
         DaemonCommand::UninstallService { dry_run } => crate::service_cmd::uninstall(home, dry_run),
     }
@@ -170,8 +173,7 @@ fn setup(home: &Home) -> Result<(Setup, Option<config::WebhookSettings>), Failur
     let agent = Arc::new(daemon::agent::Agent::new(&home.root));
     let runs_dir = home.root.join("runs");
     home.ensure_dir(&runs_dir).map_err(|e| Failure::failed(format!("cannot create {}: {e}", runs_dir.display())))?;
-    let stderr = std::io::stderr().is_terminal() || std::env::var_os("JOURNAL_STREAM").is_some();
-    let log = Arc::new(daemon::log::Log::new(&home.root, stderr));
+    let log = Arc::new(daemon::log::Log::new(&home.root));
     let runtime = Runtime {
         registry: Arc::new(plugins::builtin_registry()),
         store: store.clone() as Arc<dyn Store>,
@@ -182,7 +184,7 @@ fn setup(home: &Home) -> Result<(Setup, Option<config::WebhookSettings>), Failur
         locks: Some(runs_dir),
         cancel: CancellationToken::new(),
         secrets: Some(agent.clone()),
-        masker: Arc::default(),
+        masker: runtime::secrets::process_masker(),
         security_log: Some(security::audit::SecurityLog::new(&home.root)),
         home: Some(home.root.clone()),
     };
@@ -217,6 +219,8 @@ fn foreground(home: &Home) -> Result<u8, Failure> {
         }
         Err(e) => return Err(Failure::failed(e.to_string())),
     };
+    let stderr = std::io::stderr().is_terminal() || std::env::var_os("JOURNAL_STREAM").is_some();
+    daemon::log::init_daemon(&home.root, stderr);
     let (setup, webhook) = setup(home)?;
     let extra = webhook
         .into_iter()
@@ -279,7 +283,9 @@ fn start(home: &Home) -> Result<u8, Failure> {
                 return Ok(exit::OK);
             }
             let text = log_since(&log_path, start_len);
-            output::err(&text);
+            for line in text.lines() {
+                output::err(&format!("{}\n", daemon::log::human(line)));
+            }
             return Err(Failure::failed(format!("the daemon did not start ({status}); see {}", log_path.display())));
         }
         match daemon_client::ask(home, "ping", json!({})) {
@@ -467,7 +473,8 @@ fn render_status(v: &Value) -> String {
     out
 }
 
-fn logs(home: &Home, follow: bool, lines: usize) -> Result<u8, Failure> {
+fn logs(home: &Home, follow: bool, lines: usize, json: bool) -> Result<u8, Failure> {
+    let shown = |line: &str| if json { line.to_string() } else { daemon::log::human(line) };
     let path = home.root.join("logs").join(daemon::log::FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -480,7 +487,7 @@ fn logs(home: &Home, follow: bool, lines: usize) -> Result<u8, Failure> {
     };
     let all: Vec<&str> = text.lines().collect();
     for line in &all[all.len().saturating_sub(lines)..] {
-        output::out(&format!("{line}\n"));
+        output::out(&format!("{}\n", shown(line)));
     }
     if !follow {
         return Ok(exit::OK);
@@ -494,7 +501,9 @@ fn logs(home: &Home, follow: bool, lines: usize) -> Result<u8, Failure> {
             offset = 0;
         }
         if len > offset {
-            output::out(&log_since(&path, offset));
+            for line in log_since(&path, offset).lines() {
+                output::out(&format!("{}\n", shown(line)));
+            }
             offset = len;
         }
     }

@@ -60,6 +60,10 @@ pub fn main() -> ExitCode {
 /// Runs a parsed command and returns its exit code.
 pub fn run(cli: Cli) -> Result<u8, Failure> {
     let home = home::Home::resolve(cli.home.as_deref(), cli.profile.as_deref())?;
+    // The daemon installs its own (JSON into its log file).
+    if !matches!(cli.command, cli::Command::Daemon { command: daemon_cmd::DaemonCommand::Start { foreground: true } }) {
+        daemon::log::init_cli(cli.verbose);
+    }
     match cli.command {
         cli::Command::Skill { command } => skill_cmd::run(&home, command),
         cli::Command::Run(args) => run_cmd::run(&home, args),

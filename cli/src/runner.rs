@@ -75,7 +75,7 @@ impl Session {
             locks: Some(runs_dir),
             cancel: CancellationToken::new(),
             secrets: Some(Arc::new(crate::vault_cmd::VaultSource::new(home, progress.clone()))),
-            masker: Arc::default(),
+            masker: runtime::secrets::process_masker(),
             security_log: Some(security::audit::SecurityLog::new(&home.root)),
             home: Some(home.root.clone()),
         };

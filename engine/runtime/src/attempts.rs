@@ -107,7 +107,15 @@ impl Unit {
                 services: self.services.clone(),
                 depth: self.depth,
             };
-            let mut fut = executor.execute(ctx, with.clone());
+            let span = tracing::info_span!(
+                "node",
+                run_id = %self.run_id,
+                skill = %self.program.name,
+                node = %key,
+                kind = %spec.uses,
+                attempt,
+            );
+            let mut fut = tracing::Instrument::instrument(executor.execute(ctx, with.clone()), span.clone());
             let result = match spec.timeout {
                 Some(timeout) => tokio::select! {
                     r = &mut fut => r,
@@ -119,6 +127,14 @@ impl Unit {
                 },
                 None => fut.await,
             };
+            span.in_scope(|| match &result {
+                Ok(Outcome::Done(_)) => tracing::debug!("node attempt succeeded"),
+                Ok(Outcome::Rejected(_)) => tracing::info!("node rejected"),
+                Ok(Outcome::Waiting(_)) => tracing::info!("node waits"),
+                Err(e) => {
+                    tracing::warn!(error = %self.services.runtime.masker.mask(&e.message()), "node attempt failed")
+                }
+            });
             match result {
                 Ok(Outcome::Done(o)) => return Finish::Done(o),
                 Ok(Outcome::Rejected(o)) => return Finish::Rejected(o),

@@ -252,7 +252,10 @@ pub struct Runtime {
 /// Compiles a skill text: validation with all diagnostics, then the program.
 pub fn compile(registry: &Kinds, text: &SkillText) -> Result<Arc<Program>, RunError> {
     let file = SourceFile::new(&text.display, text.source.clone());
-    let validation = lang::validate_source(file, registry);
+    // Prompt files are found beside the skill file; a skill without one has no folder.
+    let folder =
+        text.path.as_deref().map_or_else(lang::Folder::default, |p| lang::Folder::of(p.as_ref(), &text.display));
+    let validation = lang::validate_in(file, registry, &folder);
     let checked = match validation.checked {
         Some(checked) if validation.is_valid() => checked,
         _ => {
@@ -395,7 +398,22 @@ impl Runtime {
         let deadline = program.skill.timeout.map(|t| (Instant::now() + t.0, t.0));
         let job =
             scheduler::Job { program, data, services, run_id: Arc::from(record.id.as_str()), cancel, depth, deadline };
-        scheduler::drive(job).await
+        // The run's span: every node attempt, model call and log line of the run is inside
+        // it (what a tracing subscriber or an exporter shows; nothing is shown without one).
+        let span = tracing::info_span!(
+            "run",
+            run_id = %record.id,
+            skill = %record.skill,
+            depth,
+            resumed,
+            trigger = record.started_by.as_deref().unwrap_or("cli"),
+        );
+        let report = tracing::Instrument::instrument(scheduler::drive(job), span.clone()).await;
+        span.in_scope(|| match &report.error {
+            Some(error) => tracing::info!(status = %report.status, error = %self.masker.mask(error), "run ended"),
+            None => tracing::info!(status = %report.status, "run ended"),
+        });
+        report
     }
 
     /// Continues a run: completed nodes keep their recorded outputs and are never run

@@ -120,6 +120,13 @@ impl Search {
     }
 }
 
+/// The masker of this process: shared by every run's runtime and by the log writers, so
+/// a value hidden in a run is hidden in every log line too.
+pub fn process_masker() -> Arc<Masker> {
+    static SHARED: std::sync::OnceLock<Arc<Masker>> = std::sync::OnceLock::new();
+    SHARED.get_or_init(Arc::default).clone()
+}
+
 impl Masker {
     /// Hides `value` (and its case and JSON-escaped variants) as `[secret:NAME]` from now on.
     pub fn add(&self, name: &str, value: &str) {

@@ -130,8 +130,45 @@ pub struct Hooks<'a> {
     pub on_retry: &'a mut (dyn FnMut(&str) + Send),
 }
 
-/// Streams one completion, telling `hooks` what happens.
+/// Streams one completion, telling `hooks` what happens. The call is a `model.call` span
+/// with the GenAI semantic conventions' names (system, model, token counts — a count the
+/// server did not report stays unset, never 0).
 pub async fn complete(
+    http: &reqwest::Client,
+    endpoint: &Endpoint,
+    req: &ChatRequest,
+    policy: &Policy,
+    cancel: &CancellationToken,
+    hooks: Hooks<'_>,
+) -> Result<Completion, LlmError> {
+    let span = tracing::info_span!(
+        "model.call",
+        gen_ai.operation.name = "chat",
+        gen_ai.system = ?endpoint.format,
+        gen_ai.request.model = %req.model,
+        gen_ai.usage.input_tokens = tracing::field::Empty,
+        gen_ai.usage.output_tokens = tracing::field::Empty,
+        attempts = tracing::field::Empty,
+    );
+    let result =
+        tracing::Instrument::instrument(complete_in_span(http, endpoint, req, policy, cancel, hooks), span.clone())
+            .await;
+    match &result {
+        Ok(done) => {
+            if let Some(n) = done.usage.prompt {
+                span.record("gen_ai.usage.input_tokens", n);
+            }
+            if let Some(n) = done.usage.completion {
+                span.record("gen_ai.usage.output_tokens", n);
+            }
+            span.record("attempts", done.attempts);
+        }
+        Err(e) => span.in_scope(|| tracing::warn!(error = ?e, "model call failed")),
+    }
+    result
+}
+
+async fn complete_in_span(
     http: &reqwest::Client,
     endpoint: &Endpoint,
     req: &ChatRequest,

@@ -49,7 +49,10 @@ impl Executor for Http {
         Box::pin(async move {
             let request = Request::from_with(&with)?;
             ctx.log(LogLevel::Info, format!("{} {}", request.method, shown(&request.url)));
-            let value = fetch(&client, &request, &ctx.cancel).await?;
+            // The host only: a query string may carry a key.
+            let host = request.url.host_str().map(str::to_string);
+            let span = tracing::info_span!("http.request", http.method = %request.method, server.address = host.as_deref().unwrap_or(""));
+            let value = tracing::Instrument::instrument(fetch(&client, &request, &ctx.cancel), span).await?;
             ctx.log(LogLevel::Info, format!("{} {} returned {}", request.method, shown(&request.url), value["status"]));
             let body = match &value["body"] {
                 Value::String(text) => std::borrow::Cow::Borrowed(text.as_str()),

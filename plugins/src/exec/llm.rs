@@ -285,6 +285,17 @@ async fn run_tool(
     key: &str,
     approve: bool,
 ) -> Result<Option<String>, NodeError> {
+    let span = tracing::info_span!("tool.call", gen_ai.tool.name = %call.name, tool_key = key);
+    tracing::Instrument::instrument(run_tool_in_span(ctx, tools, call, key, approve), span).await
+}
+
+async fn run_tool_in_span(
+    ctx: &NodeCtx,
+    tools: &[SkillTool],
+    call: &ToolCall,
+    key: &str,
+    approve: bool,
+) -> Result<Option<String>, NodeError> {
     let Some(tool) = tools.iter().find(|t| t.name == call.name) else {
         let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
         return Ok(Some(format!("error: there is no tool `{}`; the tools are: {}", call.name, names.join(", "))));
