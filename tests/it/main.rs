@@ -26,4 +26,5 @@ mod secrets;
 mod setup;
 mod skill_commands;
 mod style;
+mod tracing_logs;
 mod vault;
