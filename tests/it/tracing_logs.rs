@@ -78,7 +78,8 @@ fn a_runs_spans_carry_its_fields_and_no_secret_reaches_a_log_line() {
         let buffer = buffer.clone();
         daemon::log::Masked::new(move || buffer.clone())
     };
-    let layer = tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(true).with_writer(writer);
+    let layer =
+        tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(true).with_writer(writer);
     let subscriber = tracing_subscriber::registry().with(layer);
     let report = tracing::subscriber::with_default(subscriber, || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
