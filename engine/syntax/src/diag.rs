@@ -1,6 +1,8 @@
 //! Diagnostics: what went wrong, where (a byte span into the skill file), what was
 //! expected and how to fix it, rendered as a snippet with a caret or as JSON for tools.
 
+use std::sync::Arc;
+
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use serde::Serialize;
 
@@ -31,6 +33,9 @@ pub struct Diagnostic {
     pub help: Option<String>,
     /// Other places that explain the error (the rest of a cycle, say).
     pub related: Vec<(Span, String)>,
+    /// The file the spans point into when it is not the one being checked: a prompt
+    /// file a skill names. `None`: the file the caller renders with.
+    pub file: Option<Arc<SourceFile>>,
 }
 
 impl Diagnostic {
@@ -45,6 +50,7 @@ impl Diagnostic {
             expected: None,
             help: None,
             related: Vec::new(),
+            file: None,
         }
     }
 
@@ -90,13 +96,26 @@ impl Diagnostic {
         self
     }
 
+    /// Locates the diagnostic in another file than the one being checked.
+    pub fn in_file(mut self, file: Arc<SourceFile>) -> Self {
+        self.file = Some(file);
+        self
+    }
+
+    /// The file the spans point into: its own, or else `checked`.
+    pub fn file_or<'a>(&'a self, checked: &'a SourceFile) -> &'a SourceFile {
+        self.file.as_deref().unwrap_or(checked)
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
 
     /// Renders the diagnostic like a compiler does: title, `--> file:line:col`, the source
-    /// line with a caret under the span, then `expected` and `help` lines.
+    /// line with a caret under the span, then `expected` and `help` lines. `file` is the
+    /// file being checked; a diagnostic located in another one renders that one.
     pub fn render(&self, file: &SourceFile, color: bool) -> String {
+        let file = self.file_or(file);
         let level = match self.severity {
             Severity::Error => Level::ERROR,
             Severity::Warning => Level::WARNING,
@@ -134,6 +153,7 @@ impl Diagnostic {
     /// The machine-readable form used by `--format json`. Offsets are bytes, on
     /// character boundaries (the span widened to whole characters, as when rendered).
     pub fn to_json(&self, file: &SourceFile) -> serde_json::Value {
+        let file = self.file_or(file);
         let position = |offset: usize| {
             let (line, column) = file.line_col(offset);
             serde_json::json!({ "line": line, "column": column, "offset": offset })
@@ -177,5 +197,17 @@ mod tests {
         assert_eq!(json["start"]["offset"], 0);
         assert_eq!(json["end"]["offset"], 3);
         assert_eq!(json["end"]["column"], 2);
+    }
+
+    #[test]
+    fn a_diagnostic_in_another_file_renders_that_file() {
+        let skill = SourceFile::new("skill.yaml", "prompt_file: p.j2\n");
+        let prompt = Arc::new(SourceFile::new("p.j2", "Hi\n{{ inputs.nme }}\n"));
+        let diag = Diagnostic::error("unknown-input", "bad").at(13..16).with_label("here").in_file(prompt);
+        let out = diag.render(&skill, false);
+        assert!(out.contains("--> p.j2:2:11"), "{out}");
+        assert!(out.contains("2 | {{ inputs.nme }}"), "{out}");
+        let json = diag.to_json(&skill);
+        assert_eq!((json["file"].as_str(), json["start"]["line"].as_u64()), (Some("p.j2"), Some(2)));
     }
 }

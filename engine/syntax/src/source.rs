@@ -15,7 +15,7 @@ pub const MAX_SOURCE_BYTES: usize = 16 * 1024 * 1024;
 pub type Span = Range<usize>;
 
 /// The text of one skill file, with its name as it should appear in diagnostics.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
     name: String,
     text: String,
