@@ -1,6 +1,9 @@
 //! Executors for `llm` (one completion, optionally as schema-checked JSON with one repair
 //! attempt) and `agent` (a tool-use loop whose tools are skills).
 //!
+//! Prompts are inline or in prompt files (`prompt_file`, `system_file`), which validation
+//! has loaded into `with:` already; a Handlebars file is rendered here.
+//!
 //! What goes to a model: secret values are masked out of every message; text rendered
 //! from untrusted data (an HTTP response, a file, a tool's result) is scanned for prompt
 //! injection and wrapped in `<untrusted>` tags, with a note in the system prompt. What
@@ -9,6 +12,7 @@
 
 use std::sync::OnceLock;
 
+use paths::Access;
 use runtime::{
     ApprovalRequest, ApprovalState, Asked, BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output, SkillTool,
 };
@@ -36,6 +40,29 @@ fn resolve(ctx: &NodeCtx, selector: Option<&str>) -> Result<Target, NodeError> {
     })
 }
 
+/// The text of `prompt` or `system` (`key`) and the pointer its taint is recorded
+/// under: inline or from a Jinja file (rendered by the runtime like any template: the
+/// file's text is in `key`), or from a Handlebars file, rendered here over the data the
+/// runtime rendered for it (`<key>_file.data`). A prompt file's path passes the path
+/// policy first, as every path a node touches does.
+fn prompt_text(ctx: &NodeCtx, with: &Value, key: &str) -> Result<Option<(String, String)>, NodeError> {
+    let file_key = format!("{key}_file");
+    if let Some(file) = with.get(&file_key) {
+        let path = file.as_str().or_else(|| file.get("path").and_then(Value::as_str)).unwrap_or_default();
+        let checked = ctx
+            .check_path(path, Access::Read)
+            .map_err(|e| NodeError::Fatal(format!("`{file_key}`: {}", e.message())))?;
+        if let Some(pieces) = file.get("handlebars").and_then(Value::as_array) {
+            let text: String = pieces.iter().filter_map(Value::as_str).collect();
+            let data = file.get("data").cloned().unwrap_or_else(|| json!({}));
+            let rendered = lang::hbs::render(&checked.display().to_string(), &text, &data)
+                .map_err(|e| NodeError::Fatal(format!("`{file_key}`: {e}")))?;
+            return Ok(Some((rendered, format!("/{file_key}"))));
+        }
+    }
+    Ok(with.get(key).and_then(Value::as_str).map(|s| (s.to_string(), format!("/{key}"))))
+}
+
 /// The conversation a node's `with:` describes: masked, untrusted parts scanned and
 /// wrapped, the untrusted-content note added to the system prompt when needed.
 fn conversation(ctx: &NodeCtx, with: &Value, tools: bool) -> Result<Vec<Message>, NodeError> {
@@ -51,8 +78,8 @@ fn conversation(ctx: &NodeCtx, with: &Value, tools: bool) -> Result<Vec<Message>
         Ok(wrap_untrusted(source, &masked))
     };
     let mut messages = Vec::new();
-    let mut system = match with.get("system").and_then(Value::as_str) {
-        Some(s) => text_at("/system", s, "the system prompt")?,
+    let mut system = match prompt_text(ctx, with, "system")? {
+        Some((s, pointer)) => text_at(&pointer, &s, "the system prompt")?,
         None => String::new(),
     };
     if let Some(context) = with.get("context").and_then(Value::as_str).filter(|c| !c.trim().is_empty()) {
@@ -74,8 +101,8 @@ fn conversation(ctx: &NodeCtx, with: &Value, tools: bool) -> Result<Vec<Message>
             }
         }
     }
-    if let Some(prompt) = with.get("prompt").and_then(Value::as_str) {
-        messages.push(Message::user(text_at("/prompt", prompt, "the prompt")?));
+    if let Some((prompt, pointer)) = prompt_text(ctx, with, "prompt")? {
+        messages.push(Message::user(text_at(&pointer, &prompt, "the prompt")?));
     }
     if untrusted.get() {
         system = if system.is_empty() { UNTRUSTED_NOTE.to_string() } else { format!("{system}\n\n{UNTRUSTED_NOTE}") };

@@ -5,8 +5,31 @@ use serde_json::{Value, json};
 
 use super::object;
 
-fn model_fields() -> Value {
+/// `prompt_file` / `system_file`: the path a user writes, or the Handlebars file as
+/// validation loaded it (see `lang::validate`'s prompt-file phase), which is what the
+/// executor then receives.
+fn file_field(description: &str) -> Value {
     json!({
+        "description": description,
+        "anyOf": [
+            { "type": "string", "minLength": 1 },
+            {
+                "type": "object",
+                "description": "A Handlebars file as Pyra loaded it when checking the skill (not written by hand).",
+                "properties": {
+                    "path": { "type": "string" },
+                    "handlebars": { "type": "array", "items": { "type": "string" } },
+                    "data": { "type": "object" }
+                },
+                "required": ["path", "handlebars", "data"],
+                "additionalProperties": false
+            }
+        ]
+    })
+}
+
+fn model_fields() -> Value {
+    let mut fields = json!({
         "model": { "type": ["string", "null"], "description": "A model entry from config (`NAME`) or `NAME/model-id`; default (or null, or empty): the default entry." },
         "system": { "type": "string", "description": "The system prompt." },
         "context": { "type": "string", "description": "Reference material (recalled notes, a document): given to the model marked as untrusted data, after the system prompt." },
@@ -26,7 +49,16 @@ fn model_fields() -> Value {
         },
         "temperature": { "type": "number", "minimum": 0, "maximum": 2 },
         "max_tokens": { "type": "integer", "minimum": 1 }
-    })
+    });
+    fields["prompt_file"] = file_field(
+        "The user message from a file instead of `prompt`, relative to the skill's folder: `.j2`, `.jinja`, `.md`, \
+         `.txt` (Jinja, like inline templates) or `.hbs` (Handlebars).",
+    );
+    fields["system_file"] = file_field(
+        "The system prompt from a file instead of `system`, relative to the skill's folder: `.j2`, `.jinja`, `.md`, \
+         `.txt` (Jinja) or `.hbs` (Handlebars).",
+    );
+    fields
 }
 
 pub fn specs() -> Vec<KindSpec> {
@@ -40,7 +72,8 @@ pub fn specs() -> Vec<KindSpec> {
         "type": "boolean",
         "description": "Ask a person before each tool call, showing its arguments (default false; a tool's own gates, like an `exec` of model-chosen arguments, always ask)."
     });
-    let prompt_or_messages = json!([{ "required": ["prompt"] }, { "required": ["messages"] }]);
+    let prompt_or_messages =
+        json!([{ "required": ["prompt"] }, { "required": ["messages"] }, { "required": ["prompt_file"] }]);
     let mut llm_schema = object(llm, &[]);
     llm_schema["anyOf"] = prompt_or_messages.clone();
     let mut agent_schema = object(agent, &[]);

@@ -5,18 +5,24 @@
 //! 3. kinds: every `uses:` is registered, every literal `with:` fits the kind's schema;
 //! 4. inputs: defaults match their declared types;
 //! 5. triggers: cron expressions, time zones and trigger conditions;
-//! 6. templates and graph: template syntax, references to inputs and nodes, cycles.
+//! 6. prompt files: read from the skill's folder, parsed, folded into `with:`;
+//! 7. templates and graph: template syntax, references to inputs and nodes, cycles.
 //!
 //! A structural error in one place does not hide errors elsewhere: the offending value is
 //! pruned and the later phases run on what is left.
 
 mod inputs;
 mod kinds;
+mod prompts;
+#[cfg(test)]
+mod prompts_tests;
 mod refs;
 mod structure;
 mod triggers;
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::graph::SkillGraph;
 use crate::model::Skill;
@@ -54,6 +60,34 @@ impl Validation {
     }
 }
 
+/// Where the files a skill names (prompt files) are found: the skill file's folder.
+#[derive(Debug, Clone, Default)]
+pub struct Folder {
+    /// The folder on disk; `None` for a skill without a file (built in, or given as text).
+    pub dir: Option<PathBuf>,
+    /// The same folder as diagnostics name it (as the skill's path was written).
+    pub shown: Option<PathBuf>,
+}
+
+impl Folder {
+    /// The folder of the skill file at `path`, which diagnostics call `display`.
+    pub fn of(path: &Path, display: &str) -> Self {
+        prompts::folder_of(path, display)
+    }
+}
+
+/// A template that comes from a prompt file rather than the skill file.
+#[derive(Debug, Clone)]
+pub(crate) struct PromptSource {
+    pub file: Arc<SourceFile>,
+    /// Where the template is written in `file` (all of it for a Jinja file; one path for
+    /// a Handlebars file).
+    pub span: Span,
+    /// The `prompt_file:` value in the skill file, where the node's edges to the nodes
+    /// the file reads are drawn.
+    pub origin: Span,
+}
+
 /// Shared state of the phases.
 pub(crate) struct Ctx<'a> {
     pub file: &'a SourceFile,
@@ -67,6 +101,8 @@ pub(crate) struct Ctx<'a> {
     /// `nodes.<id>` → (key span, node): pointer lookups under `/nodes` would otherwise
     /// scan the map, which is quadratic for big skills.
     pub node_index: HashMap<String, (Span, &'a Node)>,
+    /// Templates loaded from prompt files, by the JSON pointer they took in the skill.
+    pub prompt_sources: HashMap<String, PromptSource>,
 }
 
 impl<'a> Ctx<'a> {
@@ -89,6 +125,7 @@ impl<'a> Ctx<'a> {
             broken_nodes: HashSet::new(),
             trigger_map: (0..trigger_count).collect(),
             node_index,
+            prompt_sources: HashMap::new(),
         }
     }
 
@@ -144,23 +181,38 @@ impl<'a> Ctx<'a> {
 
 pub(crate) use syntax::yaml::{escape_segment as ptr, unescape_segment as unptr};
 
-/// Validates a skill file: every phase, every error.
+/// Validates a skill without a folder of its own (built in, or given as text): every
+/// phase, every error. A relative prompt file is an error here.
 pub fn validate_source(file: SourceFile, registry: &Registry) -> Validation {
+    validate_in(file, registry, &Folder::default())
+}
+
+/// Validates a skill whose prompt files are found in `folder`: every phase, every error.
+/// The checked skill carries the files' text in its nodes' `with:`.
+pub fn validate_in(file: SourceFile, registry: &Registry, folder: &Folder) -> Validation {
     let doc = match yaml::parse(&file) {
         Ok(doc) => doc,
         Err(diag) => return Validation { file, diagnostics: vec![diag], checked: None },
     };
     let mut ctx = Ctx::new(&file, &doc, registry);
     let skill = structure::check(&mut ctx);
-    let checked = skill.map(|skill| {
+    let checked = skill.map(|mut skill| {
         kinds::check(&mut ctx, &skill);
         inputs::check(&mut ctx, &skill);
         triggers::check(&mut ctx, &skill);
+        prompts::load(&mut ctx, &mut skill, folder);
         let graph = refs::check(&mut ctx, &skill);
         (skill, graph)
     });
     let mut diagnostics = std::mem::take(&mut ctx.diags);
-    diagnostics.sort_by_key(|d| d.span.as_ref().map_or((0, 0), |s| (s.start, s.end)));
+    // The skill file's own diagnostics first, then each prompt file's, each in file order.
+    diagnostics.sort_by(|a, b| {
+        let key = |d: &Diagnostic| {
+            let file = d.file.as_ref().map(|f| f.name().to_string());
+            (file, d.span.as_ref().map_or((0, 0), |s| (s.start, s.end)))
+        };
+        key(a).cmp(&key(b))
+    });
     diagnostics.dedup();
     let valid = !diagnostics.iter().any(Diagnostic::is_error);
     let checked = match checked {
@@ -170,11 +222,12 @@ pub fn validate_source(file: SourceFile, registry: &Registry) -> Validation {
     Validation { file, diagnostics, checked }
 }
 
-/// Reads and validates a file from disk; IO errors become a diagnostic too.
-pub fn validate_path(path: &std::path::Path, display: &str, registry: &Registry) -> Validation {
+/// Reads and validates a file from disk (its prompt files relative to its folder); IO
+/// errors become a diagnostic too.
+pub fn validate_path(path: &Path, display: &str, registry: &Registry) -> Validation {
     match std::fs::read(path) {
         Ok(bytes) => match SourceFile::from_bytes(display, &bytes) {
-            Ok(file) => validate_source(file, registry),
+            Ok(file) => validate_in(file, registry, &Folder::of(path, display)),
             Err((file, diag)) => Validation { file, diagnostics: vec![diag], checked: None },
         },
         Err(err) => Validation {

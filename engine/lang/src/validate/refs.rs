@@ -1,7 +1,10 @@
 //! Phase 6: templates and the graph. Every template and `if:` is parsed; the variables
 //! it reads are checked (`inputs.<name>` declared, `nodes.<id>` existing, `item` only
 //! under `for_each`, `env.<NAME>` declared) and `nodes.<id>` references become edges.
-//! With `needs:` edges added, cycles are reported with their whole chain.
+//! With `needs:` edges added, cycles are reported with their whole chain. Templates that
+//! came from a prompt file are checked the same way, their diagnostics located in it.
+
+use std::sync::Arc;
 
 use minijinja::Environment;
 use serde_json::Value;
@@ -12,8 +15,19 @@ use crate::graph::{Edge, EdgeKind, SkillGraph};
 use crate::model::{Condition, ForEach, Skill, Trigger};
 use crate::template::{self, GLOBALS, TemplateError};
 use syntax::diag::Diagnostic;
-use syntax::source::Span;
+use syntax::source::{SourceFile, Span};
 use syntax::suggest;
+
+/// Where a template is written.
+#[derive(Clone)]
+struct Place {
+    /// The prompt file it came from; `None`: the skill file.
+    file: Option<Arc<SourceFile>>,
+    /// The scalar holding it, or where it is written in the prompt file.
+    span: Span,
+    /// Where the edges it draws are located in the skill file (`None`: at each reference).
+    edge: Option<Span>,
+}
 
 /// Where a template sits, which decides what it may read.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -40,19 +54,53 @@ struct Refs<'a, 'c> {
     skill: &'a Skill,
     env: Environment<'static>,
     graph: SkillGraph,
-    /// The scalar whose references are being checked.
-    current_scalar: Option<Span>,
+    /// Where the template whose references are being checked is written.
+    current: Option<Place>,
 }
 
 pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) -> SkillGraph {
     let graph = SkillGraph::with_nodes(skill.nodes.keys().map(String::as_str));
-    let mut refs = Refs { ctx, skill, env: template::environment(), graph, current_scalar: None };
+    let mut refs = Refs { ctx, skill, env: template::environment(), graph, current: None };
     refs.walk();
     refs.report_cycles();
     refs.graph
 }
 
 impl Refs<'_, '_> {
+    /// Where the template at `pointer` is written: a prompt file registered for it, or
+    /// the scalar in the skill file.
+    fn place(&self, pointer: &str) -> Option<Place> {
+        if let Some(source) = self.ctx.prompt_sources.get(pointer) {
+            return Some(Place {
+                file: Some(source.file.clone()),
+                span: source.span.clone(),
+                edge: Some(source.origin.clone()),
+            });
+        }
+        self.ctx.value_span(pointer).map(|span| Place { file: None, span, edge: None })
+    }
+
+    /// The file a place's spans point into.
+    fn file_of<'p>(&'p self, place: &'p Place) -> &'p SourceFile {
+        place.file.as_deref().unwrap_or(self.ctx.file)
+    }
+
+    /// Reports a diagnostic located at `place` (in its prompt file, if it has one).
+    fn report(&mut self, place: &Place, diag: Diagnostic) {
+        self.ctx.push(match &place.file {
+            Some(file) => diag.in_file(file.clone()),
+            None => diag,
+        });
+    }
+
+    /// How messages name the template at `pointer`.
+    fn describe(&self, pointer: &str) -> String {
+        match self.ctx.prompt_sources.get(pointer) {
+            Some(source) => format!("`{}`", source.file.name()),
+            None => super::structure::describe(pointer),
+        }
+    }
+
     fn walk(&mut self) {
         let skill = self.skill;
         for (id, node) in &skill.nodes {
@@ -150,13 +198,14 @@ impl Refs<'_, '_> {
         if !text.contains("secret") {
             return;
         }
-        let Some(scalar) = self.ctx.value_span(pointer) else { return };
+        let Some(place) = self.place(pointer) else { return };
         for call in template::secret_calls(text) {
             // Mapped as a range: in a quoted or block scalar the call's length in the value
             // is not its length in the file (escapes, indentation).
-            let span = template::map_range(self.ctx.file, &scalar, text, &call.range);
+            let span = template::map_range(self.file_of(&place), &place.span, text, &call.range);
             match call.name {
-                None => self.ctx.push(
+                None => self.report(
+                    &place,
                     Diagnostic::error("secret-name", "`secret()` takes the key as a quoted name")
                         .at(span)
                         .with_label("not a literal name")
@@ -165,7 +214,8 @@ impl Refs<'_, '_> {
                 Some(name) if !self.skill.secrets.contains(&name) => {
                     let help = suggest::help(&name, self.skill.secrets.iter().map(String::as_str))
                         .unwrap_or_else(|| format!("declare it: `secrets: [\"{name}\"]`"));
-                    self.ctx.push(
+                    self.report(
+                        &place,
                         Diagnostic::error("undeclared-secret", format!("secret `{name}` is not declared"))
                             .at(span)
                             .with_label("skills read only the secrets they declare")
@@ -196,10 +246,10 @@ impl Refs<'_, '_> {
     }
 
     fn syntax_error(&mut self, text: &str, pointer: &str, err: &TemplateError, expression: bool) {
-        let Some(scalar) = self.ctx.value_span(pointer) else {
+        let Some(place) = self.place(pointer) else {
             return;
         };
-        let span = err.range.as_ref().map(|r| template::map_range(self.ctx.file, &scalar, text, r));
+        let span = err.range.as_ref().map(|r| template::map_range(self.file_of(&place), &place.span, text, r));
         let what = if expression { "expression" } else { "template" };
         let unclosed = err.message.contains("end of input") || err.message.contains("expected end of");
         let help = if expression {
@@ -209,14 +259,14 @@ impl Refs<'_, '_> {
         } else {
             "templates use Jinja syntax: `{{ expression }}`, `{% if x %}…{% endif %}`, `{% for x in xs %}…{% endfor %}`"
         };
-        self.ctx.push(
-            Diagnostic::error(
-                "template-syntax",
-                format!("{what} syntax error in {}: {}", super::structure::describe(pointer), err.message),
-            )
-            .at_opt(span.or(Some(scalar)))
-            .with_label(err.message.clone())
-            .with_help(help),
+        let at = span.unwrap_or_else(|| place.span.clone());
+        let described = self.describe(pointer);
+        self.report(
+            &place,
+            Diagnostic::error("template-syntax", format!("{what} syntax error in {described}: {}", err.message))
+                .at(at)
+                .with_label(err.message.clone())
+                .with_help(help),
         );
     }
 
@@ -227,12 +277,13 @@ impl Refs<'_, '_> {
         if FIELDS.contains(&field) {
             return;
         }
-        let Some(scalar) = self.current_scalar.clone() else { return };
-        let span = template::locate_ref(self.ctx.file, &scalar, reference, field);
+        let Some(place) = self.current.clone() else { return };
+        let span = template::locate_ref(self.file_of(&place), &place.span, reference, field);
         let help = suggest::help(field, FIELDS.iter().copied()).unwrap_or_else(|| {
             format!("the node's result is `nodes.{target}.output`; try `nodes.{target}.output.{field}`")
         });
-        self.ctx.push(
+        self.report(
+            &place,
             Diagnostic::error("unknown-node-field", format!("`nodes.{target}.{field}`: a node has no `{field}`"))
                 .at(span)
                 .with_label("not a field of a node")
@@ -242,19 +293,23 @@ impl Refs<'_, '_> {
     }
 
     fn check_refs(&mut self, refs: &[String], pointer: &str, scope: Scope<'_>) {
-        let Some(scalar) = self.ctx.value_span(pointer) else {
+        let Some(place) = self.place(pointer) else {
             return;
         };
-        self.current_scalar = Some(scalar.clone());
+        self.current = Some(place.clone());
+        let file = place.file.clone();
         for reference in refs {
             let (root, attr) = template::split_ref(reference);
-            let locate = |ctx: &Ctx<'_>, focus: &str| template::locate_ref(ctx.file, &scalar, reference, focus);
+            let locate = |ctx: &Ctx<'_>, focus: &str| {
+                template::locate_ref(file.as_deref().unwrap_or(ctx.file), &place.span, reference, focus)
+            };
             match root {
                 "nodes" => {
                     let Some(target) = attr else {
                         // `nodes['a']` or `nodes[x]`: no edge can be drawn, so the node
                         // could run before the one it reads.
-                        self.ctx.push(
+                        self.report(
+                                &place,
                             Diagnostic::error("dynamic-node-ref", "nodes must be referred to by name: `nodes.<id>`")
                                 .at(locate(self.ctx, "nodes"))
                                 .with_label("the dependency cannot be seen here")
@@ -265,7 +320,8 @@ impl Refs<'_, '_> {
                     let span = locate(self.ctx, target);
                     match scope {
                         Scope::Trigger => {
-                            self.ctx.push(
+                            self.report(
+                                &place,
                                 Diagnostic::error("trigger-ref", "triggers cannot read node outputs")
                                     .at(span)
                                     .with_label("no nodes have run when a trigger fires")
@@ -283,9 +339,10 @@ impl Refs<'_, '_> {
                                 &format!("{reference} refers to node `{target}`"),
                                 current,
                             );
-                            self.ctx.push(diag);
+                            self.report(&place, diag);
                         }
                         Scope::Node { id, .. } | Scope::ForEach { id } | Scope::Condition { id } => {
+                            let span = place.edge.clone().unwrap_or(span);
                             self.graph.add_dependency(target, id, Edge { kind: EdgeKind::Reference, span });
                             self.check_node_field(reference, target);
                         }
@@ -296,7 +353,8 @@ impl Refs<'_, '_> {
                     let Some(name) = attr else { continue };
                     if !self.skill.inputs.contains_key(name) {
                         let declared: Vec<String> = self.skill.inputs.keys().cloned().collect();
-                        self.ctx.push(
+                        self.report(
+                            &place,
                             Diagnostic::error("unknown-input", format!("`inputs.{name}` is not declared"))
                                 .at(locate(self.ctx, name))
                                 .with_label("no such input")
@@ -336,7 +394,8 @@ impl Refs<'_, '_> {
                                 "add `for_each:` to the node to run it once per item",
                             ),
                         };
-                        self.ctx.push(
+                        self.report(
+                            &place,
                             Diagnostic::error("item-outside-for-each", format!("`{root}` is not defined here"))
                                 .at(locate(self.ctx, root))
                                 .with_label(why)
@@ -347,7 +406,8 @@ impl Refs<'_, '_> {
                 "env" => {
                     let Some(name) = attr else { continue };
                     if !self.skill.env.iter().any(|e| e == name) {
-                        self.ctx.push(
+                        self.report(
+                            &place,
                             Diagnostic::error(
                                 "undeclared-env",
                                 format!("environment variable `{name}` is not declared"),
@@ -360,7 +420,8 @@ impl Refs<'_, '_> {
                 }
                 _ if GLOBALS.contains(&root) => {}
                 _ => {
-                    self.ctx.push(
+                    self.report(
+                        &place,
                         Diagnostic::error("unknown-variable", format!("unknown variable `{root}`"))
                             .at(locate(self.ctx, root))
                             .with_label("not defined in templates")
