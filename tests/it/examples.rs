@@ -54,6 +54,7 @@ const NEED_A_SERVICE: &[&str] = &[
     "url-digest",
     "webhook-alert",
     "weekly-review",
+    "write-up",
 ];
 
 /// A config whose default model is the local test server (OpenAI-compatible, no key).
