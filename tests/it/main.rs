@@ -18,6 +18,7 @@ mod masking;
 mod memory;
 mod migrations;
 mod multibyte;
+mod prompt_files;
 mod run;
 mod runs;
 mod schedule;
