@@ -7,7 +7,8 @@
 //! as the reference).
 //!
 //! Run: `cargo bench -p cli --bench run` (add `-- --quick` for fewer repetitions; name
-//! cases to run only those, e.g. `-- M1` or `-- W2 W3`).
+//! cases to run only those, e.g. `-- M1` or `-- W2 W3`). `PYRA_BENCH_LOG=daemon` runs the
+//! workloads under the daemon's logging (JSON lines at `info` into a file).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -96,6 +97,12 @@ fn rss_kib(field: &str) -> u64 {
 
 /// One measurement in this (child) process: prints `compile_ms run_ms rss_kib`.
 fn child(name: &str, store_kind: &str) {
+    // PYRA_BENCH_LOG=daemon: the daemon's logging installed (JSON lines at `info` into a
+    // log file, through the masking writer), to time what tracing costs a run there.
+    let log_dir = tempfile::tempdir().expect("tempdir");
+    if std::env::var("PYRA_BENCH_LOG").is_ok_and(|v| v == "daemon") {
+        daemon::log::init_daemon(log_dir.path(), false);
+    }
     let (source, _) = workload(name);
     let text = SkillText { name: name.into(), path: None, display: format!("{name}.yaml"), source };
     let registry = Arc::new(plugins::builtin_registry());
