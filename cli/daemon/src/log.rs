@@ -19,10 +19,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
 
 /// Size at which the log rotates.
 pub const MAX_BYTES: u64 = 5 << 20;
@@ -217,12 +217,9 @@ pub fn init_cli(verbosity: u8) -> bool {
         2 => "debug",
         _ => "trace",
     };
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(Masked::new(std::io::stderr))
-        .with_ansi(false)
-        .with_target(true)
-        .with_filter(filter(default));
-    tracing_subscriber::registry().with(layer).try_init().is_ok()
+    let layer =
+        tracing_subscriber::fmt::layer().with_writer(Masked::new(std::io::stderr)).with_ansi(false).with_target(true);
+    tracing_subscriber::registry().with(filter(default)).with(layer).try_init().is_ok()
 }
 
 /// The daemon's logging: JSON lines into `logs/daemon.log` under `home`, and plain lines on
@@ -233,15 +230,11 @@ pub fn init_daemon(home: &Path, stderr: bool) -> bool {
         .json()
         .with_current_span(true)
         .with_span_list(false)
-        .with_writer(Masked::new(file))
-        .with_filter(filter("info"));
-    let plain = stderr.then(|| {
-        tracing_subscriber::fmt::layer()
-            .with_writer(Masked::new(std::io::stderr))
-            .with_ansi(false)
-            .with_filter(filter("info"))
-    });
-    tracing_subscriber::registry().with(json).with(plain).try_init().is_ok()
+        .with_writer(Masked::new(file));
+    let plain =
+        stderr.then(|| tracing_subscriber::fmt::layer().with_writer(Masked::new(std::io::stderr)).with_ansi(false));
+    // One filter for both (a global one: callsites it turns off cost nothing at all).
+    tracing_subscriber::registry().with(filter("info")).with(json).with(plain).try_init().is_ok()
 }
 
 /// A JSON log line as a person reads it: time, level, message, then the fields and the

@@ -107,7 +107,10 @@ impl Unit {
                 services: self.services.clone(),
                 depth: self.depth,
             };
-            let span = tracing::info_span!(
+            // A span per attempt at `debug` (a 10,000-node run makes 10,000 of them): the
+            // daemon's `info` log does not pay for them, and the events below name the
+            // node themselves.
+            let span = tracing::debug_span!(
                 "node",
                 run_id = %self.run_id,
                 skill = %self.program.name,
@@ -129,11 +132,15 @@ impl Unit {
             };
             span.in_scope(|| match &result {
                 Ok(Outcome::Done(_)) => tracing::debug!("node attempt succeeded"),
-                Ok(Outcome::Rejected(_)) => tracing::info!("node rejected"),
-                Ok(Outcome::Waiting(_)) => tracing::info!("node waits"),
-                Err(e) => {
-                    tracing::warn!(error = %self.services.runtime.masker.mask(&e.message()), "node attempt failed")
-                }
+                Ok(Outcome::Rejected(_)) => tracing::info!(node = %key, kind = %spec.uses, "node rejected"),
+                Ok(Outcome::Waiting(_)) => tracing::info!(node = %key, kind = %spec.uses, "node waits"),
+                Err(e) => tracing::warn!(
+                    node = %key,
+                    kind = %spec.uses,
+                    attempt,
+                    error = %self.services.runtime.masker.mask(&e.message()),
+                    "node attempt failed"
+                ),
             });
             match result {
                 Ok(Outcome::Done(o)) => return Finish::Done(o),
@@ -189,7 +196,7 @@ impl Unit {
             let unit = self.clone();
             let item_scope = Scope::with_item(data.clone(), item, index);
             let stop = stop.clone();
-            set.spawn(async move {
+            set.spawn(tracing::Instrument::in_current_span(async move {
                 let finish = unit.item(index, &item_scope).await;
                 let tolerated = continue_on_error && matches!(finish, Finish::Failed(_));
                 if !matches!(finish, Finish::Done(_)) && !tolerated {
@@ -197,7 +204,7 @@ impl Unit {
                 }
                 drop(permit);
                 (index, finish)
-            });
+            }));
         }
         let mut results: Vec<Option<Finish>> = (0..items.len()).map(|_| None).collect();
         while let Some(joined) = set.join_next().await {

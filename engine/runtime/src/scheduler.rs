@@ -209,7 +209,8 @@ pub(crate) async fn drive(job: Job) -> RunReport {
                 std::task::Poll::Ready(finish) => finished.push(Ok((i, finish))),
                 std::task::Poll::Pending => {
                     running += 1;
-                    let handle = tasks.spawn(async move { (i, task.await) });
+                    // Still inside the run's span when polled by the runtime later.
+                    let handle = tasks.spawn(tracing::Instrument::in_current_span(async move { (i, task.await) }));
                     task_nodes.insert(handle.id(), i);
                 }
             }
