@@ -142,7 +142,23 @@ impl NodeCtx {
     /// again; on a terminal the person is asked; otherwise the run parks
     /// ([`Asked::Parked`]) and `pyra approve` / `pyra reject` answer later.
     pub async fn request_approval(&self, request: ApprovalRequest) -> Result<Asked, NodeError> {
-        super::approval::request(self, request).await
+        let span = tracing::info_span!(
+            "approval",
+            run_id = %self.run_id,
+            node = %self.key(),
+            sub = request.sub.as_deref().unwrap_or(""),
+            on_timeout = request.on_timeout.as_str(),
+            outcome = tracing::field::Empty,
+        );
+        let asked = tracing::Instrument::instrument(super::approval::request(self, request), span.clone()).await;
+        let outcome = match &asked {
+            Ok(Asked::Answered(a)) if a.approved => "approved",
+            Ok(Asked::Answered(_)) => "rejected",
+            Ok(Asked::Parked) => "waiting",
+            Err(_) => "error",
+        };
+        span.record("outcome", outcome);
+        asked
     }
 
     /// Runs another skill as part of this node and returns its outputs.
