@@ -43,7 +43,9 @@ chat.{recall,recall_category,tools} (what `pyra chat` brings to each turn; tools
 a comma-separated list: `pyra config set chat.tools recall,get_weather`),
 daemon.{skill_dirs,max_runs} (extra folders of skills the daemon arms; runs at once),
 daemon.webhook.{listen,rate_per_minute,burst} (the local webhook, loopback only; setting
-one of them turns it on).
+one of them turns it on),
+telemetry.{endpoint,service_name,export_content}, telemetry.headers.NAME (OpenTelemetry
+export of every run's trace; a credential header as `vault:KEY`).
 
 Exit codes: 0 ok, 1 the file (or the change) is invalid or the value is not set,
 2 unknown key or model entry.";

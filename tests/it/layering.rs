@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
     ("conversations", 1, &["db"]),
     ("runtime", 2, &["syntax", "lang", "paths", "security", "db"]),
     ("llm", 2, &["syntax", "config"]),
+    ("telemetry", 2, &["runtime", "security"]),
     ("plugins", 3, &["syntax", "lang", "runtime", "paths", "memory", "config", "llm"]),
     ("daemon", 4, &["syntax", "clock", "lang", "paths", "security", "vault", "db", "runtime"]),
     (
@@ -43,6 +44,7 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
             "plugins",
             "term",
             "daemon",
+            "telemetry",
         ],
     ),
 ];
@@ -61,6 +63,8 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("runtime", &["reqwest"]),
     ("llm", &["rusqlite"]),
     ("daemon", &["reqwest"]),
+    // One HTTP stack: the exporter posts OTLP/JSON with the workspace's reqwest.
+    ("telemetry", &["tonic", "opentelemetry", "opentelemetry-otlp", "opentelemetry_sdk", "hyper-tls"]),
 ];
 
 struct Graph {
@@ -139,6 +143,15 @@ fn each_crate_uses_only_the_crates_below_it() {
         let used: BTreeSet<String> = graph.direct(name).into_iter().filter(|d| members.contains(d.as_str())).collect();
         let extra: Vec<&String> = used.iter().filter(|d| !allowed.contains(&d.as_str())).collect();
         assert!(extra.is_empty(), "{name} uses {extra:?}, which its layer does not allow");
+    }
+}
+
+#[test]
+fn one_http_stack() {
+    let graph = graph();
+    for name in ["reqwest", "hyper", "http", "rustls"] {
+        let versions = graph.nodes.values().filter(|(n, _)| n == name).count();
+        assert!(versions <= 1, "{versions} versions of {name} in the build: one HTTP stack, one TLS stack");
     }
 }
 

@@ -1,7 +1,10 @@
 //! The checks of `config.yaml`, on the spanned tree: every finding is a located
 //! [`Diagnostic`] (unknown keys with "did you mean", types, ranges, duplicate names, a
 //! default that names no entry, a webhook address that is not loopback, and anything that
-//! looks like a secret). All are collected before giving up, like the skill phases.
+//! looks like a secret). All are collected before giving up, like the skill phases. The
+//! `telemetry:` section's are in `check/telemetry.rs`.
+
+mod telemetry;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -15,7 +18,7 @@ use syntax::yaml::{Node, Value};
 use crate::model::{DaemonSettings, WebhookSettings};
 
 /// The keys of the file's top level.
-pub(crate) const ROOT_KEYS: &[&str] = &["default_model", "models", "chat", "daemon"];
+pub(crate) const ROOT_KEYS: &[&str] = &["default_model", "models", "chat", "daemon", "telemetry"];
 /// The keys of one entry under `models:`.
 pub(crate) const ENTRY_KEYS: &[&str] = &["name", "provider", "model", "base_url", "key", "options", "prices"];
 /// The keys under an entry's `options:`.
@@ -31,6 +34,8 @@ pub(crate) const PRICE_KEYS: &[&str] = &["prompt", "completion", "cached"];
 pub(crate) const DAEMON_KEYS: &[&str] = &["skill_dirs", "max_runs", "webhook"];
 /// The keys under `daemon.webhook:`.
 pub(crate) const WEBHOOK_KEYS: &[&str] = &["listen", "rate_per_minute", "burst"];
+/// The keys under `telemetry:`.
+pub(crate) const TELEMETRY_KEYS: &[&str] = &["endpoint", "headers", "service_name", "export_content"];
 /// The most triggered runs `daemon.max_runs` may allow at once.
 pub(crate) const MAX_RUNS: u32 = 64;
 /// The highest `daemon.webhook.rate_per_minute`.
@@ -41,7 +46,7 @@ pub(crate) const MAX_BURST: u32 = 1_000;
 const DEFAULT_PORT: u16 = WebhookSettings::DEFAULT_LISTEN.port();
 
 const VAULT_HELP: &str = "store the key in the vault with `pyra vault set NAME` (it asks for the value), then \
-     name it here with `key: NAME`";
+     name it here: `key: NAME` in a model entry, `vault:NAME` as a telemetry header's value";
 
 /// What the checks found: the diagnostics, and the spans to hide when they are shown
 /// (anything that may be a secret never reaches the terminal).
@@ -271,6 +276,7 @@ impl Findings {
                         ),
                     }),
                 }),
+                "telemetry" => self.telemetry(key, value),
                 _ => self.unknown_key(key, ROOT_KEYS, "config.yaml"),
             }
         }
@@ -328,7 +334,7 @@ impl Findings {
                 }
                 "base_url" => {
                     if let Some(url) = self.string("base_url", key, value) {
-                        self.base_url(url, value.span.clone());
+                        self.url("base_url", url, value.span.clone());
                     }
                 }
                 "key" => self.key(key, value),
@@ -503,16 +509,22 @@ impl Findings {
         }
     }
 
-    fn base_url(&mut self, url: &str, span: Span) {
+    /// A URL (`base_url`, `telemetry.endpoint`): http or https, without spaces or
+    /// credentials.
+    fn url(&mut self, field: &str, url: &str, span: Span) {
         let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else {
-            self.error("config-url", format!("`base_url` must start with http:// or https://, found `{url}`"), span);
+            self.error("config-url", format!("`{field}` must start with http:// or https://, found `{url}`"), span);
             return;
         };
         if url.chars().any(char::is_whitespace) {
-            self.error("config-url", "`base_url` contains spaces", span);
+            self.error("config-url", format!("`{field}` contains spaces"), span);
             return;
         }
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.is_empty() {
+            self.error("config-url", format!("`{field}` has no host: `{url}`"), span);
+            return;
+        }
         let query = url.split_once('?').map_or("", |(_, q)| q);
         let secret_param = query.split('&').any(|p| {
             let name = p.split('=').next().unwrap_or("").to_ascii_lowercase();
@@ -520,8 +532,12 @@ impl Findings {
         });
         if authority.contains('@') || secret_param {
             self.hidden.push(span.clone());
-            self.error("secret-in-config", "`base_url` carries credentials; config.yaml never holds secrets", span)
-                .help = Some(format!("give the URL without them; {VAULT_HELP}"));
+            self.error(
+                "secret-in-config",
+                format!("`{field}` carries credentials; config.yaml never holds secrets"),
+                span,
+            )
+            .help = Some(format!("give the URL without them; {VAULT_HELP}"));
         }
     }
 

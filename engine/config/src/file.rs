@@ -10,7 +10,7 @@ use syntax::yaml::{self, Node};
 
 use crate::check;
 use crate::error::{ConfigError, invalid, secret_spans};
-use crate::model::{ChatSettings, DaemonSettings, ModelEntry, Typed};
+use crate::model::{ChatSettings, DaemonSettings, ModelEntry, TelemetrySettings, Typed};
 
 /// The file's name under `$PYRA_HOME`.
 pub const FILE_NAME: &str = "config.yaml";
@@ -31,6 +31,8 @@ pub struct Config {
     pub chat: ChatSettings,
     /// The `daemon:` section (defaults when absent).
     pub daemon: DaemonSettings,
+    /// The `telemetry:` section; `None` (absent): nothing is exported.
+    pub telemetry: Option<TelemetrySettings>,
     pub(crate) path: PathBuf,
     file: SourceFile,
     pub(crate) root: Node,
@@ -92,6 +94,7 @@ impl Config {
             models: typed.models.unwrap_or_default(),
             chat: typed.chat.unwrap_or_default(),
             daemon: typed.daemon.unwrap_or_default(),
+            telemetry: typed.telemetry,
             path: path.to_path_buf(),
             file,
             root,

@@ -1,5 +1,5 @@
 //! Dotted keys (`default_model`, `models.local.options.temperature`, `chat.recall`,
-//! `daemon.webhook.listen`): split into the steps of a path into the file, with "did you
+//! `daemon.webhook.listen`, `telemetry.endpoint`, `telemetry.headers.NAME`): split into the steps of a path into the file, with "did you
 //! mean" for a misspelt one, and read ([`Config::get`]). [`Config::set`] changes the value
 //! at one.
 
@@ -13,7 +13,8 @@ use crate::{Config, ConfigError, check};
 impl Config {
     /// The value at a dotted key (`default_model`, `models.local.model`,
     /// `models.local.options.temperature`, `models.local`, `models`, `chat.recall`,
-    /// `daemon.max_runs`, `daemon.webhook.listen`, `daemon`), as written in the file: a key
+    /// `daemon.max_runs`, `daemon.webhook.listen`, `daemon`, `telemetry.endpoint`,
+    /// `telemetry.headers.x-scope`, `telemetry`), as written in the file: a key
     /// the file leaves out is [`ConfigError::NotSet`], not its default.
     pub fn get(&self, key: &str) -> Result<Json, ConfigError> {
         let steps = self.parse_key(key)?;
@@ -62,10 +63,17 @@ impl Config {
         if let Some(field) = key.strip_prefix("daemon.") {
             return daemon_key(field).ok_or_else(|| unknown(Some(daemon_help(field))));
         }
+        if let Some(field) = key.strip_prefix("telemetry.") {
+            return telemetry_key(field).ok_or_else(|| unknown(Some(telemetry_help(field))));
+        }
         let Some(rest) = key.strip_prefix("models.") else {
             let first = key.split('.').next().unwrap_or(key);
             let help = suggest::help(first, check::ROOT_KEYS.iter().copied()).or_else(|| {
-                Some("keys are `default_model`, `models.NAME.FIELD`, `chat.FIELD` and `daemon.FIELD`".into())
+                Some(
+                    "keys are `default_model`, `models.NAME.FIELD`, `chat.FIELD`, `daemon.FIELD` and \
+                     `telemetry.FIELD`"
+                        .into(),
+                )
             });
             return Err(unknown(help));
         };
@@ -153,4 +161,25 @@ fn daemon_help(field: &str) -> String {
         "`daemon` takes `skill_dirs`, `max_runs` and `webhook.listen`, `webhook.rate_per_minute`, `webhook.burst`"
             .into()
     })
+}
+
+/// The steps of `telemetry.FIELD` or `telemetry.headers.NAME` (given without
+/// `telemetry.`); a header's name is taken whole, dots included.
+fn telemetry_key(field: &str) -> Option<Vec<Step>> {
+    let k = |s: &str| Step::Key(s.to_string());
+    if check::TELEMETRY_KEYS.contains(&field) {
+        return Some(vec![k("telemetry"), k(field)]);
+    }
+    let name = field.strip_prefix("headers.")?;
+    (!name.is_empty()).then(|| vec![k("telemetry"), k("headers"), k(name)])
+}
+
+/// The help for a misspelt `telemetry.…` key (given without `telemetry.`).
+fn telemetry_help(field: &str) -> String {
+    let head = field.split('.').next().unwrap_or(field);
+    match suggest::did_you_mean(head, check::TELEMETRY_KEYS.iter().copied()) {
+        Some("headers") => "did you mean `telemetry.headers.NAME`?".into(),
+        Some(key) => format!("did you mean `telemetry.{key}`?"),
+        None => "`telemetry` takes `endpoint`, `headers.NAME`, `service_name` and `export_content`".into(),
+    }
 }

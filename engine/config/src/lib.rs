@@ -1,5 +1,5 @@
 //! `$PYRA_HOME/config.yaml`: the language models Pyra may use, and the settings of `pyra
-//! chat` and the daemon, as a typed model checked on load with located errors, resolved
+//! chat`, the daemon and telemetry, as a typed model checked on load with located errors, resolved
 //! from a selector (`NAME` or `NAME/model-id`), and edited without losing what a person
 //! wrote.
 //!
@@ -27,6 +27,13 @@
 //!     listen: 127.0.0.1:8787    # loopback only (127.0.0.0/8 or ::1), with a port
 //!     rate_per_minute: 60       # per hook (1 to 10,000)
 //!     burst: 20                 # (1 to 1,000)
+//! telemetry:                    # optional: OpenTelemetry export of every run's trace
+//!   endpoint: http://localhost:4318   # the collector (OTLP/HTTP); spans go to /v1/traces
+//!   headers:                    # optional; a credential only as `vault:NAME`
+//!     x-scope: home
+//!     authorization: vault:OTEL_AUTHORIZATION
+//!   service_name: pyra          # service.name (default pyra)
+//!   export_content: false       # inputs and outputs too, masked (default false)
 //! ```
 //!
 //! The file is parsed like a skill ([`syntax::yaml`]: strict booleans, leading-zero numbers
@@ -37,7 +44,9 @@
 //! shown. Provider ids are not known to the engine; [`Config::validate_with`] lets the
 //! caller check them, located too. The webhook's `listen` is parsed into a `SocketAddr`
 //! during the check, and an address that is not loopback is an error: the webhook is for
-//! senders on this machine, and a reverse proxy in front of it serves remote ones.
+//! senders on this machine, and a reverse proxy in front of it serves remote ones. A
+//! `telemetry.headers` value that is a credential (by its header's name, or by its
+//! shape) must be `vault:NAME`, read from the vault when spans are sent.
 //!
 //! Edits ([`Config::set`], [`Config::set_entry`]) return the new configuration, checked, and
 //! do not write: the caller writes [`Config::text`] privately (the CLI's `write_private`,
@@ -59,7 +68,8 @@
 //! located checks), `error.rs` ([`ConfigError`] and its masked rendering), `resolve.rs`
 //! (selectors), `keys.rs` (dotted keys and [`Config::get`]), `set.rs` (the edit API) over
 //! `edit.rs` (minimal text edits), `tests.rs` (the API on one example file, and this
-//! documentation's example), `daemon_tests.rs` (the `daemon:` section).
+//! documentation's example), `daemon_tests.rs` (the `daemon:` section),
+//! `telemetry_tests.rs` (the `telemetry:` section, checked in `check/telemetry.rs`).
 
 mod check;
 #[cfg(test)]
@@ -72,9 +82,13 @@ mod model;
 mod resolve;
 mod set;
 #[cfg(test)]
+mod telemetry_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::{ConfigError, Invalid};
 pub use file::{Config, FILE_NAME, HEADER};
-pub use model::{ChatSettings, DaemonSettings, ModelEntry, ModelOptions, Prices, WebhookSettings};
+pub use model::{
+    ChatSettings, DaemonSettings, HeaderValue, ModelEntry, ModelOptions, Prices, TelemetrySettings, WebhookSettings,
+};
 pub use resolve::{ResolveError, ResolvedModel};

@@ -1,8 +1,9 @@
 //! The typed model of `config.yaml`: model entries with their request options and prices,
-//! the `chat:` and `daemon:` sections and their defaults. What [`crate::check`] accepts
+//! the `chat:`, `daemon:` and `telemetry:` sections and their defaults. What [`crate::check`] accepts
 //! deserialises into these types; [`Config::set_entry`](crate::Config::set_entry)
 //! serialises an entry back.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
@@ -135,6 +136,67 @@ impl Default for WebhookSettings {
     }
 }
 
+/// The `telemetry:` section: OpenTelemetry export of every run's trace to a collector
+/// (OTLP over HTTP). Absent: off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// The collector's base URL (`http://localhost:4318`); spans are posted to
+    /// `{endpoint}/v1/traces`. Checked: http or https, no credentials.
+    pub endpoint: String,
+    /// Extra request headers, name → value; a value `vault:NAME` is read from the vault
+    /// when spans are first sent (checked: a header that carries a credential must be).
+    #[serde(default, deserialize_with = "null_as_empty_map", skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// `service.name` of the exported spans (default [`TelemetrySettings::DEFAULT_SERVICE_NAME`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// Export what a run reads and writes (inputs, outputs, prompts), masked; default off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_content: Option<bool>,
+}
+
+/// One header's value, as [`TelemetrySettings::header_values`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderValue<'a> {
+    Plain(&'a str),
+    /// The vault key named after `vault:`.
+    Vault(&'a str),
+}
+
+impl TelemetrySettings {
+    /// `service.name` when `service_name` is not set.
+    pub const DEFAULT_SERVICE_NAME: &'static str = "pyra";
+    /// What starts a header value read from the vault.
+    pub const VAULT_PREFIX: &'static str = "vault:";
+
+    pub fn service_name(&self) -> &str {
+        self.service_name.as_deref().unwrap_or(Self::DEFAULT_SERVICE_NAME)
+    }
+
+    pub fn export_content(&self) -> bool {
+        self.export_content.unwrap_or(false)
+    }
+
+    /// The headers, each plain or naming a vault key.
+    pub fn header_values(&self) -> Vec<(&str, HeaderValue<'_>)> {
+        self.headers
+            .iter()
+            .map(|(name, value)| {
+                let value = match value.strip_prefix(Self::VAULT_PREFIX) {
+                    Some(key) => HeaderValue::Vault(key.trim()),
+                    None => HeaderValue::Plain(value),
+                };
+                (name.as_str(), value)
+            })
+            .collect()
+    }
+}
+
+fn null_as_empty_map<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(Option::<BTreeMap<String, String>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 /// A list whose key is written with nothing after it (`tools:`) is empty: the checks
 /// accept it, so the typed model must too.
 fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
@@ -214,4 +276,6 @@ pub(crate) struct Typed {
     pub chat: Option<ChatSettings>,
     #[serde(default)]
     pub daemon: Option<DaemonSettings>,
+    #[serde(default)]
+    pub telemetry: Option<TelemetrySettings>,
 }

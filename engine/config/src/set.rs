@@ -15,9 +15,11 @@ impl Config {
     /// the key: text for names, ids, URLs, keys and addresses; a YAML number for options,
     /// prices, `chat.recall`, `daemon.max_runs` and the webhook's rate and burst (`0.2`,
     /// `2048`), so numbers stay numbers; a comma-separated list for `chat.tools` and
-    /// `daemon.skill_dirs`. Setting a `daemon.webhook.*` key where the file has no
-    /// `webhook:` adds one, which turns the webhook on. Values that look like secrets are
-    /// refused before anything else, and never echoed.
+    /// `daemon.skill_dirs`; `true` or `false` for `telemetry.export_content`. Setting a
+    /// `daemon.webhook.*` key where the file has no `webhook:` adds one, which turns the
+    /// webhook on; so does a `telemetry.*` key for the export (which needs its
+    /// `endpoint`). Values that look like secrets are refused before anything else, and
+    /// never echoed.
     pub fn set(&self, key: &str, raw: &str) -> Result<Config, ConfigError> {
         let steps = self.parse_key(key)?;
         let field = match steps.last() {
@@ -27,11 +29,16 @@ impl Config {
         let secret = !security::redact::find_key_shaped(raw).is_empty()
             || (field == "key" && !check::is_key_name(raw) && check::looks_like_secret(raw));
         if secret {
+            let then = match steps.first() {
+                Some(Step::Key(k)) if k == "telemetry" => "`pyra config set telemetry.headers.HEADER vault:NAME`",
+                _ => "`pyra config set models.ENTRY.key NAME`",
+            };
             return Err(ConfigError::Secret {
-                help: "store it in the vault with `pyra vault set NAME` (it asks for the value, so it never \
-                       appears on a command line; if this was a real key, it is now in your shell history), \
-                       then `pyra config set models.ENTRY.key NAME`"
-                    .into(),
+                help: format!(
+                    "store it in the vault with `pyra vault set NAME` (it asks for the value, so it never \
+                     appears on a command line; if this was a real key, it is now in your shell history), \
+                     then {then}"
+                ),
             });
         }
         let leaf = match steps.as_slice() {
@@ -39,6 +46,8 @@ impl Config {
             [Step::Key(k), Step::Key(_)] if k == "chat" => true,
             [Step::Key(k), Step::Key(f)] if k == "daemon" => f != "webhook",
             [Step::Key(k), Step::Key(_), Step::Key(_)] if k == "daemon" => true,
+            [Step::Key(k), Step::Key(f)] if k == "telemetry" => f != "headers",
+            [Step::Key(k), Step::Key(_), Step::Key(_)] if k == "telemetry" => true,
             [Step::Key(_), Step::Entry(name), rest @ ..] => {
                 if self.entry(name).is_none() {
                     return Err(self.no_entry(name));
@@ -50,6 +59,7 @@ impl Config {
         if !leaf {
             let example = match steps.first() {
                 Some(Step::Key(k)) if k == "daemon" => "daemon.webhook.listen",
+                Some(Step::Key(k)) if k == "telemetry" => "telemetry.headers.x-scope",
                 _ => "models.NAME.options.temperature",
             };
             return Err(ConfigError::Key {
@@ -69,7 +79,8 @@ impl Config {
             ["models", "NAME", _, _]
             | ["chat", "recall"]
             | ["daemon", "max_runs"]
-            | ["daemon", "webhook", "rate_per_minute" | "burst"] => typed_scalar(raw),
+            | ["daemon", "webhook", "rate_per_minute" | "burst"]
+            | ["telemetry", "export_content"] => typed_scalar(raw),
             // A list on the command line: comma-separated (`weather,notes`; empty: none).
             ["chat", "tools"] | ["daemon", "skill_dirs"] => Json::Array(
                 raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| Json::String(t.into())).collect(),
@@ -128,13 +139,14 @@ impl Config {
     }
 }
 
-/// A value given on the command line for a numeric key: a YAML number when it is one
-/// (with the file's rules, so `010` is not), the text otherwise (the checks then say what
-/// was expected).
+/// A value given on the command line for a numeric or boolean key: a YAML number or
+/// boolean when it is one (with the file's rules, so `010` and `yes` are not), the text
+/// otherwise (the checks then say what was expected).
 fn typed_scalar(raw: &str) -> Json {
     let file = SourceFile::new("value", format!("v: {raw}\n"));
     match yaml::parse(&file).ok().and_then(|root| root.get("v").map(|v| v.value.clone())) {
         Some(yaml::Value::Number(n)) => Json::Number(n),
+        Some(yaml::Value::Bool(b)) => Json::Bool(b),
         _ => Json::String(raw.to_string()),
     }
 }

@@ -260,6 +260,9 @@ fn the_module_docs_example_parses() {
     assert_eq!(config.chat.tools, ["weather"]);
     assert_eq!(config.daemon.skill_dirs, ["~/work/pyra-skills", "/srv/skills"]);
     assert_eq!(config.daemon.webhook, Some(WebhookSettings::default()));
+    let telemetry = config.telemetry.expect("the example exports");
+    assert_eq!(telemetry.endpoint, "http://localhost:4318");
+    assert_eq!(telemetry.headers.len(), 2);
 }
 
 #[test]

@@ -1,0 +1,360 @@
+//! The tracing layer: each span it is given becomes an OTLP span. A span gets a random
+//! 8-byte id and its parent's trace id (a span without one — a top-level run — starts a
+//! trace with a random 16-byte id); its fields become attributes, also those recorded
+//! later (token counts); an event inside it with an `error` field, or at level ERROR,
+//! sets its status to error; when it closes it is queued for the exporter.
+//!
+//! [`Wanted`] is the layer's own filter, decided once per callsite: the spans named in
+//! [`SPANS`] (node attempts are `debug`, so they are exported without `-v`) and the events
+//! that can fail a span; everything else costs nothing.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Filter, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::export::Exporter;
+use crate::span::{Kind, SpanData, Value};
+
+/// The spans exported, by name: a run (a trace's root), a node attempt, a model call, a
+/// tool call, an HTTP request, an approval.
+pub const SPANS: &[&str] = &["run", "node", "model.call", "tool.call", "http.request", "approval"];
+
+/// Whether a field carries a run's content (inputs, outputs, prompts, completions),
+/// exported only when `telemetry.export_content` is on.
+pub fn is_content(field: &str) -> bool {
+    ["input", "output", "gen_ai.prompt", "gen_ai.completion"].iter().any(|p| field.starts_with(p))
+}
+
+/// Nanoseconds since the Unix epoch.
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// A random id that is not all zeros (OTLP's "invalid").
+fn random_id<const N: usize>() -> [u8; N] {
+    loop {
+        let mut id = [0u8; N];
+        for chunk in id.chunks_mut(8) {
+            let bytes = fastrand::u64(..).to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        if id.iter().any(|b| *b != 0) {
+            return id;
+        }
+    }
+}
+
+/// A span still open, kept in the registry's extensions.
+struct Open {
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    parent_id: Option<[u8; 8]>,
+    start: u64,
+    attributes: Vec<(&'static str, Value)>,
+    error: Option<String>,
+}
+
+/// Records fields as attributes (content fields only when allowed).
+struct Fields<'a> {
+    attributes: &'a mut Vec<(&'static str, Value)>,
+    content: bool,
+}
+
+impl Fields<'_> {
+    fn set(&mut self, field: &Field, value: Value) {
+        let name = field.name();
+        if !self.content && is_content(name) {
+            return;
+        }
+        match self.attributes.iter_mut().find(|(k, _)| *k == name) {
+            Some((_, old)) => *old = value,
+            None => self.attributes.push((name, value)),
+        }
+    }
+}
+
+impl Visit for Fields<'_> {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field, Value::Int(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        let value = i64::try_from(value).map_or_else(|_| Value::String(value.to_string()), Value::Int);
+        self.set(field, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field, Value::Bool(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.set(field, Value::Double(value));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.set(field, Value::String(value.to_string()));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.set(field, Value::String(format!("{value:?}")));
+    }
+}
+
+/// An event's `error` field and message.
+#[derive(Default)]
+struct Failure {
+    error: Option<String>,
+    message: Option<String>,
+}
+
+impl Visit for Failure {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "error" => self.error = Some(value.to_string()),
+            "message" => self.message = Some(value.to_string()),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "error" => self.error = Some(format!("{value:?}")),
+            "message" => self.message = Some(format!("{value:?}")),
+            _ => {}
+        }
+    }
+}
+
+/// Turns spans into OTLP spans for an [`Exporter`].
+pub struct OtlpLayer {
+    exporter: Arc<Exporter>,
+    export_content: bool,
+}
+
+impl OtlpLayer {
+    pub fn new(exporter: Arc<Exporter>, export_content: bool) -> OtlpLayer {
+        OtlpLayer { exporter, export_content }
+    }
+}
+
+impl<S> Layer<S> for OtlpLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let parent = span.parent().and_then(|p| p.extensions().get::<Open>().map(|o| (o.trace_id, o.span_id)));
+        let (trace_id, parent_id) = match parent {
+            Some((trace, parent)) => (trace, Some(parent)),
+            None => (random_id(), None),
+        };
+        let mut open = Open {
+            trace_id,
+            span_id: random_id(),
+            parent_id,
+            start: now(),
+            attributes: Vec::with_capacity(attrs.metadata().fields().len()),
+            error: None,
+        };
+        attrs.record(&mut Fields { attributes: &mut open.attributes, content: self.export_content });
+        span.extensions_mut().insert(open);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut extensions = span.extensions_mut();
+        if let Some(open) = extensions.get_mut::<Open>() {
+            values.record(&mut Fields { attributes: &mut open.attributes, content: self.export_content });
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.event_span(event) else { return };
+        let mut failure = Failure::default();
+        event.record(&mut failure);
+        let why = match failure.error {
+            Some(error) => error,
+            None if *event.metadata().level() == Level::ERROR => failure.message.unwrap_or_else(|| "error".into()),
+            None => return,
+        };
+        if let Some(open) = span.extensions_mut().get_mut::<Open>() {
+            // The last one: a run's end says why it failed.
+            open.error = Some(why);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(open) = span.extensions_mut().remove::<Open>() else { return };
+        let name = span.metadata().name();
+        self.exporter.push(SpanData {
+            trace_id: open.trace_id,
+            span_id: open.span_id,
+            parent_id: open.parent_id,
+            name,
+            kind: Kind::of(name),
+            start: open.start,
+            end: now(),
+            attributes: open.attributes,
+            error: open.error,
+        });
+    }
+}
+
+/// The layer's filter: the spans in [`SPANS`] (`debug` and up) and the events that can fail one (an
+/// `error` field, or level ERROR; `info` and up), decided once per callsite.
+pub struct Wanted;
+
+impl Wanted {
+    pub fn wants(meta: &Metadata<'_>) -> bool {
+        let level = *meta.level();
+        if meta.is_span() {
+            return level <= Level::DEBUG && SPANS.contains(&meta.name());
+        }
+        level <= Level::INFO && (level == Level::ERROR || meta.fields().field("error").is_some())
+    }
+}
+
+impl<S> Filter<S> for Wanted {
+    fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+        Self::wants(meta)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if Self::wants(meta) { Interest::always() } else { Interest::never() }
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        // Node attempts are `debug` spans.
+        Some(tracing::level_filters::LevelFilter::DEBUG)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// Runs `f` under a subscriber with only this layer, and returns the spans it queued.
+    fn capture(content: bool, f: impl FnOnce()) -> Vec<SpanData> {
+        let exporter = Arc::new(Exporter::detached(1024));
+        let layer = OtlpLayer::new(exporter.clone(), content).with_filter(Wanted);
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, f);
+        exporter.take_queued()
+    }
+
+    fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
+        span.attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    #[test]
+    fn a_run_is_a_trace_its_nodes_and_calls_children() {
+        let spans = capture(false, || {
+            let run = tracing::info_span!("run", run_id = "r1", skill = "s", depth = 0u32, resumed = false);
+            run.in_scope(|| {
+                let node = tracing::debug_span!("node", node = "a", kind = "llm", attempt = 1u32);
+                node.in_scope(|| {
+                    // A span not exported sits between: its child hangs from the node.
+                    let inner = tracing::info_span!("something.else");
+                    inner.in_scope(|| {
+                        let call = tracing::info_span!(
+                            "model.call",
+                            gen_ai.request.model = "m",
+                            gen_ai.usage.input_tokens = tracing::field::Empty,
+                            gen_ai.usage.output_tokens = tracing::field::Empty,
+                        );
+                        call.record("gen_ai.usage.input_tokens", 12u64);
+                    });
+                });
+            });
+            // Another top-level run: another trace.
+            let _ = tracing::info_span!("run", run_id = "r2");
+        });
+        let names: Vec<&str> = spans.iter().map(|s| s.name).collect();
+        // Closed innermost first; the second run (dropped at once) before the first.
+        assert_eq!(names, ["model.call", "node", "run", "run"]);
+        let (call, node, other, run) = (&spans[0], &spans[1], &spans[2], &spans[3]);
+        assert_eq!(run.parent_id, None);
+        assert_eq!(node.parent_id, Some(run.span_id));
+        assert_eq!(call.parent_id, Some(node.span_id));
+        assert!(call.trace_id == run.trace_id && node.trace_id == run.trace_id);
+        assert_ne!(other.trace_id, run.trace_id);
+        assert_ne!(run.trace_id, [0; 16]);
+        assert_ne!(node.span_id, run.span_id);
+        assert_eq!((run.kind, node.kind, call.kind), (Kind::Internal, Kind::Internal, Kind::Client));
+        assert!(run.start <= node.start && node.end <= run.end && run.start > 0);
+        assert_eq!(attr(run, "run_id"), Some(&Value::String("r1".into())));
+        assert_eq!(attr(run, "depth"), Some(&Value::Int(0)));
+        assert_eq!(attr(run, "resumed"), Some(&Value::Bool(false)));
+        assert_eq!(attr(node, "attempt"), Some(&Value::Int(1)));
+        // A count recorded late is there; one never recorded is absent, not 0.
+        assert_eq!(attr(call, "gen_ai.usage.input_tokens"), Some(&Value::Int(12)));
+        assert_eq!(attr(call, "gen_ai.usage.output_tokens"), None);
+        assert_eq!(attr(call, "gen_ai.request.model"), Some(&Value::String("m".into())));
+    }
+
+    #[test]
+    fn an_error_inside_a_span_sets_its_status() {
+        let spans = capture(false, || {
+            let run = tracing::info_span!("run", run_id = "r1");
+            run.in_scope(|| {
+                let node = tracing::debug_span!("node", node = "a", attempt = 1u32);
+                node.in_scope(|| tracing::warn!(error = "exit 3", "node attempt failed"));
+                let ok = tracing::debug_span!("node", node = "b", attempt = 1u32);
+                ok.in_scope(|| tracing::info!("fine"));
+                let logged = tracing::debug_span!("node", node = "c", attempt = 1u32);
+                logged.in_scope(|| tracing::error!("blocked (on_injection: block)"));
+                tracing::info!(status = "failed", error = %"node a failed", "run ended");
+            });
+        });
+        let by_node = |n: &str| {
+            spans.iter().find(|s| attr(s, "node") == Some(&Value::String(n.into()))).expect("the node's span")
+        };
+        assert_eq!(by_node("a").error.as_deref(), Some("exit 3"));
+        assert_eq!(by_node("b").error, None);
+        assert_eq!(by_node("c").error.as_deref(), Some("blocked (on_injection: block)"));
+        let run = spans.iter().find(|s| s.name == "run").unwrap();
+        assert_eq!(run.error.as_deref(), Some("node a failed"));
+    }
+
+    #[test]
+    fn content_fields_are_exported_only_when_asked() {
+        let make = || {
+            let _ = tracing::info_span!(
+                "tool.call",
+                gen_ai.tool.name = "weather",
+                input = "{\"city\":\"Paris\"}",
+                output_text = "sunny",
+                gen_ai.prompt = "hi",
+                gen_ai.completion = "hello",
+                gen_ai.usage.input_tokens = 3u64,
+            );
+        };
+        let without = capture(false, make);
+        let keys: Vec<&str> = without[0].attributes.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["gen_ai.tool.name", "gen_ai.usage.input_tokens"]);
+        let with = capture(true, make);
+        assert_eq!(with[0].attributes.len(), 6);
+    }
+
+    #[test]
+    fn only_the_named_spans_and_failing_events_are_wanted() {
+        let spans = capture(false, || {
+            let _ = tracing::info_span!("scheduler.turn");
+            let _ = tracing::trace_span!("node", node = "x");
+            let _ = tracing::info_span!("approval", node = "ok", outcome = "approved");
+            let _ = tracing::info_span!("http.request", http.method = "GET");
+        });
+        let names: Vec<&str> = spans.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["approval", "http.request"]);
+        assert_eq!(spans[1].kind, Kind::Client);
+        assert!(is_content("output") && is_content("inputs") && !is_content("gen_ai.usage.output_tokens"));
+    }
+}
