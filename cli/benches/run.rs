@@ -8,7 +8,10 @@
 //!
 //! Run: `cargo bench -p cli --bench run` (add `-- --quick` for fewer repetitions; name
 //! cases to run only those, e.g. `-- M1` or `-- W2 W3`). `PYRA_BENCH_LOG=daemon` runs the
-//! workloads under the daemon's logging (JSON lines at `info` into a file).
+//! workloads under the daemon's logging (JSON lines at `info` into a file);
+//! `PYRA_BENCH_LOG=otel` with the OpenTelemetry export (crate `telemetry`) sending to a
+//! local collector that takes and discards every request, `PYRA_BENCH_LOG=otel-down` to a
+//! port nobody listens on (what a collector that is down costs a run).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -100,8 +103,13 @@ fn child(name: &str, store_kind: &str) {
     // PYRA_BENCH_LOG=daemon: the daemon's logging installed (JSON lines at `info` into a
     // log file, through the masking writer), to time what tracing costs a run there.
     let log_dir = tempfile::tempdir().expect("tempdir");
-    if std::env::var("PYRA_BENCH_LOG").is_ok_and(|v| v == "daemon") {
-        daemon::log::init_daemon(log_dir.path(), false);
+    let log = std::env::var("PYRA_BENCH_LOG").unwrap_or_default();
+    match log.as_str() {
+        "daemon" => {
+            daemon::log::init_daemon(log_dir.path(), false, None);
+        }
+        "otel" | "otel-down" => otel::install(&log),
+        _ => {}
     }
     let (source, _) = workload(name);
     let text = SkillText { name: name.into(), path: None, display: format!("{name}.yaml"), source };
@@ -151,7 +159,87 @@ fn child(name: &str, store_kind: &str) {
     let report = rt.block_on(runtime.start(program, &text, Default::default())).expect("run");
     let took = t1.elapsed();
     assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    if log.starts_with("otel") {
+        otel::report();
+    }
     println!("{} {} {}", compile.as_secs_f64() * 1e3, took.as_secs_f64() * 1e3, peak_rss_kib());
+}
+
+/// PYRA_BENCH_LOG=otel|otel-down: the export layer installed as `pyra run` installs it.
+#[cfg(feature = "telemetry")]
+mod otel {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    /// A collector that answers 200 to every request and keeps nothing; its base URL.
+    fn sink() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                    let mut writer = stream;
+                    loop {
+                        let mut length = 0;
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                                length = v.trim().parse().unwrap_or(0);
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        if reader.read_exact(&mut body).is_err()
+                            || writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    pub fn install(mode: &str) {
+        let endpoint = if mode == "otel" {
+            sink()
+        } else {
+            let closed = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+            format!("http://127.0.0.1:{closed}")
+        };
+        let layer = telemetry::layer(telemetry::Settings {
+            endpoint,
+            headers: Vec::new(),
+            service_name: "pyra-bench".into(),
+            export_content: false,
+            secrets: None,
+        });
+        daemon::log::init_cli(0, Some(layer));
+    }
+
+    /// After the timed run: what was exported and dropped (on stderr).
+    pub fn report() {
+        telemetry::shutdown();
+        if let Some(stats) = telemetry::stats() {
+            eprintln!("otel: {} spans exported, {} dropped", stats.exported, stats.dropped);
+        }
+    }
+}
+
+#[cfg(not(feature = "telemetry"))]
+mod otel {
+    pub fn install(_: &str) {
+        panic!("PYRA_BENCH_LOG=otel needs the `telemetry` feature");
+    }
+
+    pub fn report() {}
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {

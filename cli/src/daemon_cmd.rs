@@ -160,8 +160,9 @@ pub(crate) fn catalog(home: &Home) -> Result<HomeCatalog, Failure> {
     Ok(HomeCatalog { home: home.clone(), dirs: config.daemon.skill_dirs(&home.root) })
 }
 
-/// Everything the daemon is made of, for this home.
-fn setup(home: &Home) -> Result<(Setup, Option<config::WebhookSettings>), Failure> {
+/// Everything the daemon is made of, for this home (`agent`: its vault agent, made
+/// first as the telemetry exporter reads its headers from it too).
+fn setup(home: &Home, agent: Arc<daemon::agent::Agent>) -> Result<(Setup, Option<config::WebhookSettings>), Failure> {
     let config = config::Config::load(&home.root).map_err(|e| {
         output::err(&format!("{}\n", e.render(output::color_stderr())));
         Failure::failed("the configuration is invalid; the daemon did not start")
@@ -170,7 +171,6 @@ fn setup(home: &Home) -> Result<(Setup, Option<config::WebhookSettings>), Failur
     let clock = clock::Clock::from_env().map_err(|e| Failure::usage(e.to_string()))?;
     let store = crate::runner::open_store(home)?;
     let history = Arc::new(daemon::history::History::open(&home.root.join("pyra.db")).map_err(Failure::failed)?);
-    let agent = Arc::new(daemon::agent::Agent::new(&home.root));
     let runs_dir = home.root.join("runs");
     home.ensure_dir(&runs_dir).map_err(|e| Failure::failed(format!("cannot create {}: {e}", runs_dir.display())))?;
     let log = Arc::new(daemon::log::Log::new(&home.root));
@@ -200,6 +200,7 @@ fn setup(home: &Home) -> Result<(Setup, Option<config::WebhookSettings>), Failur
         log,
         max_runs: settings.max_runs() as usize,
         version: env!("CARGO_PKG_VERSION").to_string(),
+        telemetry: Some(crate::otel::status),
     };
     Ok((setup, settings.webhook))
 }
@@ -220,8 +221,9 @@ fn foreground(home: &Home) -> Result<u8, Failure> {
         Err(e) => return Err(Failure::failed(e.to_string())),
     };
     let stderr = std::io::stderr().is_terminal() || std::env::var_os("JOURNAL_STREAM").is_some();
-    daemon::log::init_daemon(&home.root, stderr);
-    let (setup, webhook) = setup(home)?;
+    let agent = Arc::new(daemon::agent::Agent::new(&home.root));
+    daemon::log::init_daemon(&home.root, stderr, crate::otel::layer(home, Some(agent.clone())));
+    let (setup, webhook) = setup(home, agent)?;
     let extra = webhook
         .into_iter()
         .map(|w| {
@@ -409,6 +411,15 @@ fn render_status(v: &Value) -> String {
         Some("unlocked") => out.push_str(&format!(" ({} keys)\n", vault["keys"])),
         Some("locked") => out.push_str(" (`pyra vault unlock` lets triggered runs read secrets)\n"),
         _ => out.push('\n'),
+    }
+    if let Some(t) = v["telemetry"].as_object() {
+        out.push_str(&format!(
+            "telemetry {} spans exported, {} dropped (to {}){}\n",
+            t["exported"],
+            t["dropped"],
+            t["endpoint"].as_str().unwrap_or("?"),
+            t["last_error"].as_str().map(|e| format!("; last error: {e}")).unwrap_or_default()
+        ));
     }
     let skills = v["skills"].as_array().map_or(0, Vec::len);
     out.push_str(&format!("skills   {skills} armed\n"));

@@ -18,6 +18,7 @@ mod failure;
 mod graph_render;
 mod home;
 mod memory_cmd;
+mod otel;
 mod progress;
 mod prompt;
 mod run_cmd;
@@ -48,7 +49,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(err.exit_code().clamp(0, 255) as u8);
         }
     };
-    match run(cli) {
+    let result = run(cli);
+    // Spans still queued for the collector go now (a bounded wait).
+    otel::flush();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             term::output::error_line(&failure.message);
@@ -60,9 +64,10 @@ pub fn main() -> ExitCode {
 /// Runs a parsed command and returns its exit code.
 pub fn run(cli: Cli) -> Result<u8, Failure> {
     let home = home::Home::resolve(cli.home.as_deref(), cli.profile.as_deref())?;
-    // The daemon installs its own (JSON into its log file).
+    // The daemon installs its own (JSON into its log file). config.yaml's `telemetry:`
+    // adds the OpenTelemetry export, which needs no -v.
     if !matches!(cli.command, cli::Command::Daemon { command: daemon_cmd::DaemonCommand::Start { foreground: true } }) {
-        daemon::log::init_cli(cli.verbose);
+        daemon::log::init_cli(cli.verbose, otel::layer(&home, None));
     }
     match cli.command {
         cli::Command::Skill { command } => skill_cmd::run(&home, command),

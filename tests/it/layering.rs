@@ -23,8 +23,8 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
     ("conversations", 1, &["db"]),
     ("runtime", 2, &["syntax", "lang", "paths", "security", "db"]),
     ("llm", 2, &["syntax", "config"]),
-    ("telemetry", 2, &["runtime", "security"]),
     ("plugins", 3, &["syntax", "lang", "runtime", "paths", "memory", "config", "llm"]),
+    ("telemetry", 3, &["runtime", "security"]),
     ("daemon", 4, &["syntax", "clock", "lang", "paths", "security", "vault", "db", "runtime"]),
     (
         "cli",

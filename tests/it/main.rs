@@ -27,5 +27,6 @@ mod secrets;
 mod setup;
 mod skill_commands;
 mod style;
+mod telemetry;
 mod tracing_logs;
 mod vault;

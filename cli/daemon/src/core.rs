@@ -85,6 +85,9 @@ pub struct Setup {
     pub log: Arc<Log>,
     pub max_runs: usize,
     pub version: String,
+    /// What `status` shows of the OpenTelemetry export (the CLI's exporter counts; this
+    /// crate does not depend on it, which would bring reqwest).
+    pub telemetry: Option<fn() -> serde_json::Value>,
 }
 
 /// A trigger's time zone.

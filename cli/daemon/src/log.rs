@@ -9,6 +9,11 @@
 //!   [`MAX_BYTES`], [`KEEP`] kept), `info` and up unless `PYRA_LOG` says otherwise; plain
 //!   lines on stderr too when that is a terminal or a service manager's journal.
 //!
+//! - Either may be given an [`Extra`] layer: the CLI's OpenTelemetry export (crate
+//!   `telemetry`, which this crate does not depend on: it would bring reqwest). It has
+//!   its own filter, so the readers above then get theirs per layer instead of one global
+//!   filter, and a command exports its spans while showing nothing.
+//!
 //! **Invariant:** every byte any of them writes passes [`Masked`]: the values of the
 //! vault this process has read are replaced by `[secret:NAME]` and key-shaped strings are
 //! redacted — at the writer, so no call site can forget it.
@@ -19,10 +24,15 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use tracing_subscriber::EnvFilter;
+use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+/// A layer installed beside the readers, with its own filter (the OpenTelemetry export).
+pub type Extra = Box<dyn Layer<Registry> + Send + Sync>;
 
 /// Size at which the log rotates.
 pub const MAX_BYTES: u64 = 5 << 20;
@@ -205,36 +215,64 @@ fn filter(default: &str) -> EnvFilter {
     }
 }
 
+/// Plain lines on stderr, masked.
+fn plain<S>() -> impl Layer<S> + Send + Sync
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer().with_writer(Masked::new(std::io::stderr)).with_ansi(false).with_target(true)
+}
+
+/// JSON lines into `logs/daemon.log` under `home`, masked.
+fn json<S>(home: &Path) -> impl Layer<S> + Send + Sync
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let file = RotatingFile::new(home.join("logs").join(FILE));
+    tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(false).with_writer(Masked::new(file))
+}
+
 /// A command's logging: silent unless `PYRA_LOG` is set or `verbosity` > 0 (then plain
-/// lines on stderr). Returns whether anything was installed.
-pub fn init_cli(verbosity: u8) -> bool {
-    let asked = std::env::var(ENV).is_ok_and(|s| !s.trim().is_empty());
-    if !asked && verbosity == 0 {
-        return false;
-    }
+/// lines on stderr); `extra` (the OpenTelemetry export) is installed either way. Returns
+/// whether anything was installed.
+pub fn init_cli(verbosity: u8, extra: Option<Extra>) -> bool {
+    let asked = verbosity > 0 || std::env::var(ENV).is_ok_and(|s| !s.trim().is_empty());
     let default = match verbosity {
         0 | 1 => "info",
         2 => "debug",
         _ => "trace",
     };
-    let layer =
-        tracing_subscriber::fmt::layer().with_writer(Masked::new(std::io::stderr)).with_ansi(false).with_target(true);
-    tracing_subscriber::registry().with(filter(default)).with(layer).try_init().is_ok()
+    match (extra, asked) {
+        (None, false) => false,
+        (None, true) => tracing_subscriber::registry().with(filter(default)).with(plain()).try_init().is_ok(),
+        (Some(extra), false) => tracing_subscriber::registry().with(extra).try_init().is_ok(),
+        (Some(extra), true) => {
+            tracing_subscriber::registry().with(extra).with(plain().with_filter(filter(default))).try_init().is_ok()
+        }
+    }
 }
 
 /// The daemon's logging: JSON lines into `logs/daemon.log` under `home`, and plain lines on
-/// stderr when `stderr` (a terminal, or a journal).
-pub fn init_daemon(home: &Path, stderr: bool) -> bool {
-    let file = RotatingFile::new(home.join("logs").join(FILE));
-    let json = tracing_subscriber::fmt::layer()
-        .json()
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_writer(Masked::new(file));
-    let plain =
-        stderr.then(|| tracing_subscriber::fmt::layer().with_writer(Masked::new(std::io::stderr)).with_ansi(false));
-    // One filter for both (a global one: callsites it turns off cost nothing at all).
-    tracing_subscriber::registry().with(filter("info")).with(json).with(plain).try_init().is_ok()
+/// stderr when `stderr` (a terminal, or a journal); `extra` (the OpenTelemetry export)
+/// beside them.
+pub fn init_daemon(home: &Path, stderr: bool, extra: Option<Extra>) -> bool {
+    match extra {
+        // One filter for both (a global one: callsites it turns off cost nothing at all).
+        None => tracing_subscriber::registry()
+            .with(filter("info"))
+            .with(json(home))
+            .with(stderr.then(plain))
+            .try_init()
+            .is_ok(),
+        // The export wants spans the log does not (node attempts are `debug`): a filter
+        // per reader. A callsite every filter turns off still costs nothing.
+        Some(extra) => tracing_subscriber::registry()
+            .with(extra)
+            .with(json(home).with_filter(filter("info")))
+            .with(stderr.then(|| plain().with_filter(filter("info"))))
+            .try_init()
+            .is_ok(),
+    }
 }
 
 /// A JSON log line as a person reads it: time, level, message, then the fields and the

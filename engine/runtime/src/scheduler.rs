@@ -189,7 +189,25 @@ pub(crate) async fn drive(job: Job) -> RunReport {
             // Pure kinds compute right here, without a context or a future.
             let work = match (program.nodes[i].inline, work) {
                 (true, Work::Single { with, .. }) => {
-                    let result = program.nodes[i].executor.as_ref().and_then(|e| e.run_inline(with));
+                    // Its one attempt is a `node` span like any other's (`debug`: free
+                    // unless a reader wants it, such as the OpenTelemetry export).
+                    let node = &program.nodes[i];
+                    let kind = program.spec(i).uses.as_str();
+                    let span = tracing::debug_span!(
+                        "node",
+                        run_id = %job.run_id,
+                        skill = %program.name,
+                        node = %node.name,
+                        kind,
+                        attempt = 1u32,
+                    );
+                    let result = span.in_scope(|| node.executor.as_ref().and_then(|e| e.run_inline(with)));
+                    if let Some(Err(e)) = &result {
+                        span.in_scope(|| {
+                            let error = job.services.runtime.masker.mask(&e.message()).into_owned();
+                            tracing::warn!(node = %node.name, kind, attempt = 1u32, error, "node attempt failed");
+                        });
+                    }
                     let finish = match result {
                         Some(Ok(Outcome::Done(o))) => Finish::Done(o),
                         Some(Ok(Outcome::Rejected(o))) => Finish::Rejected(o),

@@ -71,6 +71,7 @@ impl Daemon {
             "max_runs": self.setup.max_runs,
             "reloads": st.reloads,
             "log": self.setup.log.path(),
+            "telemetry": self.setup.telemetry.map_or(Value::Null, |counts| counts()),
         })
     }
 }
