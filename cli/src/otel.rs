@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "telemetry")]
 use runtime::secrets::SecretSource;
 
 use crate::home::Home;
