@@ -276,17 +276,21 @@ pub enum Overlap {
     Allow,
 }
 
-/// Runs the skill when files change.
+/// Runs the skill when files change: one run per batch of changes (every change within
+/// one `debounce` window), once each file is completely written.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WatchTrigger {
     pub watch: WatchSpec,
 
-    /// A condition over `event` (`event.path`, `event.kind`) that must hold.
+    /// A condition over `trigger` (`trigger.paths`, `trigger.events`, `trigger.at`) that
+    /// must hold for the batch to start a run.
     #[serde(rename = "if", default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
 
-    /// Input values for runs started by this trigger.
+    /// Input values for runs started by this trigger, rendered over `trigger.paths` (the
+    /// changed files, sorted, no duplicates), `trigger.events` (path → `created`,
+    /// `modified` or `deleted`) and `trigger.at`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub with: IndexMap<String, Value>,
 }
@@ -299,30 +303,75 @@ pub struct WatchSpec {
     #[schemars(length(min = 1))]
     pub paths: Vec<String>,
 
-    /// Only files whose name matches (e.g. `*.md`); a list matches any.
+    /// Only files whose name (or path below the watched folder) matches (e.g. `*.md`); a
+    /// list matches any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub glob: Option<OneOrMany<String>>,
 
-    /// Quiet time after the last change before the skill runs (default `1s`).
+    /// Files whose name (or path below the watched folder) matches are left out. Editor
+    /// swap and temporary files (`.*.swp`, `*~`, `.#*`, `*.tmp`, `*.part`,
+    /// `*.crdownload`, `4913`) are always left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<OneOrMany<String>>,
+
+    /// Watch the folders' subfolders too (default `false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recursive: Option<bool>,
+
+    /// Quiet time after the last change before the batch closes (default `500ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debounce: Option<Duration>,
 
-    /// Poll at this interval instead of using file-system events (network file systems).
+    /// How long a file's size and modification time must stay unchanged (after it was
+    /// closed, where the platform says so) before it counts as written (default `2s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<Duration>,
+
+    /// Poll at this interval instead of using file-system events (network file systems
+    /// are polled every 5s without it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll: Option<Duration>,
 
-    /// Which changes count (default: all).
+    /// Which changes count (default: `created` and `modified`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<WatchEvent>,
+
+    /// Files already there when the trigger is armed for the first time: `ignore` them
+    /// (default) or `scan` them as one batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_start: Option<OnStart>,
 }
 
 /// A kind of file change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WatchEvent {
-    Create,
-    Modify,
-    Remove,
+    #[serde(alias = "create")]
+    Created,
+    #[serde(alias = "modify")]
+    Modified,
+    #[serde(alias = "remove")]
+    Deleted,
+}
+
+impl WatchEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchEvent::Created => "created",
+            WatchEvent::Modified => "modified",
+            WatchEvent::Deleted => "deleted",
+        }
+    }
+}
+
+/// What a watch trigger does with files already there when it is first armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnStart {
+    /// They are the starting point; only later changes count.
+    Ignore,
+    /// They are one batch of `created` files.
+    Scan,
 }
 
 /// Runs the skill on an event: an incoming message, `pyra emit NAME`, a webhook.

@@ -20,6 +20,7 @@ pub const GLOBALS: &[&str] = &[
     "run",
     "env",
     "event",
+    "trigger",
     "secret",
     "now",
     "loop",

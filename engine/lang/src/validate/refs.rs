@@ -325,7 +325,7 @@ impl Refs<'_, '_> {
                                 Diagnostic::error("trigger-ref", "triggers cannot read node outputs")
                                     .at(span)
                                     .with_label("no nodes have run when a trigger fires")
-                                    .with_help("triggers may read `event`, `inputs` and `env`"),
+                                    .with_help("triggers may read `event`, `trigger`, `inputs` and `env`"),
                             );
                         }
                         _ if !self.skill.nodes.contains_key(target) => {
@@ -387,7 +387,7 @@ impl Refs<'_, '_> {
                                 "use the fan-out node's output, which is the list of results: `nodes.<id>.output`",
                             ),
                             Scope::Trigger => {
-                                ("triggers have no items", "triggers may read `event`, `inputs` and `env`")
+                                ("triggers have no items", "triggers may read `event`, `trigger`, `inputs` and `env`")
                             }
                             _ => (
                                 "it is set only in nodes with `for_each`",
@@ -417,6 +417,15 @@ impl Refs<'_, '_> {
                             .with_help(format!("add `env: [{name}]` to the skill")),
                         );
                     }
+                }
+                "trigger" if !matches!(scope, Scope::Trigger) => {
+                    self.report(
+                        &place,
+                        Diagnostic::error("trigger-outside-trigger", "`trigger` is not defined here")
+                            .at(locate(self.ctx, root))
+                            .with_label("set only while a watch trigger decides its run")
+                            .with_help("pass what the run needs through the trigger's `with:` and read `inputs`"),
+                    );
                 }
                 _ if GLOBALS.contains(&root) => {}
                 _ => {

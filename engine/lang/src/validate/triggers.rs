@@ -1,5 +1,5 @@
 //! Phase 5: triggers. Cron expressions parse (a bad field is pointed at), time zones are
-//! IANA names, `with:` names declared inputs. Trigger conditions are checked with the
+//! IANA names, watch globs compile, `with:` names declared inputs. Trigger conditions are checked with the
 //! other expressions in the templates phase.
 
 use std::str::FromStr;
@@ -7,7 +7,7 @@ use std::str::FromStr;
 use chrono_tz::Tz;
 
 use super::Ctx;
-use crate::model::{Skill, Trigger};
+use crate::model::{OneOrMany, Skill, Trigger, WatchSpec};
 use syntax::diag::Diagnostic;
 use syntax::source::Span;
 use syntax::suggest;
@@ -23,7 +23,10 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
                 }
                 &cron.with
             }
-            Trigger::Watch(w) => &w.with,
+            Trigger::Watch(w) => {
+                check_watch(ctx, &format!("{base}/watch"), &w.watch);
+                &w.with
+            }
             Trigger::Event(e) => &e.with,
         };
         for key in with.keys() {
@@ -40,6 +43,36 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
                         suggest::help(key, skill.inputs.keys().map(String::as_str))
                             .or_else(|| Some(format!("declare it under `inputs:` (e.g. `{key}: {{ type: string }}`)"))),
                     ),
+                );
+            }
+        }
+    }
+}
+
+/// Every `glob` and `ignore` pattern compiles; no path is empty.
+fn check_watch(ctx: &mut Ctx<'_>, pointer: &str, spec: &WatchSpec) {
+    for (i, path) in spec.paths.iter().enumerate() {
+        if path.trim().is_empty() {
+            let span = ctx.value_span(&format!("{pointer}/paths/{i}"));
+            ctx.push(Diagnostic::error("watch-path", "an empty path").at_opt(span).with_label("name a file or folder"));
+        }
+    }
+    for (field, patterns) in [("glob", &spec.glob), ("ignore", &spec.ignore)] {
+        let Some(patterns) = patterns else { continue };
+        let list: Vec<&String> = match patterns {
+            OneOrMany::One(p) => vec![p],
+            OneOrMany::Many(ps) => ps.iter().collect(),
+        };
+        let single = matches!(patterns, OneOrMany::One(_));
+        for (i, pattern) in list.into_iter().enumerate() {
+            if let Err(e) = globset::Glob::new(pattern) {
+                let p = if single { format!("{pointer}/{field}") } else { format!("{pointer}/{field}/{i}") };
+                let span = ctx.value_span(&p);
+                ctx.push(
+                    Diagnostic::error("glob", format!("`{pattern}` is not a glob: {}", e.kind()))
+                        .at_opt(span)
+                        .with_label("invalid glob")
+                        .with_expected("a glob such as `*.md`, `**/*.pdf` or `{a,b}.txt`"),
                 );
             }
         }
