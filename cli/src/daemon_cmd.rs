@@ -452,6 +452,22 @@ fn render_status(v: &Value) -> String {
                     t["next"].as_str().unwrap_or("never"),
                 ));
             }
+            Some("watch") => {
+                let last = match &t["last"] {
+                    Value::Null => "never".to_string(),
+                    last => {
+                        format!("{} {}", last["slot"].as_str().unwrap_or("?"), last["outcome"].as_str().unwrap_or("?"))
+                    }
+                };
+                out.push_str(&format!(
+                    "  {:<20} watch \"{spec}\" {}  last {last}\n",
+                    t["skill"].as_str().unwrap_or("?"),
+                    t["state"].as_str().unwrap_or("?"),
+                ));
+                for refused in t["refused"].as_array().into_iter().flatten() {
+                    out.push_str(&format!("    not watched: {}\n", refused.as_str().unwrap_or("?")));
+                }
+            }
             _ => out.push_str(&format!("  {:<20} event {spec}\n", t["skill"].as_str().unwrap_or("?"))),
         }
     }

@@ -39,14 +39,15 @@ pub enum ScheduleCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Every trigger the daemon arms: skill, kind, spec, time zone, next fire, last outcome.
+    /// Every trigger the daemon arms: skill, kind, spec, time zone, next fire (a watch: its
+    /// state), last outcome.
     List {
         /// Print a JSON array.
         #[arg(long)]
         json: bool,
     },
-    /// What each slot of a skill's cron triggers did: ran, caught up, skipped (why),
-    /// failed to start (why); newest first.
+    /// What each slot of a skill's cron triggers and each batch of its watch triggers did:
+    /// ran, caught up, skipped (why), failed to start (why); newest first.
     History {
         /// A skill name.
         skill: String,
@@ -96,6 +97,23 @@ fn list(home: &Home, as_json: bool) -> Result<u8, Failure> {
             .collect(),
         None => Default::default(),
     };
+    let policy = paths::PathPolicy::new(&home.root);
+    // A running daemon knows each watch's state (events, or polling and why).
+    let states: std::collections::HashMap<(String, String), String> = match crate::daemon_client::running(home)
+        .and_then(|_| crate::daemon_client::ask(home, "status", json!({})).ok())
+    {
+        Some(status) => status["triggers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["kind"] == "watch")
+            .filter_map(|t| {
+                let key = (t["skill"].as_str()?.to_string(), t["spec"].as_str()?.to_string());
+                Some((key, t["state"].as_str()?.to_string()))
+            })
+            .collect(),
+        None => Default::default(),
+    };
     let mut rows = Vec::new();
     for entry in catalog.skills() {
         let Ok(text) = entry.text else { continue };
@@ -126,10 +144,22 @@ fn list(home: &Home, as_json: bool) -> Result<u8, Failure> {
                 Trigger::Event(e) => rows.push(json!({
                     "skill": entry.name, "kind": "event", "spec": e.event, "timezone": null, "next": null, "last": null,
                 })),
-                Trigger::Watch(w) => rows.push(json!({
-                    "skill": entry.name, "kind": "watch", "spec": serde_json::to_value(&w.watch).unwrap_or_default(),
-                    "timezone": null, "next": null, "last": null,
-                })),
+                Trigger::Watch(w) => {
+                    let Ok(def) = daemon::watch::WatchDef::new(&entry.name, w, &policy) else { continue };
+                    let last = last.get(&(entry.name.clone(), def.key.clone()));
+                    let state = states
+                        .get(&(entry.name.clone(), def.key.clone()))
+                        .cloned()
+                        .unwrap_or_else(|| format!("{} (no daemon)", daemon::watch::expected_mode(&def)));
+                    rows.push(json!({
+                        "skill": entry.name, "kind": "watch", "spec": def.key, "paths": def.shown, "state": state,
+                        "timezone": null, "next": null,
+                        "last": last.map(|r| json!({
+                            "slot": daemon::core::rfc(r.slot), "outcome": r.outcome, "reason": r.reason,
+                            "run": r.run_id, "run_status": r.run_status,
+                        })),
+                    }));
+                }
             }
         }
     }
@@ -151,13 +181,15 @@ fn list(home: &Home, as_json: bool) -> Result<u8, Failure> {
             serde_json::Value::Null => "-".to_string(),
             l => format!("{} {}", l["outcome"].as_str().unwrap_or("?"), l["slot"].as_str().unwrap_or("?")),
         };
+        // A watch has no next fire: its state stands there.
+        let next = r["next"].as_str().or(r["state"].as_str()).unwrap_or("-");
         text.push_str(&format!(
             "{:<20} {:<6} {:<18} {:<16} {:<26} {last}\n",
             r["skill"].as_str().unwrap_or("?"),
             r["kind"].as_str().unwrap_or("?"),
             spec,
             r["timezone"].as_str().unwrap_or("-"),
-            r["next"].as_str().unwrap_or("-"),
+            next,
         ));
     }
     out(&text);

@@ -35,12 +35,13 @@ use crate::history::{History, outcome};
 use crate::log::Log;
 use crate::slots::{self, Decision, OnTime};
 use crate::supervisor::Supervisor;
+use crate::watch::WatchDef;
 
 mod events;
 mod resume;
 mod status;
 
-pub use events::event_inputs;
+pub use events::{event_inputs, trigger_inputs};
 pub use status::rss_bytes;
 
 /// The longest the cron and deadline tasks sleep before looking at the wall clock again:
@@ -192,6 +193,11 @@ struct State {
     flights: HashMap<String, Flight>,
     queues: HashMap<(String, String), VecDeque<Queued>>,
     last_fire: HashMap<(String, String), i64>,
+    watches: Vec<Arc<WatchDef>>,
+    /// Counts reloads that changed the watch triggers (the watch task re-arms on a new one).
+    watch_generation: u64,
+    /// Each watch's state as the watch task last set it: `events` or `polling (why)`.
+    watch_modes: BTreeMap<(String, String), String>,
     fingerprint: u64,
     reloads: u64,
 }
@@ -236,7 +242,7 @@ impl Daemon {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn log(&self) -> &Log {
+    pub(crate) fn log(&self) -> &Log {
         &self.setup.log
     }
 
@@ -285,6 +291,7 @@ impl Daemon {
             std::mem::take(&mut st.crons).into_iter().map(|a| ((a.skill.clone(), a.key.clone()), a)).collect();
         let mut crons = Vec::new();
         let mut events = Vec::new();
+        let mut watches = Vec::new();
         for (name, armed) in &skills {
             for trigger in &armed.program.skill.triggers {
                 match trigger {
@@ -327,8 +334,13 @@ impl Daemon {
                         });
                     }
                     Trigger::Event(e) => events.push((name.clone(), e.clone())),
-                    // File watching is its own trigger source (a later issue).
-                    Trigger::Watch(_) => {}
+                    Trigger::Watch(w) => match WatchDef::new(name, w, &self.setup.runtime.paths) {
+                        Ok(def) if !watches.iter().any(|d: &Arc<WatchDef>| d.skill == *name && d.key == def.key) => {
+                            watches.push(Arc::new(def))
+                        }
+                        Ok(_) => {}
+                        Err(e) => self.log().error(&format!("{name}: watch trigger not armed: {e}")),
+                    },
                 }
             }
         }
@@ -340,14 +352,28 @@ impl Daemon {
             "broken": broken.keys().collect::<Vec<_>>(),
             "cron_triggers": crons.len(),
             "event_triggers": events.len(),
+            "watch_triggers": watches.len(),
         });
         st.skills = skills;
         st.broken = broken;
         st.crons = crons;
         st.events = events;
+        st.watches = watches;
+        st.watch_generation += 1;
         drop(st);
         self.wake.notify_one();
         summary
+    }
+
+    /// The watch triggers armed, and the reload they come from.
+    pub(crate) fn watch_defs(&self) -> (u64, Vec<Arc<WatchDef>>) {
+        let st = self.state();
+        (st.watch_generation, st.watches.clone())
+    }
+
+    /// What the watch task says about each watch (`events` or `polling (why)`).
+    pub(crate) fn set_watch_modes(&self, modes: BTreeMap<(String, String), String>) {
+        self.state().watch_modes = modes;
     }
 
     /// Records the trigger as armed and returns the instant its slots are counted from.

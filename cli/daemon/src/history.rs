@@ -1,5 +1,6 @@
-//! What the daemon records in `pyra.db` (schema step 6 of `db::pyra`): the cron triggers
-//! it armed, one row per slot (its claim and its outcome), and the events it delivers.
+//! What the daemon records in `pyra.db` (schema steps 6 and 7 of `db::pyra`): the cron and
+//! watch triggers it armed, one row per slot or watch batch (its claim and its outcome),
+//! the events it delivers, and each watch trigger's index of the files it has seen.
 //!
 //! A slot's row is its claim: `INSERT … ON CONFLICT DO NOTHING RETURNING` succeeds for one
 //! writer only, so a slot runs at most once across restarts, crashes and even two daemons
@@ -66,6 +67,17 @@ pub struct Planned {
     pub inputs: serde_json::Map<String, Value>,
     /// `event` or `webhook`.
     pub started_by: String,
+}
+
+/// One file of a watch trigger's index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRow {
+    pub path: String,
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// SHA-256 of the content, hex.
+    pub hash: String,
 }
 
 /// The daemon's tables, over its own connection to `pyra.db`.
@@ -166,6 +178,90 @@ impl History {
             .execute(params![skill, key, slot, outcome, reason])
             .map(drop)
         })
+    }
+
+    /// A watch trigger's index: path → (size, mtime in ns, hash); `None` when the
+    /// trigger was never armed (no row in `schedule_triggers`).
+    pub fn watch_index(&self, skill: &str, key: &str) -> Result<Option<Vec<IndexRow>>, String> {
+        self.with(|c| {
+            let armed: Option<i64> = c
+                .prepare_cached("SELECT armed_at FROM schedule_triggers WHERE skill = ?1 AND trigger_key = ?2")?
+                .query_row(params![skill, key], |r| r.get(0))
+                .optional()?;
+            if armed.is_none() {
+                return Ok(None);
+            }
+            let mut stmt = c.prepare_cached(
+                "SELECT path, size, mtime_ns, hash FROM watch_files WHERE skill = ?1 AND trigger_key = ?2",
+            )?;
+            let rows = stmt.query_map(params![skill, key], |r| {
+                Ok(IndexRow { path: r.get(0)?, size: r.get::<_, i64>(1)? as u64, mtime_ns: r.get(2)?, hash: r.get(3)? })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map(Some)
+        })
+    }
+
+    /// Commits a watch trigger's batch: its index changes (`None`: the file is gone) and,
+    /// when it starts a run, the batch's slot row with the run's id and inputs — in one
+    /// transaction, so a batch is never lost nor run twice. False when the slot was
+    /// already claimed (nothing is written then).
+    pub fn commit_batch(
+        &self,
+        skill: &str,
+        key: &str,
+        changes: &[(String, Option<IndexRow>)],
+        run: Option<(i64, &str, &serde_json::Map<String, Value>)>,
+        now: i64,
+    ) -> Result<bool, String> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction().map_err(err)?;
+        if let Some((slot, run_id, inputs)) = run {
+            let inputs = serde_json::to_string(inputs).unwrap_or_default();
+            let claimed = tx
+                .prepare_cached(
+                    "INSERT INTO schedule_slots (skill, trigger_key, slot, outcome, run_id, decided_at, inputs)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING RETURNING slot",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![skill, key, slot, outcome::RAN, run_id, now, inputs], |_| Ok(())).optional()
+                })
+                .map_err(err)?;
+            if claimed.is_none() {
+                return Ok(false);
+            }
+        }
+        for (path, row) in changes {
+            match row {
+                Some(row) => tx
+                    .prepare_cached(
+                        "INSERT INTO watch_files (skill, trigger_key, path, size, mtime_ns, hash)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT DO UPDATE SET size = ?4, mtime_ns = ?5, hash = ?6",
+                    )
+                    .and_then(|mut s| s.execute(params![skill, key, path, row.size as i64, row.mtime_ns, row.hash])),
+                None => tx
+                    .prepare_cached("DELETE FROM watch_files WHERE skill = ?1 AND trigger_key = ?2 AND path = ?3")
+                    .and_then(|mut s| s.execute(params![skill, key, path])),
+            }
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    /// The inputs stored with a watch batch's slot (to start its run after a crash).
+    pub fn slot_inputs(
+        &self,
+        skill: &str,
+        key: &str,
+        slot: i64,
+    ) -> Result<Option<serde_json::Map<String, Value>>, String> {
+        self.with(|c| {
+            c.prepare_cached("SELECT inputs FROM schedule_slots WHERE skill = ?1 AND trigger_key = ?2 AND slot = ?3")?
+                .query_row(params![skill, key, slot], |r| r.get::<_, Option<String>>(0))
+                .optional()
+        })
+        .map(|text| text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
     }
 
     /// A skill's slots, newest first (every trigger; at most `limit`).

@@ -6,7 +6,8 @@
 //! the optional loopback-only receiver that turns a `POST /hooks/NAME` signed with NAME's
 //! secret into the event NAME (there the HMAC signature, not a peer uid, is what is
 //! checked). [`service`] writes the systemd user unit or launchd agent that starts the
-//! daemon at login and sends systemd its `sd_notify` messages. Triggers, runs and the
+//! daemon at login and sends systemd its `sd_notify` messages. [`watch`] turns file changes
+//! into runs (one per batch, complete writes only, nothing lost across overflows or downtime). Triggers, runs and the
 //! `pyra daemon` commands build on these.
 //!
 //! **Architecture invariant:** nothing from a client is trusted: every connection's peer
@@ -26,4 +27,5 @@ pub mod server;
 pub mod service;
 pub mod slots;
 pub mod supervisor;
+pub mod watch;
 pub mod webhook;

@@ -1,5 +1,5 @@
 //! The daemon's life: take the socket, arm the skills, start the supervised tasks (cron,
-//! deadlines, the skill-folder rescan, the webhook when configured), recover what a crash
+//! deadlines, the skill-folder rescan, file watching, the webhook when configured), recover what a crash
 //! left (claimed slots not started, runs interrupted, events stored while down), say it is
 //! ready, then serve until `stop`, SIGTERM or SIGINT (SIGHUP reloads). At the end, runs in
 //! flight are recorded as interrupted (the next start resumes them) and child processes
@@ -84,6 +84,16 @@ pub async fn run(
         daemon.supervisor.spawn("deadlines", move |_| d.clone().deadline_task());
         let d = daemon.clone();
         daemon.supervisor.spawn("skills", move |_| d.clone().rescan_task());
+        // Stats and hashes files: on a thread of its own, so the socket and runs never wait.
+        let d = daemon.clone();
+        daemon.supervisor.spawn("watch", move |token| {
+            let d = d.clone();
+            async move {
+                tokio::task::spawn_blocking(move || crate::watch::run(d, token))
+                    .await
+                    .map_err(|e| format!("the watch task ended: {e}"))?
+            }
+        });
         for (name, make) in extra {
             let d = daemon.clone();
             let make = Arc::new(make);

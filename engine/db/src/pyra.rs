@@ -189,6 +189,26 @@ CREATE TABLE events (
 CREATE INDEX events_pending ON events(at) WHERE delivered_at IS NULL;
 ",
     },
+    Step {
+        // A watch trigger's batch is a slot row too (its claim; `inputs` are the rendered
+        // inputs, so a crash before the run starts is recovered with the same ones), and
+        // `watch_files` is each trigger's index of the files it has seen: what changed
+        // while the daemon was down is the difference at start. The batch's claim and
+        // its index changes commit together.
+        summary: "schedule_slots.inputs, watch_files",
+        sql: r"
+ALTER TABLE schedule_slots ADD COLUMN inputs TEXT;
+CREATE TABLE watch_files (
+    skill TEXT NOT NULL,
+    trigger_key TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (skill, trigger_key, path)
+) WITHOUT ROWID;
+",
+    },
 ];
 
 /// Why `pyra.db` could not be opened.

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use chrono::DateTime;
+use indexmap::IndexMap;
 use lang::model::EventTrigger;
 use runtime::Origin;
 use serde_json::{Map, Value, json};
@@ -94,9 +95,18 @@ impl Daemon {
 
 /// Whether an event trigger's `if:` holds, and its `with:` rendered: the run's inputs.
 pub fn event_inputs(trigger: &EventTrigger, context: &Value) -> Result<Option<Map<String, Value>>, String> {
+    trigger_inputs(trigger.condition.as_deref(), &trigger.with, context)
+}
+
+/// Whether a trigger's `if:` holds over `context`, and its `with:` rendered over it.
+pub fn trigger_inputs(
+    condition: Option<&str>,
+    with: &IndexMap<String, Value>,
+    context: &Value,
+) -> Result<Option<Map<String, Value>>, String> {
     let env = runtime::program::environment();
     let ctx = runtime::program::jvalue(context);
-    if let Some(condition) = &trigger.condition {
+    if let Some(condition) = condition {
         let expr = runtime::program::single_expression(condition).unwrap_or(condition);
         let holds = env.compile_expression(expr).and_then(|e| e.eval(&ctx)).map_err(|e| format!("`if`: {e}"))?;
         if !holds.is_true() {
@@ -104,7 +114,7 @@ pub fn event_inputs(trigger: &EventTrigger, context: &Value) -> Result<Option<Ma
         }
     }
     let mut inputs = Map::new();
-    for (name, value) in &trigger.with {
+    for (name, value) in with {
         inputs.insert(name.clone(), render(env, value, &ctx).map_err(|e| format!("`with.{name}`: {e}"))?);
     }
     Ok(Some(inputs))

@@ -68,6 +68,32 @@ impl Daemon {
             Ok(rows) => {
                 for row in rows {
                     let Some(run_id) = row.run_id.clone() else { continue };
+                    if row.trigger.starts_with("watch ") {
+                        // A watch batch committed before a crash: its run, with its inputs.
+                        let inputs = self.setup.history.slot_inputs(&row.skill, &row.trigger, row.slot);
+                        let origin = runtime::Origin {
+                            id: Some(run_id.clone()),
+                            started_by: Some("watch".into()),
+                            scheduled_for: None,
+                        };
+                        self.log().info(&format!(
+                            "starting run {run_id} of {} (its batch was recorded before a crash)",
+                            row.skill
+                        ));
+                        let started = inputs.and_then(|i| {
+                            self.launch(&row.skill, i.unwrap_or_default(), origin, Some(row.trigger.clone()))
+                        });
+                        if let Err(e) = started {
+                            let _ = self.setup.history.set_outcome(
+                                &row.skill,
+                                &row.trigger,
+                                row.slot,
+                                outcome::FAILED,
+                                Some(&e),
+                            );
+                        }
+                        continue;
+                    }
                     let with = self
                         .state()
                         .crons

@@ -1,6 +1,6 @@
 //! What `pyra daemon status` shows: the daemon's process, its skills (and those that do
-//! not load, with their diagnostics), every trigger with its next fire and its last
-//! slot's outcome, the runs in flight, the supervised tasks, the vault agent, memory.
+//! not load, with their diagnostics), every trigger with its next fire (a watch: its state,
+//! `events` or `polling (why)`) and its last slot's or batch's outcome, the runs in flight, the supervised tasks, the vault agent, memory.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -29,6 +29,21 @@ impl Daemon {
                 "spec": arm.cron,
                 "timezone": arm.zone.name(),
                 "next": arm.next.map(|t| t.to_rfc3339()),
+                "last": last.map(|r| json!({
+                    "slot": rfc(r.slot), "outcome": r.outcome, "reason": r.reason, "run": r.run_id, "run_status": r.run_status,
+                })),
+            }));
+        }
+        for def in &st.watches {
+            let last = last.get(&(def.skill.clone(), def.key.clone()));
+            let state = st.watch_modes.get(&(def.skill.clone(), def.key.clone())).cloned();
+            triggers.push(json!({
+                "skill": def.skill,
+                "kind": "watch",
+                "spec": def.key,
+                "paths": def.shown,
+                "refused": def.refused,
+                "state": state.unwrap_or_else(|| "arming".into()),
                 "last": last.map(|r| json!({
                     "slot": rfc(r.slot), "outcome": r.outcome, "reason": r.reason, "run": r.run_id, "run_status": r.run_status,
                 })),
