@@ -14,6 +14,7 @@ mod locks;
 mod nights;
 mod overlap;
 mod reload;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -1,0 +1,305 @@
+//! Watch triggers through the real daemon: a slow writer holding its file open gives one
+//! run, after it closes; the three editor save styles give one `modified` each; swap and
+//! temporary files never trigger; a burst of 200 files reaches runs whose paths are the
+//! 200, each once; a `touch` starts nothing; files present at start are ignored or scanned
+//! (`on_start`); changes made while the daemon was down are found at start, once; a
+//! watched folder deleted and recreated is watched again. Each "nothing else ran" is shown
+//! by a sentinel file whose run comes after: nothing waits a fixed time.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Home, wait_for};
+
+/// A skill watching `dir` whose runs receive the batch as inputs `paths` and `kinds`.
+/// `options` are more lines of the `watch:` spec.
+fn watch_skill(name: &str, dir: &Path, options: &[&str]) -> String {
+    let options: String = options.iter().map(|o| format!("      {o}\n")).collect();
+    format!(
+        r#"name: {name}
+inputs:
+  paths: {{ type: array }}
+  kinds: {{ type: object }}
+triggers:
+  - watch:
+      paths: ["{dir}"]
+      debounce: 200ms
+      settle: 400ms
+{options}    with:
+      paths: "{{{{ trigger.paths }}}}"
+      kinds: "{{{{ trigger.events }}}}"
+nodes:
+  mark:
+    uses: exec
+    with: {{ argv: [sh, -c, "true"] }}
+"#,
+        dir = dir.display()
+    )
+}
+
+fn folder(home: &Home, name: &str) -> PathBuf {
+    let dir = home.out(name);
+    std::fs::create_dir_all(&dir).expect("watched folder");
+    dir
+}
+
+/// Waits until the daemon watches for `skill` with file events.
+fn wait_armed(home: &Home, skill: &str) {
+    wait_for(&format!("the watch of {skill} armed"), || {
+        let status = home.status();
+        let found =
+            status["triggers"].as_array().into_iter().flatten().find(|t| t["kind"] == "watch" && t["skill"] == skill);
+        match found {
+            Some(t) if t["state"] == "events" => Ok(()),
+            _ => Err(status.to_string()),
+        }
+    });
+}
+
+/// Each run's batch (file names and kinds), oldest first, once every run has ended.
+fn batches(home: &Home, skill: &str) -> Vec<Vec<(String, String)>> {
+    let runs = home.runs(skill);
+    runs.iter().map(batch).collect()
+}
+
+fn batch(run: &Value) -> Vec<(String, String)> {
+    let name = |p: &str| Path::new(p).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let paths: Vec<String> = run["inputs"]["paths"]
+        .as_array()
+        .expect("paths")
+        .iter()
+        .map(|p| p.as_str().expect("a path").to_string())
+        .collect();
+    paths.iter().map(|p| (name(p), run["inputs"]["kinds"][p].as_str().unwrap_or("?").to_string())).collect()
+}
+
+/// Creates `name` in `dir` and waits until a run of `skill` lists it and every run ended:
+/// whatever changed before has had its run by then.
+fn flush(home: &Home, skill: &str, dir: &Path, name: &str) -> Vec<Vec<(String, String)>> {
+    std::fs::write(dir.join(name), name).expect("sentinel");
+    wait_for(&format!("the run of sentinel {name}"), || {
+        let runs = home.runs(skill);
+        let ended = runs.iter().all(|r| !matches!(r["status"].as_str(), Some("running" | "pending")));
+        let seen = runs.iter().any(|r| batch(r).iter().any(|(n, _)| n == name));
+        if seen && ended { Ok(runs.iter().map(batch).collect()) } else { Err(format!("{runs:#?}\n{}", home.log())) }
+    })
+}
+
+fn names(batch: &[(String, String)]) -> Vec<&str> {
+    batch.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+#[test]
+fn a_slow_writer_holding_the_file_open_gives_one_run_after_it_closes() {
+    let home = Home::new();
+    let dir = folder(&home, "inbox");
+    home.install("slow", &watch_skill("slow", &dir, &[]));
+    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
+    wait_armed(&home, "slow");
+
+    let mut file = std::fs::File::create(dir.join("big.bin")).expect("create");
+    let chunk = vec![7u8; 1 << 20];
+    for _ in 0..4 {
+        file.write_all(&chunk).expect("write");
+        file.flush().expect("flush");
+        // Pauses longer than `settle`: only the open file keeps the batch waiting.
+        std::thread::sleep(Duration::from_millis(900));
+    }
+    assert!(home.runs("slow").is_empty(), "no run while the writer holds the file: {:?}", batches(&home, "slow"));
+    file.write_all(&chunk).expect("write");
+    drop(file);
+
+    let seen = wait_for("the run after the close", || {
+        let b = batches(&home, "slow");
+        if b.is_empty() { Err(home.log()) } else { Ok(b) }
+    });
+    assert_eq!(seen[0], vec![("big.bin".to_string(), "created".to_string())]);
+    let all = flush(&home, "slow", &dir, "zz-sentinel");
+    let with_big: Vec<_> = all.iter().filter(|b| names(b).contains(&"big.bin")).collect();
+    assert_eq!(with_big.len(), 1, "one run for the slow file: {all:?}");
+    assert_eq!(std::fs::metadata(dir.join("big.bin")).unwrap().len(), 5 << 20);
+    let runs = home.runs("slow");
+    assert!(runs.iter().all(|r| r["trigger"] == "watch"), "{runs:#?}");
+}
+
+#[test]
+fn each_editor_save_style_is_one_modified_and_swap_files_never_trigger() {
+    let home = Home::new();
+    let dir = folder(&home, "notes");
+    let note = dir.join("note.md");
+    std::fs::write(&note, "v1\n").unwrap();
+    home.install("saves", &watch_skill("saves", &dir, &["glob: \"*\""]));
+    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
+    wait_armed(&home, "saves");
+    let expect = |count: usize| {
+        wait_for(&format!("{count} runs"), || {
+            let b = batches(&home, "saves");
+            if b.len() >= count { Ok(b) } else { Err(format!("{b:?}\n{}", home.log())) }
+        })
+    };
+
+    // vim / VS Code: swap file, backup, the `4913` probe, a temporary, then a rename over.
+    std::fs::write(dir.join(".note.md.swp"), "swap").unwrap();
+    std::fs::write(dir.join("4913"), "").unwrap();
+    std::fs::remove_file(dir.join("4913")).unwrap();
+    std::fs::write(dir.join("note.md~"), "v1\n").unwrap();
+    std::fs::write(dir.join("note.md.tmp"), "v2\n").unwrap();
+    std::fs::rename(dir.join("note.md.tmp"), &note).unwrap();
+    let b = expect(1);
+    assert_eq!(b[0], vec![("note.md".to_string(), "modified".to_string())]);
+
+    // Truncate and write, in two writes.
+    {
+        let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(&note).unwrap();
+        f.write_all(b"v3 first half ").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        f.write_all(b"second half\n").unwrap();
+    }
+    let b = expect(2);
+    assert_eq!(b[1], vec![("note.md".to_string(), "modified".to_string())]);
+
+    // Delete and create.
+    std::fs::remove_file(&note).unwrap();
+    std::fs::write(&note, "v4\n").unwrap();
+    let b = expect(3);
+    assert_eq!(b[2], vec![("note.md".to_string(), "modified".to_string())]);
+
+    // More scratch files; none of them counts.
+    for name in [".#note.md", "download.part", "x.crdownload", "a.tmp"] {
+        std::fs::write(dir.join(name), "scratch").unwrap();
+    }
+    std::fs::remove_file(dir.join(".note.md.swp")).unwrap();
+    let all = flush(&home, "saves", &dir, "zz-sentinel");
+    assert_eq!(all.len(), 4, "three saves and the sentinel: {all:?}");
+    assert_eq!(names(&all[3]), vec!["zz-sentinel"]);
+}
+
+#[test]
+fn a_burst_of_200_files_reaches_few_runs_listing_each_file_once() {
+    let home = Home::new();
+    let dir = folder(&home, "drop");
+    home.install("burst", &watch_skill("burst", &dir, &[]));
+    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
+    wait_armed(&home, "burst");
+
+    let expected: BTreeSet<String> = (0..200).map(|i| format!("f{i:03}.txt")).collect();
+    for name in &expected {
+        std::fs::write(dir.join(name), name).unwrap();
+    }
+    let all = wait_for("every file of the burst in a run", || {
+        let b = batches(&home, "burst");
+        let seen: BTreeSet<String> = b.iter().flatten().map(|(n, _)| n.clone()).collect();
+        if seen == expected { Ok(b) } else { Err(format!("{} of 200 seen\n{}", seen.len(), home.log())) }
+    });
+    let listed: usize = all.iter().map(Vec::len).sum();
+    assert_eq!(listed, 200, "no file listed twice");
+    assert!(all.len() <= 5, "a burst is one or a few batches, not {}", all.len());
+    assert!(all.iter().flatten().all(|(_, kind)| kind == "created"));
+}
+
+#[test]
+fn a_touch_that_changes_nothing_starts_no_run() {
+    let home = Home::new();
+    let dir = folder(&home, "touched");
+    std::fs::write(dir.join("same.txt"), "unchanged").unwrap();
+    home.install("touch", &watch_skill("touch", &dir, &[]));
+    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
+    wait_armed(&home, "touch");
+
+    let status =
+        std::process::Command::new("touch").arg("-d").arg("2030-01-01T00:00:00").arg(dir.join("same.txt")).status();
+    assert!(status.expect("touch runs").success());
+    std::process::Command::new("touch").arg(dir.join("same.txt")).status().expect("touch runs");
+    let all = flush(&home, "touch", &dir, "zz-sentinel");
+    assert_eq!(all.len(), 1, "only the sentinel's run: {all:?}");
+    assert_eq!(names(&all[0]), vec!["zz-sentinel"]);
+}
+
+#[test]
+fn files_present_at_start_are_ignored_unless_on_start_is_scan() {
+    let home = Home::new();
+    let dir = folder(&home, "present");
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        std::fs::write(dir.join(name), name).unwrap();
+    }
+    home.install("ignorer", &watch_skill("ignorer", &dir, &[]));
+    home.install("scanner", &watch_skill("scanner", &dir, &["on_start: scan"]));
+    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
+    wait_armed(&home, "ignorer");
+    wait_armed(&home, "scanner");
+
+    let scanned = wait_for("the scan at start", || {
+        let b = batches(&home, "scanner");
+        if b.is_empty() { Err(home.log()) } else { Ok(b) }
+    });
+    assert_eq!(names(&scanned[0]), vec!["a.txt", "b.txt", "c.txt"]);
+    assert!(scanned[0].iter().all(|(_, k)| k == "created"));
+
+    let ignored = flush(&home, "ignorer", &dir, "zz-sentinel");
+    assert_eq!(ignored.len(), 1, "{ignored:?}");
+    assert_eq!(names(&ignored[0]), vec!["zz-sentinel"]);
+}
+
+#[test]
+fn changes_made_while_the_daemon_was_down_run_once_at_start() {
+    let home = Home::new();
+    let dir = folder(&home, "offline");
+    std::fs::write(dir.join("edit.txt"), "before").unwrap();
+    std::fs::write(dir.join("gone.txt"), "before").unwrap();
+    std::fs::write(dir.join("keep.txt"), "kept").unwrap();
+    home.install("offline", &watch_skill("offline", &dir, &["events: [created, modified, deleted]"]));
+    let daemon = home.start_at("2027-01-10T10:00:00+01:00");
+    wait_armed(&home, "offline");
+    daemon.stop();
+
+    std::fs::write(dir.join("edit.txt"), "after, longer").unwrap();
+    std::fs::remove_file(dir.join("gone.txt")).unwrap();
+    std::fs::write(dir.join("new.txt"), "new").unwrap();
+    std::process::Command::new("touch").arg(dir.join("keep.txt")).status().expect("touch runs");
+
+    let daemon = home.start_at("2027-01-10T12:00:00+01:00");
+    let found = wait_for("the run for what changed while down", || {
+        let b = batches(&home, "offline");
+        if b.is_empty() { Err(home.log()) } else { Ok(b) }
+    });
+    let expected: Vec<(String, String)> = [("edit.txt", "modified"), ("gone.txt", "deleted"), ("new.txt", "created")]
+        .iter()
+        .map(|(n, k)| (n.to_string(), k.to_string()))
+        .collect();
+    assert_eq!(found[0], expected);
+    daemon.stop();
+
+    // Nothing changed since: the next start finds nothing.
+    let _daemon = home.start_at("2027-01-10T14:00:00+01:00");
+    wait_armed(&home, "offline");
+    let all = flush(&home, "offline", &dir, "zz-sentinel");
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(names(&all[1]), vec!["zz-sentinel"]);
+}
+
+#[test]
+fn a_watched_folder_deleted_and_recreated_is_watched_again() {
+    let home = Home::new();
+    let dir = folder(&home, "fragile");
+    home.install("fragile", &watch_skill("fragile", &dir, &[]));
+    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
+    wait_armed(&home, "fragile");
+    std::fs::write(dir.join("one.txt"), "1").unwrap();
+    wait_for("the first run", || if batches(&home, "fragile").len() == 1 { Ok(()) } else { Err(home.log()) });
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    wait_for("the folder watched again", || {
+        if home.log().contains("is there again; watching it") { Ok(()) } else { Err(home.log()) }
+    });
+    std::fs::write(dir.join("two.txt"), "2").unwrap();
+    let all = flush(&home, "fragile", &dir, "zz-sentinel");
+    let seen: BTreeSet<&str> = all.iter().flat_map(|b| names(b)).collect();
+    assert!(seen.contains("two.txt"), "{all:?}");
+    let listed: usize = all.iter().map(Vec::len).sum();
+    assert_eq!(listed, seen.len(), "no file twice: {all:?}");
+}
