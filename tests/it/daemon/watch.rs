@@ -3,7 +3,9 @@
 //! temporary files never trigger; a burst of 200 files reaches runs whose paths are the
 //! 200, each once; a `touch` starts nothing; files present at start are ignored or scanned
 //! (`on_start`); changes made while the daemon was down are found at start, once; a
-//! watched folder deleted and recreated is watched again. Each "nothing else ran" is shown
+//! watched folder deleted and recreated is watched again; an overflowing inotify queue is
+//! rescanned (every file reaches one run); a `poll:` watch says so in `status` and
+//! `schedule list`, and each batch is a row of `schedule history`. Each "nothing else ran" is shown
 //! by a sentinel file whose run comes after: nothing waits a fixed time.
 
 use std::collections::BTreeSet;
@@ -302,4 +304,95 @@ fn a_watched_folder_deleted_and_recreated_is_watched_again() {
     assert!(seen.contains("two.txt"), "{all:?}");
     let listed: usize = all.iter().map(Vec::len).sum();
     assert_eq!(listed, seen.len(), "no file twice: {all:?}");
+}
+
+#[test]
+fn a_polled_watch_says_so_and_each_batch_is_in_the_schedule_history() {
+    let home = Home::new();
+    let dir = folder(&home, "polled");
+    home.install("polled", &watch_skill("polled", &dir, &["poll: 300ms"]));
+    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
+    wait_for("the polled watch armed", || {
+        let status = home.status();
+        let t = status["triggers"].as_array().into_iter().flatten().find(|t| t["kind"] == "watch").cloned();
+        match t {
+            Some(t) if t["state"] == "polling (poll: set)" => Ok(()),
+            _ => Err(status.to_string()),
+        }
+    });
+    home.pyra.run(["daemon", "status"]).success().stdout_has("polling (poll: set)");
+    home.pyra.run(["schedule", "list"]).success().stdout_has("polling (poll: set)");
+
+    std::fs::write(dir.join("a.txt"), "a").unwrap();
+    std::fs::write(dir.join("b.txt"), "b").unwrap();
+    let all = wait_for("the polled batch", || {
+        let b = batches(&home, "polled");
+        let seen: BTreeSet<String> = b.iter().flatten().map(|(n, _)| n.clone()).collect();
+        if seen.len() == 2 { Ok(b) } else { Err(format!("{b:?}\n{}", home.log())) }
+    });
+    let rows = wait_for("settled history rows", || {
+        let rows = home.history("polled");
+        if rows.len() == all.len() && rows.iter().all(super::Row::settled) {
+            Ok(rows)
+        } else {
+            Err(format!("{rows:#?}"))
+        }
+    });
+    let runs: BTreeSet<String> = home.runs("polled").iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    for row in &rows {
+        assert!(row.trigger.starts_with("watch "), "{row:?}");
+        assert_eq!(row.outcome, "ran");
+        assert_eq!(row.run_status.as_deref(), Some("succeeded"));
+        assert!(runs.contains(row.run.as_deref().unwrap()), "{row:?} names one of {runs:?}");
+    }
+    home.pyra.run(["schedule", "history", "polled"]).success().stdout_has("watch ");
+}
+
+/// Sets `fs.inotify.max_queued_events` and puts the old value back when dropped.
+struct QueueLimit(String);
+
+impl QueueLimit {
+    const PATH: &str = "/proc/sys/fs/inotify/max_queued_events";
+
+    fn set(value: u32) -> Option<QueueLimit> {
+        let old = std::fs::read_to_string(Self::PATH).ok()?;
+        std::fs::write(Self::PATH, value.to_string()).ok()?;
+        Some(QueueLimit(old.trim().to_string()))
+    }
+}
+
+impl Drop for QueueLimit {
+    fn drop(&mut self) {
+        let _ = std::fs::write(Self::PATH, &self.0);
+    }
+}
+
+#[test]
+#[allow(clippy::print_stderr, reason = "a skipped check says why in the test's output")]
+fn an_overflowing_event_queue_is_rescanned_and_every_file_reaches_one_run() {
+    let home = Home::new();
+    let dir = folder(&home, "flood");
+    home.install("flood", &watch_skill("flood", &dir, &[]));
+    // The limit is read when the daemon's inotify instance is made; it is restored as soon
+    // as the watch is armed.
+    let Some(limit) = QueueLimit::set(32) else {
+        eprintln!("note: skipped: fs.inotify.max_queued_events cannot be set here (needs root)");
+        return;
+    };
+    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
+    wait_armed(&home, "flood");
+    drop(limit);
+
+    let expected: BTreeSet<String> = (0..500).map(|i| format!("f{i:03}.txt")).collect();
+    for name in &expected {
+        std::fs::write(dir.join(name), name).unwrap();
+    }
+    let all = wait_for("every file after the overflow", || {
+        let b = batches(&home, "flood");
+        let seen: BTreeSet<String> = b.iter().flatten().map(|(n, _)| n.clone()).collect();
+        if seen == expected { Ok(b) } else { Err(format!("{} of 500 seen\n{}", seen.len(), home.log())) }
+    });
+    assert!(home.log().contains("file events were lost"), "the queue overflowed: {}", home.log());
+    let listed: usize = all.iter().map(Vec::len).sum();
+    assert_eq!(listed, 500, "no file listed twice");
 }
