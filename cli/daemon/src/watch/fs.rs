@@ -1,0 +1,105 @@
+//! The watch source's file-system looks: a file's size and mtime, its hash, a folder's
+//! identity, a root's files (the scan), and whether a mount can be trusted to deliver
+//! events (statfs).
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use super::arm::Root;
+use super::{Known, Stamp, WatchDef};
+use crate::history::IndexRow;
+
+pub(super) fn identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// A file's size and mtime, and how old that mtime is; `None` for no regular file.
+pub(super) fn look(path: &Path) -> (Stamp, Option<Duration>) {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {
+            let mtime = m.modified().ok();
+            let ns =
+                mtime.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64);
+            let age = mtime.and_then(|t| SystemTime::now().duration_since(t).ok());
+            (Some((m.len(), ns)), age)
+        }
+        _ => (None, None),
+    }
+}
+
+pub(super) fn hash(path: &Path) -> Option<String> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).ok()?;
+    Some(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Why a path's file system cannot be trusted to deliver events (statfs).
+pub(super) fn untrusted_fs(path: &Path) -> Option<&'static str> {
+    let mut at = path;
+    loop {
+        if let Ok(st) = rustix::fs::statfs(at) {
+            #[allow(clippy::unnecessary_cast)]
+            let magic = (st.f_type as u64) & 0xFFFF_FFFF;
+            return match magic {
+                0x6969 => Some("nfs"),
+                0x517B => Some("smb"),
+                0xFF53_4D42 | 0xFE53_4D42 => Some("cifs"),
+                0x6573_5546 => Some("fuse"),
+                _ => None,
+            };
+        }
+        at = at.parent()?;
+    }
+}
+
+pub(super) fn sysctl(name: &str) -> String {
+    std::fs::read_to_string(format!("/proc/sys/{}", name.replace('.', "/")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+pub(super) fn row(path: &Path, known: &Known) -> IndexRow {
+    IndexRow {
+        path: path.to_string_lossy().into_owned(),
+        size: known.size,
+        mtime_ns: known.mtime_ns,
+        hash: known.hash.clone(),
+    }
+}
+
+/// The files of a root that the trigger looks at, with their size and mtime. Symlinked
+/// folders are not followed (no loops).
+pub(super) fn scan(root: &Root, def: &WatchDef, out: &mut BTreeMap<PathBuf, (u64, i64)>) {
+    if root.file {
+        if let (Some(stamp), _) = look(&root.path) {
+            out.insert(root.path.clone(), stamp);
+        }
+        return;
+    }
+    let mut folders = vec![root.path.clone()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                if def.recursive {
+                    folders.push(path);
+                }
+                continue;
+            }
+            let relative = path.strip_prefix(&root.path).unwrap_or(&path);
+            if !def.filter.matches(relative) {
+                continue;
+            }
+            if let (Some(stamp), _) = look(&path) {
+                out.insert(path, stamp);
+            }
+        }
+    }
+}
