@@ -5,7 +5,8 @@
 //! (`on_start`); changes made while the daemon was down are found at start, once; a
 //! watched folder deleted and recreated is watched again; an overflowing inotify queue is
 //! rescanned (every file reaches one run); a `poll:` watch says so in `status` and
-//! `schedule list`, and each batch is a row of `schedule history`. Each "nothing else ran" is shown
+//! `schedule list`, and each batch is a row of `schedule history`; a FUSE mount (bindfs) is
+//! polled. Each "nothing else ran" is shown
 //! by a sentinel file whose run comes after: nothing waits a fixed time.
 
 use std::collections::BTreeSet;
@@ -395,4 +396,50 @@ fn an_overflowing_event_queue_is_rescanned_and_every_file_reaches_one_run() {
     assert!(home.log().contains("file events were lost"), "the queue overflowed: {}", home.log());
     let listed: usize = all.iter().map(Vec::len).sum();
     assert_eq!(listed, 500, "no file listed twice");
+}
+
+/// A bindfs (FUSE) mount, unmounted when dropped.
+struct FuseMount(PathBuf);
+
+impl Drop for FuseMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+#[allow(clippy::print_stderr, reason = "a skipped check says why in the test's output")]
+fn a_fuse_mount_is_polled_and_its_changes_reach_a_run() {
+    let home = Home::new();
+    let source = folder(&home, "fuse-source");
+    let mount = folder(&home, "fuse-mount");
+    let mounted = std::process::Command::new("bindfs")
+        .arg(&source)
+        .arg(&mount)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(std::env::var_os("PYRA_REQUIRE_BINDFS").is_none(), "bindfs is required here (.ci/run installs it)");
+        eprintln!("note: skipped: bindfs (FUSE) cannot mount here");
+        return;
+    }
+    let _mount = FuseMount(mount.clone());
+    home.install("fused", &watch_skill("fused", &mount, &[]));
+    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
+    wait_for("the FUSE watch polled", || {
+        let status = home.status();
+        let t = status["triggers"].as_array().into_iter().flatten().find(|t| t["kind"] == "watch").cloned();
+        match t {
+            Some(t) if t["state"] == "polling (fuse mount)" => Ok(()),
+            _ => Err(status.to_string()),
+        }
+    });
+    // Written beside the mount: no event reaches a watch on it; the poll finds it.
+    std::fs::write(source.join("report.txt"), "fresh").unwrap();
+    let all = wait_for("the polled run", || {
+        let b = batches(&home, "fused");
+        if b.is_empty() { Err(home.log()) } else { Ok(b) }
+    });
+    assert_eq!(all[0], vec![("report.txt".to_string(), "created".to_string())]);
 }
