@@ -6,7 +6,7 @@
 //! watched folder deleted and recreated is watched again; an overflowing inotify queue is
 //! rescanned (every file reaches one run); a `poll:` watch says so in `status` and
 //! `schedule list`, and each batch is a row of `schedule history`; a FUSE mount (bindfs) is
-//! polled. Each "nothing else ran" is shown
+//! polled, and so is a watch past the inotify watch limit (one log line names the sysctl). Each "nothing else ran" is shown
 //! by a sentinel file whose run comes after: nothing waits a fixed time.
 
 use std::collections::BTreeSet;
@@ -48,6 +48,21 @@ fn folder(home: &Home, name: &str) -> PathBuf {
     let dir = home.out(name);
     std::fs::create_dir_all(&dir).expect("watched folder");
     dir
+}
+
+/// Held (shared) while a daemon arms its watches, and alone by a test that lowers an
+/// inotify limit for the daemon it starts: no other daemon arms under that limit.
+static ARMING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Starts the daemon at `at` and waits until it watches for each of `skills` with file
+/// events.
+fn armed<'h>(home: &'h Home, at: &str, skills: &[&str]) -> super::Daemon<'h> {
+    let _arming = ARMING.read().unwrap_or_else(|e| e.into_inner());
+    let daemon = home.start_at(at);
+    for skill in skills {
+        wait_armed(home, skill);
+    }
+    daemon
 }
 
 /// Waits until the daemon watches for `skill` with file events.
@@ -101,8 +116,7 @@ fn a_slow_writer_holding_the_file_open_gives_one_run_after_it_closes() {
     let home = Home::new();
     let dir = folder(&home, "inbox");
     home.install("slow", &watch_skill("slow", &dir, &[]));
-    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
-    wait_armed(&home, "slow");
+    let _daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["slow"]);
 
     let mut file = std::fs::File::create(dir.join("big.bin")).expect("create");
     let chunk = vec![7u8; 1 << 20];
@@ -136,8 +150,7 @@ fn each_editor_save_style_is_one_modified_and_swap_files_never_trigger() {
     let note = dir.join("note.md");
     std::fs::write(&note, "v1\n").unwrap();
     home.install("saves", &watch_skill("saves", &dir, &["glob: \"*\""]));
-    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
-    wait_armed(&home, "saves");
+    let _daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["saves"]);
     let expect = |count: usize| {
         wait_for(&format!("{count} runs"), || {
             let b = batches(&home, "saves");
@@ -186,8 +199,7 @@ fn a_burst_of_200_files_reaches_few_runs_listing_each_file_once() {
     let home = Home::new();
     let dir = folder(&home, "drop");
     home.install("burst", &watch_skill("burst", &dir, &[]));
-    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
-    wait_armed(&home, "burst");
+    let _daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["burst"]);
 
     let expected: BTreeSet<String> = (0..200).map(|i| format!("f{i:03}.txt")).collect();
     for name in &expected {
@@ -210,8 +222,7 @@ fn a_touch_that_changes_nothing_starts_no_run() {
     let dir = folder(&home, "touched");
     std::fs::write(dir.join("same.txt"), "unchanged").unwrap();
     home.install("touch", &watch_skill("touch", &dir, &[]));
-    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
-    wait_armed(&home, "touch");
+    let _daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["touch"]);
 
     let status =
         std::process::Command::new("touch").arg("-d").arg("2030-01-01T00:00:00").arg(dir.join("same.txt")).status();
@@ -231,9 +242,7 @@ fn files_present_at_start_are_ignored_unless_on_start_is_scan() {
     }
     home.install("ignorer", &watch_skill("ignorer", &dir, &[]));
     home.install("scanner", &watch_skill("scanner", &dir, &["on_start: scan"]));
-    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
-    wait_armed(&home, "ignorer");
-    wait_armed(&home, "scanner");
+    let _daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["ignorer", "scanner"]);
 
     let scanned = wait_for("the scan at start", || {
         let b = batches(&home, "scanner");
@@ -255,8 +264,7 @@ fn changes_made_while_the_daemon_was_down_run_once_at_start() {
     std::fs::write(dir.join("gone.txt"), "before").unwrap();
     std::fs::write(dir.join("keep.txt"), "kept").unwrap();
     home.install("offline", &watch_skill("offline", &dir, &["events: [created, modified, deleted]"]));
-    let daemon = home.start_at("2027-01-10T10:00:00+01:00");
-    wait_armed(&home, "offline");
+    let daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["offline"]);
     daemon.stop();
 
     std::fs::write(dir.join("edit.txt"), "after, longer").unwrap();
@@ -264,7 +272,7 @@ fn changes_made_while_the_daemon_was_down_run_once_at_start() {
     std::fs::write(dir.join("new.txt"), "new").unwrap();
     std::process::Command::new("touch").arg(dir.join("keep.txt")).status().expect("touch runs");
 
-    let daemon = home.start_at("2027-01-10T12:00:00+01:00");
+    let daemon = armed(&home, "2027-01-10T12:00:00+01:00", &["offline"]);
     let found = wait_for("the run for what changed while down", || {
         let b = batches(&home, "offline");
         if b.is_empty() { Err(home.log()) } else { Ok(b) }
@@ -277,8 +285,7 @@ fn changes_made_while_the_daemon_was_down_run_once_at_start() {
     daemon.stop();
 
     // Nothing changed since: the next start finds nothing.
-    let _daemon = home.start_at("2027-01-10T14:00:00+01:00");
-    wait_armed(&home, "offline");
+    let _daemon = armed(&home, "2027-01-10T14:00:00+01:00", &["offline"]);
     let all = flush(&home, "offline", &dir, "zz-sentinel");
     assert_eq!(all.len(), 2, "{all:?}");
     assert_eq!(names(&all[1]), vec!["zz-sentinel"]);
@@ -289,8 +296,7 @@ fn a_watched_folder_deleted_and_recreated_is_watched_again() {
     let home = Home::new();
     let dir = folder(&home, "fragile");
     home.install("fragile", &watch_skill("fragile", &dir, &[]));
-    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
-    wait_armed(&home, "fragile");
+    let _daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["fragile"]);
     std::fs::write(dir.join("one.txt"), "1").unwrap();
     wait_for("the first run", || if batches(&home, "fragile").len() == 1 { Ok(()) } else { Err(home.log()) });
 
@@ -376,6 +382,7 @@ fn an_overflowing_event_queue_is_rescanned_and_every_file_reaches_one_run() {
     home.install("flood", &watch_skill("flood", &dir, &[]));
     // The limit is read when the daemon's inotify instance is made; it is restored as soon
     // as the watch is armed.
+    let arming = ARMING.write().unwrap_or_else(|e| e.into_inner());
     let Some(limit) = QueueLimit::set(32) else {
         eprintln!("note: skipped: fs.inotify.max_queued_events cannot be set here (needs root)");
         return;
@@ -383,6 +390,7 @@ fn an_overflowing_event_queue_is_rescanned_and_every_file_reaches_one_run() {
     let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
     wait_armed(&home, "flood");
     drop(limit);
+    drop(arming);
 
     let expected: BTreeSet<String> = (0..500).map(|i| format!("f{i:03}.txt")).collect();
     for name in &expected {
@@ -442,4 +450,73 @@ fn a_fuse_mount_is_polled_and_its_changes_reach_a_run() {
         if b.is_empty() { Err(home.log()) } else { Ok(b) }
     });
     assert_eq!(all[0], vec![("report.txt".to_string(), "created".to_string())]);
+}
+
+/// Sets `fs.inotify.max_user_watches` and puts the old value back when dropped.
+struct WatchLimit(String);
+
+impl WatchLimit {
+    const PATH: &str = "/proc/sys/fs/inotify/max_user_watches";
+
+    fn set(value: u64) -> Option<WatchLimit> {
+        let old = std::fs::read_to_string(Self::PATH).ok()?;
+        std::fs::write(Self::PATH, value.to_string()).ok()?;
+        Some(WatchLimit(old.trim().to_string()))
+    }
+}
+
+impl Drop for WatchLimit {
+    fn drop(&mut self) {
+        let _ = std::fs::write(Self::PATH, &self.0);
+    }
+}
+
+/// The inotify watches this user holds now (every process's `inotify wd:` lines).
+fn watches_in_use() -> u64 {
+    let mut count = 0;
+    for process in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        for fd in std::fs::read_dir(process.path().join("fdinfo")).into_iter().flatten().flatten() {
+            let text = std::fs::read_to_string(fd.path()).unwrap_or_default();
+            count += text.lines().filter(|l| l.starts_with("inotify wd:")).count() as u64;
+        }
+    }
+    count
+}
+
+#[test]
+#[allow(clippy::print_stderr, reason = "a skipped check says why in the test's output")]
+fn past_the_inotify_watch_limit_a_watch_polls_and_says_why_once() {
+    let home = Home::new();
+    let dir = folder(&home, "limited");
+    for sub in ["a", "b", "c"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    home.install("limited", &watch_skill("limited", &dir, &["recursive: true"]));
+    let arming = ARMING.write().unwrap_or_else(|e| e.into_inner());
+    // Room for one more watch: the folder's own, not its subfolders'.
+    let Some(limit) = WatchLimit::set(watches_in_use() + 1) else {
+        eprintln!("note: skipped: fs.inotify.max_user_watches cannot be set here (needs root)");
+        return;
+    };
+    let _daemon = home.start_at("2027-01-10T10:00:00+01:00");
+    let state = wait_for("the watch armed", || {
+        let status = home.status();
+        let t = status["triggers"].as_array().into_iter().flatten().find(|t| t["kind"] == "watch").cloned();
+        match t.as_ref().and_then(|t| t["state"].as_str()) {
+            Some(state) if state != "arming" => Ok(state.to_string()),
+            _ => Err(status.to_string()),
+        }
+    });
+    drop(limit);
+    drop(arming);
+    assert_eq!(state, "polling (inotify watch limit)");
+    let log = home.log();
+    assert_eq!(log.matches("fs.inotify.max_user_watches = ").count(), 1, "one log line naming the sysctl: {log}");
+
+    std::fs::write(dir.join("b").join("deep.txt"), "deep").unwrap();
+    let all = wait_for("the polled run", || {
+        let b = batches(&home, "limited");
+        if b.is_empty() { Err(home.log()) } else { Ok(b) }
+    });
+    assert_eq!(all[0], vec![("deep.txt".to_string(), "created".to_string())]);
 }
