@@ -26,7 +26,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
-use lang::model::{OnStart, WatchEvent, WatchTrigger};
+use lang::model::{CatchUp, OnStart, WatchEvent, WatchTrigger};
 use paths::{Access, PathPolicy};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -70,6 +70,8 @@ pub struct WatchDef {
     pub settle: Duration,
     pub poll: Option<Duration>,
     pub on_start: OnStart,
+    /// `skip`: changes found at start update the index and start nothing.
+    pub catch_up: CatchUp,
     pub condition: Option<String>,
     pub with: IndexMap<String, Value>,
 }
@@ -120,6 +122,7 @@ impl WatchDef {
             settle: spec.settle.map_or(SETTLE, |d| d.0),
             poll: spec.poll.map(|d| d.0.max(Duration::from_millis(100))),
             on_start: spec.on_start.unwrap_or(OnStart::Ignore),
+            catch_up: spec.catch_up.unwrap_or(CatchUp::Once),
             condition: trigger.condition.clone(),
             with: trigger.with.clone(),
         })

@@ -340,6 +340,11 @@ pub struct WatchSpec {
     /// (default) or `scan` them as one batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_start: Option<OnStart>,
+
+    /// Changes made while the daemon was down: `once` (default; `all` is the same here)
+    /// runs them as one batch at start, `skip` only takes note of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<CatchUp>,
 }
 
 /// A kind of file change.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use lang::model::OnStart;
+use lang::model::{CatchUp, OnStart};
 use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
 use runtime::Origin;
@@ -46,7 +46,12 @@ pub(super) struct Arm {
 }
 
 impl Arm {
-    pub(super) fn new(id: u64, def: Arc<WatchDef>, daemon: &Daemon, tx: &mpsc::Sender<Message>) -> Result<Arm, String> {
+    pub(super) fn new(
+        id: u64,
+        def: Arc<WatchDef>,
+        daemon: &Arc<Daemon>,
+        tx: &mpsc::Sender<Message>,
+    ) -> Result<Arm, String> {
         let history = &daemon.setup.history;
         for refused in &def.refused {
             daemon.log().error(&format!("watch of {}: {refused}; not watched", def.skill));
@@ -118,7 +123,18 @@ impl Arm {
                     arm.pending.insert(path, Settle::new(now));
                     changed += 1;
                 }
-                if changed > 0 {
+                if changed > 0 && def.catch_up == CatchUp::Skip {
+                    // `catch_up: skip`: the index learns them; nothing runs.
+                    let ready = std::mem::take(&mut arm.pending).into_keys().map(|p| {
+                        let stamp = look(&p).0;
+                        (p, stamp)
+                    });
+                    arm.commit(ready.collect(), daemon, false)?;
+                    daemon.log().info(&format!(
+                        "{}: {changed} files changed since the daemon last ran; none runs (catch_up: skip)",
+                        def.skill
+                    ));
+                } else if changed > 0 {
                     daemon.log().info(&format!(
                         "{}: {changed} files to look at since the daemon last ran ({})",
                         def.skill, def.key
@@ -378,7 +394,7 @@ impl Arm {
         for (path, _) in &ready {
             self.pending.remove(path);
         }
-        if let Err(e) = self.commit(ready.clone(), daemon) {
+        if let Err(e) = self.commit(ready.clone(), daemon, true) {
             daemon
                 .log()
                 .error(&format!("{}: cannot record a batch of {}: {e}; trying again", self.def.skill, self.def.key));
@@ -389,7 +405,8 @@ impl Arm {
     }
 
     /// Decides what changed among settled files and starts one run for the batch.
-    fn commit(&mut self, ready: Vec<(PathBuf, Stamp)>, daemon: &Arc<Daemon>) -> Result<(), String> {
+    /// `start`: false only takes note of the changes (the index), whatever they are.
+    fn commit(&mut self, ready: Vec<(PathBuf, Stamp)>, daemon: &Arc<Daemon>, start: bool) -> Result<(), String> {
         let def = self.def.clone();
         let mut changes = Vec::new();
         let mut index = Vec::new();
@@ -411,7 +428,7 @@ impl Arm {
         let history = &daemon.setup.history;
         let wall = daemon.setup.clock.now();
         let mut run = None;
-        if !events.is_empty() {
+        if start && !events.is_empty() {
             let at = wall.to_rfc3339();
             let paths: Vec<&String> = events.keys().collect();
             let context = json!({ "trigger": { "paths": paths, "events": events, "at": at } });
