@@ -2,7 +2,8 @@
 //! run, after it closes; the three editor save styles give one `modified` each; swap and
 //! temporary files never trigger; a burst of 200 files reaches runs whose paths are the
 //! 200, each once; a `touch` starts nothing; files present at start are ignored or scanned
-//! (`on_start`); changes made while the daemon was down are found at start, once; a
+//! (`on_start`); changes made while the daemon was down are found at start, once (or only
+//! noted, `catch_up: skip`); a watched single file stays watched across saves by rename; a
 //! watched folder deleted and recreated is watched again; an overflowing inotify queue is
 //! rescanned (every file reaches one run); a `poll:` watch says so in `status` and
 //! `schedule list`, and each batch is a row of `schedule history`; a FUSE mount (bindfs) is
@@ -19,9 +20,17 @@ use serde_json::Value;
 use super::{Home, wait_for};
 
 /// A skill watching `dir` whose runs receive the batch as inputs `paths` and `kinds`.
-/// `options` are more lines of the `watch:` spec.
+/// `options` are more lines of the `watch:` spec (`debounce` 200ms and `settle` 400ms
+/// unless they set them).
 fn watch_skill(name: &str, dir: &Path, options: &[&str]) -> String {
-    let options: String = options.iter().map(|o| format!("      {o}\n")).collect();
+    let mut lines: Vec<String> = Vec::new();
+    for (key, default) in [("debounce", "200ms"), ("settle", "400ms")] {
+        if !options.iter().any(|o| o.starts_with(&format!("{key}:"))) {
+            lines.push(format!("{key}: {default}"));
+        }
+    }
+    lines.extend(options.iter().map(|o| o.to_string()));
+    let options: String = lines.iter().map(|o| format!("      {o}\n")).collect();
     format!(
         r#"name: {name}
 inputs:
@@ -30,8 +39,6 @@ inputs:
 triggers:
   - watch:
       paths: ["{dir}"]
-      debounce: 200ms
-      settle: 400ms
 {options}    with:
       paths: "{{{{ trigger.paths }}}}"
       kinds: "{{{{ trigger.events }}}}"
@@ -198,7 +205,8 @@ fn each_editor_save_style_is_one_modified_and_swap_files_never_trigger() {
 fn a_burst_of_200_files_reaches_few_runs_listing_each_file_once() {
     let home = Home::new();
     let dir = folder(&home, "drop");
-    home.install("burst", &watch_skill("burst", &dir, &[]));
+    // A window long enough that a writer slowed down by a loaded machine stays in it.
+    home.install("burst", &watch_skill("burst", &dir, &["debounce: 1s"]));
     let _daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["burst"]);
 
     let expected: BTreeSet<String> = (0..200).map(|i| format!("f{i:03}.txt")).collect();
@@ -519,4 +527,58 @@ fn past_the_inotify_watch_limit_a_watch_polls_and_says_why_once() {
         if b.is_empty() { Err(home.log()) } else { Ok(b) }
     });
     assert_eq!(all[0], vec![("deep.txt".to_string(), "created".to_string())]);
+}
+
+#[test]
+fn a_watched_single_file_stays_watched_across_saves_by_rename() {
+    let home = Home::new();
+    let dir = folder(&home, "single");
+    let todo = dir.join("todo.md");
+    std::fs::write(&todo, "v1\n").unwrap();
+    home.install("single", &watch_skill("single", &todo, &[]));
+    let _daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["single"]);
+    let save = |text: &str| {
+        std::fs::write(dir.join(".todo.md.new"), text).unwrap();
+        std::fs::rename(dir.join(".todo.md.new"), &todo).unwrap();
+    };
+    let runs = |count: usize| {
+        wait_for(&format!("{count} runs"), || {
+            let b = batches(&home, "single");
+            if b.len() >= count { Ok(b) } else { Err(format!("{b:?}\n{}", home.log())) }
+        })
+    };
+    save("v2\n");
+    runs(1);
+    save("v3\n");
+    runs(2);
+    // A neighbour of the watched file is not watched.
+    std::fs::write(dir.join("other.md"), "other").unwrap();
+    save("v4\n");
+    let all = runs(3);
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert!(all.iter().all(|b| *b == vec![("todo.md".to_string(), "modified".to_string())]), "{all:?}");
+}
+
+#[test]
+fn catch_up_skip_takes_note_of_changes_made_while_down_and_runs_none() {
+    let home = Home::new();
+    let dir = folder(&home, "skipping");
+    std::fs::write(dir.join("old.txt"), "before").unwrap();
+    home.install("skipping", &watch_skill("skipping", &dir, &["catch_up: skip"]));
+    let daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["skipping"]);
+    daemon.stop();
+    std::fs::write(dir.join("old.txt"), "changed while down").unwrap();
+    std::fs::write(dir.join("new.txt"), "made while down").unwrap();
+
+    let _daemon = armed(&home, "2027-01-10T12:00:00+01:00", &["skipping"]);
+    let all = flush(&home, "skipping", &dir, "zz-sentinel");
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(names(&all[0]), vec!["zz-sentinel"]);
+    // The index learnt them: a later edit is `modified`, not `created`.
+    std::fs::write(dir.join("new.txt"), "edited later").unwrap();
+    let all = wait_for("the edit's run", || {
+        let b = batches(&home, "skipping");
+        if b.len() == 2 { Ok(b) } else { Err(format!("{b:?}\n{}", home.log())) }
+    });
+    assert_eq!(all[1], vec![("new.txt".to_string(), "modified".to_string())]);
 }
