@@ -1,21 +1,23 @@
 //! The exporter: a bounded queue the layer pushes finished spans onto without ever
-//! waiting (full: the span is dropped and counted), and one background thread — started
-//! with the first span, with its own current-thread tokio runtime, so it works the same
-//! under the CLI and inside the daemon — that sends batches of up to [`BATCH`] spans, or
-//! what has gathered after [`INTERVAL`], to the collector. A batch the collector does not
-//! take (down, a non-2xx answer, [`TIMEOUT`]) is dropped and counted; nothing is retried,
-//! so a collector that is down costs a run nothing but the count.
+//! waiting for the exporter (full: the span is dropped and counted), and one background
+//! thread — started with the first span, with its own current-thread tokio runtime, so it
+//! works the same under the CLI and inside the daemon — that sends what has gathered
+//! [`INTERVAL`] after the first span (sooner when the queue is half full, or for a
+//! flush), in requests of up to [`BATCH`] spans. A short run is thus exported after it
+//! ends, not while it runs. A request the collector does not take (down, a non-2xx
+//! answer, [`TIMEOUT`]) is dropped and counted; nothing is retried, so a collector that is
+//! down costs a run nothing but the count.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use runtime::secrets::SecretSource;
 use secrecy::ExposeSecret;
 
 use crate::encode::{self, Resource};
-use crate::span::SpanData;
+use crate::span::{Batch, SpanData, Stored};
 
 /// Spans the queue holds before new ones are dropped.
 pub const CAPACITY: usize = 2048;
@@ -65,17 +67,43 @@ impl Counters {
     }
 }
 
-enum Msg {
-    Span(Box<SpanData>),
-    /// Send what has gathered, then answer.
-    Flush(mpsc::Sender<()>),
+/// The most text (string attribute values, error messages) the queue holds; past it new
+/// spans are dropped like past [`CAPACITY`].
+pub const MAX_TEXT: usize = 8 << 20;
+
+/// What the layer hands the thread: spans, and flush requests to answer.
+#[derive(Default)]
+struct Pending {
+    batch: Batch,
+    flushes: Vec<mpsc::Sender<()>>,
+}
+
+/// The queue: a bounded list behind a mutex held only to push or to take everything.
+/// The thread is woken when a batch begins (its interval starts), when it is full, and
+/// for a flush — not for every span, which would cost a run a wake-up each.
+struct Queue {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    capacity: usize,
+}
+
+impl Queue {
+    /// How many spans wake the thread before its interval is over: half the queue, so a
+    /// short run is exported after it, not while it runs, and a long one never fills it.
+    fn early(&self) -> usize {
+        (self.capacity / 2).max(1)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// The queue and, once a span arrives, the thread that empties it.
 pub struct Exporter {
-    tx: SyncSender<Msg>,
-    /// Taken by the thread when it starts (with the target).
-    parts: Mutex<Option<(Receiver<Msg>, Target)>>,
+    queue: Arc<Queue>,
+    /// Taken by the thread when it starts.
+    target: Mutex<Option<Target>>,
     started: OnceLock<bool>,
     pub counters: Arc<Counters>,
     /// The collector's URL, for status.
@@ -85,27 +113,37 @@ pub struct Exporter {
 impl Exporter {
     /// An exporter to `target`, holding at most `capacity` spans.
     pub fn new(target: Target, capacity: usize) -> Exporter {
-        let (tx, rx) = mpsc::sync_channel(capacity);
+        let queue = Arc::new(Queue { pending: Mutex::default(), wake: Condvar::new(), capacity });
         let url = target.url.clone();
-        Exporter { tx, parts: Mutex::new(Some((rx, target))), started: OnceLock::new(), counters: Arc::default(), url }
+        Exporter { queue, target: Mutex::new(Some(target)), started: OnceLock::new(), counters: Arc::default(), url }
     }
 
-    /// Queues a finished span; never waits. A full queue drops it (counted).
-    pub fn push(&self, span: SpanData) {
+    /// Queues a finished span (its strings are ranges of `text`); never waits for the
+    /// exporter. A full queue drops it (counted).
+    pub fn push(&self, span: SpanData, text: &str) {
         self.start();
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.tx.try_send(Msg::Span(Box::new(span)))
-        {
+        let mut pending = self.queue.lock();
+        let batch = &mut pending.batch;
+        if batch.spans.len() >= self.queue.capacity || batch.text.len() + text.len() > MAX_TEXT {
+            drop(pending);
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        batch.push(span, text);
+        let len = batch.spans.len();
+        drop(pending);
+        if len == 1 || len == self.queue.early() {
+            self.queue.wake.notify_one();
         }
     }
 
     fn start(&self) -> bool {
         *self.started.get_or_init(|| {
-            let Some((rx, target)) = self.parts.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            let Some(target) = self.target.lock().unwrap_or_else(|p| p.into_inner()).take() else {
                 return false;
             };
-            let counters = self.counters.clone();
-            std::thread::Builder::new().name("pyra-otlp".into()).spawn(move || run(rx, target, counters)).is_ok()
+            let (queue, counters) = (self.queue.clone(), self.counters.clone());
+            std::thread::Builder::new().name("pyra-otlp".into()).spawn(move || run(&queue, target, counters)).is_ok()
         })
     }
 
@@ -115,33 +153,16 @@ impl Exporter {
         if !matches!(self.started.get(), Some(true)) {
             return true;
         }
-        let deadline = Instant::now() + within;
         let (ack, done) = mpsc::channel();
-        let mut msg = Msg::Flush(ack);
-        loop {
-            match self.tx.try_send(msg) {
-                Ok(()) => break,
-                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
-                    msg = back;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(_) => return false,
-            }
-        }
-        done.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok()
+        self.queue.lock().flushes.push(ack);
+        self.queue.wake.notify_one();
+        done.recv_timeout(within).is_ok()
     }
 
     /// The spans queued and not taken yet (tests drain an exporter that never starts).
     #[cfg(test)]
-    pub(crate) fn take_queued(&self) -> Vec<SpanData> {
-        let parts = self.parts.lock().unwrap();
-        let Some((rx, _)) = parts.as_ref() else { return Vec::new() };
-        rx.try_iter()
-            .filter_map(|m| match m {
-                Msg::Span(s) => Some(*s),
-                Msg::Flush(_) => None,
-            })
-            .collect()
+    pub(crate) fn take_queued(&self) -> Batch {
+        std::mem::take(&mut self.queue.lock().batch)
     }
 
     /// An exporter whose thread never starts (its queue only fills), for tests.
@@ -161,40 +182,36 @@ impl Exporter {
     }
 }
 
-/// The thread: gathers spans into batches and sends them.
-fn run(rx: Receiver<Msg>, target: Target, counters: Arc<Counters>) {
+/// The thread: waits for a first span, gathers for [`INTERVAL`] (or until [`BATCH`]
+/// spans, or a flush), takes everything — leaving the previous batch's buffers, emptied,
+/// in its place, so neither thread frees what the other allocated — and sends it.
+fn run(queue: &Queue, target: Target, counters: Arc<Counters>) {
     let mut sender = Sender::new(target, counters);
-    let mut batch: Vec<SpanData> = Vec::with_capacity(BATCH);
-    let mut due: Option<Instant> = None;
+    let mut spare = Batch::default();
     loop {
-        let msg = match due {
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
-        };
-        match msg {
-            Ok(Msg::Span(span)) => {
-                batch.push(*span);
-                due.get_or_insert_with(|| Instant::now() + INTERVAL);
-                if batch.len() >= BATCH {
-                    sender.send(std::mem::take(&mut batch));
-                    due = None;
-                }
-            }
-            // The queue is in order: every span pushed before the flush is in `batch`.
-            Ok(Msg::Flush(ack)) => {
-                sender.send(std::mem::take(&mut batch));
-                due = None;
-                let _ = ack.send(());
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                sender.send(std::mem::take(&mut batch));
-                due = None;
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                sender.send(std::mem::take(&mut batch));
-                return;
-            }
+        let mut pending = queue.lock();
+        while pending.batch.is_empty() && pending.flushes.is_empty() {
+            pending = queue.wake.wait(pending).unwrap_or_else(|p| p.into_inner());
         }
+        let due = Instant::now() + INTERVAL;
+        while pending.batch.spans.len() < queue.early() && pending.flushes.is_empty() {
+            let left = due.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            pending = queue.wake.wait_timeout(pending, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        let mut batch = std::mem::replace(&mut pending.batch, spare);
+        let flushes = std::mem::take(&mut pending.flushes);
+        drop(pending);
+        for spans in batch.spans.chunks(BATCH) {
+            sender.send(&batch, spans);
+        }
+        for ack in flushes {
+            let _ = ack.send(());
+        }
+        batch.clear();
+        spare = batch;
     }
 }
 
@@ -213,12 +230,12 @@ impl Sender {
         Sender { target, counters, rt: None, client: None, headers: None }
     }
 
-    fn send(&mut self, spans: Vec<SpanData>) {
+    fn send(&mut self, batch: &Batch, spans: &[Stored]) {
         if spans.is_empty() {
             return;
         }
         let count = spans.len() as u64;
-        match self.post(&spans) {
+        match self.post(batch, spans) {
             Ok(()) => {
                 self.counters.exported.fetch_add(count, Ordering::Relaxed);
             }
@@ -253,7 +270,7 @@ impl Sender {
         Ok(out)
     }
 
-    fn post(&mut self, spans: &[SpanData]) -> Result<(), String> {
+    fn post(&mut self, batch: &Batch, spans: &[Stored]) -> Result<(), String> {
         let headers = self.headers()?;
         if self.rt.is_none() {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -271,7 +288,7 @@ impl Sender {
             self.client = Some(client);
         }
         let (Some(rt), Some(client)) = (&self.rt, &self.client) else { return Err("no client".into()) };
-        let body = encode::body(&self.target.resource, spans);
+        let body = encode::body(&self.target.resource, batch, spans);
         let mut request =
             client.post(&self.target.url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         for (name, value) in &headers {
@@ -319,7 +336,7 @@ mod tests {
             kind: Kind::Internal,
             start: 1,
             end: 2,
-            attributes: Vec::new(),
+            attributes: Default::default(),
             error: None,
         }
     }
@@ -338,15 +355,22 @@ mod tests {
         let exporter = Exporter::detached(8);
         let started = Instant::now();
         for n in 0..100 {
-            exporter.push(span(n));
+            exporter.push(span(n), "");
         }
         assert!(started.elapsed() < Duration::from_secs(1), "pushing never waits");
         assert_eq!(exporter.counters.dropped.load(Ordering::Relaxed), 92);
-        assert_eq!(exporter.take_queued().len(), 8, "the first spans are kept");
+        let kept = exporter.take_queued();
+        assert_eq!(kept.spans.iter().map(|s| s.span_id[0]).collect::<Vec<_>>(), (0..8).collect::<Vec<_>>());
         // Room again: the next is queued.
-        exporter.push(span(1));
+        exporter.push(span(1), "");
         assert_eq!(exporter.counters.dropped.load(Ordering::Relaxed), 92);
         assert!(exporter.flush(Duration::from_millis(10)), "a thread that never started has nothing to send");
+
+        // Text counts too.
+        let exporter = Exporter::detached(8);
+        exporter.push(span(1), &"x".repeat(MAX_TEXT));
+        exporter.push(span(2), "y");
+        assert_eq!(exporter.counters.dropped.load(Ordering::Relaxed), 1);
     }
 
     /// A collector answering `status` to every request; returns its URL and the bodies
@@ -393,7 +417,7 @@ mod tests {
         let headers = vec![("x-team".to_string(), Header::Plain("home".into()))];
         let exporter = Exporter::new(target(url, headers), CAPACITY);
         for n in 1..=3 {
-            exporter.push(span(n));
+            exporter.push(span(n), "");
         }
         assert!(exporter.flush(Duration::from_secs(5)));
         assert_eq!(exporter.counters.exported.load(Ordering::Relaxed), 3);
@@ -415,8 +439,8 @@ mod tests {
     fn a_batch_the_collector_refuses_or_cannot_take_is_dropped_and_counted() {
         let (url, _) = collector(503);
         let exporter = Exporter::new(target(url, Vec::new()), CAPACITY);
-        exporter.push(span(1));
-        exporter.push(span(2));
+        exporter.push(span(1), "");
+        exporter.push(span(2), "");
         assert!(exporter.flush(Duration::from_secs(5)));
         assert_eq!(exporter.counters.dropped.load(Ordering::Relaxed), 2);
         assert_eq!(exporter.counters.exported.load(Ordering::Relaxed), 0);
@@ -426,7 +450,7 @@ mod tests {
         // Nobody listening.
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let exporter = Exporter::new(target(format!("http://127.0.0.1:{port}/v1/traces"), Vec::new()), CAPACITY);
-        exporter.push(span(1));
+        exporter.push(span(1), "");
         assert!(exporter.flush(Duration::from_secs(5)));
         assert_eq!(exporter.counters.dropped.load(Ordering::Relaxed), 1);
         assert!(exporter.counters.last_error.lock().unwrap().is_some());
@@ -437,7 +461,7 @@ mod tests {
         let (url, seen) = collector(200);
         let headers = vec![("authorization".to_string(), Header::Vault("OTEL_KEY".into()))];
         let exporter = Exporter::new(target(url, headers), CAPACITY);
-        exporter.push(span(1));
+        exporter.push(span(1), "");
         assert!(exporter.flush(Duration::from_secs(5)));
         assert_eq!(exporter.counters.dropped.load(Ordering::Relaxed), 1);
         let why = exporter.counters.last_error.lock().unwrap().clone().unwrap();

@@ -8,6 +8,7 @@
 //! [`SPANS`] (node attempts are `debug`, so they are exported without `-v`) and the events
 //! that can fail a span; everything else costs nothing.
 
+use std::fmt::Write;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,7 +20,7 @@ use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::export::Exporter;
-use crate::span::{Kind, SpanData, Value};
+use crate::span::{Attributes as Attrs, Kind, SpanData, Value, append};
 
 /// The spans exported, by name: a run (a trace's root), a node attempt, a model call, a
 /// tool call, an HTTP request, an approval.
@@ -56,25 +57,27 @@ struct Open {
     span_id: [u8; 8],
     parent_id: Option<[u8; 8]>,
     start: u64,
-    attributes: Vec<(&'static str, Value)>,
-    error: Option<String>,
+    /// Its string values, one after another (one allocation).
+    text: String,
+    attributes: Attrs,
+    error: Option<(u32, u32)>,
 }
 
 /// Records fields as attributes (content fields only when allowed).
 struct Fields<'a> {
-    attributes: &'a mut Vec<(&'static str, Value)>,
+    text: &'a mut String,
+    attributes: &'a mut Attrs,
     content: bool,
 }
 
 impl Fields<'_> {
+    fn wanted(&self, field: &Field) -> bool {
+        self.content || !is_content(field.name())
+    }
+
     fn set(&mut self, field: &Field, value: Value) {
-        let name = field.name();
-        if !self.content && is_content(name) {
-            return;
-        }
-        match self.attributes.iter_mut().find(|(k, _)| *k == name) {
-            Some((_, old)) => *old = value,
-            None => self.attributes.push((name, value)),
+        if self.wanted(field) {
+            self.attributes.set(field.name(), value);
         }
     }
 }
@@ -85,8 +88,10 @@ impl Visit for Fields<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        let value = i64::try_from(value).map_or_else(|_| Value::String(value.to_string()), Value::Int);
-        self.set(field, value);
+        match i64::try_from(value) {
+            Ok(v) => self.set(field, Value::Int(v)),
+            Err(_) => self.record_str(field, &value.to_string()),
+        }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -98,36 +103,46 @@ impl Visit for Fields<'_> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.set(field, Value::String(value.to_string()));
+        if self.wanted(field) {
+            let (start, end) = append(self.text, value);
+            self.attributes.set(field.name(), Value::Str(start, end));
+        }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.set(field, Value::String(format!("{value:?}")));
+        if self.wanted(field) {
+            let start = self.text.len() as u32;
+            let _ = write!(self.text, "{value:?}");
+            self.attributes.set(field.name(), Value::Str(start, self.text.len() as u32));
+        }
     }
 }
 
-/// An event's `error` field and message.
-#[derive(Default)]
-struct Failure {
-    error: Option<String>,
-    message: Option<String>,
+/// An event's `error` field and message, written into the span's text.
+struct Failure<'a> {
+    text: &'a mut String,
+    error: Option<(u32, u32)>,
+    message: Option<(u32, u32)>,
 }
 
-impl Visit for Failure {
+impl Visit for Failure<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            "error" => self.error = Some(value.to_string()),
-            "message" => self.message = Some(value.to_string()),
+            "error" => self.error = Some(append(self.text, value)),
+            "message" => self.message = Some(append(self.text, value)),
             _ => {}
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        match field.name() {
-            "error" => self.error = Some(format!("{value:?}")),
-            "message" => self.message = Some(format!("{value:?}")),
-            _ => {}
-        }
+        let slot = match field.name() {
+            "error" => &mut self.error,
+            "message" => &mut self.message,
+            _ => return,
+        };
+        let start = self.text.len() as u32;
+        let _ = write!(self.text, "{value:?}");
+        *slot = Some((start, self.text.len() as u32));
     }
 }
 
@@ -159,10 +174,15 @@ where
             span_id: random_id(),
             parent_id,
             start: now(),
-            attributes: Vec::with_capacity(attrs.metadata().fields().len()),
+            text: String::with_capacity(96),
+            attributes: Default::default(),
             error: None,
         };
-        attrs.record(&mut Fields { attributes: &mut open.attributes, content: self.export_content });
+        attrs.record(&mut Fields {
+            text: &mut open.text,
+            attributes: &mut open.attributes,
+            content: self.export_content,
+        });
         span.extensions_mut().insert(open);
     }
 
@@ -170,22 +190,30 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut extensions = span.extensions_mut();
         if let Some(open) = extensions.get_mut::<Open>() {
-            values.record(&mut Fields { attributes: &mut open.attributes, content: self.export_content });
+            values.record(&mut Fields {
+                text: &mut open.text,
+                attributes: &mut open.attributes,
+                content: self.export_content,
+            });
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.event_span(event) else { return };
-        let mut failure = Failure::default();
+        let mut extensions = span.extensions_mut();
+        let Some(open) = extensions.get_mut::<Open>() else { return };
+        let mut failure = Failure { text: &mut open.text, error: None, message: None };
         event.record(&mut failure);
-        let why = match failure.error {
-            Some(error) => error,
-            None if *event.metadata().level() == Level::ERROR => failure.message.unwrap_or_else(|| "error".into()),
-            None => return,
+        let why = match (failure.error, failure.message) {
+            (Some(error), _) => Some(error),
+            (None, message) if *event.metadata().level() == Level::ERROR => {
+                Some(message.unwrap_or_else(|| append(&mut open.text, "error")))
+            }
+            _ => None,
         };
-        if let Some(open) = span.extensions_mut().get_mut::<Open>() {
+        if why.is_some() {
             // The last one: a run's end says why it failed.
-            open.error = Some(why);
+            open.error = why;
         }
     }
 
@@ -193,7 +221,7 @@ where
         let Some(span) = ctx.span(&id) else { return };
         let Some(open) = span.extensions_mut().remove::<Open>() else { return };
         let name = span.metadata().name();
-        self.exporter.push(SpanData {
+        let data = SpanData {
             trace_id: open.trace_id,
             span_id: open.span_id,
             parent_id: open.parent_id,
@@ -203,7 +231,8 @@ where
             end: now(),
             attributes: open.attributes,
             error: open.error,
-        });
+        };
+        self.exporter.push(data, &open.text);
     }
 }
 
@@ -241,17 +270,62 @@ mod tests {
     use super::*;
     use tracing_subscriber::layer::SubscriberExt;
 
+    /// An attribute's value with its text.
+    #[derive(Debug, Clone, PartialEq)]
+    enum V {
+        S(String),
+        I(i64),
+        B(bool),
+    }
+
+    /// A queued span with its strings.
+    struct Got {
+        data: crate::span::Stored,
+        attributes: Vec<(&'static str, V)>,
+        error: Option<String>,
+    }
+
+    impl std::ops::Deref for Got {
+        type Target = crate::span::Stored;
+        fn deref(&self) -> &crate::span::Stored {
+            &self.data
+        }
+    }
+
+    impl Got {
+        fn attr(&self, key: &str) -> Option<V> {
+            self.attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
+        }
+    }
+
     /// Runs `f` under a subscriber with only this layer, and returns the spans it queued.
-    fn capture(content: bool, f: impl FnOnce()) -> Vec<SpanData> {
+    fn capture(content: bool, f: impl FnOnce()) -> Vec<Got> {
         let exporter = Arc::new(Exporter::detached(1024));
         let layer = OtlpLayer::new(exporter.clone(), content).with_filter(Wanted);
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, f);
-        exporter.take_queued()
-    }
-
-    fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-        span.attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        let batch = exporter.take_queued();
+        batch
+            .spans
+            .iter()
+            .map(|span| Got {
+                data: *span,
+                attributes: batch
+                    .attributes(span)
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = match *v {
+                            Value::Str(a, b) => V::S(batch.str((a, b)).to_string()),
+                            Value::Int(i) => V::I(i),
+                            Value::Bool(b) => V::B(b),
+                            Value::Double(d) => V::S(d.to_string()),
+                        };
+                        (*k, v)
+                    })
+                    .collect(),
+                error: span.error.map(|r| batch.str(r).to_string()),
+            })
+            .collect()
     }
 
     #[test]
@@ -290,14 +364,14 @@ mod tests {
         assert_ne!(node.span_id, run.span_id);
         assert_eq!((run.kind, node.kind, call.kind), (Kind::Internal, Kind::Internal, Kind::Client));
         assert!(run.start <= node.start && node.end <= run.end && run.start > 0);
-        assert_eq!(attr(run, "run_id"), Some(&Value::String("r1".into())));
-        assert_eq!(attr(run, "depth"), Some(&Value::Int(0)));
-        assert_eq!(attr(run, "resumed"), Some(&Value::Bool(false)));
-        assert_eq!(attr(node, "attempt"), Some(&Value::Int(1)));
+        assert_eq!(run.attr("run_id"), Some(V::S("r1".into())));
+        assert_eq!(run.attr("depth"), Some(V::I(0)));
+        assert_eq!(run.attr("resumed"), Some(V::B(false)));
+        assert_eq!(node.attr("attempt"), Some(V::I(1)));
         // A count recorded late is there; one never recorded is absent, not 0.
-        assert_eq!(attr(call, "gen_ai.usage.input_tokens"), Some(&Value::Int(12)));
-        assert_eq!(attr(call, "gen_ai.usage.output_tokens"), None);
-        assert_eq!(attr(call, "gen_ai.request.model"), Some(&Value::String("m".into())));
+        assert_eq!(call.attr("gen_ai.usage.input_tokens"), Some(V::I(12)));
+        assert_eq!(call.attr("gen_ai.usage.output_tokens"), None);
+        assert_eq!(call.attr("gen_ai.request.model"), Some(V::S("m".into())));
     }
 
     #[test]
@@ -314,14 +388,13 @@ mod tests {
                 tracing::info!(status = "failed", error = %"node a failed", "run ended");
             });
         });
-        let by_node = |n: &str| {
-            spans.iter().find(|s| attr(s, "node") == Some(&Value::String(n.into()))).expect("the node's span")
-        };
+        let by_node = |n: &str| spans.iter().find(|s| s.attr("node") == Some(V::S(n.into()))).expect("the node's span");
         assert_eq!(by_node("a").error.as_deref(), Some("exit 3"));
         assert_eq!(by_node("b").error, None);
         assert_eq!(by_node("c").error.as_deref(), Some("blocked (on_injection: block)"));
         let run = spans.iter().find(|s| s.name == "run").unwrap();
         assert_eq!(run.error.as_deref(), Some("node a failed"));
+        assert_eq!(by_node("b").attr("attempt"), Some(V::I(1)));
     }
 
     #[test]
@@ -339,6 +412,7 @@ mod tests {
         };
         let without = capture(false, make);
         let keys: Vec<&str> = without[0].attributes.iter().map(|(k, _)| *k).collect();
+        assert_eq!(without[0].attr("gen_ai.usage.input_tokens"), Some(V::I(3)));
         assert_eq!(keys, ["gen_ai.tool.name", "gen_ai.usage.input_tokens"]);
         let with = capture(true, make);
         assert_eq!(with[0].attributes.len(), 6);

@@ -29,10 +29,9 @@ use tracing::Subscriber;
 use tracing_subscriber::Layer;
 use tracing_subscriber::registry::LookupSpan;
 
-pub use encode::{Resource, body, hex};
-pub use export::{BATCH, CAPACITY, Header, INTERVAL, TIMEOUT};
+use encode::Resource;
+pub use export::{BATCH, CAPACITY, Header, INTERVAL, MAX_TEXT, TIMEOUT};
 pub use layer::{SPANS, is_content};
-pub use span::{Kind, SpanData, Value};
 
 /// What to export where (built by the CLI from config.yaml's `telemetry:`).
 pub struct Settings {
