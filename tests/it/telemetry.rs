@@ -1,8 +1,9 @@
 //! OpenTelemetry export through the real binary: a local collector started by the test
 //! (a minimal HTTP/1.1 server collecting OTLP/JSON bodies) receives a run's trace — the
 //! `run` span its root with the run's id and skill, node attempts its children with node,
-//! kind and attempt, a model call with the GenAI names and the token counts the server
-//! reported (none when it reported none) —, never a secret a node printed; a collector
+//! kind and attempt, a child run under the node that started it, a model call with the
+//! GenAI names and the token counts the server reported (none when it reported none) —,
+//! never a secret a node printed; a collector
 //! that is down costs a run nothing (it ends, it succeeds), and the daemon counts what it
 //! dropped in `pyra daemon status`.
 
@@ -218,6 +219,33 @@ fn a_run_is_one_trace_the_run_its_root_and_its_node_attempts_children() {
     let traces: std::collections::BTreeSet<String> =
         collector.spans().iter().filter(|s| s.name == "run").map(|s| s.trace.clone()).collect();
     assert_eq!(traces.len(), 2);
+}
+
+#[test]
+fn a_child_run_is_in_its_parents_trace_under_the_node_that_started_it() {
+    let collector = Collector::start();
+    let pyra = Pyra::new();
+    configure(&pyra, &collector.url);
+    std::fs::create_dir_all(pyra.home_path().join("skills")).expect("skills");
+    std::fs::write(
+        pyra.home_path().join("skills").join("child.yaml"),
+        "name: child\nnodes:\n  c:\n    uses: exec\n    with: { argv: [echo, child] }\n",
+    )
+    .expect("child skill");
+    let parent = pyra.skill("parent", "name: parent\nnodes:\n  call:\n    uses: skill\n    with: { name: child }\n");
+    pyra.run(["run", &parent]).success();
+
+    let spans = collector.spans();
+    let run_of = |skill: &str| spans.iter().find(|s| s.name == "run" && s.text("skill") == Some(skill)).expect(skill);
+    let (top, child) = (run_of("parent"), run_of("child"));
+    assert_eq!(top.parent, None);
+    let call = spans.iter().find(|s| s.text("node") == Some("call")).expect("the skill node's span");
+    assert_eq!(call.parent.as_deref(), Some(top.id.as_str()));
+    assert_eq!(child.parent.as_deref(), Some(call.id.as_str()), "{spans:#?}");
+    assert_eq!(child.int("depth"), Some(1));
+    let inner = spans.iter().find(|s| s.text("node") == Some("c")).expect("the child's node");
+    assert_eq!(inner.parent.as_deref(), Some(child.id.as_str()));
+    assert!(spans.iter().all(|s| s.trace == top.trace), "one trace: {spans:#?}");
 }
 
 /// A skill whose first node prints the secret and fails with it.
