@@ -32,7 +32,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 pub use filter::Filter;
-pub use settle::{Known, Seen, Settle, Stamp, classify};
+pub use settle::{Digest, Known, Seen, Settle, Stamp, classify};
 
 use arm::Arm;
 use fs::untrusted_fs;

@@ -14,7 +14,7 @@ use notify::{RecursiveMode, Watcher};
 use runtime::Origin;
 use serde_json::json;
 
-use super::fs::{hash, identity, look, row, scan, sysctl, untrusted_fs};
+use super::fs::{hash, identity, look, row, scan, sysctl, unhex, untrusted_fs};
 use super::{AUTO_POLL, CHECK, Known, Message, Seen, Settle, Stamp, WatchDef, classify};
 use crate::core::{Daemon, trigger_inputs};
 use crate::history::outcome;
@@ -109,7 +109,11 @@ impl Arm {
                 // Known: whatever differs from the index changed while the daemon was down.
                 arm.index = rows
                     .into_iter()
-                    .map(|r| (PathBuf::from(r.path), Known { size: r.size, mtime_ns: r.mtime_ns, hash: r.hash }))
+                    .map(|r| {
+                        // An unreadable digest: all zeros, so the next change of the file counts.
+                        let hash = unhex(&r.hash).unwrap_or_default();
+                        (PathBuf::from(r.path), Known { size: r.size, mtime_ns: r.mtime_ns, hash })
+                    })
                     .collect();
                 let mut changed = 0;
                 for (path, stamp) in &current {
@@ -148,12 +152,16 @@ impl Arm {
             }
             None => {
                 // The files there now are the starting point.
+                // Stored in chunks: a tree of many files never holds them all twice.
                 let mut changes = Vec::new();
                 for (path, (size, mtime_ns)) in current {
                     let Some(hash) = hash(&path) else { continue };
                     let known = Known { size, mtime_ns, hash };
                     changes.push((path.to_string_lossy().into_owned(), Some(row(&path, &known))));
                     arm.index.insert(path, known);
+                    if changes.len() == 1000 {
+                        history.commit_batch(&def.skill, &def.key, &std::mem::take(&mut changes), None, 0)?;
+                    }
                 }
                 history.commit_batch(&def.skill, &def.key, &changes, None, 0)?;
             }
@@ -348,7 +356,7 @@ impl Arm {
         if !self.pending.is_empty() {
             let quiet = self.last_event.map_or(now, |t| t + self.def.debounce);
             let settled =
-                self.pending.values().filter(|s| !s.writing()).map(|s| s.due(self.def.settle)).min().unwrap_or(wake);
+                self.pending.values().filter(|s| !s.writing()).map(|s| s.due(self.def.settle)).max().unwrap_or(wake);
             wake = wake.min(quiet.max(settled));
         }
         wake.max(now + Duration::from_millis(20))
@@ -382,13 +390,18 @@ impl Arm {
             return;
         }
         let mut ready = Vec::new();
+        let mut unsettled = false;
         for (path, settle) in &mut self.pending {
             let (stamp, age) = look(path);
             if settle.observe(now, stamp, age, self.def.settle) {
                 ready.push((path.clone(), stamp));
+            } else if !settle.writing() {
+                unsettled = true;
             }
         }
-        if ready.is_empty() {
+        // The files of one debounce window run together once each has settled; only a
+        // file a writer still holds open is left for a later batch.
+        if ready.is_empty() || unsettled {
             return;
         }
         for (path, _) in &ready {

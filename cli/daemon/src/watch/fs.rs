@@ -7,10 +7,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 use super::arm::Root;
-use super::{Known, Stamp, WatchDef};
+use super::{Digest, Known, Stamp, WatchDef};
 use crate::history::IndexRow;
 
 pub(super) fn identity(path: &Path) -> Option<(u64, u64)> {
@@ -31,11 +31,28 @@ pub(super) fn look(path: &Path) -> (Stamp, Option<Duration>) {
     }
 }
 
-pub(super) fn hash(path: &Path) -> Option<String> {
+pub(super) fn hash(path: &Path) -> Option<Digest> {
     let mut file = std::fs::File::open(path).ok()?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).ok()?;
-    Some(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Some(hasher.finalize().into())
+}
+
+/// A digest as the index stores it (hex).
+pub(super) fn hex(digest: &Digest) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A stored digest; `None` when it is not 64 hex digits (then the file counts as changed).
+pub(super) fn unhex(text: &str) -> Option<Digest> {
+    let mut out = [0u8; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// Why a path's file system cannot be trusted to deliver events (statfs).
@@ -68,7 +85,7 @@ pub(super) fn row(path: &Path, known: &Known) -> IndexRow {
         path: path.to_string_lossy().into_owned(),
         size: known.size,
         mtime_ns: known.mtime_ns,
-        hash: known.hash.clone(),
+        hash: hex(&known.hash),
     }
 }
 
@@ -101,5 +118,18 @@ pub(super) fn scan(root: &Root, def: &WatchDef, out: &mut BTreeMap<PathBuf, (u64
                 out.insert(path, stamp);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digest_goes_to_hex_and_back() {
+        let digest: Digest = std::array::from_fn(|i| (i * 7) as u8);
+        assert_eq!(unhex(&hex(&digest)), Some(digest));
+        assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex(&"g".repeat(64)), None);
     }
 }

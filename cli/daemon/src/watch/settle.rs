@@ -76,12 +76,16 @@ impl Settle {
     }
 }
 
+/// A content hash.
+pub type Digest = [u8; 32];
+
 /// A file as the trigger's index knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Known {
     pub size: u64,
     pub mtime_ns: i64,
-    pub hash: String,
+    /// SHA-256 of the content.
+    pub hash: Digest,
 }
 
 /// What happened to a file between the index and now (`None`: nothing that counts; a
@@ -90,7 +94,7 @@ pub struct Known {
 pub fn classify(
     old: Option<&Known>,
     now: Stamp,
-    hash: impl FnOnce() -> Option<String>,
+    hash: impl FnOnce() -> Option<Digest>,
 ) -> (Option<WatchEvent>, Option<Known>) {
     match (old, now) {
         (None, None) => (None, None),
@@ -188,27 +192,29 @@ mod tests {
         assert!(s.observe(at(t, 2500), None, None, SETTLE));
     }
 
-    fn known(size: u64, mtime_ns: i64, hash: &str) -> Known {
-        Known { size, mtime_ns, hash: hash.into() }
+    /// A digest made of one byte (enough to tell contents apart here).
+    fn h(byte: u8) -> Digest {
+        [byte; 32]
+    }
+
+    fn known(size: u64, mtime_ns: i64, hash: Digest) -> Known {
+        Known { size, mtime_ns, hash }
     }
 
     #[test]
     fn classify_decides_from_the_index_not_from_events() {
-        let never = || -> Option<String> { panic!("hashed a file whose stamp did not move") };
+        let never = || -> Option<Digest> { panic!("hashed a file whose stamp did not move") };
         assert_eq!(classify(None, None, never), (None, None));
-        let old = known(3, 1, "abc");
+        let old = known(3, 1, h(1));
         assert_eq!(classify(Some(&old), Some((3, 1)), never), (None, Some(old.clone())));
         assert_eq!(classify(Some(&old), None, never), (Some(WatchEvent::Deleted), None));
         // A touch: the mtime moved, the content did not.
-        assert_eq!(classify(Some(&old), Some((3, 9)), || Some("abc".into())), (None, Some(known(3, 9, "abc"))));
+        assert_eq!(classify(Some(&old), Some((3, 9)), || Some(h(1))), (None, Some(known(3, 9, h(1)))));
         assert_eq!(
-            classify(Some(&old), Some((4, 9)), || Some("abcd".into())),
-            (Some(WatchEvent::Modified), Some(known(4, 9, "abcd")))
+            classify(Some(&old), Some((4, 9)), || Some(h(2))),
+            (Some(WatchEvent::Modified), Some(known(4, 9, h(2))))
         );
-        assert_eq!(
-            classify(None, Some((4, 9)), || Some("h".into())),
-            (Some(WatchEvent::Created), Some(known(4, 9, "h")))
-        );
+        assert_eq!(classify(None, Some((4, 9)), || Some(h(3))), (Some(WatchEvent::Created), Some(known(4, 9, h(3)))));
         // Unreadable now: nothing yet, the index keeps what it knew.
         assert_eq!(classify(Some(&old), Some((4, 9)), || None), (None, Some(old.clone())));
     }
