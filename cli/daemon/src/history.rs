@@ -180,24 +180,48 @@ impl History {
         })
     }
 
-    /// A watch trigger's index: path → (size, mtime in ns, hash); `None` when the
-    /// trigger was never armed (no row in `schedule_triggers`).
-    pub fn watch_index(&self, skill: &str, key: &str) -> Result<Option<Vec<IndexRow>>, String> {
+    /// Whether a trigger was armed before (a row in `schedule_triggers`).
+    pub fn was_armed(&self, skill: &str, key: &str) -> Result<bool, String> {
         self.with(|c| {
-            let armed: Option<i64> = c
-                .prepare_cached("SELECT armed_at FROM schedule_triggers WHERE skill = ?1 AND trigger_key = ?2")?
-                .query_row(params![skill, key], |r| r.get(0))
-                .optional()?;
-            if armed.is_none() {
-                return Ok(None);
-            }
+            c.prepare_cached("SELECT 1 FROM schedule_triggers WHERE skill = ?1 AND trigger_key = ?2")?
+                .query_row(params![skill, key], |_| Ok(()))
+                .optional()
+                .map(|r| r.is_some())
+        })
+    }
+
+    /// One file of a watch trigger's index.
+    pub fn watch_file(&self, skill: &str, key: &str, path: &str) -> Result<Option<IndexRow>, String> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT path, size, mtime_ns, hash FROM watch_files WHERE skill = ?1 AND trigger_key = ?2 AND path = ?3",
+            )?
+            .query_row(params![skill, key, path], index_row)
+            .optional()
+        })
+    }
+
+    /// The paths of a watch trigger's index that start with `prefix` (`""`: all), one at
+    /// a time, in order; `each` returns false to stop.
+    pub fn watch_paths(
+        &self,
+        skill: &str,
+        key: &str,
+        prefix: &str,
+        mut each: impl FnMut(&str) -> bool,
+    ) -> Result<(), String> {
+        self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT path, size, mtime_ns, hash FROM watch_files WHERE skill = ?1 AND trigger_key = ?2",
+                "SELECT path FROM watch_files WHERE skill = ?1 AND trigger_key = ?2 AND path >= ?3 ORDER BY path",
             )?;
-            let rows = stmt.query_map(params![skill, key], |r| {
-                Ok(IndexRow { path: r.get(0)?, size: r.get::<_, i64>(1)? as u64, mtime_ns: r.get(2)?, hash: r.get(3)? })
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map(Some)
+            let mut rows = stmt.query(params![skill, key, prefix])?;
+            while let Some(r) = rows.next()? {
+                let path: String = r.get(0)?;
+                if !path.starts_with(prefix) || !each(&path) {
+                    break;
+                }
+            }
+            Ok(())
         })
     }
 
@@ -422,6 +446,10 @@ impl History {
             .and_then(|t| serde_json::from_str::<Vec<Planned>>(&t).ok())
             .map(|plan| plan.into_iter().map(|p| p.run).collect()))
     }
+}
+
+fn index_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IndexRow> {
+    Ok(IndexRow { path: r.get(0)?, size: r.get::<_, i64>(1)? as u64, mtime_ns: r.get(2)?, hash: r.get(3)? })
 }
 
 fn slot_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SlotRow> {

@@ -2,7 +2,7 @@
 //! files and its pending ones; events mark files pending, ticks settle them and commit a
 //! batch as one run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -17,7 +17,7 @@ use serde_json::json;
 use super::fs::{hash, identity, look, row, scan, sysctl, unhex, untrusted_fs};
 use super::{AUTO_POLL, CHECK, Known, Message, Seen, Settle, Stamp, WatchDef, classify};
 use crate::core::{Daemon, trigger_inputs};
-use crate::history::outcome;
+use crate::history::{History, outcome};
 
 /// A watched root: a folder, or a single file (watched through its folder, so a save by
 /// rename keeps it watched).
@@ -36,7 +36,9 @@ pub(super) struct Arm {
     /// Why the arm polls instead of using events.
     pub(super) polling: Option<String>,
     pub(super) roots: Vec<Root>,
-    pub(super) index: HashMap<PathBuf, Known>,
+    /// Where the trigger's index is (`watch_files`): looked up per file, never held in
+    /// memory, so a watch over a large tree costs little while idle.
+    pub(super) history: Arc<History>,
     pub(super) pending: BTreeMap<PathBuf, Settle>,
     pub(super) last_event: Option<Instant>,
     pub(super) next_poll: Instant,
@@ -73,7 +75,7 @@ impl Arm {
             watcher: None,
             polling: None,
             roots,
-            index: HashMap::new(),
+            history: history.clone(),
             pending: BTreeMap::new(),
             last_event: None,
             next_poll: now,
@@ -98,73 +100,73 @@ impl Arm {
         for i in 0..arm.roots.len() {
             arm.arm_root(i, daemon);
         }
-        let persisted = history.watch_index(&def.skill, &def.key)?;
+        let known_before = history.was_armed(&def.skill, &def.key)?;
         history.arm(&def.skill, &def.key, daemon.setup.clock.now().timestamp_millis())?;
-        let mut current = BTreeMap::new();
-        for root in &arm.roots {
-            scan(root, &def, &mut current);
-        }
-        match persisted {
-            Some(rows) => {
-                // Known: whatever differs from the index changed while the daemon was down.
-                arm.index = rows
-                    .into_iter()
-                    .map(|r| {
-                        // An unreadable digest: all zeros, so the next change of the file counts.
-                        let hash = unhex(&r.hash).unwrap_or_default();
-                        (PathBuf::from(r.path), Known { size: r.size, mtime_ns: r.mtime_ns, hash })
-                    })
-                    .collect();
-                let mut changed = 0;
-                for (path, stamp) in &current {
-                    if arm.index.get(path).is_none_or(|k| (k.size, k.mtime_ns) != *stamp) {
-                        arm.pending.insert(path.clone(), Settle::new(now));
-                        changed += 1;
+        if known_before {
+            // Whatever differs from the index changed while the daemon was down.
+            let mut marks = Vec::new();
+            for root in &arm.roots {
+                scan(root, &def, &mut |path, stamp| {
+                    if arm.known(&path).is_none_or(|k| (k.size, k.mtime_ns) != stamp) {
+                        marks.push(path);
                     }
+                });
+            }
+            history.watch_paths(&def.skill, &def.key, "", |p| {
+                if look(Path::new(p)).0.is_none() {
+                    marks.push(PathBuf::from(p));
                 }
-                let gone: Vec<PathBuf> = arm.index.keys().filter(|p| !current.contains_key(*p)).cloned().collect();
-                for path in gone {
+                true
+            })?;
+            let changed = marks.len();
+            for path in marks {
+                arm.pending.insert(path, Settle::new(now));
+            }
+            if changed > 0 && def.catch_up == CatchUp::Skip {
+                // `catch_up: skip`: the index learns them; nothing runs.
+                let ready = std::mem::take(&mut arm.pending).into_keys().map(|p| {
+                    let stamp = look(&p).0;
+                    (p, stamp)
+                });
+                arm.commit(ready.collect(), daemon, false)?;
+                daemon.log().info(&format!(
+                    "{}: {changed} files changed since the daemon last ran; none runs (catch_up: skip)",
+                    def.skill
+                ));
+            } else if changed > 0 {
+                daemon.log().info(&format!(
+                    "{}: {changed} files to look at since the daemon last ran ({})",
+                    def.skill, def.key
+                ));
+            }
+        } else if def.on_start == OnStart::Scan {
+            for root in &arm.roots {
+                scan(root, &def, &mut |path, _| {
                     arm.pending.insert(path, Settle::new(now));
-                    changed += 1;
-                }
-                if changed > 0 && def.catch_up == CatchUp::Skip {
-                    // `catch_up: skip`: the index learns them; nothing runs.
-                    let ready = std::mem::take(&mut arm.pending).into_keys().map(|p| {
-                        let stamp = look(&p).0;
-                        (p, stamp)
-                    });
-                    arm.commit(ready.collect(), daemon, false)?;
-                    daemon.log().info(&format!(
-                        "{}: {changed} files changed since the daemon last ran; none runs (catch_up: skip)",
-                        def.skill
-                    ));
-                } else if changed > 0 {
-                    daemon.log().info(&format!(
-                        "{}: {changed} files to look at since the daemon last ran ({})",
-                        def.skill, def.key
-                    ));
-                }
+                });
             }
-            None if def.on_start == OnStart::Scan => {
-                for path in current.keys() {
-                    arm.pending.insert(path.clone(), Settle::new(now));
-                }
-            }
-            None => {
-                // The files there now are the starting point.
-                // Stored in chunks: a tree of many files never holds them all twice.
-                let mut changes = Vec::new();
-                for (path, (size, mtime_ns)) in current {
-                    let Some(hash) = hash(&path) else { continue };
+        } else {
+            // The files there now are the starting point, stored in chunks: a tree of many
+            // files is never held in memory twice.
+            let mut changes = Vec::new();
+            let mut failed = None;
+            for root in &arm.roots {
+                scan(root, &def, &mut |path, (size, mtime_ns)| {
+                    let Some(hash) = hash(&path) else { return };
                     let known = Known { size, mtime_ns, hash };
                     changes.push((path.to_string_lossy().into_owned(), Some(row(&path, &known))));
-                    arm.index.insert(path, known);
-                    if changes.len() == 1000 {
-                        history.commit_batch(&def.skill, &def.key, &std::mem::take(&mut changes), None, 0)?;
+                    if changes.len() == 1000
+                        && let Err(e) =
+                            history.commit_batch(&def.skill, &def.key, &std::mem::take(&mut changes), None, 0)
+                    {
+                        failed.get_or_insert(e);
                     }
-                }
-                history.commit_batch(&def.skill, &def.key, &changes, None, 0)?;
+                });
             }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            history.commit_batch(&def.skill, &def.key, &changes, None, 0)?;
         }
         if !arm.pending.is_empty() {
             arm.last_event = Some(now);
@@ -243,31 +245,50 @@ impl Arm {
         self.last_event = Some(now);
     }
 
+    /// The index's entry for a file (a database error reads as "not known": the file
+    /// then counts as changed rather than being lost).
+    fn known(&self, path: &Path) -> Option<Known> {
+        let row = self.history.watch_file(&self.def.skill, &self.def.key, &path.to_string_lossy()).ok()??;
+        // An unreadable digest: all zeros, so the next change of the file counts.
+        Some(Known { size: row.size, mtime_ns: row.mtime_ns, hash: unhex(&row.hash).unwrap_or_default() })
+    }
+
+    /// Whether the index knows files below a folder.
+    fn knows_under(&self, folder: &Path) -> bool {
+        let mut found = false;
+        let prefix = format!("{}/", folder.to_string_lossy());
+        let _ = self.history.watch_paths(&self.def.skill, &self.def.key, &prefix, |_| {
+            found = true;
+            false
+        });
+        found
+    }
+
     /// Marks every file of a root (or of a folder below it) that differs from the index.
     fn rescan_under(&mut self, root: usize, under: &Path, now: Instant) {
-        let mut current = BTreeMap::new();
-        scan(&self.roots[root], &self.def, &mut current);
-        let mut marks: Vec<PathBuf> = current
-            .iter()
-            .filter(|(p, stamp)| {
-                p.starts_with(under) && self.index.get(*p).is_none_or(|k| (k.size, k.mtime_ns) != **stamp)
-            })
-            .map(|(p, _)| p.clone())
-            .collect();
-        marks.extend(
-            self.index
-                .keys()
-                .filter(|p| p.starts_with(under) && !current.contains_key(*p) && self.under_root(root, p))
-                .cloned(),
-        );
+        let mut marks = Vec::new();
+        scan(&self.roots[root], &self.def, &mut |path, stamp| {
+            if path.starts_with(under) && self.known(&path).is_none_or(|k| (k.size, k.mtime_ns) != stamp) {
+                marks.push(path);
+            }
+        });
+        let gone = |p: &Path| look(p).0.is_none();
+        if self.roots[root].file {
+            if self.known(under).is_some() && gone(under) {
+                marks.push(under.to_path_buf());
+            }
+        } else {
+            let prefix = format!("{}/", under.to_string_lossy());
+            let _ = self.history.watch_paths(&self.def.skill, &self.def.key, &prefix, |p| {
+                if gone(Path::new(p)) {
+                    marks.push(PathBuf::from(p));
+                }
+                true
+            });
+        }
         for path in marks {
             self.mark(path, None, now);
         }
-    }
-
-    fn under_root(&self, root: usize, path: &Path) -> bool {
-        let root = &self.roots[root];
-        if root.file { path == root.path } else { path.starts_with(&root.path) }
     }
 
     fn rescan_all(&mut self, now: Instant) {
@@ -328,10 +349,7 @@ impl Arm {
                 continue;
             }
             let is_dir = folder_created || std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
-            let was_dir = !is_dir
-                && seen == Seen::Other
-                && !path.exists()
-                && self.index.keys().any(|k| k.starts_with(&path) && *k != path);
+            let was_dir = !is_dir && seen == Seen::Other && !path.exists() && self.knows_under(&path);
             if is_dir || was_dir {
                 // A folder below the root came, went or moved: its files did too.
                 if self.def.recursive {
@@ -422,15 +440,13 @@ impl Arm {
     fn commit(&mut self, ready: Vec<(PathBuf, Stamp)>, daemon: &Arc<Daemon>, start: bool) -> Result<(), String> {
         let def = self.def.clone();
         let mut changes = Vec::new();
-        let mut index = Vec::new();
         let mut events = BTreeMap::new();
         for (path, stamp) in ready {
-            let old = self.index.get(&path);
-            let (kind, known) = classify(old, stamp, || hash(&path));
-            if known.as_ref() != old {
+            let old = self.known(&path);
+            let (kind, known) = classify(old.as_ref(), stamp, || hash(&path));
+            if known != old {
                 let text = path.to_string_lossy().into_owned();
                 changes.push((text, known.as_ref().map(|k| row(&path, k))));
-                index.push((path.clone(), known));
             }
             if let Some(kind) = kind
                 && def.events.contains(&kind)
@@ -455,7 +471,6 @@ impl Arm {
             if !changes.is_empty() {
                 history.commit_batch(&def.skill, &def.key, &changes, None, 0)?;
             }
-            self.apply(index);
             return Ok(());
         };
         let run_id = runtime::new_run_id();
@@ -464,7 +479,6 @@ impl Arm {
             return Err("its slot was taken".into());
         }
         self.last_slot = slot;
-        self.apply(index);
         daemon.log().info(&format!("{}: {} changed files start run {run_id} ({})", def.skill, events.len(), def.key));
         let origin = Origin { id: Some(run_id), started_by: Some("watch".into()), scheduled_for: None };
         if let Err(e) = daemon.launch(&def.skill, inputs, origin, Some(def.key.clone())) {
@@ -472,14 +486,5 @@ impl Arm {
             daemon.log().error(&format!("{}: a watch batch failed to start: {e}", def.skill));
         }
         Ok(())
-    }
-
-    fn apply(&mut self, index: Vec<(PathBuf, Option<Known>)>) {
-        for (path, known) in index {
-            match known {
-                Some(k) => self.index.insert(path, k),
-                None => self.index.remove(&path),
-            };
-        }
     }
 }

@@ -2,7 +2,6 @@
 //! identity, a root's files (the scan), and whether a mount can be trusted to deliver
 //! events (statfs).
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -89,12 +88,13 @@ pub(super) fn row(path: &Path, known: &Known) -> IndexRow {
     }
 }
 
-/// The files of a root that the trigger looks at, with their size and mtime. Symlinked
+/// Each file of a root that the trigger looks at, with its size and mtime, one at a time
+/// (a tree of many files is never held in memory). Symlinked
 /// folders are not followed (no loops).
-pub(super) fn scan(root: &Root, def: &WatchDef, out: &mut BTreeMap<PathBuf, (u64, i64)>) {
+pub(super) fn scan(root: &Root, def: &WatchDef, each: &mut dyn FnMut(PathBuf, (u64, i64))) {
     if root.file {
         if let (Some(stamp), _) = look(&root.path) {
-            out.insert(root.path.clone(), stamp);
+            each(root.path.clone(), stamp);
         }
         return;
     }
@@ -115,7 +115,7 @@ pub(super) fn scan(root: &Root, def: &WatchDef, out: &mut BTreeMap<PathBuf, (u64
                 continue;
             }
             if let (Some(stamp), _) = look(&path) {
-                out.insert(path, stamp);
+                each(path, stamp);
             }
         }
     }
