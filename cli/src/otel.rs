@@ -20,8 +20,9 @@ use crate::home::Home;
 /// daemon's vault agent, which serves the headers read from the vault.
 #[cfg(feature = "telemetry")]
 pub(crate) fn layer(home: &Home, agent: Option<Arc<daemon::agent::Agent>>) -> Option<daemon::log::Extra> {
-    let path = config::Config::file_path(&home.root);
-    if !path.exists() {
+    // Every command comes here: a file that cannot have the section is not parsed.
+    let text = std::fs::read(config::Config::file_path(&home.root)).ok()?;
+    if !text.windows(b"telemetry".len()).any(|w| w == b"telemetry") {
         return None;
     }
     let settings = config::Config::load(&home.root).ok()?.telemetry?;
