@@ -487,6 +487,45 @@ mod tests {
     }
 
     #[test]
+    fn a_watch_batch_commits_its_claim_and_its_index_changes_together_once() {
+        let h = History::open_in_memory().unwrap();
+        assert!(!h.was_armed("s", "watch k").unwrap());
+        h.arm("s", "watch k", 1).unwrap();
+        assert!(h.was_armed("s", "watch k").unwrap());
+        let row = |path: &str, size: u64| IndexRow { path: path.into(), size, mtime_ns: 5, hash: "ab".repeat(32) };
+        let mut inputs = serde_json::Map::new();
+        inputs.insert("paths".into(), serde_json::json!(["/w/a", "/w/b"]));
+        let changes = vec![("/w/a".to_string(), Some(row("/w/a", 1))), ("/w/b".to_string(), Some(row("/w/b", 2)))];
+        assert!(h.commit_batch("s", "watch k", &changes, Some((100, "r1", &inputs)), 100).unwrap());
+        assert_eq!(h.watch_file("s", "watch k", "/w/a").unwrap(), Some(row("/w/a", 1)));
+        assert_eq!(h.slot_inputs("s", "watch k", 100).unwrap(), Some(inputs.clone()));
+        assert_eq!(h.unstarted().unwrap()[0].run_id.as_deref(), Some("r1"), "its run is started after a crash");
+
+        // The same slot again: nothing is written, not even the index changes.
+        let again = vec![("/w/a".to_string(), None), ("/w/c".to_string(), Some(row("/w/c", 3)))];
+        assert!(!h.commit_batch("s", "watch k", &again, Some((100, "r2", &inputs)), 101).unwrap());
+        assert_eq!(h.watch_file("s", "watch k", "/w/a").unwrap(), Some(row("/w/a", 1)));
+        assert_eq!(h.watch_file("s", "watch k", "/w/c").unwrap(), None);
+
+        // Index changes alone (a batch that starts no run), and the paths by prefix.
+        assert!(h.commit_batch("s", "watch k", &again, None, 0).unwrap());
+        let mut under = Vec::new();
+        h.watch_paths("s", "watch k", "/w/", |p| {
+            under.push(p.to_string());
+            true
+        })
+        .unwrap();
+        assert_eq!(under, vec!["/w/b", "/w/c"]);
+        let mut none = Vec::new();
+        h.watch_paths("s", "watch k", "/x/", |p| {
+            none.push(p.to_string());
+            true
+        })
+        .unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[test]
     fn an_event_id_is_stored_once_and_delivered_once() {
         let h = History::open_in_memory().unwrap();
         let e = EventRow { id: "e1".into(), name: "n".into(), data: Value::Null, at: 1, source: "cli".into() };

@@ -7,8 +7,9 @@
 //! watched folder deleted and recreated is watched again; an overflowing inotify queue is
 //! rescanned (every file reaches one run); a `poll:` watch says so in `status` and
 //! `schedule list`, and each batch is a row of `schedule history`; a FUSE mount (bindfs) is
-//! polled, and so is a watch past the inotify watch limit (one log line names the sysctl). Each "nothing else ran" is shown
-//! by a sentinel file whose run comes after: nothing waits a fixed time.
+//! polled, and so is a watch past the inotify watch limit (one log line names the sysctl);
+//! `if:` over `trigger.paths` decides per batch. Each "nothing else ran" is shown by a
+//! sentinel file whose run comes after: nothing waits a fixed time.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -581,4 +582,27 @@ fn catch_up_skip_takes_note_of_changes_made_while_down_and_runs_none() {
         if b.len() == 2 { Ok(b) } else { Err(format!("{b:?}\n{}", home.log())) }
     });
     assert_eq!(all[1], vec![("new.txt".to_string(), "modified".to_string())]);
+}
+
+#[test]
+fn if_decides_over_the_batch_whether_it_starts_a_run() {
+    let home = Home::new();
+    let dir = folder(&home, "pairs");
+    home.install(
+        "pairs",
+        &watch_skill("pairs", &dir, &[]).replace("    with:\n", "    if: \"trigger.paths | length > 1\"\n    with:\n"),
+    );
+    let _daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["pairs"]);
+    std::fs::write(dir.join("alone.txt"), "1").unwrap();
+    wait_for("the lone file's batch decided", || {
+        if home.log().contains("starts no run: `if` is false") { Ok(()) } else { Err(home.log()) }
+    });
+    std::fs::write(dir.join("one.txt"), "1").unwrap();
+    std::fs::write(dir.join("two.txt"), "2").unwrap();
+    let all = wait_for("the pair's run", || {
+        let b = batches(&home, "pairs");
+        if b.is_empty() { Err(home.log()) } else { Ok(b) }
+    });
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(names(&all[0]), vec!["one.txt", "two.txt"]);
 }

@@ -463,7 +463,12 @@ impl Arm {
             let context = json!({ "trigger": { "paths": paths, "events": events, "at": at } });
             match trigger_inputs(def.condition.as_deref(), &def.with, &context) {
                 Ok(Some(inputs)) => run = Some(inputs),
-                Ok(None) => {}
+                Ok(None) => daemon.log().info(&format!(
+                    "{}: a batch of {} changed files starts no run: `if` is false ({})",
+                    def.skill,
+                    events.len(),
+                    def.key
+                )),
                 Err(e) => daemon.log().warn(&format!("{}: watch trigger not evaluated: {e}", def.skill)),
             }
         }
