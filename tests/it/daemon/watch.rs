@@ -8,7 +8,8 @@
 //! rescanned (every file reaches one run); a `poll:` watch says so in `status` and
 //! `schedule list`, and each batch is a row of `schedule history`; a FUSE mount (bindfs) is
 //! polled, and so is a watch past the inotify watch limit (one log line names the sysctl);
-//! `if:` over `trigger.paths` decides per batch. Each "nothing else ran" is shown by a
+//! `if:` over `trigger.paths` decides per batch; a batch recorded before a crash starts its
+//! run (with its inputs) at the next start. Each "nothing else ran" is shown by a
 //! sentinel file whose run comes after: nothing waits a fixed time.
 
 use std::collections::BTreeSet;
@@ -605,4 +606,37 @@ fn if_decides_over_the_batch_whether_it_starts_a_run() {
     });
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(names(&all[0]), vec!["one.txt", "two.txt"]);
+}
+
+#[test]
+fn a_batch_recorded_before_a_crash_starts_its_run_at_the_next_start() {
+    let home = Home::new();
+    let dir = folder(&home, "crashed");
+    home.install("crashed", &watch_skill("crashed", &dir, &[]));
+    let daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["crashed"]);
+    daemon.stop();
+    // What a daemon killed between a batch's commit and its run's start leaves behind.
+    let key = format!("watch {}", dir.display());
+    let inputs = serde_json::json!({ "paths": [dir.join("lost.txt")], "kinds": { "x": "created" } });
+    let db = rusqlite::Connection::open(home.path().join("pyra.db")).unwrap();
+    db.execute(
+        "INSERT INTO schedule_slots (skill, trigger_key, slot, outcome, run_id, decided_at, inputs)
+         VALUES ('crashed', ?1, 1799999999000, 'ran', 'crashedbatch', 1799999999000, ?2)",
+        rusqlite::params![key, inputs.to_string()],
+    )
+    .unwrap();
+    drop(db);
+
+    let _daemon = armed(&home, "2027-01-10T12:00:00+01:00", &["crashed"]);
+    let runs = wait_for("the recorded batch's run", || {
+        let runs = home.runs("crashed");
+        if runs.iter().any(|r| r["id"] == "crashedbatch" && r["status"] == "succeeded") {
+            Ok(runs)
+        } else {
+            Err(format!("{runs:#?}\n{}", home.log()))
+        }
+    });
+    assert_eq!(runs.len(), 1, "that run, no other: {runs:#?}");
+    assert_eq!(runs[0]["trigger"], "watch");
+    assert_eq!(batch(&runs[0]), vec![("lost.txt".to_string(), "?".to_string())]);
 }
