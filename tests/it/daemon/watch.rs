@@ -1,16 +1,16 @@
-//! Watch triggers through the real daemon: a slow writer holding its file open gives one
-//! run, after it closes; the three editor save styles give one `modified` each; swap and
-//! temporary files never trigger; a burst of 200 files reaches runs whose paths are the
-//! 200, each once; a `touch` starts nothing; files present at start are ignored or scanned
-//! (`on_start`); changes made while the daemon was down are found at start, once (or only
-//! noted, `catch_up: skip`); a watched single file stays watched across saves by rename; a
-//! watched folder deleted and recreated is watched again; an overflowing inotify queue is
-//! rescanned (every file reaches one run); a `poll:` watch says so in `status` and
+//! Watch triggers through the real daemon: a slow writer of 50 MB holding its file open
+//! gives one run, after it closes; the three editor save styles give one `modified` each;
+//! swap and temporary files never trigger; a burst of 200 files reaches runs whose paths
+//! are the 200, each once; a `touch` starts nothing; files present at start are ignored or
+//! scanned (`on_start`); changes made while the daemon was down are found at start, once
+//! (or only noted, `catch_up: skip`); a watched single file stays watched across saves by
+//! rename; a watched folder deleted and recreated is watched again; an overflowing inotify
+//! queue is rescanned (every file reaches one run); a `poll:` watch says so in `status` and
 //! `schedule list`, and each batch is a row of `schedule history`; a FUSE mount (bindfs) is
 //! polled, and so is a watch past the inotify watch limit (one log line names the sysctl);
 //! `if:` over `trigger.paths` decides per batch; a batch recorded before a crash starts its
-//! run (with its inputs) at the next start. Each "nothing else ran" is shown by a
-//! sentinel file whose run comes after: nothing waits a fixed time.
+//! run (with its inputs) at the next start. Each "nothing else ran" is shown by a sentinel
+//! file whose run comes after: nothing waits a fixed time.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -128,7 +128,8 @@ fn a_slow_writer_holding_the_file_open_gives_one_run_after_it_closes() {
     let _daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["slow"]);
 
     let mut file = std::fs::File::create(dir.join("big.bin")).expect("create");
-    let chunk = vec![7u8; 1 << 20];
+    // 50 MB in five writes of 10 MB.
+    let chunk = vec![7u8; 10 << 20];
     for _ in 0..4 {
         file.write_all(&chunk).expect("write");
         file.flush().expect("flush");
@@ -147,7 +148,7 @@ fn a_slow_writer_holding_the_file_open_gives_one_run_after_it_closes() {
     let all = flush(&home, "slow", &dir, "zz-sentinel");
     let with_big: Vec<_> = all.iter().filter(|b| names(b).contains(&"big.bin")).collect();
     assert_eq!(with_big.len(), 1, "one run for the slow file: {all:?}");
-    assert_eq!(std::fs::metadata(dir.join("big.bin")).unwrap().len(), 5 << 20);
+    assert_eq!(std::fs::metadata(dir.join("big.bin")).unwrap().len(), 50 << 20);
     let runs = home.runs("slow");
     assert!(runs.iter().all(|r| r["trigger"] == "watch"), "{runs:#?}");
 }
