@@ -641,3 +641,22 @@ fn a_batch_recorded_before_a_crash_starts_its_run_at_the_next_start() {
     assert_eq!(runs[0]["trigger"], "watch");
     assert_eq!(batch(&runs[0]), vec![("lost.txt".to_string(), "?".to_string())]);
 }
+
+#[test]
+fn a_batch_whose_with_cannot_be_rendered_is_in_the_history_as_failed_to_start() {
+    let home = Home::new();
+    let dir = folder(&home, "broken");
+    // Valid to `validate` (a filter it cannot know fails only with the batch's data).
+    let yaml =
+        watch_skill("broken", &dir, &[]).replace("\"{{ trigger.paths }}\"", "\"{{ trigger.paths | first | int }}\"");
+    home.install("broken", &yaml);
+    let _daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["broken"]);
+    std::fs::write(dir.join("a.txt"), "a").unwrap();
+    let rows = wait_for("the failed batch's row", || {
+        let rows = home.history("broken");
+        if rows.is_empty() { Err(home.log()) } else { Ok(rows) }
+    });
+    assert_eq!(rows[0].outcome, "failed-to-start", "{rows:?}");
+    assert!(rows[0].reason.as_deref().is_some_and(|r| r.contains("if/with")), "{rows:?}");
+    assert!(home.runs("broken").is_empty());
+}

@@ -457,6 +457,7 @@ impl Arm {
         let history = &daemon.setup.history;
         let wall = daemon.setup.clock.now();
         let mut run = None;
+        let mut failed = None;
         if start && !events.is_empty() {
             let at = wall.to_rfc3339();
             let paths: Vec<&String> = events.keys().collect();
@@ -469,12 +470,26 @@ impl Arm {
                     events.len(),
                     def.key
                 )),
-                Err(e) => daemon.log().warn(&format!("{}: watch trigger not evaluated: {e}", def.skill)),
+                Err(e) => failed = Some(e),
             }
         }
         let Some(inputs) = run else {
             if !changes.is_empty() {
                 history.commit_batch(&def.skill, &def.key, &changes, None, 0)?;
+            }
+            if let Some(e) = failed {
+                // A batch whose `if`/`with` cannot be evaluated is in the history as failed
+                // to start, with why, rather than gone without a trace.
+                let slot = wall.timestamp_millis().max(self.last_slot + 1);
+                self.last_slot = slot;
+                let why = format!("the trigger's if/with: {e}");
+                history.skip(&def.skill, &def.key, slot, &why, slot)?;
+                history.set_outcome(&def.skill, &def.key, slot, outcome::FAILED, Some(&why))?;
+                daemon.log().warn(&format!(
+                    "{}: a batch of {} changed files cannot start: {why}",
+                    def.skill,
+                    events.len()
+                ));
             }
             return Ok(());
         };
