@@ -660,3 +660,23 @@ fn a_batch_whose_with_cannot_be_rendered_is_in_the_history_as_failed_to_start() 
     assert!(rows[0].reason.as_deref().is_some_and(|r| r.contains("if/with")), "{rows:?}");
     assert!(home.runs("broken").is_empty());
 }
+
+#[test]
+fn validate_refuses_event_in_a_watch_trigger_and_trigger_outside_one() {
+    let home = Home::new();
+    let dir = folder(&home, "checked");
+    let event = watch_skill("uses-event", &dir, &[]).replace("\"{{ trigger.paths }}\"", "\"{{ event.path }}\"");
+    std::fs::write(home.out("uses-event.yaml"), event).unwrap();
+    home.pyra
+        .run(["skill", "validate", &home.out("uses-event.yaml").to_string_lossy()])
+        .code(1)
+        .stderr_has("a watch trigger has no `event`")
+        .stderr_has("trigger.paths");
+    let node = watch_skill("node-reads-trigger", &dir, &[])
+        .replace("argv: [sh, -c, \"true\"]", "argv: [echo, \"{{ trigger.at }}\"]");
+    std::fs::write(home.out("node-reads-trigger.yaml"), node).unwrap();
+    home.pyra
+        .run(["skill", "validate", &home.out("node-reads-trigger.yaml").to_string_lossy()])
+        .code(1)
+        .stderr_has("`trigger` is not defined here");
+}

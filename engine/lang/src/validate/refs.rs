@@ -46,7 +46,11 @@ enum Scope<'a> {
         id: &'a str,
     },
     Outputs,
-    Trigger,
+    /// A trigger's `with:` or `if:`; `watch` for a watch trigger (it has `trigger`, no
+    /// `event`).
+    Trigger {
+        watch: bool,
+    },
 }
 
 struct Refs<'a, 'c> {
@@ -155,11 +159,12 @@ impl Refs<'_, '_> {
                 Trigger::Watch(w) => (&w.with, w.condition.as_ref()),
                 Trigger::Event(e) => (&e.with, e.condition.as_ref()),
             };
+            let scope = Scope::Trigger { watch: matches!(trigger, Trigger::Watch(_)) };
             for (key, value) in with {
-                self.walk_value(value, &format!("{base}/with/{}", ptr(key)), Scope::Trigger);
+                self.walk_value(value, &format!("{base}/with/{}", ptr(key)), scope);
             }
             if let Some(expr) = condition {
-                self.check_expression(expr, &format!("{base}/if"), Scope::Trigger);
+                self.check_expression(expr, &format!("{base}/if"), scope);
             }
         }
     }
@@ -319,7 +324,7 @@ impl Refs<'_, '_> {
                     };
                     let span = locate(self.ctx, target);
                     match scope {
-                        Scope::Trigger => {
+                        Scope::Trigger { .. } => {
                             self.report(
                                 &place,
                                 Diagnostic::error("trigger-ref", "triggers cannot read node outputs")
@@ -386,7 +391,7 @@ impl Refs<'_, '_> {
                                 "outputs are computed after all nodes",
                                 "use the fan-out node's output, which is the list of results: `nodes.<id>.output`",
                             ),
-                            Scope::Trigger => {
+                            Scope::Trigger { .. } => {
                                 ("triggers have no items", "triggers may read `event`, `trigger`, `inputs` and `env`")
                             }
                             _ => (
@@ -418,13 +423,22 @@ impl Refs<'_, '_> {
                         );
                     }
                 }
-                "trigger" if !matches!(scope, Scope::Trigger) => {
+                "trigger" if !matches!(scope, Scope::Trigger { watch: true }) => {
                     self.report(
                         &place,
-                        Diagnostic::error("trigger-outside-trigger", "`trigger` is not defined here")
+                        Diagnostic::error("trigger-outside-watch", "`trigger` is not defined here")
                             .at(locate(self.ctx, root))
                             .with_label("set only while a watch trigger decides its run")
                             .with_help("pass what the run needs through the trigger's `with:` and read `inputs`"),
+                    );
+                }
+                "event" if matches!(scope, Scope::Trigger { watch: true }) => {
+                    self.report(
+                        &place,
+                        Diagnostic::error("event-in-watch", "a watch trigger has no `event`")
+                            .at(locate(self.ctx, root))
+                            .with_label("not defined for file changes")
+                            .with_help("a batch of changed files is `trigger.paths`, `trigger.events` (path → kind) and `trigger.at`"),
                     );
                 }
                 _ if GLOBALS.contains(&root) => {}
