@@ -9,8 +9,9 @@
 //! `schedule list`, and each batch is a row of `schedule history`; a FUSE mount (bindfs) is
 //! polled, and so is a watch past the inotify watch limit (one log line names the sysctl);
 //! `if:` over `trigger.paths` decides per batch; a batch recorded before a crash starts its
-//! run (with its inputs) at the next start. Each "nothing else ran" is shown by a sentinel
-//! file whose run comes after: nothing waits a fixed time.
+//! run (with its inputs) at the next start, and one whose `with:` fails is recorded as
+//! failed to start; `validate` refuses `event` in a watch trigger. Each "nothing else ran"
+//! is shown by a sentinel file whose run comes after: nothing waits a fixed time.
 
 use std::collections::BTreeSet;
 use std::io::Write;
