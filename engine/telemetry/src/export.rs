@@ -1,12 +1,13 @@
 //! The exporter: a bounded queue the layer pushes finished spans onto without ever
 //! waiting for the exporter (full: the span is dropped and counted), and one background
-//! thread — started with the first span, with its own current-thread tokio runtime, so it
-//! works the same under the CLI and inside the daemon — that sends what has gathered
-//! [`INTERVAL`] after the first span (sooner when the queue is half full, or for a
-//! flush), in requests of up to [`BATCH`] spans. A short run is thus exported after it
-//! ends, not while it runs. A request the collector does not take (down, a non-2xx
-//! answer, [`TIMEOUT`]) is dropped and counted; nothing is retried, so a collector that is
-//! down costs a run nothing but the count.
+//! thread — started with the layer (not in a run), with its own current-thread tokio
+//! runtime (made at the first request, with the HTTP client), so it works the same under
+//! the CLI and inside the daemon — that sends what has gathered [`INTERVAL`] after the
+//! first span (sooner when the queue is half full, or for a flush), in requests of up to
+//! [`BATCH`] spans. A short run is thus exported after it ends, not while it runs. A
+//! request the collector does not take (down, a non-2xx answer, [`TIMEOUT`]) is dropped
+//! and counted; nothing is retried, so a collector that is down costs a run nothing but
+//! the count.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -137,7 +138,9 @@ impl Exporter {
         }
     }
 
-    fn start(&self) -> bool {
+    /// Starts the thread (once): [`crate::layer`] does, so that no run pays for it; a
+    /// span pushed before starts it too.
+    pub fn start(&self) -> bool {
         *self.started.get_or_init(|| {
             let Some(target) = self.target.lock().unwrap_or_else(|p| p.into_inner()).take() else {
                 return false;

@@ -75,6 +75,7 @@ where
     };
     let exporter = Arc::new(export::Exporter::new(target, CAPACITY));
     let exporter = EXPORTER.get_or_init(|| exporter).clone();
+    exporter.start();
     Box::new(layer::OtlpLayer::new(exporter, settings.export_content).with_filter(layer::Wanted))
 }
 
