@@ -10,8 +10,10 @@
 //! polled, and so is a watch past the inotify watch limit (one log line names the sysctl);
 //! `if:` over `trigger.paths` decides per batch; a batch recorded before a crash starts its
 //! run (with its inputs) at the next start, and one whose `with:` fails is recorded as
-//! failed to start; `validate` refuses `event` in a watch trigger. Each "nothing else ran"
-//! is shown by a sentinel file whose run comes after: nothing waits a fixed time.
+//! failed to start; `validate` refuses `event` in a watch trigger; the example
+//! `examples/inbox-watch.yaml` files a note saved in its folder into memory (against a local
+//! model). Each "nothing else ran" is shown by a sentinel file whose run comes after:
+//! nothing waits a fixed time.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -680,4 +682,87 @@ fn validate_refuses_event_in_a_watch_trigger_and_trigger_outside_one() {
         .run(["skill", "validate", &home.out("node-reads-trigger.yaml").to_string_lossy()])
         .code(1)
         .stderr_has("`trigger` is not defined here");
+}
+
+/// An OpenAI-compatible streamed reply whose text is `content`.
+fn streamed(content: &str) -> crate::llm_server::Reply {
+    let chunk = |delta: Value, finish: Value| {
+        let body = serde_json::json!({
+            "id": "chatcmpl-inbox", "object": "chat.completion.chunk", "created": 1_800_000_000,
+            "model": "gpt-4o-mini",
+            "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
+        });
+        format!("data: {body}\n\n")
+    };
+    let sse = [
+        chunk(serde_json::json!({ "role": "assistant", "content": content }), Value::Null),
+        chunk(serde_json::json!({}), "stop".into()),
+        "data: [DONE]\n\n".to_string(),
+    ]
+    .concat();
+    crate::llm_server::Reply {
+        headers: vec![("content-type".into(), "text/event-stream".into())],
+        ..crate::llm_server::Reply::json(200, &sse)
+    }
+}
+
+#[test]
+fn the_inbox_watch_example_files_a_new_note_into_memory_under_the_daemon() {
+    use crate::llm_server::LlmServer;
+
+    let filed = serde_json::json!({
+        "slug": "balcony-herbs",
+        "summary": "Grow basil and mint on the balcony this spring.",
+        "keywords": ["garden", "balcony", "herbs"],
+    });
+    let server = LlmServer::start(vec![streamed(&filed.to_string())]);
+    let home = Home::new();
+    std::fs::write(
+        home.path().join("config.yaml"),
+        format!(
+            "default_model: local\nmodels:\n  - name: local\n    provider: openai-compatible\n    model: gpt-4o-mini\n    \
+             base_url: {}/v1\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let dir = folder(&home, "inbox");
+    // The example as shipped, watching the test's folder, with a shorter debounce and settle.
+    let example = std::fs::read_to_string(crate::harness::repo_root().join("examples/inbox-watch.yaml")).unwrap();
+    let installed = example
+        .replace("paths: [\"~/Notes/inbox\"]", &format!("paths: [\"{}\"]", dir.display()))
+        .replace("debounce: 1s ", "debounce: 200ms ")
+        .replace("settle: 2s ", "settle: 400ms ");
+    for changed in ["paths: [\"~/Notes/inbox\"]", "debounce: 1s ", "settle: 2s "] {
+        assert!(example.contains(changed), "the example no longer has {changed:?}");
+    }
+    home.install("inbox-watch", &installed);
+    let _daemon = armed(&home, "2027-01-10T10:00:00+01:00", &["inbox-watch"]);
+
+    let text = "# Balcony\n\nPlant basil and mint in the long pot by the railing in April.\n";
+    std::fs::write(dir.join(".idea.md.tmp"), text).unwrap();
+    std::fs::rename(dir.join(".idea.md.tmp"), dir.join("idea.md")).unwrap();
+
+    let runs = wait_for("a succeeded watch run of inbox-watch", || {
+        let runs = home.runs("inbox-watch");
+        if runs.iter().any(|r| r["trigger"] == "watch" && r["status"] == "succeeded") {
+            Ok(runs)
+        } else {
+            Err(format!("{runs:#?}\n{}", home.log()))
+        }
+    });
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(names(&batch(&runs[0])), vec!["idea.md"], "{runs:#?}");
+
+    // The model was asked once, about this note.
+    let seen = server.requests();
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    let asked = serde_json::to_string(&seen[0].body).unwrap();
+    assert!(asked.contains("Plant basil and mint in the long pot") && asked.contains("idea.md"), "{asked}");
+
+    // The note is in memory, under the default category, with the model's summary.
+    let stored = std::fs::read_to_string(home.path().join("memory/inbox/balcony-herbs.md")).unwrap();
+    assert!(stored.contains("Plant basil and mint in the long pot"), "{stored}");
+    assert!(stored.contains("Grow basil and mint on the balcony this spring."), "{stored}");
+    home.pyra.run(["memory", "show", "inbox/balcony-herbs"]).success().stdout_has("long pot by the railing");
 }
