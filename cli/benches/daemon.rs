@@ -17,35 +17,13 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-fn pyra() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_pyra"))
-}
-
-struct Home {
-    dir: tempfile::TempDir,
-}
+use support::{Home, cpu_ticks, median, p99, rss_kib, wait};
 
 impl Home {
-    fn new() -> Home {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir_all(dir.path().join("skills")).expect("skills dir");
-        Home { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(pyra());
-        c.env("PYRA_HOME", self.path()).env_remove("PYRA_CLOCK").env_remove("PYRA_VAULT_PASSPHRASE");
-        c
-    }
-
     fn skill(&self, name: &str, yaml: &str) {
         std::fs::write(self.path().join("skills").join(format!("{name}.yaml")), yaml).expect("write skill");
     }
@@ -71,28 +49,9 @@ impl Home {
         c.spawn().expect("spawn the daemon")
     }
 
-    fn stop(&self, mut child: Child) {
-        let _ = self.cmd().args(["daemon", "stop"]).stdout(Stdio::null()).status();
-        let _ = child.wait();
-    }
-
     fn wait_for(&self, what: impl Fn() -> bool) {
-        let began = Instant::now();
-        while !what() {
-            assert!(began.elapsed() < Duration::from_secs(30), "timed out");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait(Duration::from_secs(30), what);
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn p99(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() as f64 * 0.99).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
 fn cron_skill(name: &str, triggers: usize) -> String {
@@ -122,23 +81,6 @@ fn threads_sum(pid: u32, field: &str) -> u64 {
         }
     }
     total
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// utime + stime, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = text.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
 fn d1_idle(quick: bool) {

@@ -15,40 +15,19 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
-
-fn pyra() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_pyra"))
-}
-
-struct Home {
-    dir: tempfile::TempDir,
-}
+use support::{Home, cpu_ticks, median, p99, rss_kib, wait};
 
 impl Home {
-    fn new() -> Home {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir_all(dir.path().join("skills")).expect("skills dir");
-        Home { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
     fn folder(&self, name: &str) -> PathBuf {
         let dir = self.path().join("work").join(name);
         std::fs::create_dir_all(&dir).expect("folder");
         dir
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(pyra());
-        c.env("PYRA_HOME", self.path()).env_remove("PYRA_CLOCK").env_remove("PYRA_VAULT_PASSPHRASE");
-        c
     }
 
     fn skill(&self, name: &str, dirs: &[&Path], options: &str) {
@@ -68,11 +47,6 @@ impl Home {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn the daemon")
-    }
-
-    fn stop(&self, mut child: Child) {
-        let _ = self.cmd().args(["daemon", "stop"]).stdout(Stdio::null()).status();
-        let _ = child.wait();
     }
 
     fn status(&self) -> serde_json::Value {
@@ -116,24 +90,6 @@ impl Home {
             })
             .collect()
     }
-}
-
-fn wait(limit: Duration, what: impl Fn() -> bool) {
-    let began = Instant::now();
-    while !what() {
-        assert!(began.elapsed() < limit, "timed out");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn p99(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() as f64 * 0.99).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
 /// The wall-clock instant (ms since the epoch) of the `nth` log line saying a batch starts
@@ -247,23 +203,6 @@ fn f3(quick: bool) {
         cpu as f64 / TICKS_PER_SECOND / window.as_secs_f64() * 100.0,
         window.as_secs()
     );
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// utime + stime of every thread, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = text.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| fields.get(i).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0);
-    field(11) + field(12)
 }
 
 /// Clock ticks per second in `/proc/PID/stat` (USER_HZ, 100 on Linux).
