@@ -50,15 +50,15 @@ impl Services {
     /// Appends to the run's log; a store failure here is reported, not fatal.
     pub fn log(&self, run_id: &str, node: Option<&str>, level: LogLevel, message: &str) {
         // The same line as a tracing event (inside the node's span when a node logs),
-        // masked here as everything the store keeps is.
-        let shown = self.runtime.masker.mask(message);
-        let node = node.unwrap_or("");
+        // masked as everything the store keeps is — only when a subscriber records it:
+        // the message is formatted lazily.
+        let shown = || self.runtime.masker.mask(message);
+        let field = node.unwrap_or("");
         match level {
-            LogLevel::Error => tracing::error!(run_id, node, "{shown}"),
-            LogLevel::Warn => tracing::warn!(run_id, node, "{shown}"),
-            LogLevel::Info => tracing::info!(run_id, node, "{shown}"),
+            LogLevel::Error => tracing::error!(run_id, node = field, "{}", shown()),
+            LogLevel::Warn => tracing::warn!(run_id, node = field, "{}", shown()),
+            LogLevel::Info => tracing::info!(run_id, node = field, "{}", shown()),
         }
-        let node = (!node.is_empty()).then_some(node);
         if let Err(err) = self.store.log(run_id, node, level, message) {
             self.observer.event(&super::Event::StoreTrouble { message: err.to_string() });
         }
