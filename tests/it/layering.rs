@@ -25,7 +25,9 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
     ("llm", 2, &["syntax", "config"]),
     ("plugins", 3, &["syntax", "lang", "runtime", "paths", "memory", "config", "llm"]),
     ("telemetry", 3, &["runtime", "security"]),
-    ("daemon", 4, &["syntax", "clock", "lang", "paths", "security", "vault", "db", "runtime"]),
+    ("mcp", 3, &["syntax", "lang", "runtime", "paths", "security", "vault", "config"]),
+    ("serve", 3, &["syntax", "lang", "runtime", "paths", "security"]),
+    ("daemon", 4, &["syntax", "clock", "lang", "paths", "security", "vault", "db", "runtime", "serve"]),
     (
         "cli",
         5,
@@ -45,6 +47,8 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
             "term",
             "daemon",
             "telemetry",
+            "mcp",
+            "serve",
         ],
     ),
 ];
@@ -63,6 +67,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("runtime", &["reqwest"]),
     ("llm", &["rusqlite"]),
     ("daemon", &["reqwest"]),
+    ("serve", &["reqwest"]),
     // One HTTP stack: the exporter posts OTLP/JSON with the workspace's reqwest.
     ("telemetry", &["tonic", "opentelemetry", "opentelemetry-otlp", "opentelemetry_sdk", "hyper-tls"]),
 ];

@@ -1,0 +1,1 @@
+//! Import of the MCP server configurations other clients keep.

@@ -1,0 +1,5 @@
+//! Plugins: external MCP servers and built-in Rust plugins, described by a manifest under
+//! `$PYRA_HOME/plugins/NAME/`, their tools pinned by hash, gated by a policy, and offered
+//! as node kinds (`uses: NAME.TOOL`) and agent tools through one registry.
+
+pub mod import;
