@@ -10,7 +10,7 @@ use syntax::yaml::{self, Node};
 
 use crate::check;
 use crate::error::{ConfigError, invalid, secret_spans};
-use crate::model::{ChatSettings, DaemonSettings, ModelEntry, TelemetrySettings, Typed};
+use crate::model::{ChatSettings, DaemonSettings, McpSettings, ModelEntry, TelemetrySettings, Typed};
 
 /// The file's name under `$PYRA_HOME`.
 pub const FILE_NAME: &str = "config.yaml";
@@ -33,6 +33,8 @@ pub struct Config {
     pub daemon: DaemonSettings,
     /// The `telemetry:` section; `None` (absent): nothing is exported.
     pub telemetry: Option<TelemetrySettings>,
+    /// The `mcp:` section (defaults when absent: no skill exposed, no HTTP endpoint).
+    pub mcp: McpSettings,
     pub(crate) path: PathBuf,
     file: SourceFile,
     pub(crate) root: Node,
@@ -95,6 +97,7 @@ impl Config {
             chat: typed.chat.unwrap_or_default(),
             daemon: typed.daemon.unwrap_or_default(),
             telemetry: typed.telemetry,
+            mcp: typed.mcp.unwrap_or_default(),
             path: path.to_path_buf(),
             file,
             root,

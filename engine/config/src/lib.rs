@@ -34,6 +34,11 @@
 //!     authorization: vault:OTEL_AUTHORIZATION
 //!   service_name: pyra          # service.name (default pyra)
 //!   export_content: false       # inputs and outputs too, masked (default false)
+//! mcp:                          # optional: Pyra as an MCP server (`pyra mcp serve`)
+//!   serve:
+//!     skills: [weather, "notes-*"]   # names or globs; nothing is exposed unless listed
+//!     http:                     # the daemon serves them over streamable HTTP too
+//!       listen: 127.0.0.1:8788  # loopback only; port 0 picks one (run/mcp.addr)
 //! ```
 //!
 //! The file is parsed like a skill ([`syntax::yaml`]: strict booleans, leading-zero numbers
@@ -69,7 +74,8 @@
 //! (selectors), `keys.rs` (dotted keys and [`Config::get`]), `set.rs` (the edit API) over
 //! `edit.rs` (minimal text edits), `tests.rs` (the API on one example file, and this
 //! documentation's example), `daemon_tests.rs` (the `daemon:` section),
-//! `telemetry_tests.rs` (the `telemetry:` section, checked in `check/telemetry.rs`).
+//! `telemetry_tests.rs` (the `telemetry:` section, checked in `check/telemetry.rs`),
+//! `mcp_tests.rs` (the `mcp:` section, checked in `check/mcp.rs`).
 
 mod check;
 #[cfg(test)]
@@ -78,6 +84,8 @@ mod edit;
 mod error;
 mod file;
 mod keys;
+#[cfg(test)]
+mod mcp_tests;
 mod model;
 mod resolve;
 mod set;
@@ -89,6 +97,7 @@ mod tests;
 pub use error::{ConfigError, Invalid};
 pub use file::{Config, FILE_NAME, HEADER};
 pub use model::{
-    ChatSettings, DaemonSettings, HeaderValue, ModelEntry, ModelOptions, Prices, TelemetrySettings, WebhookSettings,
+    ChatSettings, DaemonSettings, HeaderValue, McpHttpSettings, McpServeSettings, McpSettings, ModelEntry,
+    ModelOptions, Prices, TelemetrySettings, WebhookSettings,
 };
 pub use resolve::{ResolveError, ResolvedModel};

@@ -1,5 +1,5 @@
 //! The typed model of `config.yaml`: model entries with their request options and prices,
-//! the `chat:`, `daemon:` and `telemetry:` sections and their defaults. What [`crate::check`] accepts
+//! the `chat:`, `daemon:`, `telemetry:` and `mcp:` sections and their defaults. What [`crate::check`] accepts
 //! deserialises into these types; [`Config::set_entry`](crate::Config::set_entry)
 //! serialises an entry back.
 
@@ -133,6 +133,66 @@ impl Default for WebhookSettings {
             rate_per_minute: Self::DEFAULT_RATE_PER_MINUTE,
             burst: Self::DEFAULT_BURST,
         }
+    }
+}
+
+/// The `mcp:` section: Pyra as an MCP server (`pyra mcp serve`, and the daemon's
+/// streamable HTTP endpoint).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpSettings {
+    /// What `pyra mcp serve` exposes; nothing when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serve: Option<McpServeSettings>,
+}
+
+impl McpSettings {
+    /// The skill names and globs exposed as tools (empty: none).
+    pub fn exposed(&self) -> &[String] {
+        self.serve.as_ref().map_or(&[], |s| s.skills.as_slice())
+    }
+
+    /// The daemon's HTTP endpoint, when configured.
+    pub fn http(&self) -> Option<McpHttpSettings> {
+        self.serve.as_ref().and_then(|s| s.http)
+    }
+}
+
+/// `mcp.serve:`: which skills are tools (explicitly: nothing is exposed by default) and
+/// whether the daemon serves them over HTTP too.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServeSettings {
+    /// Skill names or globs (`notes-*`); a skill is exposed when one matches its name.
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<String>,
+    /// The daemon's streamable HTTP endpoint; off when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<McpHttpSettings>,
+}
+
+/// `mcp.serve.http:`: where the daemon serves MCP over streamable HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpHttpSettings {
+    /// A loopback address (checked: 127.0.0.0/8 or `::1`); port 0 picks a free port, which
+    /// the daemon writes to `run/mcp.addr`.
+    #[serde(default = "McpHttpSettings::default_listen")]
+    pub listen: SocketAddr,
+}
+
+impl McpHttpSettings {
+    /// Where the daemon serves MCP when `listen` is not set.
+    pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8788));
+
+    fn default_listen() -> SocketAddr {
+        Self::DEFAULT_LISTEN
+    }
+}
+
+impl Default for McpHttpSettings {
+    fn default() -> Self {
+        Self { listen: Self::DEFAULT_LISTEN }
     }
 }
 
@@ -278,4 +338,6 @@ pub(crate) struct Typed {
     pub daemon: Option<DaemonSettings>,
     #[serde(default)]
     pub telemetry: Option<TelemetrySettings>,
+    #[serde(default)]
+    pub mcp: Option<McpSettings>,
 }

@@ -1,0 +1,86 @@
+//! The `mcp:` section's checks: `serve.skills` (names or globs, each a non-empty string
+//! without spaces) and `serve.http.listen` (an IP address on loopback with a port; port 0
+//! picks a free one) — each finding located, like the rest.
+
+use std::net::SocketAddr;
+
+use syntax::diag::Diagnostic;
+use syntax::yaml::{Node, Value};
+
+use super::Findings;
+use crate::model::McpHttpSettings;
+
+/// The keys under `mcp:`.
+pub(crate) const MCP_KEYS: &[&str] = &["serve"];
+/// The keys under `mcp.serve:`.
+pub(crate) const MCP_SERVE_KEYS: &[&str] = &["skills", "http"];
+/// The keys under `mcp.serve.http:`.
+pub(crate) const MCP_HTTP_KEYS: &[&str] = &["listen"];
+
+impl Findings {
+    pub(super) fn mcp(&mut self, key: &Node, value: &Node) {
+        if value.value == Value::Null {
+            return;
+        }
+        self.map(key, value, "mcp", MCP_KEYS, |f, k, v| {
+            if v.value == Value::Null {
+                return;
+            }
+            f.map(k, v, "mcp.serve", MCP_SERVE_KEYS, |f, k, v| match k.key_text().as_str() {
+                "skills" => f.exposed_skills(k, v),
+                _ => {
+                    if v.value == Value::Null {
+                        return;
+                    }
+                    f.map(k, v, "mcp.serve.http", MCP_HTTP_KEYS, |f, k, v| f.mcp_listen(k, v));
+                }
+            });
+        });
+    }
+
+    /// `mcp.serve.skills`: skill names or globs.
+    fn exposed_skills(&mut self, key: &Node, value: &Node) {
+        self.list("skills", "a skill name or a glob", key, value);
+        let Value::Seq(items) = &value.value else { return };
+        for item in items {
+            if let Value::String(s) = &item.value
+                && s.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                self.error("config-type", format!("`{}` is not a skill name or glob", s.trim()), item.span.clone())
+                    .help = Some("a skill's name (its file name without `.yaml`) or a glob like `notes-*`".into());
+            }
+        }
+    }
+
+    /// `mcp.serve.http.listen`: loopback only, port 0 allowed (a free port, written to
+    /// `run/mcp.addr` by the daemon).
+    fn mcp_listen(&mut self, key: &Node, value: &Node) {
+        let Some(text) = self.string("listen", key, value) else { return };
+        let default = McpHttpSettings::DEFAULT_LISTEN;
+        let Ok(addr) = text.parse::<SocketAddr>() else {
+            self.diagnostics.push(
+                Diagnostic::error("config-address", format!("`listen` is not an IP address with a port: `{text}`"))
+                    .at(value.span.clone())
+                    .with_label("expected ADDRESS:PORT")
+                    .with_help(format!(
+                        "e.g. `listen: {default}` (port 0 picks a free one; an IPv6 address goes in brackets: \
+                         `\"[::1]:{}\"`)",
+                        default.port()
+                    )),
+            );
+            return;
+        };
+        if !addr.ip().is_loopback() {
+            self.diagnostics.push(
+                Diagnostic::error("config-loopback", format!("`listen` must be a loopback address, found `{addr}`"))
+                    .at(value.span.clone())
+                    .with_label("not a loopback address")
+                    .with_help(format!(
+                        "the MCP endpoint runs your skills for whoever can reach it, so it listens on 127.0.0.0/8 \
+                         or ::1 only (e.g. `127.0.0.1:{}`)",
+                        addr.port()
+                    )),
+            );
+        }
+    }
+}
