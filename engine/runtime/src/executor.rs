@@ -174,28 +174,11 @@ impl NodeCtx {
         let program = super::compile(&runtime.registry, &text)
             .map_err(|e| NodeError::Fatal(format!("tool `{name}`: the skill does not validate: {e}")))?;
         let skill = &program.skill;
-        let mut properties = serde_json::Map::new();
-        let mut required = Vec::new();
-        for (input, spec) in &skill.inputs {
-            let mut schema = spec.json_schema();
-            if let (Some(d), Some(obj)) = (&spec.description, schema.as_object_mut()) {
-                obj.insert("description".into(), Value::String(d.clone()));
-            }
-            properties.insert(input.clone(), schema);
-            if spec.is_required() {
-                required.push(Value::String(input.clone()));
-            }
-        }
         Ok(SkillTool {
             name: skill.name.clone(),
             reference: name.to_string(),
             description: skill.description.clone().unwrap_or_else(|| format!("Runs the skill `{}`.", skill.name)),
-            parameters: serde_json::json!({
-                "type": "object",
-                "properties": properties,
-                "required": required,
-                "additionalProperties": false,
-            }),
+            parameters: inputs_schema(skill),
         })
     }
 
@@ -363,6 +346,30 @@ impl NodeCtx {
     pub fn interactive(&self) -> bool {
         self.services.interaction.is_some()
     }
+}
+
+/// The JSON Schema of a skill's inputs, as a tool's parameters: an object with one
+/// property per input (its description kept), the required ones listed, nothing else
+/// allowed. What a model (`tools:`) and an MCP client (`pyra mcp serve`) see.
+pub fn inputs_schema(skill: &lang::Skill) -> Value {
+    let mut properties = serde_json::Map::new();
+    let mut required = Vec::new();
+    for (input, spec) in &skill.inputs {
+        let mut schema = spec.json_schema();
+        if let (Some(d), Some(obj)) = (&spec.description, schema.as_object_mut()) {
+            obj.insert("description".into(), Value::String(d.clone()));
+        }
+        properties.insert(input.clone(), schema);
+        if spec.is_required() {
+            required.push(Value::String(input.clone()));
+        }
+    }
+    serde_json::json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
 }
 
 /// A skill offered to a model as a tool ([`NodeCtx::skill_tool`]).
