@@ -19,6 +19,12 @@ pub struct KindSpec {
     pub summary: String,
     /// JSON Schema of the `with:` block.
     pub with_schema: Value,
+    /// A plugin's tool (`<plugin>.<tool>`), which `agent` nodes may also list in `tools:`.
+    pub tool: bool,
+    /// Why the kind may not be used now (a tool whose definition changed since it was
+    /// approved, a disabled plugin…): every `uses:` of it is an error with this text, and
+    /// it is never offered to a model.
+    pub blocked: Option<String>,
     /// The compiled `with:` schema, built on first use and shared by validation and runs.
     validator: OnceLock<Option<Arc<jsonschema::Validator>>>,
 }
@@ -31,7 +37,24 @@ impl std::fmt::Debug for KindSpec {
 
 impl KindSpec {
     pub fn new(name: impl Into<String>, summary: impl Into<String>, with_schema: Value) -> Self {
-        Self { name: name.into(), summary: summary.into(), with_schema, validator: OnceLock::new() }
+        Self {
+            name: name.into(),
+            summary: summary.into(),
+            with_schema,
+            tool: false,
+            blocked: None,
+            validator: OnceLock::new(),
+        }
+    }
+
+    /// A plugin's tool as a kind, blocked (with the reason) or not.
+    pub fn plugin_tool(
+        name: impl Into<String>,
+        summary: impl Into<String>,
+        with_schema: Value,
+        blocked: Option<String>,
+    ) -> Self {
+        Self { tool: true, blocked, ..Self::new(name, summary, with_schema) }
     }
 
     /// The `with:` validator; `None` if the kind's schema does not compile (a bug in the

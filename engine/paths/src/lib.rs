@@ -11,4 +11,4 @@ mod policy;
 mod private;
 
 pub use policy::*;
-pub use private::make_private;
+pub use private::{make_private, write_atomic};

@@ -107,6 +107,9 @@ pub struct NodeCtx {
     pub tainted: Arc<[String]>,
     pub(crate) services: Arc<Services>,
     pub(crate) depth: u32,
+    /// Inside an `agent`, the model's tool call this executor runs for (`t2.call_1`):
+    /// approvals it asks for are recorded under it, so each call asks for itself.
+    pub call: Option<Arc<str>>,
 }
 
 impl NodeCtx {
@@ -301,6 +304,13 @@ impl NodeCtx {
     /// (not a skill secret: Pyra itself sends it, in a header, to the configured server).
     /// The access goes to the security log and the value is masked from now on.
     pub fn provider_key(&self, name: &str) -> Result<secrecy::SecretString, NodeError> {
+        self.pyra_secret(name, "model provider key", &format!("the model needs the key `{name}`"))
+    }
+
+    /// A secret Pyra itself hands on (a model's key, a plugin's token): read from the
+    /// vault, logged to the security log with `purpose`, masked from now on. `needed` starts
+    /// the error message when it cannot be read.
+    pub fn pyra_secret(&self, name: &str, purpose: &str, needed: &str) -> Result<secrecy::SecretString, NodeError> {
         use secrecy::ExposeSecret;
         let runtime = &self.services.runtime;
         let key = self.key();
@@ -318,23 +328,73 @@ impl NodeCtx {
             }
         };
         let Some(source) = &runtime.secrets else {
-            audit("denied", "model provider key; no vault");
+            audit("denied", &format!("{purpose}; no vault"));
             return Err(NodeError::Fatal(format!(
-                "the model needs the key `{name}`, and there is no vault: `pyra vault init`, then `pyra vault set {name}` \
-                 (or `pyra setup`)"
+                "{needed}, and there is no vault: `pyra vault init`, then `pyra vault set {name}`"
             )));
         };
         match source.get(name) {
             Ok(value) => {
-                audit("granted", "model provider key");
+                audit("granted", purpose);
                 runtime.masker.add(name, value.expose_secret());
                 Ok(value)
             }
             Err(why) => {
-                audit("denied", &format!("model provider key; {why}"));
-                Err(NodeError::Fatal(format!("the model's key `{name}`: {why} (`pyra vault set {name}` stores it)")))
+                audit("denied", &format!("{purpose}; {why}"));
+                Err(NodeError::Fatal(format!("{needed}: {why} (`pyra vault set {name}` stores it)")))
             }
         }
+    }
+
+    /// The plugin tools (`<plugin>.<tool>` kinds) a pattern names: one name, or
+    /// `<plugin>.*`. Blocked tools are never returned; a name that is blocked or unknown
+    /// is an error that says why.
+    pub fn plugin_tools(&self, pattern: &str) -> Result<Vec<lang::KindSpec>, NodeError> {
+        let registry = &self.services.runtime.registry;
+        if let Some(plugin) = pattern.strip_suffix(".*") {
+            let prefix = format!("{plugin}.");
+            let all: Vec<&lang::KindSpec> =
+                registry.kinds().filter(|k| k.tool && k.name.starts_with(&prefix)).collect();
+            if all.is_empty() {
+                return Err(NodeError::Fatal(format!("`{pattern}`: no plugin `{plugin}` with tools is installed")));
+            }
+            return Ok(all.into_iter().filter(|k| k.blocked.is_none()).cloned().collect());
+        }
+        match registry.get(pattern).filter(|k| k.tool) {
+            Some(spec) => match &spec.blocked {
+                Some(why) => Err(NodeError::Fatal(format!("tool `{pattern}` is blocked: {why}"))),
+                None => Ok(vec![spec.clone()]),
+            },
+            None => Err(NodeError::Fatal(format!("there is no plugin tool `{pattern}`"))),
+        }
+    }
+
+    /// Whether `name` names a plugin tool (or `<plugin>.*`) rather than a skill.
+    pub fn is_plugin_tool(&self, name: &str) -> bool {
+        let registry = &self.services.runtime.registry;
+        match name.strip_suffix(".*") {
+            Some(plugin) => registry.kinds().any(|k| k.tool && k.name.starts_with(&format!("{plugin}."))),
+            None => registry.get(name).is_some_and(|k| k.tool),
+        }
+    }
+
+    /// Runs a plugin tool for one of a model's tool calls, through the tool's own
+    /// executor (so its policy and approvals apply exactly as for a node): `call` keys
+    /// its approvals; `untrusted` marks every argument as coming from untrusted data.
+    pub async fn run_plugin_tool(
+        &self,
+        kind: &str,
+        arguments: Value,
+        call: &str,
+        untrusted: bool,
+    ) -> Result<Outcome, NodeError> {
+        let Some(executor) = self.services.runtime.registry.executor(kind) else {
+            return Err(NodeError::Fatal(format!("tool `{kind}` cannot run in this build")));
+        };
+        let mut ctx = self.clone();
+        ctx.call = Some(Arc::from(call));
+        ctx.tainted = if untrusted { Arc::from(vec![String::new()]) } else { Arc::from(Vec::<String>::new()) };
+        executor.execute(ctx, arguments).await
     }
 
     /// `$PYRA_HOME` (for the memory), if this runtime has one.

@@ -2,4 +2,11 @@
 //! `$PYRA_HOME/plugins/NAME/`, their tools pinned by hash, gated by a policy, and offered
 //! as node kinds (`uses: NAME.TOOL`) and agent tools through one registry.
 
+pub mod checked;
+pub mod conn;
 pub mod import;
+pub mod lock;
+pub mod manifest;
+pub mod policy;
+pub mod reaper;
+pub mod stderr;

@@ -36,6 +36,18 @@ pub(crate) fn check(ctx: &mut Ctx<'_>, skill: &Skill) {
             );
             continue;
         };
+        if let Some(why) = &spec.blocked {
+            ctx.push(
+                Diagnostic::error("tool-blocked", format!("node `{id}` uses `{}`, which is blocked", spec.name))
+                    .at_opt(ctx.value_span(&format!("{node_ptr}/uses")))
+                    .with_label("blocked")
+                    .with_help(why.clone()),
+            );
+            continue;
+        }
+        if node.uses == "agent" {
+            check_agent_tools(ctx, id, &node_ptr, &node.with);
+        }
         let Some(validator) = spec.validator() else {
             ctx.push(Diagnostic::error(
                 "kind-schema",
@@ -166,5 +178,59 @@ fn describe_property(schema: &Value, property: &str) -> String {
     match desc {
         Some(d) => format!("`{property}`: {d}"),
         None => format!("see `pyra skill schema` for the options of this kind (`{property}`)"),
+    }
+}
+
+/// An `agent`'s `tools:` entries that name plugin tools (`<plugin>.<tool>` or
+/// `<plugin>.*`, where `<plugin>` is an installed plugin) must name tools that exist and
+/// are not blocked. Other entries are skills, checked when the run starts.
+fn check_agent_tools(ctx: &mut Ctx<'_>, id: &str, node_ptr: &str, with: &indexmap::IndexMap<String, Value>) {
+    let Some(list) = with.get("tools").and_then(Value::as_array) else { return };
+    for (i, entry) in list.iter().enumerate() {
+        let Some(name) = entry.as_str() else { continue };
+        let Some((plugin, tool)) = name.split_once('.') else { continue };
+        let prefix = format!("{plugin}.");
+        let of_plugin: Vec<&crate::KindSpec> =
+            ctx.registry.kinds().filter(|k| k.tool && k.name.starts_with(&prefix)).collect();
+        if of_plugin.is_empty() || has_template_syntax(name) {
+            continue;
+        }
+        let at = ctx.value_span(&format!("{node_ptr}/with/tools/{i}"));
+        if tool == "*" {
+            if of_plugin.iter().all(|k| k.blocked.is_some()) {
+                ctx.push(
+                    Diagnostic::error("tool-blocked", format!("node `{id}`: every tool of `{plugin}` is blocked"))
+                        .at_opt(at)
+                        .with_help(format!("`pyra plugin tools {plugin}` shows why; `pyra plugin review {plugin}`")),
+                );
+            }
+            continue;
+        }
+        match of_plugin.iter().find(|k| k.name == name) {
+            Some(spec) => {
+                if let Some(why) = &spec.blocked {
+                    ctx.push(
+                        Diagnostic::error("tool-blocked", format!("node `{id}` lists `{name}`, which is blocked"))
+                            .at_opt(at)
+                            .with_label("blocked")
+                            .with_help(why.clone()),
+                    );
+                }
+            }
+            None => {
+                let names: Vec<&str> = of_plugin.iter().map(|k| k.name.as_str()).collect();
+                let help = suggest::help(name, names.iter().copied())
+                    .unwrap_or_else(|| format!("`pyra plugin tools {plugin}` lists its tools"));
+                ctx.push(
+                    Diagnostic::error(
+                        "unknown-tool",
+                        format!("node `{id}` lists `{name}`: `{plugin}` has no such tool"),
+                    )
+                    .at_opt(at)
+                    .with_label("no such tool")
+                    .with_help(help),
+                );
+            }
+        }
     }
 }
