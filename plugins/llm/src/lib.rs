@@ -13,6 +13,7 @@
 //! key from the vault and passes it in).
 
 pub mod client;
+pub mod names;
 pub mod providers;
 pub mod target;
 pub mod wire;

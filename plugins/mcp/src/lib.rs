@@ -4,9 +4,12 @@
 
 pub mod checked;
 pub mod conn;
+pub mod exec;
+pub mod host;
 pub mod import;
 pub mod lock;
 pub mod manifest;
 pub mod policy;
 pub mod reaper;
+pub mod registry;
 pub mod stderr;

@@ -219,18 +219,26 @@ impl Executor for Agent {
             let target = resolve(&ctx, with.get("model").and_then(Value::as_str))?;
             let max = with.get("max_iterations").and_then(Value::as_u64).unwrap_or(10);
             let approve = with.get("approve_tools").and_then(Value::as_bool).unwrap_or(false);
-            let mut tools: Vec<SkillTool> = Vec::new();
+            let mut tools: Vec<AgentTool> = Vec::new();
+            let mut plugin_kinds: Vec<lang::KindSpec> = Vec::new();
             for name in with.get("tools").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
-                tools.push(ctx.skill_tool(name)?);
+                if ctx.is_plugin_tool(name) {
+                    for spec in ctx.plugin_tools(name)? {
+                        if !plugin_kinds.iter().any(|k| k.name == spec.name) {
+                            plugin_kinds.push(spec);
+                        }
+                    }
+                } else {
+                    tools.push(AgentTool::Skill(ctx.skill_tool(name)?));
+                }
             }
-            let specs: Vec<ToolSpec> = tools
-                .iter()
-                .map(|t| ToolSpec {
-                    name: t.name.clone(),
-                    description: t.description.clone(),
-                    parameters: t.parameters.clone(),
-                })
-                .collect();
+            let skill_names: Vec<String> = tools.iter().map(|t| t.function().to_string()).collect();
+            let qualified: Vec<String> = plugin_kinds.iter().map(|k| k.name.clone()).collect();
+            let (functions, _) = ::llm::names::assign(&qualified, &skill_names);
+            for (spec, function) in plugin_kinds.into_iter().zip(functions) {
+                tools.push(AgentTool::Plugin { function, spec });
+            }
+            let specs: Vec<ToolSpec> = tools.iter().map(AgentTool::spec).collect();
             // The conversation so far survives a restart (an approval inside a tool parks
             // the run): model calls and tool runs already made are not made again.
             let (mut messages, mut turns) = match ctx.durable_state() {
@@ -259,7 +267,8 @@ impl Executor for Agent {
                 } else {
                     for call in pending {
                         let key = tool_key(turns, &call);
-                        let result = match run_tool(&ctx, &tools, &call, &key, approve).await {
+                        let untrusted = !ctx.tainted.is_empty() || messages.iter().any(|m| m.role == Role::Tool);
+                        let result = match run_tool(&ctx, &tools, &call, &key, approve, untrusted).await {
                             Ok(Some(text)) => text,
                             Ok(None) => {
                                 save(&ctx, &messages, turns)?;
@@ -307,26 +316,93 @@ fn restore(state: &Value) -> Option<(Vec<Message>, u64)> {
 /// for an approval.
 async fn run_tool(
     ctx: &NodeCtx,
-    tools: &[SkillTool],
+    tools: &[AgentTool],
     call: &ToolCall,
     key: &str,
     approve: bool,
+    untrusted: bool,
 ) -> Result<Option<String>, NodeError> {
-    let span = tracing::info_span!("tool.call", gen_ai.tool.name = %call.name, tool_key = key);
-    tracing::Instrument::instrument(run_tool_in_span(ctx, tools, call, key, approve), span).await
+    let Some(tool) = tools.iter().find(|t| t.function() == call.name) else {
+        let names: Vec<&str> = tools.iter().map(AgentTool::function).collect();
+        return Ok(Some(format!("error: there is no tool `{}`; the tools are: {}", call.name, names.join(", "))));
+    };
+    match tool {
+        AgentTool::Skill(skill) => {
+            let span = tracing::info_span!("tool.call", gen_ai.tool.name = %call.name, tool_key = key);
+            tracing::Instrument::instrument(run_tool_in_span(ctx, skill, call, key, approve), span).await
+        }
+        AgentTool::Plugin { spec, .. } => run_plugin_tool(ctx, &spec.name, call, key, approve, untrusted).await,
+    }
+}
+
+/// A plugin tool call: its own executor decides (policy, approval, pinning) and
+/// already masked, capped and scanned the result; the agent's `approve_tools: true`
+/// marks the call untrusted so a tool that is not read-only asks.
+async fn run_plugin_tool(
+    ctx: &NodeCtx,
+    kind: &str,
+    call: &ToolCall,
+    key: &str,
+    approve: bool,
+    untrusted: bool,
+) -> Result<Option<String>, NodeError> {
+    let raw = if call.arguments.trim().is_empty() { "{}" } else { call.arguments.as_str() };
+    let args: Value = match serde_json::from_str(raw) {
+        Ok(v) => v,
+        Err(e) => return Ok(Some(format!("error: the arguments are not valid JSON ({e}); send a JSON object"))),
+    };
+    let text = match ctx.run_plugin_tool(kind, args, key, untrusted || approve).await {
+        Ok(Outcome::Done(output)) => {
+            let text = output.value.get("text").and_then(Value::as_str).unwrap_or("").to_string();
+            if output.value.get("is_error").and_then(Value::as_bool) == Some(true) {
+                format!("error: the tool reported an error: {text}")
+            } else {
+                text
+            }
+        }
+        Ok(Outcome::Rejected(_)) => "the user denied this tool call".to_string(),
+        Ok(Outcome::Waiting(_)) => return Ok(None),
+        Err(NodeError::Cancelled) => return Err(NodeError::Cancelled),
+        Err(e) => format!("error: {}", ctx.mask(&e.message())),
+    };
+    Ok(Some(wrap_untrusted(&format!("tool {kind}"), &text)))
+}
+
+/// A tool an agent offers its model: a skill, or a plugin's tool.
+enum AgentTool {
+    Skill(SkillTool),
+    Plugin { function: String, spec: lang::KindSpec },
+}
+
+impl AgentTool {
+    fn function(&self) -> &str {
+        match self {
+            AgentTool::Skill(s) => &s.name,
+            AgentTool::Plugin { function, .. } => function,
+        }
+    }
+
+    fn spec(&self) -> ToolSpec {
+        match self {
+            AgentTool::Skill(t) => {
+                ToolSpec { name: t.name.clone(), description: t.description.clone(), parameters: t.parameters.clone() }
+            }
+            AgentTool::Plugin { function, spec } => ToolSpec {
+                name: function.clone(),
+                description: spec.summary.clone(),
+                parameters: spec.with_schema.clone(),
+            },
+        }
+    }
 }
 
 async fn run_tool_in_span(
     ctx: &NodeCtx,
-    tools: &[SkillTool],
+    tool: &SkillTool,
     call: &ToolCall,
     key: &str,
     approve: bool,
 ) -> Result<Option<String>, NodeError> {
-    let Some(tool) = tools.iter().find(|t| t.name == call.name) else {
-        let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
-        return Ok(Some(format!("error: there is no tool `{}`; the tools are: {}", call.name, names.join(", "))));
-    };
     let raw = if call.arguments.trim().is_empty() { "{}" } else { call.arguments.as_str() };
     let args: Value = match serde_json::from_str(raw) {
         Ok(v) => v,

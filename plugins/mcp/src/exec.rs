@@ -1,0 +1,230 @@
+//! The executor of every plugin tool (`uses: NAME.TOOL`, and an agent's tool calls,
+//! which come through the same code): pinned standing, arguments against the pinned
+//! schema, the policy, a durable approval bound to the run, node, call and the hash of the
+//! arguments, then the call. Results are untrusted: capped with a marker, masked, scanned
+//! for prompt injection. A call to a tool that is not read-only whose server died in
+//! flight is never made again automatically.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use runtime::{
+    ApprovalRequest, ApprovalState, Asked, BoxFuture, Executor, LogLevel, NodeCtx, NodeError, Outcome, Output,
+};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::conn::CallError;
+use crate::host::Host;
+use crate::lock::{self, Standing};
+use crate::manifest::Decision;
+use crate::policy::{self, Facts};
+
+/// An unanswered approval of a tool call is a rejection after this long.
+pub const APPROVAL_DEADLINE: Duration = Duration::from_secs(24 * 3600);
+
+pub struct ToolExec {
+    pub host: Arc<Host>,
+    pub plugin: String,
+    pub tool: String,
+}
+
+impl Executor for ToolExec {
+    fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>> {
+        let host = self.host.clone();
+        let plugin = self.plugin.clone();
+        let tool = self.tool.clone();
+        Box::pin(async move {
+            let span =
+                tracing::info_span!("tool.call", gen_ai.tool.name = %format!("{plugin}.{tool}"), plugin = %plugin);
+            tracing::Instrument::instrument(run(host, plugin, tool, ctx, with), span).await
+        })
+    }
+}
+
+fn fatal(m: impl Into<String>) -> NodeError {
+    NodeError::Fatal(m.into())
+}
+
+async fn run(host: Arc<Host>, plugin: String, tool: String, ctx: NodeCtx, with: Value) -> Result<Outcome, NodeError> {
+    let qualified = format!("{plugin}.{tool}");
+    let loaded = host.load(&plugin).map_err(|(file, diags)| {
+        let text: Vec<String> = diags.iter().map(|d| d.render(&file, false)).collect();
+        fatal(format!("plugin `{plugin}`: its manifest has errors:\n{}", text.join("\n")))
+    })?;
+    let m = &loaded.manifest;
+    if !m.enabled {
+        return Err(fatal(format!("plugin `{plugin}` is disabled (`pyra plugin enable {plugin}`)")));
+    }
+    let lock = host.lock(&plugin).map_err(fatal)?;
+    check_standing(&lock, &plugin, &tool)?;
+    let definition = lock.definition(&tool).cloned().unwrap_or(Value::Null);
+    if let Some(schema) = definition.get("inputSchema")
+        && let Err(problems) = lang::schema::check(schema, &with)
+    {
+        return Err(fatal(format!(
+            "`{qualified}`: the arguments do not match the tool's schema: {}",
+            problems.join("; ")
+        )));
+    }
+    let read_only = definition.pointer("/annotations/readOnlyHint").and_then(Value::as_bool).unwrap_or(false);
+    let untrusted = !ctx.tainted.is_empty();
+    let verdict = policy::decide(&m.policy, &tool, Facts { read_only_hint: read_only, untrusted });
+    match verdict.decision {
+        Decision::Deny => return Err(fatal(format!("`{qualified}` is denied ({})", verdict.why))),
+        Decision::Ask => {
+            let args_hash = lock::hash(&with);
+            let sub = match &ctx.call {
+                Some(call) => format!("{call}:{}", &args_hash[..16]),
+                None => format!("tool:{}", &args_hash[..16]),
+            };
+            let description = definition.get("description").and_then(Value::as_str).unwrap_or("");
+            let request = ApprovalRequest {
+                message: format!("Call `{qualified}` with {}? ({})", ctx.mask(&with.to_string()), verdict.why),
+                details: Some(json!({
+                    "tool": qualified,
+                    "arguments": runtime::secrets::process_masker().mask_value(with.clone()),
+                    "why": verdict.why,
+                    "read_only_hint": read_only,
+                    "description": ctx.mask(description),
+                })),
+                timeout: APPROVAL_DEADLINE,
+                on_timeout: ApprovalState::Rejected,
+                sub: Some(sub),
+            };
+            let asked = tokio::select! {
+                biased;
+                () = ctx.cancel.cancelled() => return Err(NodeError::Cancelled),
+                asked = ctx.request_approval(request) => asked?,
+            };
+            match asked {
+                Asked::Parked => return Ok(Outcome::Waiting(format!("`{qualified}` waits for an approval"))),
+                Asked::Answered(answer) if !answer.approved => {
+                    return Ok(Outcome::Rejected(Output::trusted(answer.to_output())));
+                }
+                Asked::Answered(_) => {}
+            }
+        }
+        Decision::Allow => {}
+    }
+    let secret = |key: &str| -> Result<String, String> {
+        ctx.pyra_secret(key, &format!("plugin {plugin}"), &format!("plugin `{plugin}` needs the vault key `{key}`"))
+            .map(|s| s.expose_secret().to_string())
+            .map_err(|e| e.message())
+    };
+    let limits = m.limits();
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        let conn = host.connect(m, &secret).await.map_err(fatal)?;
+        // The start listed the tools again: a definition that changed since the check
+        // above is caught before the call.
+        check_standing(&host.lock(&plugin).map_err(fatal)?, &plugin, &tool)?;
+        ctx.log(LogLevel::Info, format!("calling `{qualified}`"));
+        match conn.call(&tool, with.clone(), &limits, &ctx.cancel).await {
+            Ok(v) => break v,
+            Err(CallError::Cancelled) => return Err(NodeError::Cancelled),
+            Err(CallError::Died(why)) => {
+                host.forget(&plugin).await;
+                if read_only && attempt == 1 {
+                    ctx.note(&format!(
+                        "the server of `{plugin}` died during a read-only call; starting it again: {why}"
+                    ));
+                    continue;
+                }
+                return Err(fatal(format!(
+                    "`{qualified}`: {why}\n  the tool is not marked read-only, so the call is not made again \
+                     automatically: it may or may not have taken effect"
+                )));
+            }
+            Err(e @ (CallError::Timeout(_) | CallError::Protocol(_))) => {
+                return Err(fatal(format!("`{qualified}`: {}", e.message())));
+            }
+        }
+    };
+    let (text, structured, is_error) = render_result(&ctx, &result, limits.max_result_bytes, &plugin);
+    ctx.scan_untrusted(&format!("the result of tool `{qualified}`"), &text)?;
+    if is_error && ctx.call.is_none() {
+        return Err(fatal(format!("`{qualified}` returned an error: {text}")));
+    }
+    Ok(Outcome::Done(Output::untrusted(json!({ "text": text, "structured": structured, "is_error": is_error }))))
+}
+
+fn check_standing(lock: &lock::Lock, plugin: &str, tool: &str) -> Result<(), NodeError> {
+    match lock.standing(tool) {
+        Some(Standing::Approved) => Ok(()),
+        Some(standing) => Err(fatal(crate::registry::blocked_reason(plugin, tool, &standing))),
+        None if lock.removed.contains_key(tool) => {
+            Err(fatal(format!("`{plugin}.{tool}` was removed by the server (`pyra plugin tools {plugin}`)")))
+        }
+        None => Err(fatal(format!("`{plugin}` has no tool `{tool}` (`pyra plugin tools {plugin}` lists them)"))),
+    }
+}
+
+/// The text of a result (text blocks joined; other blocks described), capped and masked,
+/// its structured content masked, and whether it is an error.
+pub fn render_result(ctx: &NodeCtx, result: &Value, cap: usize, plugin: &str) -> (String, Value, bool) {
+    let mut parts = Vec::new();
+    for block in result.get("content").and_then(Value::as_array).into_iter().flatten() {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => parts.push(block.get("text").and_then(Value::as_str).unwrap_or("").to_string()),
+            Some("image") | Some("audio") => parts.push(format!(
+                "[{} {}]",
+                block.get("type").and_then(Value::as_str).unwrap_or(""),
+                block.get("mimeType").and_then(Value::as_str).unwrap_or("")
+            )),
+            Some("resource") => {
+                let r = block.get("resource").cloned().unwrap_or(Value::Null);
+                match r.get("text").and_then(Value::as_str) {
+                    Some(t) => parts.push(t.to_string()),
+                    None => parts.push(format!("[resource {}]", r.get("uri").and_then(Value::as_str).unwrap_or(""))),
+                }
+            }
+            Some("resource_link") => {
+                parts.push(format!("[link {}]", block.get("uri").and_then(Value::as_str).unwrap_or("")))
+            }
+            _ => {}
+        }
+    }
+    let mut text = parts.join("\n");
+    let structured = result.get("structuredContent").cloned().unwrap_or(Value::Null);
+    if text.is_empty() && !structured.is_null() {
+        text = structured.to_string();
+    }
+    let text = cap_text(ctx.mask(&text), cap, plugin);
+    let structured = runtime::secrets::process_masker().mask_value(structured);
+    let structured = if structured.to_string().len() > cap { Value::Null } else { structured };
+    let is_error = result.get("isError").and_then(Value::as_bool).unwrap_or(false);
+    (text, structured, is_error)
+}
+
+/// Cuts `text` at `cap` bytes (on a character boundary) with a marker saying how much
+/// was left out and which setting allows more.
+pub fn cap_text(mut text: String, cap: usize, plugin: &str) -> String {
+    if text.len() <= cap {
+        return text;
+    }
+    let total = text.len();
+    let mut cut = cap;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text.push_str(&format!(
+        "\n…[cut: {} of {total} bytes not shown; `max_result_bytes` in plugins/{plugin}/plugin.yaml]",
+        total - cut
+    ));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_marks_what_was_cut_on_a_char_boundary() {
+        let t = cap_text("ééééé".into(), 3, "fs");
+        assert!(t.starts_with('é') && t.contains("[cut: 8 of 10 bytes"), "{t}");
+        assert_eq!(cap_text("short".into(), 10, "fs"), "short");
+    }
+}
