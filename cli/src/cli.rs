@@ -89,6 +89,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
+    /// Plugins: MCP servers and built-in plugins whose tools skills use as node kinds
+    /// (`uses: NAME.TOOL`) and agents as tools; pinned, with a per-tool policy.
+    #[command(after_help = crate::plugin_cmd::PLUGIN_HELP)]
+    Plugin {
+        #[command(subcommand)]
+        command: crate::plugin_cmd::PluginCommand,
+    },
     /// List the models a configured server offers (the entry's own model marked `*`).
     #[command(after_help = crate::setup_cmd::MODELS_HELP)]
     Models {

@@ -175,7 +175,7 @@ fn setup(home: &Home, agent: Arc<daemon::agent::Agent>) -> Result<(Setup, Option
     home.ensure_dir(&runs_dir).map_err(|e| Failure::failed(format!("cannot create {}: {e}", runs_dir.display())))?;
     let log = Arc::new(daemon::log::Log::new(&home.root));
     let runtime = Runtime {
-        registry: Arc::new(plugins::builtin_registry()),
+        registry: Arc::new(crate::plugin_host::registry(home)),
         store: store.clone() as Arc<dyn Store>,
         observer: Arc::new(runtime::Silent),
         interaction: None,

@@ -2,7 +2,6 @@
 //! (directories 0700, files 0600) when a command first writes there.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::failure::Failure;

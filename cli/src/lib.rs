@@ -19,6 +19,8 @@ mod graph_render;
 mod home;
 mod memory_cmd;
 mod otel;
+mod plugin_cmd;
+mod plugin_host;
 mod progress;
 mod prompt;
 mod run_cmd;
@@ -82,6 +84,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Daemon { command } => daemon_cmd::run(&home, command),
         cli::Command::Emit(args) => emit_cmd::run(&home, args),
         cli::Command::Models { name, json } => setup_cmd::models(&home, name.as_deref(), json),
+        cli::Command::Plugin { command } => plugin_cmd::run(&home, command),
         cli::Command::Approve { run, node, no_resume } => {
             runs_cmd::answer(&home, &run, node.as_deref(), true, None, no_resume)
         }

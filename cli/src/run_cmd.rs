@@ -43,7 +43,7 @@ pub fn run(home: &Home, args: RunArgs) -> Result<u8, Failure> {
     let text = source.text()?;
     // Checked before anything is opened: an invalid skill or bad inputs touch no store,
     // and a dry run leaves nothing behind.
-    let registry = Arc::new(plugins::builtin_registry());
+    let registry = Arc::new(crate::plugin_host::registry(home));
     let program = runtime::compile(&registry, &text).map_err(runner::run_failure)?;
     let given = gather_inputs(&program.skill, &args)?;
     if args.dry_run {

@@ -52,7 +52,7 @@ pub struct Session {
 
 impl Session {
     pub fn open(home: &Home, quiet: bool) -> Result<Self, Failure> {
-        Self::with_registry(home, quiet, Arc::new(plugins::builtin_registry()))
+        Self::with_registry(home, quiet, Arc::new(crate::plugin_host::registry(home)))
     }
 
     /// A session over a registry the caller already built (and compiled with).
@@ -101,10 +101,13 @@ impl Session {
         let progress = self.progress.clone();
         rt.block_on(async move {
             let signals = watch_signals(cancel, store, progress);
-            tokio::select! {
+            let report = tokio::select! {
                 report = work => report,
                 () = signals => unreachable_exit(),
-            }
+            };
+            // The plugin servers this run started stop with it.
+            crate::plugin_host::shutdown().await;
+            report
         })
     }
 }
@@ -137,6 +140,7 @@ async fn watch_signals(cancel: CancellationToken, store: Arc<SqliteStore>, progr
             let _ = store.force_cancel(&run_id);
         }
         runtime::procs::kill_all();
+        mcp::reaper::kill_all();
         progress.note("stopped.");
         std::process::exit(exit::CANCELLED as i32);
     }

@@ -201,15 +201,14 @@ fn load(session: &Session, arg: &str) -> Result<(RunRecord, Vec<NodeRecord>), Fa
 }
 
 /// Node ids of the skill as recorded, in file order, so pending nodes show too.
-fn node_order(record: &RunRecord) -> Vec<String> {
-    let registry = plugins::builtin_registry();
+fn node_order(registry: &runtime::Kinds, record: &RunRecord) -> Vec<String> {
     let text = runtime::SkillText {
         name: record.skill.clone(),
         path: None,
         display: record.skill.clone(),
         source: record.source.clone(),
     };
-    runtime::compile(&registry, &text).map(|p| p.nodes.iter().map(|n| n.id.clone()).collect()).unwrap_or_default()
+    runtime::compile(registry, &text).map(|p| p.nodes.iter().map(|n| n.id.clone()).collect()).unwrap_or_default()
 }
 
 fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure> {
@@ -260,7 +259,7 @@ fn show(home: &Home, arg: &str, outputs: bool, json: bool) -> Result<u8, Failure
         items.sort();
         items.into_iter().map(|(_, name)| name)
     };
-    for name in node_order(&record) {
+    for name in node_order(&session.runtime.registry, &record) {
         order.push(name.clone());
         order.extend(items_of(&name));
     }

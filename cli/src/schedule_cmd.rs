@@ -86,7 +86,7 @@ fn open_history(home: &Home) -> Result<Option<daemon::history::History>, Failure
 fn list(home: &Home, as_json: bool) -> Result<u8, Failure> {
     use daemon::core::Catalog;
     let catalog = crate::daemon_cmd::catalog(home)?;
-    let registry = plugins::builtin_registry();
+    let registry = crate::plugin_host::registry(home);
     let now = Clock::from_env().map_err(|e| Failure::usage(e.to_string()))?.now();
     let last: std::collections::HashMap<(String, String), daemon::history::SlotRow> = match open_history(home)? {
         Some(h) => h
@@ -253,7 +253,7 @@ fn run_now(home: &Home, skill: &str) -> Result<u8, Failure> {
             // No daemon: run it here, as `pyra run` would, recorded as manual.
             let source = skills::resolve(home, skill)?;
             let text = source.text()?;
-            let registry = std::sync::Arc::new(plugins::builtin_registry());
+            let registry = std::sync::Arc::new(crate::plugin_host::registry(home));
             let program = runtime::compile(&registry, &text).map_err(crate::runner::run_failure)?;
             let session = crate::runner::Session::with_registry(home, false, registry)?;
             let origin = runtime::Origin { id: None, started_by: Some("manual".into()), scheduled_for: None };
@@ -315,7 +315,7 @@ fn next(home: &Home, arg: &str, from: Option<&str>, count: usize, as_json: bool)
         return Err(Failure::usage(format!("--count must be between 1 and {MAX_COUNT}, not {count}")));
     }
     let from = parse_from(from)?;
-    let registry = plugins::builtin_registry();
+    let registry = crate::plugin_host::registry(home);
     let (_, checked) = skills::load_checked(home, &registry, arg)?;
     let skill = &checked.skill;
     let mut rows = Vec::new();

@@ -89,7 +89,7 @@ pub enum GraphFormat {
 }
 
 pub fn run(home: &Home, command: SkillCommand) -> Result<u8, Failure> {
-    let registry = plugins::builtin_registry();
+    let registry = crate::plugin_host::registry(home);
     match command {
         SkillCommand::Validate { targets, format } => validate(home, &registry, &targets, format),
         SkillCommand::List { dirs, json } => list(home, &registry, &dirs, json),

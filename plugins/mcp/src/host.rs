@@ -14,7 +14,7 @@ use syntax::diag::Diagnostic;
 use syntax::source::SourceFile;
 
 use crate::conn::{Conn, Plan};
-use crate::lock::{self, Lock};
+use crate::lock::Lock;
 use crate::manifest::{self, Loaded, Manifest, PluginKind};
 
 /// Starts within this window count towards "keeps dying".
@@ -132,16 +132,15 @@ impl Host {
                         .map_err(|e| format!("plugin `{name}`: cannot create {}: {e}", cwd.display()))?;
                     paths::make_private(&cwd, true);
                 }
-                let spec = lock::launch_spec(
-                    Some(&program.to_string_lossy()),
-                    &m.args,
-                    Some(&cwd.to_string_lossy()),
-                    &plain_env,
-                    &secret_names,
-                    &inherited,
-                    None,
-                    &[],
-                );
+                // What decides what runs: pinned (secret values are not in it, their names are).
+                let spec = serde_json::json!({
+                    "command": program.to_string_lossy(),
+                    "args": m.args,
+                    "cwd": cwd.to_string_lossy(),
+                    "env": plain_env,
+                    "secrets": secret_names,
+                    "inherit_env": inherited,
+                });
                 let plan = Plan::Stdio {
                     command: command.clone(),
                     program,
@@ -162,7 +161,7 @@ impl Host {
                     headers.push((k.clone(), r.apply(&value)));
                     secret_headers.push((k.clone(), r.key().to_string()));
                 }
-                let spec = lock::launch_spec(None, &[], None, &[], &secret_names, &[], Some(url), &plain);
+                let spec = serde_json::json!({ "url": url, "headers": plain, "secrets": secret_names });
                 Ok((Plan::Http { url: url.clone(), headers, secret_headers }, spec))
             }
             _ => Err(format!("plugin `{name}` has no server to start (kind `builtin`)")),

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub const FILE: &str = "lock.json";
@@ -269,32 +269,10 @@ fn pretty_sorted(value: &Value) -> String {
     serde_json::to_string_pretty(&canonical).unwrap_or_default()
 }
 
-/// The launch spec as pinned (no secret values: names only).
-pub fn launch_spec(
-    command: Option<&str>,
-    args: &[String],
-    cwd: Option<&str>,
-    env: &[(String, String)],
-    secret_names: &[String],
-    inherit: &[String],
-    url: Option<&str>,
-    headers: &[(String, String)],
-) -> Value {
-    json!({
-        "command": command,
-        "args": args,
-        "cwd": cwd,
-        "env": env.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-        "secrets": secret_names,
-        "inherit_env": inherit,
-        "url": url,
-        "headers": headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn tool(desc: &str, ro: bool) -> Value {
         json!({"name": "read", "description": desc, "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": ro}, "_meta": {"x": 1}})

@@ -555,10 +555,10 @@ pub fn looks_secret(name: &str) -> bool {
     .any(|w| upper.contains(w))
 }
 
-/// Whether a value only refers to Pyra's environment (`${env:VAR}`).
+/// Whether a value takes its secret part from Pyra's environment (`${env:VAR}`,
+/// `Bearer ${env:TOKEN}`): then the file holds no secret.
 pub fn is_reference(value: &str) -> bool {
-    let v = value.trim();
-    v.starts_with("${env:") && v.ends_with('}') && v.matches("${").count() == 1
+    value.contains("${env:")
 }
 
 /// Checks that every rule of the policy names a tool the server has (`tools` from the

@@ -76,7 +76,7 @@ impl Tail {
 pub async fn drain(mut stream: tokio::process::ChildStderr, tail: Tail, log: Option<PathBuf>) {
     let mut buf = vec![0u8; 8192];
     let mut line: Vec<u8> = Vec::new();
-    let mut file = log.as_ref().and_then(|p| open_log(p));
+    let mut file = log.as_ref().and_then(open_log);
     loop {
         let n = match stream.read(&mut buf).await {
             Ok(0) | Err(_) => break,
