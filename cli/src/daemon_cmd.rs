@@ -201,6 +201,7 @@ fn setup(home: &Home, agent: Arc<daemon::agent::Agent>) -> Result<(Setup, Option
         max_runs: settings.max_runs() as usize,
         version: env!("CARGO_PKG_VERSION").to_string(),
         telemetry: Some(crate::otel::status),
+        plugins: Some(Arc::new(crate::plugin_host::Control(crate::plugin_host::host(home)))),
     };
     Ok((setup, settings.webhook))
 }
@@ -234,6 +235,7 @@ fn foreground(home: &Home) -> Result<u8, Failure> {
             };
             ("webhook".to_string(), daemon::hooks::task(w.listen, config))
         })
+        .chain(std::iter::once(("plugins".to_string(), crate::plugin_host::idle_task(home))))
         .collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -486,6 +488,13 @@ fn render_status(v: &Value) -> String {
             r["trigger"].as_str().unwrap_or("?"),
             r["since"].as_str().unwrap_or("?")
         ));
+    }
+    for p in v["plugins"].as_array().into_iter().flatten() {
+        let state = match p["broken"].as_str() {
+            Some(why) => format!("broken: {why}"),
+            None => format!("pid {} · MCP {} · {}", p["pid"], p["protocol"].as_str().unwrap_or("?"), p["server"].as_str().unwrap_or("")),
+        };
+        out.push_str(&format!("plugin   {} {state}\n", p["name"].as_str().unwrap_or("?")));
     }
     out.push_str("tasks\n");
     for t in v["tasks"].as_array().into_iter().flatten() {

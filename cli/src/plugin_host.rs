@@ -36,6 +36,61 @@ pub async fn shutdown() {
     mcp::reaper::kill_all();
 }
 
+/// The daemon's handle on this process's plugin servers.
+pub struct Control(pub Arc<Host>);
+
+impl daemon::plugins::PluginControl for Control {
+    fn status(&self) -> serde_json::Value {
+        let list: Vec<serde_json::Value> = self
+            .0
+            .running()
+            .into_iter()
+            .map(|r| {
+                serde_json::json!({
+                    "name": r.name, "pid": r.pid, "protocol": r.protocol, "server": r.server, "broken": r.broken,
+                })
+            })
+            .collect();
+        serde_json::Value::Array(list)
+    }
+
+    fn restart(&self, name: String) -> runtime::BoxFuture<'static, bool> {
+        let host = self.0.clone();
+        Box::pin(async move {
+            let was = host.running().iter().any(|r| r.name == name);
+            host.reset(&name).await;
+            was
+        })
+    }
+
+    fn shutdown(&self) -> runtime::BoxFuture<'static, ()> {
+        let host = self.0.clone();
+        Box::pin(async move {
+            host.shutdown().await;
+            mcp::reaper::kill_all();
+        })
+    }
+}
+
+/// The daemon's task that stops servers idle past their `timeouts.idle_shutdown`.
+pub fn idle_task(home: &Home) -> daemon::server::ExtraTask {
+    let host = host(home);
+    Box::new(move |daemon: Arc<daemon::core::Daemon>, stop: tokio_util::sync::CancellationToken| {
+        let host = host.clone();
+        Box::pin(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                }
+                for name in host.stop_idle().await {
+                    daemon.setup.log.info(&format!("plugin {name}: stopped its idle server"));
+                }
+            }
+        })
+    })
+}
+
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

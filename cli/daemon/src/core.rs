@@ -89,6 +89,8 @@ pub struct Setup {
     /// What `status` shows of the OpenTelemetry export (the CLI's exporter counts; this
     /// crate does not depend on it, which would bring reqwest).
     pub telemetry: Option<fn() -> serde_json::Value>,
+    /// The plugin servers runs in the daemon start (`None`: no plugin host).
+    pub plugins: Option<Arc<dyn crate::plugins::PluginControl>>,
 }
 
 /// A trigger's time zone.

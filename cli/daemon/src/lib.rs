@@ -23,6 +23,7 @@ pub mod ipc;
 pub mod lock;
 pub mod log;
 pub mod memory;
+pub mod plugins;
 pub mod server;
 pub mod service;
 pub mod slots;

@@ -134,6 +134,9 @@ pub async fn run(
     daemon.stop.cancel();
     daemon.supervisor.shutdown().await;
     daemon.interrupt_all();
+    if let Some(plugins) = &daemon.setup.plugins {
+        plugins.shutdown().await;
+    }
     if let Ok(path) = ipc::socket_path(lock.dir()) {
         // Still holding the lock: this socket is ours.
         let _ = std::fs::remove_file(path);
@@ -158,8 +161,22 @@ fn arg_str<'a>(args: &'a Value, name: &str) -> Result<&'a str, ErrorBody> {
 fn handler(daemon: Arc<Daemon>) -> Handler {
     Arc::new(move |request: Request| {
         let daemon = daemon.clone();
-        Box::pin(async move { op(&daemon, request) })
+        Box::pin(async move {
+            if request.op == "plugin.restart" {
+                return restart_plugin(&daemon, &request.args).await;
+            }
+            op(&daemon, request)
+        })
     })
+}
+
+/// `pyra plugin restart NAME`: stops the plugin's server here and clears `broken`.
+async fn restart_plugin(daemon: &Arc<Daemon>, args: &Value) -> Result<Value, ErrorBody> {
+    let name = arg_str(args, "name")?.to_string();
+    match &daemon.setup.plugins {
+        Some(plugins) => Ok(json!({ "was_running": plugins.restart(name).await })),
+        None => Ok(json!({ "was_running": false })),
+    }
 }
 
 fn op(daemon: &Arc<Daemon>, request: Request) -> Result<Value, ErrorBody> {

@@ -87,6 +87,7 @@ impl Daemon {
             "reloads": st.reloads,
             "log": self.setup.log.path(),
             "telemetry": self.setup.telemetry.map_or(Value::Null, |counts| counts()),
+            "plugins": self.setup.plugins.as_ref().map_or(Value::Null, |p| p.status()),
         })
     }
 }
