@@ -14,11 +14,14 @@
 //! **Architecture invariant:** only skills the configuration names are listed or run
 //! (the host decides; a call naming another is a protocol error, never a run); nothing
 //! leaves unmasked (outputs and errors pass the process's masker); on stdio, standard
-//! output carries only JSON-RPC (logs go to stderr); no terminal IO, no network client.
+//! output carries only JSON-RPC (logs go to stderr); over HTTP, only loopback, only with
+//! the bearer token, only for a loopback `Host` and `Origin` ([`http`]); no terminal IO, no
+//! network client.
 
 pub mod expose;
 pub mod handler;
 mod host;
+pub mod http;
 mod runs;
 pub mod stdio;
 
@@ -26,3 +29,11 @@ pub use expose::Exposure;
 pub use handler::PyraServer;
 pub use host::{BoxFuture, Call, CallOutcome, ExposedSkill, SkillHost};
 pub use runs::{Catalog, RuntimeHost};
+
+/// The file under `$PYRA_HOME/run` where the daemon writes its MCP endpoint's address
+/// (`127.0.0.1:PORT`, 0600), while it serves one.
+pub const ADDR_FILE: &str = "mcp.addr";
+/// The file under `$PYRA_HOME/run` holding the bearer token HTTP clients send (0600).
+pub const TOKEN_FILE: &str = "mcp.token";
+/// The path the daemon serves MCP on.
+pub const HTTP_PATH: &str = "/mcp";

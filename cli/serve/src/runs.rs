@@ -106,7 +106,8 @@ impl SkillHost for RuntimeHost {
             Ok(program) => program,
             Err(e) => return Box::pin(std::future::ready(CallOutcome::Failed(self.mask(&e.to_string())))),
         };
-        let run_cancel = CancellationToken::new();
+        // The process's cancel (a signal) stops this run too.
+        let run_cancel = self.runtime.cancel.child_token();
         let park = CancellationToken::new();
         let asking = Arc::new(AtomicUsize::new(0));
         let mut runtime = self.runtime.clone();
