@@ -105,6 +105,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Pyra as an MCP server: the skills config.yaml exposes become tools for Claude
+    /// Desktop, Claude Code, Cursor, Goose and other MCP clients.
+    #[command(after_help = crate::mcp_cmd::MCP_HELP)]
+    Mcp {
+        #[command(subcommand)]
+        command: crate::mcp_cmd::McpCommand,
+    },
     /// Approve what a waiting run asks, then continue the run here.
     #[command(after_help = RUN_EXIT_CODES)]
     Approve {

@@ -17,6 +17,8 @@ mod emit_cmd;
 mod failure;
 mod graph_render;
 mod home;
+mod mcp_cmd;
+mod mcp_config;
 mod memory_cmd;
 mod otel;
 mod plugin_cmd;
@@ -85,6 +87,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Emit(args) => emit_cmd::run(&home, args),
         cli::Command::Models { name, json } => setup_cmd::models(&home, name.as_deref(), json),
         cli::Command::Plugin { command } => plugin_cmd::run(&home, command),
+        cli::Command::Mcp { command } => mcp_cmd::run(&home, command),
         cli::Command::Approve { run, node, no_resume } => {
             runs_cmd::answer(&home, &run, node.as_deref(), true, None, no_resume)
         }
