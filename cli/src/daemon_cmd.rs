@@ -236,6 +236,7 @@ fn foreground(home: &Home) -> Result<u8, Failure> {
             ("webhook".to_string(), daemon::hooks::task(w.listen, config))
         })
         .chain(std::iter::once(("plugins".to_string(), crate::plugin_host::idle_task(home))))
+        .chain(mcp_task(home))
         .collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -249,6 +250,15 @@ fn foreground(home: &Home) -> Result<u8, Failure> {
     rt.shutdown_timeout(Duration::from_secs(2));
     result.map_err(Failure::failed)?;
     Ok(exit::OK)
+}
+
+/// The MCP endpoint's task when config.yaml's `mcp.serve.http` asks for one (config.yaml
+/// was checked by `setup`). A stale address file from a crash goes first.
+fn mcp_task(home: &Home) -> Option<(String, daemon::server::ExtraTask)> {
+    let _ = std::fs::remove_file(home.root.join(daemon::lock::RUN_DIR).join(serve::ADDR_FILE));
+    let mcp = config::Config::load(&home.root).ok()?.mcp;
+    let http = mcp.http()?;
+    Some(("mcp".to_string(), daemon::mcp::task(http.listen, mcp.exposed().to_vec())))
 }
 
 /// Starts a detached daemon and waits until it answers.
@@ -488,6 +498,9 @@ fn render_status(v: &Value) -> String {
             r["trigger"].as_str().unwrap_or("?"),
             r["since"].as_str().unwrap_or("?")
         ));
+    }
+    if let Some(url) = v["mcp"].as_str() {
+        out.push_str(&format!("mcp      {url} (`pyra mcp config --client NAME --http`)\n"));
     }
     for p in v["plugins"].as_array().into_iter().flatten() {
         let state = match p["broken"].as_str() {

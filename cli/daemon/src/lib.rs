@@ -5,7 +5,9 @@
 //! (what the catch-up and overlap policies decide for a trigger's slots). [`webhook`] is
 //! the optional loopback-only receiver that turns a `POST /hooks/NAME` signed with NAME's
 //! secret into the event NAME (there the HMAC signature, not a peer uid, is what is
-//! checked). [`service`] writes the systemd user unit or launchd agent that starts the
+//! checked). [`mcp`] serves the exposed skills over MCP's streamable HTTP (the `serve`
+//! crate), on loopback with a bearer token. [`service`] writes the systemd user unit or
+//! launchd agent that starts the
 //! daemon at login and sends systemd its `sd_notify` messages. [`watch`] turns file changes
 //! into runs (one per batch, complete writes only, nothing lost across overflows or downtime). Triggers, runs and the
 //! `pyra daemon` commands build on these.
@@ -22,6 +24,7 @@ pub mod hooks;
 pub mod ipc;
 pub mod lock;
 pub mod log;
+pub mod mcp;
 pub mod memory;
 pub mod plugins;
 pub mod server;

@@ -88,6 +88,8 @@ impl Daemon {
             "log": self.setup.log.path(),
             "telemetry": self.setup.telemetry.map_or(Value::Null, |counts| counts()),
             "plugins": self.setup.plugins.as_ref().map_or(Value::Null, |p| p.status()),
+            "mcp": self.supervisor.status().iter().any(|t| t.name == "mcp" && t.running)
+                .then(|| crate::mcp::url(&self.setup.home)).flatten(),
         })
     }
 }
