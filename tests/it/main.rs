@@ -15,6 +15,7 @@ mod examples;
 mod layering;
 mod llm;
 mod masking;
+mod mcp_serve;
 mod memory;
 mod migrations;
 mod multibyte;
