@@ -19,6 +19,7 @@ mod mcp_serve;
 mod memory;
 mod migrations;
 mod multibyte;
+mod plugins;
 mod prompt_files;
 mod run;
 mod runs;

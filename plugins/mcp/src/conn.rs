@@ -276,6 +276,10 @@ impl Conn {
                 serde_json::to_value(result).map_err(|e| CallError::Protocol(e.to_string()))
             }
             Ok(other) => Err(CallError::Protocol(format!("the server answered a tool call with {other:?}"))),
+            Err(ServiceError::Timeout { timeout }) if timeout >= limits.max_call => Err(CallError::Timeout(format!(
+                "the call took longer than `timeouts.max_call` ({}), progress or not",
+                syntax::duration::format(limits.max_call)
+            ))),
             Err(ServiceError::Timeout { timeout }) => Err(CallError::Timeout(format!(
                 "the call got no answer within {} (`timeouts.call`; progress notifications extend it up to `timeouts.max_call`, {})",
                 syntax::duration::format(timeout),
