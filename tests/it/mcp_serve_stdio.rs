@@ -164,6 +164,9 @@ fn hostile_lines_are_dropped_or_answered_and_the_server_keeps_serving() {
     let (code, stderr) = server.finish();
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(runs(&pyra), 1);
+    // A client that goes away before starting a session ends the server quietly.
+    let out = pyra.run(["mcp", "serve"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{}", out.stderr);
 }
 
 #[test]
@@ -246,4 +249,48 @@ nodes:
         assert!(!reply.to_string().contains(VALUE), "the secret reached the client: {reply}");
     }
     assert!(!stderr.contains(VALUE));
+}
+
+#[test]
+fn an_approval_nobody_answers_in_time_parks_and_pyra_approve_finishes_it() {
+    let pyra = Pyra::new();
+    home_with_skills(&pyra);
+    let mut server = Server::start(&pyra, &["--approval-wait", "1s"]);
+    // The wait's limit passes: the run parks, recorded, and the call says how to go on.
+    let reply = server.call(1, "ask", json!({"what": "later"}));
+    assert_eq!(reply["result"]["isError"], true, "{reply}");
+    let why = text(&reply).to_string();
+    assert!(why.contains("waits for an approval (`confirm`)") && why.contains("`pyra approve "), "{why}");
+    let parked = why.split_whitespace().nth(1).unwrap().to_string();
+    assert_eq!(pyra.show(&parked)["status"], "waiting");
+
+    // The client gives up on a call (notifications/cancelled) while it waits: parked too.
+    server.send(&json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "ask", "arguments": {"what": "never mind"}, "_meta": {"progressToken": "p2"}}}));
+    let note = loop {
+        let message = server.next();
+        if message["method"] == "notifications/progress" {
+            break message;
+        }
+    };
+    let note = note["params"]["message"].as_str().unwrap().to_string();
+    assert!(note.contains("waits for approval `confirm`") && note.contains("pyra approve"), "{note}");
+    let cancelled = note.split_whitespace().nth(1).unwrap().to_string();
+    server.send(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2}}));
+    crate::daemon::wait_for("the cancelled call's run to park", || {
+        let status = pyra.show(&cancelled)["status"].clone();
+        if status == "waiting" { Ok(()) } else { Err(status.to_string()) }
+    });
+    let (code, stderr) = server.finish();
+    assert_eq!(code, 0, "{stderr}");
+
+    // The approvals were recorded: `pyra approve` and `pyra reject` finish the runs.
+    pyra.run(["approve", &parked]).success();
+    let run = pyra.show(&parked);
+    assert_eq!(
+        (run["status"].as_str(), run["outputs"]["answer"].as_str()),
+        (Some("succeeded"), Some("answered later"))
+    );
+    pyra.run(["reject", &cancelled]).code(1);
+    assert_eq!(pyra.show(&cancelled)["status"], "rejected");
 }

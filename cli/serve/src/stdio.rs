@@ -15,7 +15,15 @@ pub const MAX_LINE: usize = 4 * 1024 * 1024;
 pub async fn serve(server: PyraServer) -> Result<(), String> {
     let (stdin, stdout) = rmcp::transport::io::stdio_pipes();
     let transport = AsyncRwTransport::new(stdin, stdout).with_max_line_length(MAX_LINE);
-    let running = server.clone().serve(transport).await.map_err(|e| format!("the MCP session did not start: {e}"))?;
+    let running = match server.clone().serve(transport).await {
+        Ok(running) => running,
+        // A client that goes away before it starts a session ends the server quietly.
+        Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => {
+            tracing::info!("the client closed the connection before a session began");
+            return Ok(());
+        }
+        Err(e) => return Err(format!("the MCP session did not start: {e}")),
+    };
     let reason = running.waiting().await.map_err(|e| format!("the MCP session failed: {e}"))?;
     tracing::info!(?reason, "mcp session ended");
     server.idle().await;
