@@ -294,3 +294,30 @@ fn an_approval_nobody_answers_in_time_parks_and_pyra_approve_finishes_it() {
     pyra.run(["reject", &cancelled]).code(1);
     assert_eq!(pyra.show(&cancelled)["status"], "rejected");
 }
+
+#[test]
+fn inputs_from_a_client_are_untrusted_so_an_exec_reading_them_asks_first() {
+    let pyra = Pyra::new();
+    home_with_skills(&pyra);
+    let marker = pyra.work().join("ran");
+    std::fs::write(
+        pyra.home_path().join("skills/shout.yaml"),
+        format!(
+            "name: shout\ninputs:\n  text: {{ type: string }}\nnodes:\n  say:\n    uses: exec\n    with:\n      \
+             argv: [sh, -c, 'echo \"$1\" > {}', sh, \"{{{{ inputs.text }}}}\"]\noutputs:\n  said: \
+             \"{{{{ nodes.say.output.stdout }}}}\"\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(pyra.home_path().join("config.yaml"), "mcp: { serve: { skills: [shout] } }\n").unwrap();
+    let mut server = Server::start(&pyra, &["--approval-wait", "1s"]);
+    let reply = server.call(1, "shout", json!({"text": "; rm -rf ~"}));
+    server.finish();
+    assert_eq!(reply["result"]["isError"], true, "{reply}");
+    assert!(text(&reply).contains("waits for an approval"), "{reply}");
+    assert!(!marker.exists(), "the program did not run before anyone approved it");
+    let run = text(&reply).split_whitespace().nth(1).unwrap().to_string();
+    pyra.run(["approve", &run]).success();
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "; rm -rf ~\n", "an argument, never shell text");
+}

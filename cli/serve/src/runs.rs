@@ -1,5 +1,6 @@
 //! [`RuntimeHost`]: the [`SkillHost`] over the engine's [`Runtime`], shared by `pyra mcp
-//! serve` and the daemon. A call is an ordinary run (recorded, masked, resumable); an
+//! serve` and the daemon. A call is an ordinary run (recorded, masked, resumable) whose
+//! inputs are untrusted (another agent's model chose them: an `exec` reading them asks); an
 //! approval it asks for is recorded before anyone is asked and answered by `pyra approve`
 //! (the runtime polls the store), while the call waits — until the client cancels or the
 //! wait's limit passes, when the run parks as `waiting` and `pyra approve` finishes it.
@@ -120,7 +121,8 @@ impl SkillHost for RuntimeHost {
         }));
         let masker = self.runtime.masker.clone();
         Box::pin(async move {
-            let run = runtime.start(program, &text, inputs);
+            // The inputs come from another agent's model: untrusted, like a tool call's.
+            let run = runtime.start_untrusted(program, &text, inputs, runtime::Origin::default());
             tokio::pin!(run);
             let mut cancelled = false;
             let report = loop {

@@ -296,6 +296,20 @@ impl Runtime {
         self.start_at(program, text, inputs, top, self.cancel.clone()).await
     }
 
+    /// Starts a new top-level run whose inputs another agent chose (an MCP client's
+    /// model, through `pyra mcp serve`): they count as untrusted, as the inputs of a
+    /// model's tool call do, so what reads them is tainted (an `exec` asks first).
+    pub async fn start_untrusted(
+        &self,
+        program: Arc<Program>,
+        text: &SkillText,
+        inputs: Map<String, Value>,
+        origin: Origin,
+    ) -> Result<RunReport, RunError> {
+        let top = Lineage { parent: None, depth: 0, untrusted_inputs: true, origin };
+        self.start_at(program, text, inputs, top, self.cancel.clone()).await
+    }
+
     pub(crate) async fn start_child(
         &self,
         text: &SkillText,
