@@ -107,6 +107,7 @@ impl Unit {
                 services: self.services.clone(),
                 depth: self.depth,
                 call: None,
+                ask: false,
             };
             // A span per attempt at `debug` (a 10,000-node run makes 10,000 of them): the
             // daemon's `info` log does not pay for them, and the events below name the

@@ -110,6 +110,9 @@ pub struct NodeCtx {
     /// Inside an `agent`, the model's tool call this executor runs for (`t2.call_1`):
     /// approvals it asks for are recorded under it, so each call asks for itself.
     pub call: Option<Arc<str>>,
+    /// The caller wants a person asked before this tool call whatever the plugin's policy
+    /// says (an agent's `approve_tools: true`, or its `tool_policy` narrowing to `ask`).
+    pub ask: bool,
 }
 
 impl NodeCtx {
@@ -387,12 +390,14 @@ impl NodeCtx {
         arguments: Value,
         call: &str,
         untrusted: bool,
+        ask: bool,
     ) -> Result<Outcome, NodeError> {
         let Some(executor) = self.services.runtime.registry.executor(kind) else {
             return Err(NodeError::Fatal(format!("tool `{kind}` cannot run in this build")));
         };
         let mut ctx = self.clone();
         ctx.call = Some(Arc::from(call));
+        ctx.ask = ask;
         ctx.tainted = if untrusted { Arc::from(vec![String::new()]) } else { Arc::from(Vec::<String>::new()) };
         executor.execute(ctx, arguments).await
     }

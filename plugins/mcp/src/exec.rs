@@ -69,7 +69,10 @@ async fn run(host: Arc<Host>, plugin: String, tool: String, ctx: NodeCtx, with: 
     }
     let read_only = definition.pointer("/annotations/readOnlyHint").and_then(Value::as_bool).unwrap_or(false);
     let untrusted = !ctx.tainted.is_empty();
-    let verdict = policy::decide(&m.policy, &tool, Facts { read_only_hint: read_only, untrusted });
+    let mut verdict = policy::decide(&m.policy, &tool, Facts { read_only_hint: read_only, untrusted });
+    if ctx.ask && verdict.decision == Decision::Allow {
+        verdict = policy::Verdict { decision: Decision::Ask, why: "the agent node asks for every tool call".into() };
+    }
     match verdict.decision {
         Decision::Deny => return Err(fatal(format!("`{qualified}` is denied ({})", verdict.why))),
         Decision::Ask => {

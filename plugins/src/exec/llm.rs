@@ -232,6 +232,17 @@ impl Executor for Agent {
                     tools.push(AgentTool::Skill(ctx.skill_tool(name)?));
                 }
             }
+            // The node's `tool_policy` narrows: a denied tool is never offered; `ask` asks.
+            let narrowing: Vec<(String, String)> = with
+                .get("tool_policy")
+                .and_then(Value::as_object)
+                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+                .unwrap_or_default();
+            let decided =
+                |kind: &str, what: &str| narrowing.iter().any(|(glob, d)| d == what && glob_matches(glob, kind));
+            plugin_kinds.retain(|k| !decided(&k.name, "deny"));
+            let asks: Vec<String> =
+                plugin_kinds.iter().filter(|k| decided(&k.name, "ask")).map(|k| k.name.clone()).collect();
             let skill_names: Vec<String> = tools.iter().map(|t| t.function().to_string()).collect();
             let qualified: Vec<String> = plugin_kinds.iter().map(|k| k.name.clone()).collect();
             let (functions, _) = ::llm::names::assign(&qualified, &skill_names);
@@ -268,7 +279,7 @@ impl Executor for Agent {
                     for call in pending {
                         let key = tool_key(turns, &call);
                         let untrusted = !ctx.tainted.is_empty() || messages.iter().any(|m| m.role == Role::Tool);
-                        let result = match run_tool(&ctx, &tools, &call, &key, approve, untrusted).await {
+                        let result = match run_tool(&ctx, &tools, &call, &key, approve, untrusted, &asks).await {
                             Ok(Some(text)) => text,
                             Ok(None) => {
                                 save(&ctx, &messages, turns)?;
@@ -321,6 +332,7 @@ async fn run_tool(
     key: &str,
     approve: bool,
     untrusted: bool,
+    asks: &[String],
 ) -> Result<Option<String>, NodeError> {
     let Some(tool) = tools.iter().find(|t| t.function() == call.name) else {
         let names: Vec<&str> = tools.iter().map(AgentTool::function).collect();
@@ -331,19 +343,22 @@ async fn run_tool(
             let span = tracing::info_span!("tool.call", gen_ai.tool.name = %call.name, tool_key = key);
             tracing::Instrument::instrument(run_tool_in_span(ctx, skill, call, key, approve), span).await
         }
-        AgentTool::Plugin { spec, .. } => run_plugin_tool(ctx, &spec.name, call, key, approve, untrusted).await,
+        AgentTool::Plugin { spec, .. } => {
+            let ask = approve || asks.contains(&spec.name);
+            run_plugin_tool(ctx, &spec.name, call, key, ask, untrusted).await
+        }
     }
 }
 
 /// A plugin tool call: its own executor decides (policy, approval, pinning) and
-/// already masked, capped and scanned the result; the agent's `approve_tools: true`
-/// marks the call untrusted so a tool that is not read-only asks.
+/// already masked, capped and scanned the result; `ask` (the agent's `approve_tools: true`
+/// or its `tool_policy`) makes it ask whatever the plugin's policy allows.
 async fn run_plugin_tool(
     ctx: &NodeCtx,
     kind: &str,
     call: &ToolCall,
     key: &str,
-    approve: bool,
+    ask: bool,
     untrusted: bool,
 ) -> Result<Option<String>, NodeError> {
     let raw = if call.arguments.trim().is_empty() { "{}" } else { call.arguments.as_str() };
@@ -351,7 +366,7 @@ async fn run_plugin_tool(
         Ok(v) => v,
         Err(e) => return Ok(Some(format!("error: the arguments are not valid JSON ({e}); send a JSON object"))),
     };
-    let text = match ctx.run_plugin_tool(kind, args, key, untrusted || approve).await {
+    let text = match ctx.run_plugin_tool(kind, args, key, untrusted, ask).await {
         Ok(Outcome::Done(output)) => {
             let text = output.value.get("text").and_then(Value::as_str).unwrap_or("").to_string();
             if output.value.get("is_error").and_then(Value::as_bool) == Some(true) {
@@ -366,6 +381,11 @@ async fn run_plugin_tool(
         Err(e) => format!("error: {}", ctx.mask(&e.message())),
     };
     Ok(Some(wrap_untrusted(&format!("tool {kind}"), &text)))
+}
+
+/// `fs.*`-style globs over `<plugin>.<tool>` names (`*` crosses dots).
+fn glob_matches(glob: &str, name: &str) -> bool {
+    globset::GlobBuilder::new(glob).literal_separator(false).build().is_ok_and(|g| g.compile_matcher().is_match(name))
 }
 
 /// A tool an agent offers its model: a skill, or a plugin's tool.

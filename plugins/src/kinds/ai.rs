@@ -72,6 +72,11 @@ pub fn specs() -> Vec<KindSpec> {
         "type": "boolean",
         "description": "Ask a person before each tool call, showing its arguments (default false; a tool's own gates, like an `exec` of model-chosen arguments, always ask)."
     });
+    agent["tool_policy"] = json!({
+        "type": "object",
+        "additionalProperties": { "enum": ["allow", "ask", "deny"] },
+        "description": "Narrows the plugins' policies for this node: `\"fs.write_*\": ask`, `\"fs.delete_*\": deny` (globs over `<plugin>.<tool>`). Only stricter: `allow` never widens a plugin's `ask` or `deny`."
+    });
     let prompt_or_messages =
         json!([{ "required": ["prompt"] }, { "required": ["messages"] }, { "required": ["prompt_file"] }]);
     let mut llm_schema = object(llm, &[]);

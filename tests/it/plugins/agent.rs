@@ -72,3 +72,25 @@ fn an_agent_never_sees_a_denied_or_blocked_tool() {
     );
     pyra.run(["skill", "validate", &named]).code(1).stderr_has("lists `fx.env`, which is blocked");
 }
+
+#[test]
+fn an_agent_node_narrows_the_policy_never_widens_it() {
+    let server = LlmServer::start(vec![echo_call(), Reply::fixture("openai/text.sse")]);
+    let pyra = Pyra::new();
+    setup(&pyra, &server);
+    add_fixture(&pyra, "fx", &[]).success();
+    manifest_append(&pyra, "fx", "policy:\n  default: allow\n  tools:\n    write: ask\n");
+    let skill = pyra.skill(
+        "ask",
+        "name: ask\nnodes:\n  agent:\n    uses: agent\n    with:\n      prompt: Say Berlin.\n      tools: [\"fx.*\"]\n      tool_policy: { \"fx.echo\": ask, \"fx.env\": deny, \"fx.write\": allow }\n",
+    );
+    let out = pyra.run(["run", &skill]);
+    out.code(3).stderr_has("the agent node asks for every tool call");
+    let body = serde_json::to_string(&server.requests()[0].body).unwrap();
+    assert!(body.contains("fx__echo") && body.contains("fx__write") && !body.contains("fx__env"), "{body}");
+    let typo = pyra.skill("typo", "name: typo\nnodes:\n  agent:\n    uses: agent\n    with:\n      prompt: Hi.\n      tools: [\"fx.*\"]\n      tool_policy: { \"fx.ecko\": deny }\n");
+    pyra.run(["skill", "validate", &typo])
+        .code(1)
+        .stderr_has("`tool_policy` rule `fx.ecko` matches no plugin tool")
+        .stderr_has("fx.echo");
+}

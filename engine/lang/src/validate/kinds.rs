@@ -185,6 +185,30 @@ fn describe_property(schema: &Value, property: &str) -> String {
 /// `<plugin>.*`, where `<plugin>` is an installed plugin) must name tools that exist and
 /// are not blocked. Other entries are skills, checked when the run starts.
 fn check_agent_tools(ctx: &mut Ctx<'_>, id: &str, node_ptr: &str, with: &indexmap::IndexMap<String, Value>) {
+    // A `tool_policy` rule that matches no plugin tool would silently do nothing.
+    for rule in with.get("tool_policy").and_then(Value::as_object).into_iter().flat_map(|m| m.keys()) {
+        let matches = |name: &str| {
+            globset::GlobBuilder::new(rule)
+                .literal_separator(false)
+                .build()
+                .is_ok_and(|g| g.compile_matcher().is_match(name))
+        };
+        if !ctx.registry.kinds().any(|k| k.tool && matches(&k.name)) {
+            let tools: Vec<&str> = ctx.registry.kinds().filter(|k| k.tool).map(|k| k.name.as_str()).collect();
+            let help = suggest::help(rule, tools.iter().copied()).unwrap_or_else(|| {
+                "rules are globs over installed plugin tools, `<plugin>.<tool>` (`pyra plugin list`)".into()
+            });
+            ctx.push(
+                Diagnostic::error(
+                    "unknown-tool",
+                    format!("node `{id}`: `tool_policy` rule `{rule}` matches no plugin tool"),
+                )
+                .at_opt(ctx.key_span(&format!("{node_ptr}/with/tool_policy/{}", ptr(rule))))
+                .with_label("matches no tool")
+                .with_help(help),
+            );
+        }
+    }
     let Some(list) = with.get("tools").and_then(Value::as_array) else { return };
     for (i, entry) in list.iter().enumerate() {
         let Some(name) = entry.as_str() else { continue };
