@@ -79,6 +79,8 @@ pub enum PluginCommand {
     },
     /// Start the plugin and report: manifest, command, protocol, tools, problems and fixes.
     Doctor { name: String },
+    /// Print the JSON Schema of plugin.yaml (`schemas/plugin.schema.json`).
+    Schema,
     /// Remove a plugin (its folder; vault keys are listed for `pyra vault rm`).
     Rm {
         name: String,
@@ -101,6 +103,10 @@ pub fn run(home: &Home, command: PluginCommand) -> Result<u8, Failure> {
         PluginCommand::Logs { name, lines } => logs(home, &name, lines),
         PluginCommand::Doctor { name } => install::doctor(home, &name),
         PluginCommand::Rm { name, yes } => rm(home, &name, yes),
+        PluginCommand::Schema => {
+            output::out(&lang::schema::to_pretty(&mcp::manifest::schema()));
+            Ok(exit::OK)
+        }
     }
 }
 

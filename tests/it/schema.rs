@@ -1,4 +1,4 @@
-//! The checked-in `schemas/skill.schema.json` must equal what the Rust types generate.
+//! The checked-in `schemas/skill.schema.json` and `schemas/plugin.schema.json` must equal what the Rust types generate.
 //! Run with `PYRA_BLESS=1` to rewrite it after changing the model or a node kind.
 
 use crate::harness::{Pyra, repo_root};
@@ -16,6 +16,22 @@ fn checked_in_schema_is_fresh() {
     assert!(
         on_disk == generated.stdout,
         "schemas/skill.schema.json is stale: run `PYRA_BLESS=1 cargo test --workspace` and commit the result"
+    );
+}
+
+#[test]
+fn checked_in_plugin_schema_is_fresh() {
+    let generated = Pyra::new().run(["plugin", "schema"]);
+    generated.success();
+    let path = repo_root().join("schemas/plugin.schema.json");
+    if std::env::var_os("PYRA_BLESS").is_some() {
+        std::fs::write(&path, &generated.stdout).expect("write schema");
+        return;
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == generated.stdout,
+        "schemas/plugin.schema.json is stale: run `PYRA_BLESS=1 cargo test --workspace` and commit the result"
     );
 }
 

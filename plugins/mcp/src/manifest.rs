@@ -321,7 +321,7 @@ impl Manifest {
     /// Writes the manifest as YAML with a schema comment, for `pyra plugin add|import`.
     pub fn to_yaml(&self) -> String {
         let body = serde_saphyr::to_string(self).unwrap_or_default();
-        format!("# yaml-language-server: $schema=https://pyra.dev/schemas/plugin.schema.json\n{body}")
+        format!("# yaml-language-server: $schema=../../schemas/plugin.schema.json\n{body}")
     }
 }
 
