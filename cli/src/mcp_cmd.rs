@@ -95,7 +95,7 @@ fn serve(home: &Home, args: ServeArgs) -> Result<u8, Failure> {
         .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))?;
     let cancel = session.runtime.cancel.clone();
     let result = rt.block_on(async {
-        tokio::select! {
+        let result = tokio::select! {
             result = serve::stdio::serve(server.clone()) => result,
             () = signalled() => {
                 // Runs in flight stop and record it (`pyra runs retry` resumes one).
@@ -103,7 +103,10 @@ fn serve(home: &Home, args: ServeArgs) -> Result<u8, Failure> {
                 let _ = tokio::time::timeout(Duration::from_secs(10), server.idle()).await;
                 Ok(())
             }
-        }
+        };
+        // The plugin servers the calls started stop with this server.
+        crate::plugin_host::shutdown().await;
+        result
     });
     result.map(|()| exit::OK).map_err(Failure::failed)
 }

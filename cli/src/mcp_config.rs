@@ -1,8 +1,9 @@
 //! `pyra mcp config --client NAME`: the snippet that adds Pyra to an MCP client's
 //! configuration, on stdout (where to paste it on stderr). The stdio form launches this
-//! very binary (`std::env::current_exe`) with `mcp serve`, `PYRA_HOME` set when the home
-//! is not the default one; `--http` gives the daemon's streamable HTTP endpoint instead,
-//! with its bearer token (`$PYRA_HOME/run/mcp.token`), for the clients that take one.
+//! very binary (`std::env::current_exe`) with `mcp serve`, `PYRA_HOME` set when it is set
+//! here or the home is not the default one; `--http` gives the daemon's streamable HTTP
+//! endpoint instead, with its bearer token (`$PYRA_HOME/run/mcp.token`), for the clients
+//! that take one.
 
 use std::path::PathBuf;
 
@@ -66,7 +67,7 @@ pub fn print(home: &Home, args: ConfigArgs) -> Result<u8, Failure> {
         .and_then(std::fs::canonicalize)
         .map_err(|e| Failure::failed(format!("cannot find this program's path: {e}")))?;
     let mut env = Map::new();
-    if !is_default_home(home) {
+    if std::env::var_os("PYRA_HOME").is_some() || !is_default_home(home) {
         let root = std::path::absolute(&home.root).unwrap_or_else(|_| home.root.clone());
         env.insert("PYRA_HOME".into(), Value::String(root.display().to_string()));
     }
