@@ -39,7 +39,34 @@ pub async fn shutdown() {
 /// The daemon's handle on this process's plugin servers.
 pub struct Control(pub Arc<Host>);
 
+/// Every plugin's manifest and lock file: path, size and modification time.
+fn fingerprint_of(host: &Host) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for name in host.names() {
+        for file in ["plugin.yaml", "lock.json"] {
+            let path = host.dir(&name).join(file);
+            path.hash(&mut h);
+            if let Ok(meta) = std::fs::metadata(&path) {
+                meta.len().hash(&mut h);
+                meta.modified().ok().hash(&mut h);
+            }
+        }
+    }
+    h.finish()
+}
+
 impl daemon::plugins::PluginControl for Control {
+    fn fingerprint(&self) -> u64 {
+        fingerprint_of(&self.0)
+    }
+
+    fn kinds(&self) -> runtime::Kinds {
+        let mut kinds = plugins::builtin_registry();
+        let _ = mcp::registry::register(&mut kinds, &self.0);
+        kinds
+    }
+
     fn status(&self) -> serde_json::Value {
         let list: Vec<serde_json::Value> = self
             .0

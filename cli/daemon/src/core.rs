@@ -217,6 +217,9 @@ pub struct Daemon {
     pub started_at: DateTime<Utc>,
     pub supervisor: Supervisor,
     pub stop: CancellationToken,
+    /// The node kinds runs use: the setup's, replaced when a reload finds the plugins
+    /// changed.
+    registry: Mutex<Arc<runtime::Kinds>>,
 }
 
 fn now_ms() -> i64 {
@@ -227,7 +230,9 @@ impl Daemon {
     pub fn new(setup: Setup, supervisor: Supervisor) -> Arc<Daemon> {
         let runs = Semaphore::new(setup.max_runs.max(1));
         let started_at = setup.clock.now();
+        let registry = Mutex::new(setup.runtime.registry.clone());
         Arc::new(Daemon {
+            registry,
             setup,
             state: Mutex::new(State::default()),
             wake: Notify::new(),
@@ -248,13 +253,31 @@ impl Daemon {
         &self.setup.log
     }
 
+    /// The runtime runs start with: the setup's, with the node kinds of the last reload.
+    pub fn runtime(&self) -> Runtime {
+        let mut runtime = self.setup.runtime.clone();
+        runtime.registry = self.registry.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        runtime
+    }
+
+    /// What decides a reload: the skill folders and the plugins' files.
+    fn fingerprint(&self) -> u64 {
+        let plugins = self.setup.plugins.as_ref().map_or(0, |p| p.fingerprint());
+        self.setup.catalog.fingerprint() ^ plugins.rotate_left(1)
+    }
+
     /// Reads every skill again and arms what changed. `at_start`: triggers seen for the
     /// first time in this process catch up from the database; later, a trigger new to
     /// this process (an edited schedule) starts from now.
     pub fn reload(&self, at_start: bool) -> Value {
         let entries = self.setup.catalog.skills();
-        let fingerprint = self.setup.catalog.fingerprint();
-        let kinds = self.setup.runtime.registry.clone();
+        let fingerprint = self.fingerprint();
+        if let Some(plugins) = &self.setup.plugins
+            && !at_start
+        {
+            *self.registry.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(plugins.kinds());
+        }
+        let kinds = self.registry.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let now = self.setup.clock.now();
         let mut st = self.state();
         st.fingerprint = fingerprint;
@@ -389,7 +412,7 @@ impl Daemon {
 
     /// Rearms when the catalog's fingerprint changed; true when it did.
     pub fn reload_if_changed(&self) -> bool {
-        let now = self.setup.catalog.fingerprint();
+        let now = self.fingerprint();
         if now == self.state().fingerprint {
             return false;
         }
@@ -596,7 +619,7 @@ impl Daemon {
                 let late = daemon.setup.clock.now().timestamp_millis() - slot;
                 daemon.log().info(&format!("run {id} of {skill_name} starts {late} ms after its slot"));
             }
-            let result = daemon.setup.runtime.start_as(program, &text, inputs, origin).await;
+            let result = daemon.runtime().start_as(program, &text, inputs, origin).await;
             drop(permit);
             daemon.finished(&id, &skill_name, flight_key, result.map_err(|e| e.to_string()));
         });

@@ -66,7 +66,7 @@ pub fn task(listen: SocketAddr, skills: Vec<String>) -> ExtraTask {
                 let daemon = daemon.clone();
                 move || daemon.setup.catalog.skills().into_iter().filter_map(|e| e.text.ok()).collect()
             };
-            let host = RuntimeHost::new(daemon.setup.runtime.clone(), catalog, Exposure::new(&skills, &[]));
+            let host = RuntimeHost::new(daemon.runtime(), catalog, Exposure::new(&skills, &[]));
             let server = PyraServer::new(Arc::new(host));
             serve::http::serve(listener, server.clone(), token, stop).await;
             let _ = std::fs::remove_file(&addr_file);

@@ -7,6 +7,11 @@ use runtime::BoxFuture;
 use serde_json::Value;
 
 pub trait PluginControl: Send + Sync {
+    /// A cheap fingerprint of the plugins' manifests and lock files: when it changes, the
+    /// daemon reloads (a newly approved tool becomes usable without a restart).
+    fn fingerprint(&self) -> u64;
+    /// The node kinds (built-in and every plugin's tools) as the files say now.
+    fn kinds(&self) -> runtime::Kinds;
     /// The running servers, for `pyra daemon status`.
     fn status(&self) -> Value;
     /// Stops a plugin's server and clears `broken`; whether it was running.

@@ -233,13 +233,22 @@ impl Host {
             }
         };
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        for change in lock.update_tools(&tools, &now) {
+        let before = lock.clone();
+        let changes = lock.update_tools(&tools, &now);
+        for change in &changes {
             tracing::warn!(plugin = %m.name, "{change}");
         }
         lock.protocol = Some(conn.protocol.clone()).filter(|p| !p.is_empty());
         lock.server = Some(conn.server.clone()).filter(|s| !s.is_empty());
         lock.cold_start_ms = Some(conn.cold_start.as_millis() as u64);
-        lock.write(&dir)?;
+        // Rewritten only when something that matters changed (a daemon watching the
+        // plugins' files reloads on every write), or when the cold start was never measured.
+        let same = |l: &Lock| {
+            (l.launch.hash.clone(), l.protocol.clone(), l.server.clone(), l.tools.clone(), l.removed.clone())
+        };
+        if !changes.is_empty() || same(&before) != same(&lock) || before.cold_start_ms.is_none() {
+            lock.write(&dir)?;
+        }
         tracing::info!(plugin = %m.name, protocol = %conn.protocol, cold_ms = conn.cold_start.as_millis() as u64, "server started");
         Ok(conn)
     }

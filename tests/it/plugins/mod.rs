@@ -4,6 +4,7 @@
 //! and streamable HTTP, in both protocol generations.
 
 mod agent;
+mod daemon;
 mod fixture;
 mod lifecycle;
 mod peers;

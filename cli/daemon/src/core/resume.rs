@@ -38,7 +38,7 @@ impl Daemon {
         let id = run_id.to_string();
         let handle = tokio::spawn(async move {
             let permit = daemon.runs.acquire().await;
-            let result = daemon.setup.runtime.resume(&id, None).await;
+            let result = daemon.runtime().resume(&id, None).await;
             drop(permit);
             let key = daemon.state().flights.get(&id).and_then(|f| f.key.clone());
             daemon.finished(&id, &record.skill, key, result.map_err(|e| e.to_string()));
