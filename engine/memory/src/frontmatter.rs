@@ -23,6 +23,9 @@ pub struct FrontMatter {
     pub injection: Vec<String>,
     /// Every other top-level field and comment, as the YAML lines they were written in.
     pub extra: String,
+    /// `embed: false`: the note is never sent to a remote embedding provider. Read from
+    /// the YAML but kept in [`FrontMatter::extra`], so it is written back as the user wrote it.
+    pub embed: Option<bool>,
 }
 
 impl FrontMatter {
@@ -79,6 +82,28 @@ struct Raw {
     created: Option<String>,
     updated: Option<String>,
     injection: Option<Keywords>,
+    embed: Option<Flag>,
+}
+
+/// A yes/no a person may write as `false`, `"no"` or `off` (strict booleans keep `no` a string).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Flag {
+    Bool(bool),
+    Text(String),
+}
+
+impl Flag {
+    fn value(&self) -> Option<bool> {
+        match self {
+            Flag::Bool(b) => Some(*b),
+            Flag::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+                "false" | "no" | "off" => Some(false),
+                "true" | "yes" | "on" => Some(true),
+                _ => None,
+            },
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -142,6 +167,7 @@ pub fn parse(text: &str) -> Parsed<'_> {
                 updated: clean(raw.updated),
                 injection,
                 extra: extra_lines(yaml),
+                embed: raw.embed.as_ref().and_then(Flag::value),
             };
             Parsed { meta, body, error: None }
         }
@@ -270,6 +296,17 @@ mod tests {
     }
 
     #[test]
+    fn embed_false_is_read_and_kept_as_written() {
+        for (line, want) in [("embed: false", Some(false)), ("embed: no", Some(false)), ("embed: true", Some(true))] {
+            let text = format!("---\n{line}\n---\nbody");
+            let p = parse(&text);
+            assert_eq!((p.meta.embed, p.error.as_deref()), (want, None), "{line}");
+            assert_eq!(p.meta.extra, format!("{line}\n"));
+        }
+        assert_eq!(parse("---\nembed: maybe\n---\nbody").meta.embed, None);
+    }
+
+    #[test]
     fn bad_yaml_is_reported_not_fatal() {
         let p = parse("---\nsummary: [unclosed\n---\nbody");
         assert!(p.error.is_some());
@@ -286,6 +323,7 @@ mod tests {
             updated: Some("2026-01-02T00:00:00Z".into()),
             injection: vec!["instruction_override".into()],
             extra: "# mine\nsource: https://example.org/a\ntags:\n  - home\n".into(),
+            embed: None,
         };
         let text = render(&meta, "body\n");
         let p = parse(&text);

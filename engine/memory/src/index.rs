@@ -54,6 +54,37 @@ pub const STEPS: &[db::Step] = &[
               DELETE FROM notes_fts;
               ALTER TABLE notes ADD COLUMN injection TEXT NOT NULL DEFAULT '[]';",
     },
+    db::Step {
+        // Chunks for the vector arm, the embedding cache and the vectors' identity
+        // (`vectors.rs`); every note is chunked, so the index is emptied and refilled.
+        summary: "chunks, embed_cache, embed_meta, notes.embed (emptied: refilled from the files)",
+        sql: "DELETE FROM notes;
+              DELETE FROM notes_fts;
+              ALTER TABLE notes ADD COLUMN embed INTEGER NOT NULL DEFAULT 1;
+              CREATE TABLE chunks(
+                  id INTEGER PRIMARY KEY,
+                  note_id INTEGER NOT NULL,
+                  start_line INTEGER NOT NULL,
+                  end_line INTEGER NOT NULL,
+                  hash BLOB NOT NULL,
+                  text TEXT NOT NULL
+              );
+              CREATE INDEX chunks_note ON chunks(note_id);
+              CREATE INDEX chunks_hash ON chunks(hash);
+              CREATE TABLE embed_cache(
+                  model TEXT NOT NULL,
+                  hash BLOB NOT NULL,
+                  vec BLOB NOT NULL,
+                  PRIMARY KEY (model, hash)
+              );
+              CREATE TABLE embed_meta(
+                  id INTEGER PRIMARY KEY CHECK (id = 1),
+                  model TEXT NOT NULL,
+                  generation INTEGER NOT NULL,
+                  dirty INTEGER NOT NULL
+              );
+              INSERT INTO embed_meta VALUES (1, '', 0, 1);",
+    },
 ];
 
 /// bm25 weights for title, summary, keywords and body.
@@ -82,6 +113,9 @@ pub struct Entry {
     /// Unix seconds of the last change: `updated` when it parses, else the file's mtime.
     pub changed: i64,
     pub body: String,
+    /// The note's `embed:` front matter flag (absent: true).
+    pub embed: bool,
+    pub chunks: Vec<super::chunk::Chunk>,
 }
 
 pub struct Index {
@@ -118,6 +152,11 @@ impl Index {
         db::migrate(&conn, &path.display().to_string(), STEPS, BUSY_TIMEOUT)
             .map_err(|e| MemoryError::Index(e.to_string()))?;
         Ok(Index { conn, path: path.to_path_buf(), helper: Mutex::new(None), split_from: PARALLEL_FROM })
+    }
+
+    /// The connection (for reads outside a transaction).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     /// Runs `f` in one immediate transaction (rolled back when `f` fails).
@@ -171,7 +210,7 @@ impl Index {
         category: Option<&str>,
         since: Option<i64>,
         limit: usize,
-    ) -> Result<Vec<Hit>, MemoryError> {
+    ) -> Result<Vec<(i64, Hit)>, MemoryError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let max_id: i64 = self.conn.query_row("SELECT coalesce(max(id), 0) FROM notes", [], |r| r.get(0))?;
         let mut ranked = if max_id < self.split_from {
@@ -209,6 +248,7 @@ impl Index {
         )?;
         let mut hits = Vec::with_capacity(ranked.len());
         for (id, rank) in ranked {
+            let bm25_rank = Some(hits.len() + 1);
             let hit = stmt
                 .query_row(params![expr, id, MARK_START, MARK_END], |r| {
                     Ok(Hit {
@@ -218,10 +258,15 @@ impl Index {
                         snippet: r.get(3)?,
                         score: -rank,
                         injection: json_list(&r.get::<_, String>(4)?),
+                        matched: super::Matched::Bm25,
+                        bm25_rank,
+                        vector_rank: None,
+                        similarity: None,
+                        lines: None,
                     })
                 })
                 .optional()?;
-            hits.extend(hit);
+            hits.extend(hit.map(|h| (id, h)));
         }
         Ok(hits)
     }
@@ -273,10 +318,10 @@ pub fn upsert(conn: &Connection, e: &Entry) -> Result<(), MemoryError> {
         Some(id) => {
             conn.execute(
                 "UPDATE notes SET category=?2, path=?3, mtime=?4, size=?5, title=?6, summary=?7, keywords=?8,
-                     created=?9, updated=?10, changed=?11, injection=?12 WHERE id=?1",
+                     created=?9, updated=?10, changed=?11, injection=?12, embed=?13 WHERE id=?1",
                 params![
                     id, e.category, e.path, e.mtime, e.size, e.title, e.summary, keywords, e.created, e.updated,
-                    e.changed, injection
+                    e.changed, injection, e.embed
                 ],
             )?;
             conn.execute("DELETE FROM notes_fts WHERE rowid = ?1", [id])?;
@@ -285,11 +330,11 @@ pub fn upsert(conn: &Connection, e: &Entry) -> Result<(), MemoryError> {
         None => {
             conn.execute(
                 "INSERT INTO notes(name, category, path, mtime, size, title, summary, keywords, created, updated,
-                     changed, injection)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     changed, injection, embed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     e.name, e.category, e.path, e.mtime, e.size, e.title, e.summary, keywords, e.created, e.updated,
-                    e.changed, injection
+                    e.changed, injection, e.embed
                 ],
             )?;
             conn.last_insert_rowid()
@@ -299,7 +344,7 @@ pub fn upsert(conn: &Connection, e: &Entry) -> Result<(), MemoryError> {
         "INSERT INTO notes_fts(rowid, title, summary, keywords, body) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, e.title, e.summary, e.keywords.join(" "), e.body],
     )?;
-    Ok(())
+    super::vectors::put_chunks(conn, id, &e.title, &e.chunks)
 }
 
 /// Drops the note `name`; returns whether it was indexed.
@@ -308,6 +353,7 @@ pub fn delete(conn: &Connection, name: &str) -> Result<bool, MemoryError> {
     if let Some(id) = id {
         conn.execute("DELETE FROM notes_fts WHERE rowid = ?1", [id])?;
         conn.execute("DELETE FROM notes WHERE id = ?1", [id])?;
+        super::vectors::drop_chunks(conn, id)?;
     }
     Ok(id.is_some())
 }
@@ -322,6 +368,6 @@ pub fn optimize(conn: &Connection) -> Result<(), MemoryError> {
 
 /// Empties both tables (before a full rebuild).
 pub fn clear(conn: &Connection) -> Result<(), MemoryError> {
-    conn.execute_batch("DELETE FROM notes_fts; DELETE FROM notes;")?;
-    Ok(())
+    conn.execute_batch("DELETE FROM notes_fts; DELETE FROM notes; DELETE FROM chunks;")?;
+    super::vectors::changed(conn)
 }

@@ -14,17 +14,25 @@
 //! every file and folder written is owner-only. The only `unsafe` of the workspace is in
 //! `rank.rs` (FTS5's C extension API), each block with its reason.
 
+mod chunk;
+pub mod embed;
 pub mod frontmatter;
+mod hybrid;
 mod index;
+#[cfg(feature = "local")]
+pub mod local;
 pub mod query;
 mod rank;
+mod scan;
 mod store;
+mod vectors;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
+pub use embed::{EmbedError, Embedder, Fusion, Identity, Purpose, Quantize, VectorSettings};
 use frontmatter::FrontMatter;
 use index::{Entry, Index};
 use query::{Join, Query};
@@ -89,10 +97,38 @@ pub struct Hit {
     pub title: String,
     /// An excerpt with the matched terms between [`MARK_START`] and [`MARK_END`].
     pub snippet: String,
-    /// bm25 relevance; higher is better.
+    /// bm25 relevance (negated: higher is better); with embeddings, the fused score.
     pub score: f64,
     /// Prompt-injection categories recorded with the note (front matter `injection`).
     pub injection: Vec<String>,
+    /// Which arm found the note.
+    pub matched: Matched,
+    /// The note's rank in the bm25 arm (from 1), when it found it.
+    pub bm25_rank: Option<usize>,
+    /// The note's rank in the vector arm (from 1), when it found it.
+    pub vector_rank: Option<usize>,
+    /// Cosine similarity of the note's best chunk to the query (vector arm).
+    pub similarity: Option<f32>,
+    /// Lines of the note's best chunk (vector arm).
+    pub lines: Option<(u32, u32)>,
+}
+
+/// Which arm of a search found a note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matched {
+    Bm25,
+    Vector,
+    Both,
+}
+
+impl Matched {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Matched::Bm25 => "bm25",
+            Matched::Vector => "vector",
+            Matched::Both => "both",
+        }
+    }
 }
 
 /// What the index knows about a note (see [`Memory::list`]).
@@ -133,6 +169,8 @@ pub struct ReconcileReport {
     pub removed: usize,
     /// Files not indexed (not UTF-8, an unusable name).
     pub skipped: usize,
+    /// Chunk texts sent to the embedder (those already in the cache are not).
+    pub embedded: usize,
     /// One line per skipped file, unreadable front matter or fixed permission (a line
     /// may carry a `help:` line after a newline).
     pub warnings: Vec<String>,
@@ -275,8 +313,16 @@ fn entry_for(note: &NoteName, text: &str, mtime: i64, size: i64) -> (Entry, Opti
         injection: meta.injection.clone(),
         changed,
         body: parsed.body.to_string(),
+        embed: meta.embed.unwrap_or(true),
+        chunks: vectors::chunks_of(parsed.body, body_first_line(text, parsed.body)),
     };
     (entry, warning)
+}
+
+/// The line number (from 1) at which `body`, a suffix of `text`, starts.
+fn body_first_line(text: &str, body: &str) -> u32 {
+    let before = &text[..text.len().saturating_sub(body.len())];
+    u32::try_from(before.matches('\n').count()).unwrap_or(u32::MAX - 1) + 1
 }
 
 /// Escapes text for one cell of a markdown table.
@@ -289,6 +335,10 @@ fn cell(s: &str) -> String {
 pub struct Memory {
     dir: PathBuf,
     index: Index,
+    /// The vector arm; `None`: bm25 alone, exactly as without embeddings.
+    vectors: Option<VectorSettings>,
+    /// The in-memory copy of the vectors, reloaded when the index's generation moves.
+    loaded: Mutex<Option<hybrid::Loaded>>,
     /// Warnings not yet reported (permissions fixed by `open` or a write); the next
     /// reconcile reports them, or [`Memory::take_warnings`] hands them over.
     notices: Mutex<Vec<String>>,
@@ -310,7 +360,39 @@ impl Memory {
         let dir = home.join("memory");
         let fixed = store::private_dir(&dir)?;
         let index = Index::open(&dir.join(".index.db"))?;
-        Ok(Memory { dir, index, notices: Mutex::new(fixed.into_iter().collect()) })
+        Ok(Memory {
+            dir,
+            index,
+            vectors: None,
+            loaded: Mutex::new(None),
+            notices: Mutex::new(fixed.into_iter().collect()),
+        })
+    }
+
+    /// Turns the vector arm on (or off with `None`): reconciles embed new chunks, searches
+    /// are hybrid.
+    pub fn with_vectors(mut self, settings: Option<VectorSettings>) -> Memory {
+        self.vectors = settings;
+        self
+    }
+
+    /// The vector arm's settings, when it is on.
+    pub fn vectors(&self) -> Option<&VectorSettings> {
+        self.vectors.as_ref()
+    }
+
+    /// Chunks in the index, and chunks with a vector of the configured model (for `pyra
+    /// memory status`-like reports and tests).
+    pub fn vector_counts(&self) -> Result<(usize, usize), MemoryError> {
+        let conn = self.index.conn();
+        let chunks: i64 = conn.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))?;
+        let key = self.vectors.as_ref().map(|v| v.embedder.identity().key()).unwrap_or_default();
+        let with: i64 = conn.query_row(
+            "SELECT count(*) FROM chunks c WHERE EXISTS (SELECT 1 FROM embed_cache e WHERE e.model = ?1 AND e.hash = c.hash)",
+            [key],
+            |r| r.get(0),
+        )?;
+        Ok((usize::try_from(chunks).unwrap_or(0), usize::try_from(with).unwrap_or(0)))
     }
 
     /// Warnings gathered since the last reconcile (permissions fixed on the way), for
@@ -498,8 +580,11 @@ impl Memory {
         self.index.list()
     }
 
-    /// Ranked full-text search. Every term must match; when that finds nothing and there
-    /// are several terms, any term may. An empty query returns no hits.
+    /// Ranked search. The bm25 arm: every term must match; when that finds nothing and there
+    /// are several terms, any term may. With the vector arm on, its ranking is fused with
+    /// bm25's (`hybrid.rs`); when it cannot run (a changed model, a failed query embedding)
+    /// the search is bm25 alone and the reason waits in [`Memory::take_warnings`]. An empty
+    /// query returns no hits.
     pub fn search(&self, query: &str, opts: &SearchOptions) -> Result<Vec<Hit>, MemoryError> {
         let parsed = Query::parse(query);
         let limit = opts.limit.min(MAX_LIMIT);
@@ -508,6 +593,22 @@ impl Memory {
         }
         let category = opts.category.as_deref().map(|c| c.trim_matches('/')).filter(|c| !c.is_empty());
         let since = opts.since.map(|t| t.timestamp());
+        let Some(settings) = &self.vectors else {
+            return Ok(self.bm25(&parsed, category, since, limit)?.into_iter().map(|(_, h)| h).collect());
+        };
+        let bm25 = self.bm25(&parsed, category, since, limit * hybrid::CANDIDATES)?;
+        self.hybrid(settings, query, bm25, category, since, limit)
+    }
+
+    /// The bm25 arm: every term must match; when that finds nothing and there are several
+    /// terms, any term may.
+    fn bm25(
+        &self,
+        parsed: &Query,
+        category: Option<&str>,
+        since: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, Hit)>, MemoryError> {
         let Some(all) = parsed.to_fts(Join::All) else { return Ok(Vec::new()) };
         let hits = self.index.search(&all, category, since, limit)?;
         if !hits.is_empty() || parsed.terms.len() < 2 {
@@ -539,12 +640,13 @@ impl Memory {
             warnings.append(&mut plan.fixed);
             if plan.changes.is_empty() && plan.gone.is_empty() {
                 let mut report = plan.report;
+                self.embed(false, &mut report)?;
                 warnings.append(&mut report.warnings);
                 report.warnings = warnings;
                 return Ok(report);
             }
         }
-        let _lock = store::lock(&self.dir)?;
+        let lock = store::lock(&self.dir)?;
         let Plan { mut report, mut fixed, changes, gone } = self.plan(full)?;
         warnings.append(&mut fixed);
         if full || !changes.is_empty() || !gone.is_empty() {
@@ -567,9 +669,36 @@ impl Memory {
             })?;
             self.write_toc()?;
         }
+        drop(lock);
+        self.embed(full, &mut report)?;
         warnings.append(&mut report.warnings);
         report.warnings = warnings;
         Ok(report)
+    }
+
+    /// Embeds the chunks waiting for vectors, when the vector arm is on and the index's
+    /// vectors belong to its model (`full`, a reindex, takes the configured model on).
+    /// An embedder that fails leaves the rest for the next reconcile, with a warning: the
+    /// notes stay searchable by bm25.
+    fn embed(&self, full: bool, report: &mut ReconcileReport) -> Result<(), MemoryError> {
+        let Some(settings) = &self.vectors else { return Ok(()) };
+        let identity = settings.embedder.identity();
+        let (stored, _, dirty) = vectors::meta(self.index.conn())?;
+        if !full && !dirty && stored == identity.key() {
+            return Ok(());
+        }
+        if !self.index.transaction(|conn| vectors::check_identity(conn, identity, full))? {
+            report.warnings.push(vectors::paused_warning(&stored, identity));
+            return Ok(());
+        }
+        match vectors::embed_pending(&self.index, settings) {
+            Ok(done) => report.embedded += done.texts,
+            Err(vectors::EmbedFailure::Index(e)) => return Err(e),
+            Err(vectors::EmbedFailure::Embedder(e)) => report.warnings.push(format!(
+                "notes could not be embedded ({e}); search uses bm25 for them until the next reconcile succeeds"
+            )),
+        }
+        Ok(())
     }
 
     /// Compares the files with the index (all of them when `full`) and reads the ones
@@ -660,5 +789,7 @@ impl Memory {
     }
 }
 
+#[cfg(test)]
+mod hybrid_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,208 @@
+//! Hybrid search: the bm25 arm (FTS5) and the vector arm (a scan of the chunk vectors),
+//! each filtered before ranking, fused by reciprocal rank (or weighted, normalised per
+//! query), each hit saying which arm found it and at which rank.
+//!
+//! Fusion never adds raw bm25 to a similarity: FTS5's bm25 is negative, and a fusion that
+//! took it as a positive score silently turned OpenClaw's hybrid search into vector-only
+//! search (their issue #5767). RRF needs no scores at all; the weighted fusion negates and
+//! min-max normalises bm25 over each query's candidates.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::OptionalExtension;
+
+use super::embed::{Fusion, Purpose, VectorSettings};
+use super::scan::VectorSet;
+use super::{Hit, Matched, Memory, MemoryError, vectors};
+
+/// Each arm ranks this many times the hits asked for before fusion.
+pub(crate) const CANDIDATES: usize = 4;
+/// Characters of a chunk shown as a vector-only hit's snippet.
+const SNIPPET_CHARS: usize = 200;
+
+/// The in-memory vectors of one model at one generation of the index.
+pub(crate) struct Loaded {
+    key: String,
+    generation: i64,
+    pub(crate) set: VectorSet,
+}
+
+/// A note found by the vector arm: its best chunk.
+struct VectorHit {
+    note: i64,
+    chunk: i64,
+    similarity: f32,
+    lines: (u32, u32),
+}
+
+impl Memory {
+    /// The vector arm's ranking of notes for `query`, best first (at most `limit`), or `None`
+    /// when the arm is off (no embedder, no vectors yet, a changed model, a failed query
+    /// embedding: the reason is kept as a warning for [`Memory::take_warnings`]).
+    fn vector_arm(
+        &self,
+        settings: &VectorSettings,
+        query: &str,
+        category: Option<&str>,
+        since: Option<i64>,
+        limit: usize,
+    ) -> Result<Option<Vec<VectorHit>>, MemoryError> {
+        let conn = self.index.conn();
+        let identity = settings.embedder.identity();
+        let (stored, generation, _) = vectors::meta(conn)?;
+        if stored.is_empty() {
+            return Ok(None);
+        }
+        if stored != identity.key() {
+            self.notice(Some(vectors::paused_warning(&stored, identity)));
+            return Ok(None);
+        }
+        let mut loaded = self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if loaded.as_ref().is_none_or(|l| l.generation != generation || l.key != stored) {
+            let (refs, data) = vectors::load(conn, &stored, identity.dims)?;
+            let set = VectorSet::new(identity.dims, refs, data, settings.quantize);
+            *loaded = Some(Loaded { key: stored, generation, set });
+        }
+        let set = &loaded.as_ref().expect("loaded above").set;
+        if set.is_empty() {
+            return Ok(None);
+        }
+        let vector = match settings.embedder.embed(&[query], Purpose::Query) {
+            Ok(mut v) if v.len() == 1 && v[0].len() == identity.dims => v.remove(0),
+            Ok(_) => {
+                self.notice(Some(
+                    "the embedder's answer for the query has the wrong size; searched with bm25 alone".into(),
+                ));
+                return Ok(None);
+            }
+            Err(e) => {
+                self.notice(Some(format!("the query could not be embedded ({e}); searched with bm25 alone")));
+                return Ok(None);
+            }
+        };
+        let allowed: Option<HashSet<i64>> = if category.is_some() || since.is_some() {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM notes WHERE (?1 IS NULL OR category = ?1 OR substr(category, 1, length(?1) + 1) = ?1 || '/')
+                   AND (?2 IS NULL OR changed >= ?2)",
+            )?;
+            let ids = stmt.query_map(rusqlite::params![category, since], |r| r.get(0))?;
+            Some(ids.collect::<Result<_, _>>()?)
+        } else {
+            None
+        };
+        // Several chunks of a note may be near the top: take more chunks than notes wanted.
+        let top = set.top(&vector, limit * 3, |i| allowed.as_ref().is_none_or(|a| a.contains(&set.refs[i].note)));
+        let mut seen = HashSet::new();
+        let mut hits = Vec::new();
+        for (i, similarity) in top {
+            let r = set.refs[i];
+            if seen.insert(r.note) {
+                hits.push(VectorHit { note: r.note, chunk: r.chunk, similarity, lines: (r.start_line, r.end_line) });
+            }
+            if hits.len() == limit {
+                break;
+            }
+        }
+        Ok(Some(hits))
+    }
+
+    /// (chunks, bytes) of the in-memory vectors loaded by the last hybrid search.
+    pub fn loaded_vectors(&self) -> Option<(usize, usize)> {
+        let loaded = self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        loaded.as_ref().map(|l| (l.set.len(), l.set.bytes()))
+    }
+
+    /// Fuses the bm25 ranking (`(note id, hit)` best first) with the vector arm's.
+    pub(crate) fn hybrid(
+        &self,
+        settings: &VectorSettings,
+        query: &str,
+        bm25: Vec<(i64, Hit)>,
+        category: Option<&str>,
+        since: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Hit>, MemoryError> {
+        let Some(vector) = self.vector_arm(settings, query, category, since, limit * CANDIDATES)? else {
+            return Ok(bm25.into_iter().take(limit).map(|(_, h)| h).collect());
+        };
+        let vector: Vec<VectorHit> = vector
+            .into_iter()
+            .filter(|v| v.similarity > settings.min_similarity || bm25.iter().any(|(id, _)| *id == v.note))
+            .collect();
+        let by_vector: HashMap<i64, (usize, &VectorHit)> =
+            vector.iter().enumerate().map(|(i, v)| (v.note, (i + 1, v))).collect();
+        let by_bm25: HashMap<i64, usize> = bm25.iter().enumerate().map(|(i, (id, _))| (*id, i + 1)).collect();
+        let bm25_range =
+            bm25.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, h)| (lo.min(h.score), hi.max(h.score)));
+        let score = |id: i64, bm25_score: Option<f64>| -> f64 {
+            let b = by_bm25.get(&id).copied();
+            let v = by_vector.get(&id);
+            match settings.fusion {
+                Fusion::Rrf { k } => {
+                    b.map_or(0.0, |r| 1.0 / (k + r as f64)) + v.map_or(0.0, |(r, _)| 1.0 / (k + *r as f64))
+                }
+                Fusion::Weighted { vector_weight } => {
+                    // Hit::score is bm25 negated (higher is better); normalised over the candidates.
+                    let (lo, hi) = bm25_range;
+                    let b = bm25_score.map_or(0.0, |s| if hi > lo { (s - lo) / (hi - lo) } else { 1.0 });
+                    let c = v.map_or(0.0, |(_, h)| f64::from(h.similarity));
+                    vector_weight * c + (1.0 - vector_weight) * b
+                }
+            }
+        };
+        let mut fused: Vec<(f64, Hit)> = Vec::with_capacity(bm25.len() + vector.len());
+        for (id, mut hit) in bm25 {
+            hit.score = score(id, Some(hit.score));
+            if let Some((rank, v)) = by_vector.get(&id) {
+                hit.matched = Matched::Both;
+                hit.vector_rank = Some(*rank);
+                hit.similarity = Some(v.similarity);
+                hit.lines = Some(v.lines);
+            }
+            fused.push((hit.score, hit));
+        }
+        for (rank, v) in vector.iter().enumerate() {
+            if by_bm25.contains_key(&v.note) {
+                continue;
+            }
+            let Some(mut hit) = self.vector_only_hit(v)? else { continue };
+            hit.score = score(v.note, None);
+            hit.vector_rank = Some(rank + 1);
+            fused.push((hit.score, hit));
+        }
+        fused.sort_by(|a, b| {
+            b.0.total_cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)).then_with(|| a.1.lines.cmp(&b.1.lines))
+        });
+        Ok(fused.into_iter().take(limit).map(|(_, h)| h).collect())
+    }
+
+    fn vector_only_hit(&self, v: &VectorHit) -> Result<Option<Hit>, MemoryError> {
+        let conn = self.index.conn();
+        let row = conn
+            .prepare_cached("SELECT name, category, title, injection FROM notes WHERE id = ?1")?
+            .query_row([v.note], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })
+            .optional()?;
+        let Some((name, category, title, injection)) = row else { return Ok(None) };
+        let text = vectors::chunk_text(conn, v.chunk)?.unwrap_or_default();
+        let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let snippet = match flat.char_indices().nth(SNIPPET_CHARS) {
+            Some((i, _)) => format!("{}…", &flat[..i]),
+            None => flat,
+        };
+        Ok(Some(Hit {
+            name,
+            category,
+            title,
+            snippet,
+            score: 0.0,
+            injection: serde_json::from_str(&injection).unwrap_or_default(),
+            matched: Matched::Vector,
+            bm25_rank: None,
+            vector_rank: None,
+            similarity: Some(v.similarity),
+            lines: Some(v.lines),
+        }))
+    }
+}
