@@ -144,19 +144,23 @@ fn the_daemon_serves_mcp_on_loopback_with_a_token_and_refuses_the_rest() {
     assert_eq!(request(port, "/mcp", &good, INITIALIZE).0, 200);
     assert_eq!(pyra.run(["runs", "list", "--json"]).json().as_array().map_or(0, Vec::len), 0, "nothing ran");
 
+    // The Python SDK over HTTP: stateless 2026-07-28, then a session of the
+    // `initialize` era.
     if let Some(python) = super::peers_python() {
         let script = crate::harness::repo_root().join("tests/fixtures/mcp_serve/client.py");
-        let out = Output::from(
-            std::process::Command::new(python)
-                .arg(script)
-                .args([env!("CARGO_BIN_EXE_pyra"), "auto", &url, &token])
-                .env("PYRA_HOME", pyra.home_path())
-                .output()
-                .expect("python runs"),
-        );
-        assert_eq!(out.code, 0, "the client failed:\n{}", out.stderr);
-        let seen: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
-        super::check_client_saw(&pyra, &seen, "2026-07-28");
+        for (before, (mode, protocol)) in [("auto", "2026-07-28"), ("legacy", "2025-11-25")].into_iter().enumerate() {
+            let out = Output::from(
+                std::process::Command::new(&python)
+                    .arg(&script)
+                    .args([env!("CARGO_BIN_EXE_pyra"), mode, &url, &token])
+                    .env("PYRA_HOME", pyra.home_path())
+                    .output()
+                    .expect("python runs"),
+            );
+            assert_eq!(out.code, 0, "the client failed ({mode}):\n{}", out.stderr);
+            let seen: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+            super::check_client_saw(&pyra, &seen, protocol, before * 3);
+        }
     }
 }
 

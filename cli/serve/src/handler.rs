@@ -109,12 +109,15 @@ impl ServerHandler for PyraServer {
         let inputs = request.arguments.unwrap_or_default();
         let peer = context.peer.clone();
         let token = context.meta.get_progress_token();
+        // Progress must increase from one notification to the next.
+        let step = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let notify = Arc::new(move |message: String| {
             tracing::info!(%message, "mcp call note");
             if let Some(token) = token.clone() {
                 let peer = peer.clone();
+                let progress = f64::from(step.fetch_add(1, Ordering::SeqCst) + 1);
                 tokio::spawn(async move {
-                    let note = ProgressNotificationParam::new(token, 0.0).with_message(message);
+                    let note = ProgressNotificationParam::new(token, progress).with_message(message);
                     let _ = peer.notify_progress(note).await;
                 });
             }
