@@ -2,9 +2,10 @@
 //! [`Diagnostic`] (unknown keys with "did you mean", types, ranges, duplicate names, a
 //! default that names no entry, a webhook address that is not loopback, and anything that
 //! looks like a secret). All are collected before giving up, like the skill phases. The
-//! `telemetry:` section's are in `check/telemetry.rs`, the `mcp:` section's in `check/mcp.rs`.
+//! `telemetry:` section's are in `check/telemetry.rs`, the `mcp:` section's in `check/mcp.rs`, the `memory:` section's in `check/memory.rs`.
 
 mod mcp;
+mod memory;
 mod telemetry;
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use syntax::yaml::{Node, Value};
 use crate::model::{DaemonSettings, WebhookSettings};
 
 /// The keys of the file's top level.
-pub(crate) const ROOT_KEYS: &[&str] = &["default_model", "models", "chat", "daemon", "telemetry", "mcp"];
+pub(crate) const ROOT_KEYS: &[&str] = &["default_model", "models", "chat", "daemon", "telemetry", "mcp", "memory"];
 /// The keys of one entry under `models:`.
 pub(crate) const ENTRY_KEYS: &[&str] = &["name", "provider", "model", "base_url", "key", "options", "prices"];
 /// The keys under an entry's `options:`.
@@ -279,6 +280,7 @@ impl Findings {
                 }),
                 "telemetry" => self.telemetry(key, value),
                 "mcp" => self.mcp(key, value),
+                "memory" => self.memory(key, value),
                 _ => self.unknown_key(key, ROOT_KEYS, "config.yaml"),
             }
         }

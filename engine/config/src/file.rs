@@ -10,7 +10,7 @@ use syntax::yaml::{self, Node};
 
 use crate::check;
 use crate::error::{ConfigError, invalid, secret_spans};
-use crate::model::{ChatSettings, DaemonSettings, McpSettings, ModelEntry, TelemetrySettings, Typed};
+use crate::model::{ChatSettings, DaemonSettings, McpSettings, MemorySettings, ModelEntry, TelemetrySettings, Typed};
 
 /// The file's name under `$PYRA_HOME`.
 pub const FILE_NAME: &str = "config.yaml";
@@ -35,6 +35,8 @@ pub struct Config {
     pub telemetry: Option<TelemetrySettings>,
     /// The `mcp:` section (defaults when absent: no skill exposed, no HTTP endpoint).
     pub mcp: McpSettings,
+    /// The `memory:` section (defaults when absent: bm25 alone).
+    pub memory: MemorySettings,
     pub(crate) path: PathBuf,
     file: SourceFile,
     pub(crate) root: Node,
@@ -98,6 +100,7 @@ impl Config {
             daemon: typed.daemon.unwrap_or_default(),
             telemetry: typed.telemetry,
             mcp: typed.mcp.unwrap_or_default(),
+            memory: typed.memory.unwrap_or_default(),
             path: path.to_path_buf(),
             file,
             root,

@@ -39,6 +39,15 @@
 //!     skills: [weather, "notes-*"]   # names or globs; nothing is exposed unless listed
 //!     http:                     # the daemon serves them over streamable HTTP too
 //!       listen: 127.0.0.1:8788  # loopback only; port 0 picks one (run/mcp.addr)
+//! memory:                       # optional: how memory search ranks
+//!   embeddings:                 # absent or `provider: none`: bm25 alone, as before
+//!     provider: local           # none | local | openai | ollama | gemini
+//!     path: ~/.cache/pyra-embed-model   # local: a .safetensors file and its tokenizer JSON
+//!     # model: text-embedding-3-small   # the servers' model id; base_url, key (vault key
+//!     # name), dimensions, batch (64), timeout (60 s) as for models
+//!     fusion: rrf               # rrf (k: rrf_k, 60) or weighted (vector_weight, 0.7)
+//!     quantize: int8            # int8 or f32 vectors in memory
+//!     exclude_categories: [private]   # never sent to a remote provider (nor `embed: false` notes)
 //! ```
 //!
 //! The file is parsed like a skill ([`syntax::yaml`]: strict booleans, leading-zero numbers
@@ -75,7 +84,8 @@
 //! `edit.rs` (minimal text edits), `tests.rs` (the API on one example file, and this
 //! documentation's example), `daemon_tests.rs` (the `daemon:` section),
 //! `telemetry_tests.rs` (the `telemetry:` section, checked in `check/telemetry.rs`),
-//! `mcp_tests.rs` (the `mcp:` section, checked in `check/mcp.rs`).
+//! `mcp_tests.rs` (the `mcp:` section, checked in `check/mcp.rs`), `memory_tests.rs` (the
+//! `memory:` section, checked in `check/memory.rs`).
 
 mod check;
 #[cfg(test)]
@@ -86,6 +96,8 @@ mod file;
 mod keys;
 #[cfg(test)]
 mod mcp_tests;
+#[cfg(test)]
+mod memory_tests;
 mod model;
 mod resolve;
 mod set;
@@ -97,7 +109,7 @@ mod tests;
 pub use error::{ConfigError, Invalid};
 pub use file::{Config, FILE_NAME, HEADER};
 pub use model::{
-    ChatSettings, DaemonSettings, HeaderValue, McpHttpSettings, McpServeSettings, McpSettings, ModelEntry,
-    ModelOptions, Prices, TelemetrySettings, WebhookSettings,
+    ChatSettings, DaemonSettings, EmbeddingSettings, HeaderValue, McpHttpSettings, McpServeSettings, McpSettings,
+    MemorySettings, ModelEntry, ModelOptions, Prices, TelemetrySettings, WebhookSettings,
 };
 pub use resolve::{ResolveError, ResolvedModel};

@@ -1,5 +1,5 @@
 //! The typed model of `config.yaml`: model entries with their request options and prices,
-//! the `chat:`, `daemon:`, `telemetry:` and `mcp:` sections and their defaults. What [`crate::check`] accepts
+//! the `chat:`, `daemon:`, `telemetry:`, `mcp:` and `memory:` sections and their defaults. What [`crate::check`] accepts
 //! deserialises into these types; [`Config::set_entry`](crate::Config::set_entry)
 //! serialises an entry back.
 
@@ -340,4 +340,95 @@ pub(crate) struct Typed {
     pub telemetry: Option<TelemetrySettings>,
     #[serde(default)]
     pub mcp: Option<McpSettings>,
+    #[serde(default)]
+    pub memory: Option<MemorySettings>,
+}
+
+/// The `memory:` section: how memory search ranks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemorySettings {
+    /// The vector arm of memory search; absent (or `provider: none`): bm25 alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<EmbeddingSettings>,
+}
+
+impl MemorySettings {
+    /// The embeddings settings when a provider other than `none` is configured.
+    pub fn embedder(&self) -> Option<&EmbeddingSettings> {
+        self.embeddings.as_ref().filter(|e| e.provider != "none")
+    }
+}
+
+/// `memory.embeddings:`: who turns notes and queries into vectors, and how the vector
+/// ranking is fused with bm25's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingSettings {
+    /// One of [`EmbeddingSettings::PROVIDERS`].
+    pub provider: String,
+    /// The provider's model id (required for the servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The local model's folder (`local`): `~` is `$HOME`, a relative path is under `$PYRA_HOME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The vault key holding the API key (defaults: `OPENAI_API_KEY`, `GEMINI_API_KEY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Vector size to ask for (`dimensions`, `outputDimensionality`) or keep (local).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u32>,
+    /// Texts per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u32>,
+    /// Seconds a request may take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<f64>,
+    /// `rrf` (default) or `weighted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rrf_k: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector_weight: Option<f64>,
+    /// A note found only by its vector needs a similarity above this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_similarity: Option<f64>,
+    /// `int8` (default) or `f32`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantize: Option<String>,
+    /// Categories never sent to a remote provider.
+    #[serde(default, deserialize_with = "null_as_empty", skip_serializing_if = "Vec::is_empty")]
+    pub exclude_categories: Vec<String>,
+}
+
+impl EmbeddingSettings {
+    /// The providers `provider:` accepts.
+    pub const PROVIDERS: &'static [&'static str] = &["none", "local", "openai", "ollama", "gemini"];
+    pub const DEFAULT_BATCH: u32 = 64;
+    pub const DEFAULT_TIMEOUT: f64 = 60.0;
+    pub const DEFAULT_VECTOR_WEIGHT: f64 = 0.7;
+
+    pub fn batch(&self) -> usize {
+        self.batch.unwrap_or(Self::DEFAULT_BATCH) as usize
+    }
+
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.timeout.unwrap_or(Self::DEFAULT_TIMEOUT))
+    }
+
+    /// The local model's folder: `~` and `~/…` from `$HOME`, relative paths under `home`.
+    pub fn path_in(&self, home: &Path) -> Option<PathBuf> {
+        let path = self.path.as_deref()?;
+        let user_home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| !h.as_os_str().is_empty());
+        Some(match (path.strip_prefix('~'), user_home) {
+            (Some(rest), Some(user)) if rest.is_empty() || rest.starts_with('/') => {
+                user.join(rest.trim_start_matches('/'))
+            }
+            _ => home.join(path),
+        })
+    }
 }
