@@ -48,18 +48,16 @@ fn fatal(m: impl Into<String>) -> NodeError {
 
 async fn run(host: Arc<Host>, plugin: String, tool: String, ctx: NodeCtx, with: Value) -> Result<Outcome, NodeError> {
     let qualified = format!("{plugin}.{tool}");
-    let loaded = host.load(&plugin).map_err(|(file, diags)| {
-        let text: Vec<String> = diags.iter().map(|d| d.render(&file, false)).collect();
-        fatal(format!("plugin `{plugin}`: its manifest has errors:\n{}", text.join("\n")))
-    })?;
-    let m = &loaded.manifest;
+    let (m, lock) = host.current(&plugin).map_err(fatal)?;
     if !m.enabled {
         return Err(fatal(format!("plugin `{plugin}` is disabled (`pyra plugin enable {plugin}`)")));
     }
-    let lock = host.lock(&plugin).map_err(fatal)?;
     check_standing(&lock, &plugin, &tool)?;
     let definition = lock.definition(&tool).cloned().unwrap_or(Value::Null);
-    if let Some(schema) = definition.get("inputSchema")
+    // A node's `with:` was checked against the pinned schema by the runtime (its kind's
+    // schema); an agent's call comes from a model and is checked here.
+    if ctx.call.is_some()
+        && let Some(schema) = definition.get("inputSchema")
         && let Err(problems) = lang::schema::check(schema, &with)
     {
         return Err(fatal(format!(
@@ -119,10 +117,10 @@ async fn run(host: Arc<Host>, plugin: String, tool: String, ctx: NodeCtx, with: 
     let mut attempt = 0;
     let result = loop {
         attempt += 1;
-        let conn = host.connect(m, &secret).await.map_err(fatal)?;
+        let conn = host.connect(&m, &secret).await.map_err(fatal)?;
         // The start listed the tools again: a definition that changed since the check
         // above is caught before the call.
-        check_standing(&host.lock(&plugin).map_err(fatal)?, &plugin, &tool)?;
+        check_standing(&host.current(&plugin).map_err(fatal)?.1, &plugin, &tool)?;
         ctx.log(LogLevel::Info, format!("calling `{qualified}`"));
         match conn.call(&tool, with.clone(), &limits, &ctx.cancel).await {
             Ok(v) => break v,

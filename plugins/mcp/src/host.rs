@@ -33,10 +33,20 @@ struct Server {
     last_used: Mutex<Option<Instant>>,
 }
 
+/// A file's identity for the cache: a changed file has another size or time.
+type Stamp = Option<(u64, std::time::SystemTime)>;
+
+fn stamp(path: &Path) -> Stamp {
+    std::fs::metadata(path).ok().and_then(|m| Some((m.len(), m.modified().ok()?)))
+}
+
 /// One home's plugins.
 pub struct Host {
     home: PathBuf,
     servers: Mutex<HashMap<String, Arc<Server>>>,
+    /// Manifests and locks as last read, by plugin, with the stamps they were read at: a
+    /// call reads them without parsing again unless a file changed.
+    cache: Mutex<HashMap<String, (Stamp, Stamp, Arc<Manifest>, Arc<Lock>)>>,
 }
 
 /// What `pyra plugin list` and `daemon status` show of a running server.
@@ -51,7 +61,11 @@ pub struct Running {
 
 impl Host {
     pub fn new(home: &Path) -> Arc<Host> {
-        Arc::new(Host { home: home.to_path_buf(), servers: Mutex::new(HashMap::new()) })
+        Arc::new(Host {
+            home: home.to_path_buf(),
+            servers: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     pub fn plugins_dir(&self) -> PathBuf {
@@ -82,6 +96,31 @@ impl Host {
 
     pub fn lock(&self, name: &str) -> Result<Lock, String> {
         Lock::read(&self.dir(name))
+    }
+
+    /// The manifest and lock of a plugin, read again only when either file changed (what
+    /// every call reads). A broken manifest is an error with its diagnostics rendered.
+    pub fn current(&self, name: &str) -> Result<(Arc<Manifest>, Arc<Lock>), String> {
+        let dir = self.dir(name);
+        let (m_stamp, l_stamp) = (stamp(&dir.join("plugin.yaml")), stamp(&dir.join(crate::lock::FILE)));
+        if let Some((ms, ls, m, l)) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(name)
+            && *ms == m_stamp
+            && *ls == l_stamp
+            && m_stamp.is_some()
+        {
+            return Ok((m.clone(), l.clone()));
+        }
+        let loaded = self.load(name).map_err(|(file, diags)| {
+            let text: Vec<String> = diags.iter().map(|d| d.render(&file, false)).collect();
+            format!("plugin `{name}`: its manifest has errors:\n{}", text.join("\n"))
+        })?;
+        let manifest = Arc::new(loaded.manifest);
+        let lock = Arc::new(self.lock(name)?);
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), (m_stamp, l_stamp, manifest.clone(), lock.clone()));
+        Ok((manifest, lock))
     }
 
     /// How to start a plugin's server, and its launch spec (for the pin).
