@@ -1,6 +1,8 @@
 //! `pyra memory list|search|show|write|append|rm|reindex|stats`. Edits made outside Pyra
 //! (an editor, a sync tool) are picked up by a reconcile before each command. `write` on a
 //! terminal opens the whole note, front matter included, in `$VISUAL` or `$EDITOR`.
+//! With `memory.embeddings` in config.yaml, searches are hybrid (bm25 and vectors fused)
+//! and reconciles embed new text; `search --explain` says which arm found each hit.
 
 use std::io::{IsTerminal, Read};
 use std::path::Path;
@@ -41,9 +43,14 @@ pub enum MemoryCommand {
         /// (`2026-01-31T09:00:00Z`) or an age (`7d`, `12h`).
         #[arg(long, value_name = "DATE", value_parser = since)]
         since: Option<chrono::DateTime<chrono::Utc>>,
-        /// Print the hits as JSON (name, category, title, snippet, score, injection).
+        /// Print the hits as JSON (name, category, title, snippet, score, injection, and
+        /// which arm matched with its ranks).
         #[arg(long)]
         json: bool,
+        /// Say which arm found each hit (bm25, vector or both), its rank in each, the
+        /// similarity and the lines of the best chunk.
+        #[arg(long)]
+        explain: bool,
     },
     /// Print a note.
     Show { name: String },
@@ -76,10 +83,53 @@ fn warn(warnings: &[String]) {
     }
 }
 
+/// A vault key for the embedder: from a running daemon's agent, else the vault (asking
+/// for its passphrase only on a terminal); recorded in the security log either way.
+pub(crate) fn read_key(home: &Home, name: &str) -> Result<secrecy::SecretString, String> {
+    let read = || -> Result<secrecy::SecretString, String> {
+        if let Some(value) = crate::vault_cmd::from_agent(home, name).map_err(|f| f.message)? {
+            return Ok(value);
+        }
+        let vault = vault::Vault::new(&home.root);
+        let unlock =
+            crate::vault_cmd::unlock_with(&vault, None, std::io::stdin().is_terminal()).map_err(|f| f.message)?;
+        let open = vault.open(&unlock).map_err(|e| e.to_string())?;
+        let value =
+            open.get(name).cloned().ok_or_else(|| format!("no key `{name}` in the vault (`pyra vault set {name}`)"))?;
+        if vault::is_sealed(&value) {
+            return Err(format!("`{name}` is sealed with its own passphrase; store the embedding key unsealed"));
+        }
+        Ok(value)
+    };
+    let result = read();
+    let event = security::audit::Event {
+        action: "vault.get",
+        outcome: if result.is_ok() { "granted" } else { "denied" },
+        key: Some(name),
+        detail: Some(result.as_ref().err().map_or("memory embeddings", String::as_str)),
+        ..Default::default()
+    };
+    let _ = security::audit::SecurityLog::new(&home.root).record(&event);
+    result
+}
+
+/// The vector arm config.yaml describes; an embedder that cannot be built leaves memory
+/// search to bm25, with a warning saying why (an invalid config.yaml is an error).
+fn vectors(home: &Home) -> Result<Option<memory::VectorSettings>, Failure> {
+    let config = config::Config::load(&home.root).map_err(|e| Failure::failed(e.render(false)))?;
+    match embed::for_home(&config, &home.root, |name| read_key(home, name)) {
+        Ok(settings) => Ok(settings),
+        Err(e) => {
+            warn(&[format!("memory search uses bm25 alone: {e}")]);
+            Ok(None)
+        }
+    }
+}
+
 /// Opens the memory; with `reconcile`, brings the index up to date with the files first.
 fn open(home: &Home, reconcile: bool) -> Result<Memory, Failure> {
     home.ensure_dir(&home.root).map_err(|e| Failure::failed(e.to_string()))?;
-    let memory = Memory::open(&home.root).map_err(failure)?;
+    let memory = Memory::open(&home.root).map_err(failure)?.with_vectors(vectors(home)?);
     if reconcile {
         warn(&memory.reconcile().map_err(failure)?.warnings);
     }
@@ -176,6 +226,16 @@ fn flagged(injection: &[String]) -> String {
     if injection.is_empty() { String::new() } else { format!("  [injection: {}]", injection.join(", ")) }
 }
 
+/// `--explain`'s line for a hit: the arm, each rank, the best chunk's similarity and lines.
+fn explanation(h: &memory::Hit) -> String {
+    let rank = |r: Option<usize>| r.map_or_else(|| "-".to_string(), |r| format!("#{r}"));
+    let chunk = match (h.similarity, h.lines) {
+        (Some(s), Some((a, b))) => format!(", similarity {s:.3}, lines {a}-{b}"),
+        _ => String::new(),
+    };
+    format!("  matched: {} (bm25 {}, vector {}{chunk})\n", h.matched.as_str(), rank(h.bm25_rank), rank(h.vector_rank))
+}
+
 pub fn run(home: &Home, command: MemoryCommand) -> Result<u8, Failure> {
     // A reindex reads every file anyway (and reports what it finds itself).
     let memory = open(home, !matches!(command, MemoryCommand::Reindex))?;
@@ -204,15 +264,18 @@ pub fn run(home: &Home, command: MemoryCommand) -> Result<u8, Failure> {
                 output::out(&text);
             }
         }
-        MemoryCommand::Search { query, limit, category, since, json } => {
+        MemoryCommand::Search { query, limit, category, since, json, explain } => {
             let hits = memory.search(&query, &SearchOptions { limit, category, since }).map_err(failure)?;
+            warn(&memory.take_warnings());
             if json {
                 let list: Vec<_> = hits
                     .iter()
                     .map(|h| {
                         json!({
                             "name": h.name, "category": h.category, "title": h.title, "snippet": h.snippet,
-                            "score": h.score, "injection": h.injection,
+                            "score": h.score, "injection": h.injection, "matched": h.matched.as_str(),
+                            "bm25_rank": h.bm25_rank, "vector_rank": h.vector_rank, "similarity": h.similarity,
+                            "lines": h.lines.map(|(a, b)| [a, b]),
                         })
                     })
                     .collect();
@@ -224,7 +287,8 @@ pub fn run(home: &Home, command: MemoryCommand) -> Result<u8, Failure> {
                     .iter()
                     .map(|h| {
                         let flag = flagged(&h.injection);
-                        format!("{}  ({:.2}){flag}\n  {}\n", h.name, h.score, h.snippet.replace('\n', " "))
+                        let why = if explain { explanation(h) } else { String::new() };
+                        format!("{}  ({:.2}){flag}\n  {}\n{why}", h.name, h.score, h.snippet.replace('\n', " "))
                     })
                     .collect();
                 output::out(&text);
@@ -274,8 +338,12 @@ pub fn run(home: &Home, command: MemoryCommand) -> Result<u8, Failure> {
         MemoryCommand::Reindex => {
             let report = memory.reindex().map_err(failure)?;
             warn(&report.warnings);
+            let embedded = match memory.vectors() {
+                Some(v) => format!(", {} chunk(s) embedded by {}", report.embedded, v.embedder.identity()),
+                None => String::new(),
+            };
             output::err(&format!(
-                "reindexed: {} note(s) indexed, {} file(s) skipped\n",
+                "reindexed: {} note(s) indexed, {} file(s) skipped{embedded}\n",
                 report.added + report.updated,
                 report.skipped
             ));
@@ -287,8 +355,14 @@ pub fn run(home: &Home, command: MemoryCommand) -> Result<u8, Failure> {
             categories.sort_unstable();
             categories.dedup();
             let index = std::fs::metadata(memory.dir().join(".index.db")).map(|m| m.len()).unwrap_or(0);
+            let (chunks, with_vectors) = memory.vector_counts().map_err(failure)?;
+            let embeddings = match memory.vectors() {
+                Some(v) => format!("{} ({with_vectors} of {chunks} chunks embedded)", v.embedder.identity()),
+                None => format!("none: bm25 alone ({chunks} chunks)"),
+            };
             output::out(&format!(
-                "notes       {}\ncategories  {}\nflagged     {} (prompt-injection findings)\nindex       {} KiB\nfolder      {}\n",
+                "notes       {}\ncategories  {}\nflagged     {} (prompt-injection findings)\nindex       {} KiB\n\
+                 embeddings  {embeddings}\nfolder      {}\n",
                 notes.len(),
                 categories.len(),
                 notes.iter().filter(|n| !n.injection.is_empty()).count(),

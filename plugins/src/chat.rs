@@ -9,10 +9,15 @@ use std::path::Path;
 
 use memory::{Memory, SearchOptions};
 
+/// Reads a vault key (the memory embedder's API key), or says why it cannot.
+pub type ReadKey<'a> = &'a dyn Fn(&str) -> Result<secrecy::SecretString, String>;
+
 /// What a command is given.
 pub struct CommandCtx<'a> {
     /// The Pyra home (`$PYRA_HOME`).
     pub home: &'a Path,
+    /// The vault, for keys the command needs.
+    pub read_key: ReadKey<'a>,
 }
 
 /// What a command answers.
@@ -55,14 +60,19 @@ fn memory_search(ctx: &CommandCtx<'_>, query: &str) -> Result<CommandReply, Stri
     if query.is_empty() {
         return Err("usage: /memory QUERY".into());
     }
-    let memory = Memory::open(ctx.home).map_err(|e| e.to_string())?;
+    let (vectors, warning) = crate::exec::memory::vectors_for(ctx.home, ctx.read_key);
+    let memory = Memory::open(ctx.home).map_err(|e| e.to_string())?.with_vectors(vectors);
     // Notes edited outside Pyra count; a failed scan still leaves the index to search.
     let _ = memory.reconcile();
     let hits = memory.search(query, &SearchOptions::default()).map_err(|e| e.to_string())?;
-    if hits.is_empty() {
-        return Ok(CommandReply { text: "no notes match\n".into(), findings: Vec::new() });
-    }
     let mut reply = CommandReply::default();
+    for w in warning.into_iter().chain(memory.take_warnings()) {
+        reply.text.push_str(&format!("warning: {}\n", w.lines().next().unwrap_or_default()));
+    }
+    if hits.is_empty() {
+        reply.text.push_str("no notes match\n");
+        return Ok(reply);
+    }
     for h in &hits {
         reply.text.push_str(&format!("{}\n  {}\n", h.name, h.snippet.replace('\n', " ")));
         reply.findings.extend(h.injection.iter().cloned());
@@ -95,7 +105,8 @@ mod tests {
         assert_eq!(names.len(), commands.len());
 
         let home = tempfile::tempdir().unwrap();
-        let ctx = CommandCtx { home: home.path() };
+        let no_vault = |_: &str| -> Result<secrecy::SecretString, String> { Err("no vault".into()) };
+        let ctx = CommandCtx { home: home.path(), read_key: &no_vault };
         let run = |name: &str, args: &str| (commands.iter().find(|c| c.name == name).unwrap().run)(&ctx, args);
         assert_eq!(run("memory", "").unwrap_err(), "usage: /memory QUERY");
         assert_eq!(run("memory", "kettle").unwrap().text, "no notes match\n");

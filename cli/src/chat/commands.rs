@@ -103,7 +103,9 @@ impl Commands {
         match self.list.iter().find(|c| c.name == name) {
             Some(SlashCommand { run: Run::Repl(run), .. }) => run(chat, self, rest.trim()),
             Some(SlashCommand { run: Run::Plugin(run), .. }) => {
-                match run(&CommandCtx { home: &chat.home.root }, rest.trim()) {
+                let home = chat.home.clone();
+                let read_key = move |name: &str| crate::memory_cmd::read_key(&home, name);
+                match run(&CommandCtx { home: &chat.home.root, read_key: &read_key }, rest.trim()) {
                     Ok(reply) => {
                         output::out(&output::printable(&reply.text));
                         if !reply.findings.is_empty() {

@@ -54,7 +54,9 @@ impl Memory {
             return Ok(None);
         }
         if stored != identity.key() {
-            self.notice(Some(vectors::paused_warning(&stored, identity)));
+            if !self.paused_told.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                self.notice(Some(vectors::paused_warning(&stored, identity)));
+            }
             return Ok(None);
         }
         let mut loaded = self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

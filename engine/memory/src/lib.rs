@@ -36,6 +36,7 @@ pub use embed::{EmbedError, Embedder, Fusion, Identity, Purpose, Quantize, Vecto
 use frontmatter::FrontMatter;
 use index::{Entry, Index};
 use query::{Join, Query};
+pub use vectors::CHUNK_CHARS;
 
 /// Marks the start of a matched term in [`Hit::snippet`].
 pub const MARK_START: &str = "**";
@@ -339,6 +340,8 @@ pub struct Memory {
     vectors: Option<VectorSettings>,
     /// The in-memory copy of the vectors, reloaded when the index's generation moves.
     loaded: Mutex<Option<hybrid::Loaded>>,
+    /// The paused vector arm was reported (once per handle is enough).
+    paused_told: std::sync::atomic::AtomicBool,
     /// Warnings not yet reported (permissions fixed by `open` or a write); the next
     /// reconcile reports them, or [`Memory::take_warnings`] hands them over.
     notices: Mutex<Vec<String>>,
@@ -365,6 +368,7 @@ impl Memory {
             index,
             vectors: None,
             loaded: Mutex::new(None),
+            paused_told: std::sync::atomic::AtomicBool::new(false),
             notices: Mutex::new(fixed.into_iter().collect()),
         })
     }
@@ -688,7 +692,9 @@ impl Memory {
             return Ok(());
         }
         if !self.index.transaction(|conn| vectors::check_identity(conn, identity, full))? {
-            report.warnings.push(vectors::paused_warning(&stored, identity));
+            if !self.paused_told.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                report.warnings.push(vectors::paused_warning(&stored, identity));
+            }
             return Ok(());
         }
         match vectors::embed_pending(&self.index, settings) {

@@ -2,8 +2,10 @@
 //! `memory.append`, over `memory` (markdown notes under `$PYRA_HOME/memory` with
 //! an FTS5 index). What comes back from memory is untrusted (it may hold web content);
 //! content, summary and keywords rendered from untrusted data are scanned for injection
-//! before they are written. Memory's warnings (a file skipped, a permission fixed) go to
-//! the run's log.
+//! before they are written. Memory's warnings (a file skipped, a permission fixed, the
+//! vector arm paused or off) go to the run's log. With `memory.embeddings` configured the
+//! search is hybrid (`matched` says which arm found a hit); the embedder's API key comes
+//! from the vault like a model's.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -24,6 +26,26 @@ fn note_name(with: &Value) -> String {
     }
 }
 
+/// The vector arm `config.yaml`'s `memory.embeddings` describes for `home`, or `None` with
+/// the reason as a warning: memory search then stays bm25 alone, as without embeddings
+/// (an invalid config.yaml or an embedder that cannot be built must not stop a search).
+pub(crate) fn vectors_for(
+    home: &std::path::Path,
+    read_key: impl FnOnce(&str) -> Result<secrecy::SecretString, String>,
+) -> (Option<memory::VectorSettings>, Option<String>) {
+    let config = match config::Config::load(home) {
+        Ok(c) => c,
+        Err(e) if e.to_string().contains("memory") => {
+            return (None, Some(format!("memory search uses bm25 alone: config.yaml: {}", e.render(false))));
+        }
+        Err(_) => return (None, None),
+    };
+    match embed::for_home(&config, home, read_key) {
+        Ok(settings) => (settings, None),
+        Err(e) => (None, Some(format!("memory search uses bm25 alone: {e}"))),
+    }
+}
+
 /// A memory handle shared by the nodes of this process.
 type Shared = Arc<Mutex<Memory>>;
 
@@ -37,7 +59,12 @@ fn open(ctx: &NodeCtx) -> Result<Shared, NodeError> {
     if let Some((_, memory)) = open.iter().find(|(h, _)| h == home) {
         return Ok(memory.clone());
     }
-    let memory = Arc::new(Mutex::new(Memory::open(home).map_err(|e| NodeError::Fatal(e.to_string()))?));
+    let (vectors, warning) = vectors_for(home, |name| ctx.provider_key(name).map_err(|e| e.message()));
+    if let Some(w) = warning {
+        ctx.log(LogLevel::Warn, w);
+    }
+    let memory =
+        Arc::new(Mutex::new(Memory::open(home).map_err(|e| NodeError::Fatal(e.to_string()))?.with_vectors(vectors)));
     open.push((home.to_path_buf(), memory.clone()));
     Ok(memory)
 }
@@ -87,8 +114,9 @@ impl Executor for Search {
                 // Notes edited outside Pyra (an editor, a sync tool) count: a cheap
                 // mtime/size scan first (it takes no lock when nothing changed).
                 let memory = lock(&memory);
-                let report = memory.reconcile().map_err(|e| NodeError::Fatal(e.to_string()))?;
+                let mut report = memory.reconcile().map_err(|e| NodeError::Fatal(e.to_string()))?;
                 let hits = memory.search(&query, &options).map_err(|e| NodeError::Fatal(e.to_string()))?;
+                report.warnings.extend(memory.take_warnings());
                 Ok((hits, report.warnings))
             })
             .await?;
@@ -98,7 +126,7 @@ impl Executor for Search {
                 .map(|h| {
                     json!({
                         "name": h.name, "category": h.category, "title": h.title, "snippet": h.snippet,
-                        "score": h.score, "injection": h.injection,
+                        "score": h.score, "injection": h.injection, "matched": h.matched.as_str(),
                     })
                 })
                 .collect();
