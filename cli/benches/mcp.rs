@@ -10,6 +10,8 @@
 //! - P3: `pyra skill validate` of a 500-node skill of plugin tools against the same skill of
 //!   built-in kinds: the pinned schemas are read, no server is started.
 
+#![allow(clippy::print_stdout)]
+
 mod support;
 
 use std::io::{BufRead, BufReader, Write};

@@ -40,13 +40,16 @@ fn stamp(path: &Path) -> Stamp {
     std::fs::metadata(path).ok().and_then(|m| Some((m.len(), m.modified().ok()?)))
 }
 
+/// A plugin's manifest and lock with the stamps of the files they were read from.
+type Cached = (Stamp, Stamp, Arc<Manifest>, Arc<Lock>);
+
 /// One home's plugins.
 pub struct Host {
     home: PathBuf,
     servers: Mutex<HashMap<String, Arc<Server>>>,
     /// Manifests and locks as last read, by plugin, with the stamps they were read at: a
     /// call reads them without parsing again unless a file changed.
-    cache: Mutex<HashMap<String, (Stamp, Stamp, Arc<Manifest>, Arc<Lock>)>>,
+    cache: Mutex<HashMap<String, Cached>>,
 }
 
 /// What `pyra plugin list` and `daemon status` show of a running server.
@@ -259,6 +262,7 @@ impl Host {
     pub async fn start(&self, m: &Manifest, secret: SecretFn<'_>) -> Result<Conn, String> {
         let dir = self.dir(&m.name);
         let mut lock = Lock::read(&dir)?;
+        let before = lock.clone();
         let (plan, spec) = self.plan(m, secret)?;
         lock.set_launch(spec);
         let limits = m.limits();
@@ -272,7 +276,6 @@ impl Host {
             }
         };
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let before = lock.clone();
         let changes = lock.update_tools(&tools, &now);
         for change in &changes {
             tracing::warn!(plugin = %m.name, "{change}");
