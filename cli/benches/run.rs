@@ -214,14 +214,17 @@ mod otel {
             let closed = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
             format!("http://127.0.0.1:{closed}")
         };
-        let layer = telemetry::layer(telemetry::Settings {
+        let export = telemetry::export(telemetry::Settings {
             endpoint,
             headers: Vec::new(),
             service_name: "pyra-bench".into(),
             export_content: false,
             secrets: None,
         });
-        daemon::log::init_cli(0, Some(layer));
+        // As `pyra run` without -v (cli/src/otel.rs); PYRA_BENCH_OTEL_LAYER=1: as a layer
+        // over the registry, as beside a log (the daemon, -v).
+        let alone = std::env::var_os("PYRA_BENCH_OTEL_LAYER").is_none().then_some(export.subscriber);
+        daemon::log::init_cli(0, Some(daemon::log::Extra { layer: export.layer, alone }));
     }
 
     /// After the timed run: what was exported and dropped (on stderr).

@@ -1,6 +1,6 @@
 //! The OpenTelemetry export (crate `telemetry`, cargo feature `telemetry`, on by default),
-//! set up from config.yaml's `telemetry:` for a command or the daemon: the layer handed
-//! to `daemon::log`, its flush at exit, its counts for `pyra daemon status`. Without the
+//! set up from config.yaml's `telemetry:` for a command or the daemon: the layer (and the
+//! subscriber of its own a command without `-v` installs instead) handed to `daemon::log`, its flush at exit, its counts for `pyra daemon status`. Without the
 //! feature, or without the section, there is no layer and nothing is exported.
 //!
 //! A header written `vault:NAME` is read when the first batch is sent, on the exporter's
@@ -42,13 +42,14 @@ pub(crate) fn layer(home: &Home, agent: Option<Arc<daemon::agent::Agent>>) -> Op
         Some(agent) => Arc::new(FromAgent(agent)) as Arc<dyn SecretSource>,
         None => Arc::new(Quiet::new(home)),
     });
-    Some(telemetry::layer(telemetry::Settings {
+    let export = telemetry::export(telemetry::Settings {
         endpoint: settings.endpoint.clone(),
         headers,
         service_name: settings.service_name().to_string(),
         export_content: settings.export_content(),
         secrets,
-    }))
+    });
+    Some(daemon::log::Extra { layer: export.layer, alone: Some(export.subscriber) })
 }
 
 #[cfg(not(feature = "telemetry"))]

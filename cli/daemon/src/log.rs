@@ -12,7 +12,8 @@
 //! - Either may be given an [`Extra`] layer: the CLI's OpenTelemetry export (crate
 //!   `telemetry`, which this crate does not depend on: it would bring reqwest). It has
 //!   its own filter, so the readers above then get theirs per layer instead of one global
-//!   filter, and a command exports its spans while showing nothing.
+//!   filter, and a command exports its spans while showing nothing — through the
+//!   export's subscriber of its own when it brings one and nothing else reads.
 //!
 //! **Invariant:** every byte any of them writes passes [`Masked`]: the values of the
 //! vault this process has read are replaced by `[secret:NAME]` and key-shaped strings are
@@ -31,8 +32,20 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-/// A layer installed beside the readers, with its own filter (the OpenTelemetry export).
-pub type Extra = Box<dyn Layer<Registry> + Send + Sync>;
+/// A reader installed beside the others (the OpenTelemetry export): a layer with its own
+/// filter, and possibly the same reader as a subscriber of its own, installed instead
+/// when nothing else reads (a command without `-v`) — without the registry under it, a
+/// span costs it about half.
+pub struct Extra {
+    pub layer: Box<dyn Layer<Registry> + Send + Sync>,
+    pub alone: Option<Box<dyn Subscriber + Send + Sync>>,
+}
+
+impl From<Box<dyn Layer<Registry> + Send + Sync>> for Extra {
+    fn from(layer: Box<dyn Layer<Registry> + Send + Sync>) -> Extra {
+        Extra { layer, alone: None }
+    }
+}
 
 /// Size at which the log rotates.
 pub const MAX_BYTES: u64 = 5 << 20;
@@ -245,10 +258,13 @@ pub fn init_cli(verbosity: u8, extra: Option<Extra>) -> bool {
     match (extra, asked) {
         (None, false) => false,
         (None, true) => tracing_subscriber::registry().with(filter(default)).with(plain()).try_init().is_ok(),
-        (Some(extra), false) => tracing_subscriber::registry().with(extra).try_init().is_ok(),
-        (Some(extra), true) => {
-            tracing_subscriber::registry().with(extra).with(plain().with_filter(filter(default))).try_init().is_ok()
-        }
+        (Some(Extra { alone: Some(alone), .. }), false) => tracing::subscriber::set_global_default(alone).is_ok(),
+        (Some(extra), false) => tracing_subscriber::registry().with(extra.layer).try_init().is_ok(),
+        (Some(extra), true) => tracing_subscriber::registry()
+            .with(extra.layer)
+            .with(plain().with_filter(filter(default)))
+            .try_init()
+            .is_ok(),
     }
 }
 
@@ -267,7 +283,7 @@ pub fn init_daemon(home: &Path, stderr: bool, extra: Option<Extra>) -> bool {
         // The export wants spans the log does not (node attempts are `debug`): a filter
         // per reader. A callsite every filter turns off still costs nothing.
         Some(extra) => tracing_subscriber::registry()
-            .with(extra)
+            .with(extra.layer)
             .with(json(home).with_filter(filter("info")))
             .with(stderr.then(|| plain().with_filter(filter("info"))))
             .try_init()

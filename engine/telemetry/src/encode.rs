@@ -241,7 +241,7 @@ mod tests {
     fn batch(spans: Vec<(SpanData, String)>) -> Batch {
         let mut batch = Batch::default();
         for (span, text) in spans {
-            batch.push(span, &text);
+            batch.push(&span, &text);
         }
         batch
     }

@@ -121,7 +121,7 @@ impl Exporter {
 
     /// Queues a finished span (its strings are ranges of `text`); never waits for the
     /// exporter. A full queue drops it (counted).
-    pub fn push(&self, span: SpanData, text: &str) {
+    pub fn push(&self, span: &SpanData, text: &str) {
         self.start();
         let mut pending = self.queue.lock();
         let batch = &mut pending.batch;
@@ -358,21 +358,21 @@ mod tests {
         let exporter = Exporter::detached(8);
         let started = Instant::now();
         for n in 0..100 {
-            exporter.push(span(n), "");
+            exporter.push(&span(n), "");
         }
         assert!(started.elapsed() < Duration::from_secs(1), "pushing never waits");
         assert_eq!(exporter.counters.dropped.load(Ordering::Relaxed), 92);
         let kept = exporter.take_queued();
         assert_eq!(kept.spans.iter().map(|s| s.span_id[0]).collect::<Vec<_>>(), (0..8).collect::<Vec<_>>());
         // Room again: the next is queued.
-        exporter.push(span(1), "");
+        exporter.push(&span(1), "");
         assert_eq!(exporter.counters.dropped.load(Ordering::Relaxed), 92);
         assert!(exporter.flush(Duration::from_millis(10)), "a thread that never started has nothing to send");
 
         // Text counts too.
         let exporter = Exporter::detached(8);
-        exporter.push(span(1), &"x".repeat(MAX_TEXT));
-        exporter.push(span(2), "y");
+        exporter.push(&span(1), &"x".repeat(MAX_TEXT));
+        exporter.push(&span(2), "y");
         assert_eq!(exporter.counters.dropped.load(Ordering::Relaxed), 1);
     }
 
@@ -420,7 +420,7 @@ mod tests {
         let headers = vec![("x-team".to_string(), Header::Plain("home".into()))];
         let exporter = Exporter::new(target(url, headers), CAPACITY);
         for n in 1..=3 {
-            exporter.push(span(n), "");
+            exporter.push(&span(n), "");
         }
         assert!(exporter.flush(Duration::from_secs(5)));
         assert_eq!(exporter.counters.exported.load(Ordering::Relaxed), 3);
@@ -442,8 +442,8 @@ mod tests {
     fn a_batch_the_collector_refuses_or_cannot_take_is_dropped_and_counted() {
         let (url, _) = collector(503);
         let exporter = Exporter::new(target(url, Vec::new()), CAPACITY);
-        exporter.push(span(1), "");
-        exporter.push(span(2), "");
+        exporter.push(&span(1), "");
+        exporter.push(&span(2), "");
         assert!(exporter.flush(Duration::from_secs(5)));
         assert_eq!(exporter.counters.dropped.load(Ordering::Relaxed), 2);
         assert_eq!(exporter.counters.exported.load(Ordering::Relaxed), 0);
@@ -453,7 +453,7 @@ mod tests {
         // Nobody listening.
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let exporter = Exporter::new(target(format!("http://127.0.0.1:{port}/v1/traces"), Vec::new()), CAPACITY);
-        exporter.push(span(1), "");
+        exporter.push(&span(1), "");
         assert!(exporter.flush(Duration::from_secs(5)));
         assert_eq!(exporter.counters.dropped.load(Ordering::Relaxed), 1);
         assert!(exporter.counters.last_error.lock().unwrap().is_some());
@@ -464,7 +464,7 @@ mod tests {
         let (url, seen) = collector(200);
         let headers = vec![("authorization".to_string(), Header::Vault("OTEL_KEY".into()))];
         let exporter = Exporter::new(target(url, headers), CAPACITY);
-        exporter.push(span(1), "");
+        exporter.push(&span(1), "");
         assert!(exporter.flush(Duration::from_secs(5)));
         assert_eq!(exporter.counters.dropped.load(Ordering::Relaxed), 1);
         let why = exporter.counters.last_error.lock().unwrap().clone().unwrap();

@@ -51,16 +51,111 @@ fn random_id<const N: usize>() -> [u8; N] {
     }
 }
 
-/// A span still open, kept in the registry's extensions.
-struct Open {
+/// A span still open: kept in the registry's extensions by [`OtlpLayer`], in its own
+/// table by [`crate::alone::Alone`].
+#[derive(Default)]
+pub(crate) struct Open {
     trace_id: [u8; 16],
     span_id: [u8; 8],
     parent_id: Option<[u8; 8]>,
     start: u64,
-    /// Its string values, one after another (one allocation).
+    /// Its string values, one after another (one allocation, reused by `Alone`).
     text: String,
     attributes: Attrs,
     error: Option<(u32, u32)>,
+}
+
+impl Open {
+    /// A span starting now under `parent` (its trace id and span id; none: a new
+    /// trace), its string values to go into `text` (emptied), its fields recorded.
+    pub(crate) fn start(
+        parent: Option<([u8; 16], [u8; 8])>,
+        mut text: String,
+        attrs: &Attributes<'_>,
+        content: bool,
+    ) -> Open {
+        let (trace_id, parent_id) = match parent {
+            Some((trace, parent)) => (trace, Some(parent)),
+            None => (random_id(), None),
+        };
+        text.clear();
+        let mut open = Open {
+            trace_id,
+            span_id: random_id(),
+            parent_id,
+            start: now(),
+            text,
+            attributes: Attrs::default(),
+            error: None,
+        };
+        attrs.record(&mut Fields { text: &mut open.text, attributes: &mut open.attributes, content });
+        open
+    }
+
+    /// Its trace id and span id, for a child.
+    pub(crate) fn ids(&self) -> ([u8; 16], [u8; 8]) {
+        (self.trace_id, self.span_id)
+    }
+
+    /// Fields recorded after it started (token counts).
+    pub(crate) fn record(&mut self, values: &Record<'_>, content: bool) {
+        values.record(&mut Fields { text: &mut self.text, attributes: &mut self.attributes, content });
+    }
+
+    /// An event inside it: one with an `error` field, or at level ERROR, fails it.
+    pub(crate) fn event(&mut self, event: &Event<'_>) {
+        let mut failure = Failure { text: &mut self.text, error: None, message: None };
+        event.record(&mut failure);
+        let why = match (failure.error, failure.message) {
+            (Some(error), _) => Some(error),
+            (None, message) if *event.metadata().level() == Level::ERROR => {
+                Some(message.unwrap_or_else(|| append(&mut self.text, "error")))
+            }
+            _ => None,
+        };
+        if why.is_some() {
+            // The last one: a run's end says why it failed.
+            self.error = why;
+        }
+    }
+
+    /// Ends it now and queues it as `name` (its text stays, for reuse).
+    pub(crate) fn close(&self, name: &'static str, exporter: &Exporter) {
+        let data = SpanData {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            parent_id: self.parent_id,
+            name,
+            kind: Kind::of(name),
+            start: self.start,
+            end: now(),
+            attributes: self.attributes,
+            error: self.error,
+        };
+        exporter.push(&data, &self.text);
+    }
+
+    /// Adds what was recorded into `other` (a scratch span): its attributes replace
+    /// these, its error this one.
+    pub(crate) fn merge(&mut self, other: &Open) {
+        let by = self.text.len() as u32;
+        self.text.push_str(&other.text);
+        for &(key, value) in other.attributes.iter() {
+            let value = match value {
+                Value::Str(start, end) => Value::Str(start + by, end + by),
+                other => other,
+            };
+            self.attributes.set(key, value);
+        }
+        if let Some((start, end)) = other.error {
+            self.error = Some((start + by, end + by));
+        }
+    }
+
+    /// Takes its text out (for reuse), leaving it empty.
+    pub(crate) fn take_text(&mut self) -> String {
+        std::mem::take(&mut self.text)
+    }
 }
 
 /// Records fields as attributes (content fields only when allowed).
@@ -164,75 +259,32 @@ where
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let parent = span.parent().and_then(|p| p.extensions().get::<Open>().map(|o| (o.trace_id, o.span_id)));
-        let (trace_id, parent_id) = match parent {
-            Some((trace, parent)) => (trace, Some(parent)),
-            None => (random_id(), None),
-        };
-        let mut open = Open {
-            trace_id,
-            span_id: random_id(),
-            parent_id,
-            start: now(),
-            text: String::with_capacity(96),
-            attributes: Default::default(),
-            error: None,
-        };
-        attrs.record(&mut Fields {
-            text: &mut open.text,
-            attributes: &mut open.attributes,
-            content: self.export_content,
-        });
+        let parent = span.parent().and_then(|p| p.extensions().get::<Open>().map(Open::ids));
+        let open = Open::start(parent, String::with_capacity(96), attrs, self.export_content);
         span.extensions_mut().insert(open);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let mut extensions = span.extensions_mut();
-        if let Some(open) = extensions.get_mut::<Open>() {
-            values.record(&mut Fields {
-                text: &mut open.text,
-                attributes: &mut open.attributes,
-                content: self.export_content,
-            });
+        if let Some(open) = span.extensions_mut().get_mut::<Open>() {
+            open.record(values, self.export_content);
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.event_span(event) else { return };
-        let mut extensions = span.extensions_mut();
-        let Some(open) = extensions.get_mut::<Open>() else { return };
-        let mut failure = Failure { text: &mut open.text, error: None, message: None };
-        event.record(&mut failure);
-        let why = match (failure.error, failure.message) {
-            (Some(error), _) => Some(error),
-            (None, message) if *event.metadata().level() == Level::ERROR => {
-                Some(message.unwrap_or_else(|| append(&mut open.text, "error")))
-            }
-            _ => None,
-        };
-        if why.is_some() {
-            // The last one: a run's end says why it failed.
-            open.error = why;
+        if let Some(open) = span.extensions_mut().get_mut::<Open>() {
+            open.event(event);
         }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let Some(open) = span.extensions_mut().remove::<Open>() else { return };
-        let name = span.metadata().name();
-        let data = SpanData {
-            trace_id: open.trace_id,
-            span_id: open.span_id,
-            parent_id: open.parent_id,
-            name,
-            kind: Kind::of(name),
-            start: open.start,
-            end: now(),
-            attributes: open.attributes,
-            error: open.error,
-        };
-        self.exporter.push(data, &open.text);
+        let mut extensions = span.extensions_mut();
+        if let Some(open) = extensions.get_mut::<Open>() {
+            open.close(span.metadata().name(), &self.exporter);
+        }
+        extensions.remove::<Open>();
     }
 }
 
@@ -298,12 +350,38 @@ mod tests {
         }
     }
 
-    /// Runs `f` under a subscriber with only this layer, and returns the spans it queued.
-    fn capture(content: bool, f: impl FnOnce()) -> Vec<Got> {
+    /// Runs `f` under a subscriber with only this layer, and under the export's subscriber
+    /// of its own (`Alone`); checks that both queued the same spans (names, attributes,
+    /// statuses, parents and traces) and returns the layer's.
+    fn capture(content: bool, f: impl Fn()) -> Vec<Got> {
+        let layered = capture_with(false, content, &f);
+        let alone = capture_with(true, content, &f);
+        assert_eq!(shape(&layered), shape(&alone), "the subscriber of its own exports what the layer does");
+        layered
+    }
+
+    /// The spans without their ids and times: each one's parent and trace as the position
+    /// of the span (the first span of the trace) in the list.
+    #[allow(clippy::type_complexity)]
+    fn shape(spans: &[Got]) -> Vec<(&'static str, Kind, Vec<(&'static str, V)>, Option<String>, Option<usize>, usize)> {
+        spans
+            .iter()
+            .map(|s| {
+                let parent = s.parent_id.map(|p| spans.iter().position(|o| o.span_id == p).expect("the parent"));
+                let trace = spans.iter().position(|o| o.trace_id == s.trace_id).unwrap_or(0);
+                (s.name, s.kind, s.attributes.clone(), s.error.clone(), parent, trace)
+            })
+            .collect()
+    }
+
+    fn capture_with(alone: bool, content: bool, f: &dyn Fn()) -> Vec<Got> {
         let exporter = Arc::new(Exporter::detached(1024));
-        let layer = OtlpLayer::new(exporter.clone(), content).with_filter(Wanted);
-        let subscriber = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::with_default(subscriber, f);
+        if alone {
+            tracing::subscriber::with_default(crate::alone::Alone::new(exporter.clone(), content), f);
+        } else {
+            let layer = OtlpLayer::new(exporter.clone(), content).with_filter(Wanted);
+            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+        }
         let batch = exporter.take_queued();
         batch
             .spans
@@ -430,5 +508,36 @@ mod tests {
         assert_eq!(names, ["approval", "http.request"]);
         assert_eq!(spans[1].kind, Kind::Client);
         assert!(is_content("output") && is_content("inputs") && !is_content("gen_ai.usage.output_tokens"));
+    }
+    #[test]
+    fn the_subscriber_of_its_own_counts_handles_reuses_slots_and_knows_the_current_span() {
+        let exporter = Arc::new(Exporter::detached(1024));
+        let queued = || exporter.take_queued().spans.len();
+        let alone = crate::alone::Alone::new(exporter.clone(), false);
+        tracing::subscriber::with_default(alone, || {
+            let run = tracing::info_span!("run", run_id = "r1", skill = "a skill with a long name");
+            let held = run.clone();
+            run.in_scope(|| {
+                let current = tracing::Span::current();
+                assert_eq!(current.id(), run.id());
+                // An explicit parent, and an explicit root (a trace of its own).
+                let _ = tracing::debug_span!(parent: &current, "node", node = "a");
+                let _ = tracing::debug_span!(parent: None, "node", node = "b");
+            });
+            assert_eq!(queued(), 2);
+            drop(run);
+            assert_eq!(queued(), 0, "open while a handle lives");
+            assert!(tracing::Span::current().is_none());
+            drop(held);
+            assert_eq!(queued(), 1);
+            // The run's slot again: nothing of the run in it.
+            let _ = tracing::info_span!("tool.call", attempt = 2u32);
+        });
+        let batch = exporter.take_queued();
+        assert_eq!(batch.spans.len(), 1);
+        let call = &batch.spans[0];
+        assert_eq!((call.name, call.parent_id, call.error), ("tool.call", None, None));
+        assert_eq!(batch.attributes(call), [("attempt", Value::Int(2))]);
+        assert_eq!(batch.text, "");
     }
 }

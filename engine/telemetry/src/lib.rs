@@ -7,6 +7,8 @@
 //! - `span.rs`: a finished span as plain data; `encode.rs`: the OTLP/JSON body, written
 //!   by hand (see ARCHITECTURE.md: one HTTP stack);
 //! - `layer.rs`: the layer (ids, attributes, status) and its per-callsite filter;
+//! - `alone.rs`: the same as a subscriber of its own, for a process where the export is
+//!   the only reader (no registry under it: half the cost per span);
 //! - `export.rs`: the bounded queue and the exporter thread.
 //!
 //! **Architecture invariant:** a run never waits for telemetry — a span is pushed onto
@@ -16,6 +18,7 @@
 //! `input*`, `output*`, `gen_ai.prompt*`, `gen_ai.completion*`) is left out unless
 //! [`Settings::export_content`]. No terminal IO; the only network is the collector.
 
+mod alone;
 mod encode;
 mod export;
 mod layer;
@@ -64,6 +67,24 @@ pub fn layer<S>(settings: Settings) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    export(settings).layer
+}
+
+/// The export, ready to be installed either way; both share one exporter.
+pub struct Export<S> {
+    /// A layer beside other readers (a log), with its own filter.
+    pub layer: Box<dyn Layer<S> + Send + Sync>,
+    /// The same export as the process's only subscriber, without `tracing_subscriber`'s
+    /// registry: what a command installs when nothing else reads its spans.
+    pub subscriber: Box<dyn Subscriber + Send + Sync>,
+}
+
+/// The export for `settings`, as a layer and as a subscriber of its own. Its exporter
+/// becomes the process's: [`stats`] counts it, [`shutdown`] flushes it.
+pub fn export<S>(settings: Settings) -> Export<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
     let target = export::Target {
         url: traces_url(&settings.endpoint),
         headers: settings.headers,
@@ -76,7 +97,10 @@ where
     let exporter = Arc::new(export::Exporter::new(target, CAPACITY));
     let exporter = EXPORTER.get_or_init(|| exporter).clone();
     exporter.start();
-    Box::new(layer::OtlpLayer::new(exporter, settings.export_content).with_filter(layer::Wanted))
+    Export {
+        layer: Box::new(layer::OtlpLayer::new(exporter.clone(), settings.export_content).with_filter(layer::Wanted)),
+        subscriber: Box::new(alone::Alone::new(exporter, settings.export_content)),
+    }
 }
 
 /// What the exporter has done so far.

@@ -128,7 +128,7 @@ pub struct Batch {
 
 impl Batch {
     /// Adds `span`, whose string ranges are into `text`.
-    pub fn push(&mut self, span: SpanData, text: &str) {
+    pub fn push(&mut self, span: &SpanData, text: &str) {
         if self.spans.capacity() == 0 {
             self.spans.reserve(256);
             self.attributes.reserve(256 * 6);
