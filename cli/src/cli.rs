@@ -119,6 +119,10 @@ pub enum Command {
         run: String,
         /// The approval node; needed only when several wait.
         node: Option<String>,
+        /// The values a plugin's server asked for (its elicitation), as a JSON object — or
+        /// a bare value when it asked for one field.
+        #[arg(long = "with", value_name = "JSON")]
+        with: Option<String>,
         /// Record the answer but do not continue the run now.
         #[arg(long)]
         no_resume: bool,

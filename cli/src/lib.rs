@@ -88,8 +88,8 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Models { name, json } => setup_cmd::models(&home, name.as_deref(), json),
         cli::Command::Plugin { command } => plugin_cmd::run(&home, command),
         cli::Command::Mcp { command } => mcp_cmd::run(&home, command),
-        cli::Command::Approve { run, node, no_resume } => {
-            runs_cmd::answer(&home, &run, node.as_deref(), true, None, no_resume)
+        cli::Command::Approve { run, node, with, no_resume } => {
+            runs_cmd::answer(&home, &run, node.as_deref(), true, with.as_deref(), no_resume)
         }
         cli::Command::Reject { run, node, reason, no_resume } => {
             runs_cmd::answer(&home, &run, node.as_deref(), false, reason.as_deref(), no_resume)

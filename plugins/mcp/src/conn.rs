@@ -8,12 +8,13 @@
 //! tail, which timeout setting fired, which vault key a 401 points at.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rmcp::model::{
-    CallToolRequestParams, ClientCapabilities, ClientConfig, ClientRequest, Implementation, ProtocolVersion, Request,
+    CallToolRequestParams, ClientCapabilities, ClientConfig, ClientRequest, ElicitRequestParams, ElicitResult,
+    ElicitationAction, ElicitationCapability, FormElicitationCapability, Implementation, ProtocolVersion, Request,
     ServerResult,
 };
 use rmcp::service::{PeerRequestOptions, RunningService, ServiceError};
@@ -44,9 +45,64 @@ pub enum Plan {
     },
 }
 
+/// A server's request for input during a call (MCP elicitation, form mode): the message,
+/// the requested schema, and where the answer goes.
+pub struct Elicit {
+    pub message: String,
+    pub schema: Value,
+    pub reply: tokio::sync::oneshot::Sender<ElicitResult>,
+}
+
+/// Answers an elicitation (sends on its `reply`), perhaps after asking a person.
+pub type Asker<'a> = dyn Fn(Elicit) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> + Sync + 'a;
+
+/// The calls in flight on a connection that can take an elicitation, by call number.
+type Askers = Arc<Mutex<Vec<(u64, tokio::sync::mpsc::UnboundedSender<Elicit>)>>>;
+
+/// Pyra's side of a session: who it is, that it can answer form elicitations, and where
+/// a server's elicitation goes — to the one call in flight, which asks a person (or
+/// records the question durably). With several calls in flight nobody can tell which
+/// one asks, so the answer is a decline; a URL elicitation is declined (it would open a
+/// page no one approved).
+#[derive(Clone)]
+pub struct Handler {
+    askers: Askers,
+}
+
+impl rmcp::ClientHandler for Handler {
+    fn get_info(&self) -> ClientConfig {
+        let mut caps = ClientCapabilities::default();
+        caps.elicitation = Some(ElicitationCapability::new().with_form(FormElicitationCapability::default()));
+        ClientConfig::new(caps, Implementation::new("pyra", env!("CARGO_PKG_VERSION")))
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, rmcp::ErrorData> {
+        let ElicitRequestParams::FormElicitationParams { message, requested_schema, .. } = request else {
+            return Ok(ElicitResult::new(ElicitationAction::Decline));
+        };
+        let sender = {
+            let askers = self.askers.lock().unwrap_or_else(|e| e.into_inner());
+            if askers.len() == 1 { Some(askers[0].1.clone()) } else { None }
+        };
+        let Some(sender) = sender else { return Ok(ElicitResult::new(ElicitationAction::Decline)) };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let schema = serde_json::to_value(&requested_schema).unwrap_or(Value::Null);
+        if sender.send(Elicit { message, schema, reply }).is_err() {
+            return Ok(ElicitResult::new(ElicitationAction::Cancel));
+        }
+        Ok(answer.await.unwrap_or_else(|_| ElicitResult::new(ElicitationAction::Cancel)))
+    }
+}
+
 /// A live connection.
 pub struct Conn {
-    service: RunningService<RoleClient, ClientConfig>,
+    service: RunningService<RoleClient, Handler>,
+    askers: Askers,
+    next_call: std::sync::atomic::AtomicU64,
     child: Mutex<Option<tokio::process::Child>>,
     pgid: Option<i32>,
     pub tail: Tail,
@@ -81,8 +137,9 @@ impl CallError {
     }
 }
 
-fn client_info() -> ClientConfig {
-    ClientConfig::new(ClientCapabilities::default(), Implementation::new("pyra", env!("CARGO_PKG_VERSION")))
+fn handler() -> (Handler, Askers) {
+    let askers: Askers = Arc::default();
+    (Handler { askers: askers.clone() }, askers)
 }
 
 /// The lifecycle for a server that last spoke `known` (`None`: never started).
@@ -130,7 +187,8 @@ impl Conn {
                 let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
                     return Err(format!("plugin `{name}`: the child's pipes could not be opened"));
                 };
-                let handshake = client_info().serve_with_lifecycle((stdout, stdin), lifecycle(known));
+                let (handler, askers) = handler();
+                let handshake = handler.serve_with_lifecycle((stdout, stdin), lifecycle(known));
                 let outcome = tokio::time::timeout(limits.startup, handshake).await;
                 let service = match outcome {
                     Ok(Ok(service)) => service,
@@ -159,7 +217,7 @@ impl Conn {
                         ));
                     }
                 };
-                Ok(Conn::new(service, Some(child), pgid, tail, began, Vec::new()))
+                Ok(Conn::new(service, askers, Some(child), pgid, tail, began, Vec::new()))
             }
             Plan::Http { url, headers, secret_headers } => {
                 use rmcp::transport::StreamableHttpClientTransport;
@@ -178,7 +236,8 @@ impl Conn {
                     .build()
                     .map_err(|e| format!("plugin `{name}`: {e}"))?;
                 let transport = StreamableHttpClientTransport::with_client(client, config);
-                let handshake = client_info().serve_with_lifecycle(transport, lifecycle(known));
+                let (handler, askers) = handler();
+                let handshake = handler.serve_with_lifecycle(transport, lifecycle(known));
                 let service = match tokio::time::timeout(limits.startup, handshake).await {
                     Ok(Ok(service)) => service,
                     Ok(Err(e)) => return Err(http_start_error(name, &url, &e.to_string(), &secret_headers)),
@@ -189,13 +248,14 @@ impl Conn {
                         ));
                     }
                 };
-                Ok(Conn::new(service, None, None, Tail::default(), began, secret_headers))
+                Ok(Conn::new(service, askers, None, None, Tail::default(), began, secret_headers))
             }
         }
     }
 
     fn new(
-        service: RunningService<RoleClient, ClientConfig>,
+        service: RunningService<RoleClient, Handler>,
+        askers: Askers,
         child: Option<tokio::process::Child>,
         pgid: Option<i32>,
         tail: Tail,
@@ -210,6 +270,8 @@ impl Conn {
             .unwrap_or_default();
         Conn {
             service,
+            askers,
+            next_call: std::sync::atomic::AtomicU64::new(0),
             child: Mutex::new(child),
             pgid,
             tail,
@@ -255,6 +317,32 @@ impl Conn {
         limits: &Limits,
         cancel: &CancellationToken,
     ) -> Result<Value, CallError> {
+        self.call_asking(tool, arguments, limits, cancel, &|e: Elicit| {
+            let _ = e.reply.send(ElicitResult::new(ElicitationAction::Decline));
+            Box::pin(async {})
+        })
+        .await
+    }
+
+    /// [`Conn::call`], with `ask` answering the server's elicitations during the call.
+    pub async fn call_asking<'a>(
+        &self,
+        tool: &str,
+        arguments: Value,
+        limits: &Limits,
+        cancel: &CancellationToken,
+        ask: &Asker<'a>,
+    ) -> Result<Value, CallError> {
+        let number = self.next_call.fetch_add(1, Ordering::SeqCst);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        self.askers.lock().unwrap_or_else(|e| e.into_inner()).push((number, tx));
+        struct Unregister<'a>(&'a Askers, u64);
+        impl Drop for Unregister<'_> {
+            fn drop(&mut self) {
+                self.0.lock().unwrap_or_else(|e| e.into_inner()).retain(|(n, _)| *n != self.1);
+            }
+        }
+        let _unregister = Unregister(&self.askers, number);
         let mut params = CallToolRequestParams::new(tool.to_string());
         if let Value::Object(map) = arguments {
             params = params.with_arguments(map);
@@ -267,9 +355,14 @@ impl Conn {
             Ok(h) => h,
             Err(e) => return Err(self.service_error("sending the call", e)),
         };
-        let response = tokio::select! {
-            r = handle.await_response() => r,
-            () = cancel.cancelled() => return Err(CallError::Cancelled),
+        let response = handle.await_response();
+        tokio::pin!(response);
+        let response = loop {
+            tokio::select! {
+                r = &mut response => break r,
+                Some(e) = rx.recv() => ask(e).await,
+                () = cancel.cancelled() => return Err(CallError::Cancelled),
+            }
         };
         match response {
             Ok(ServerResult::CallToolResult(result)) => {

@@ -14,7 +14,7 @@ use runtime::{
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use crate::conn::CallError;
+use crate::conn::{CallError, Elicit};
 use crate::host::Host;
 use crate::lock::{self, Standing};
 use crate::manifest::Decision;
@@ -114,6 +114,17 @@ async fn run(host: Arc<Host>, plugin: String, tool: String, ctx: NodeCtx, with: 
             .map_err(|e| e.message())
     };
     let limits = m.limits();
+    // A server that asks for input during the call (elicitation): answered now by a
+    // person, or recorded durably and the call made again once `pyra approve --with`
+    // answers it.
+    let waiting: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let ask = |e: Elicit| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        let (ctx, qualified, waiting) = (&ctx, &qualified, &waiting);
+        Box::pin(async move {
+            let result = answer_elicitation(ctx, qualified, &e.message, &e.schema, waiting).await;
+            let _ = e.reply.send(result);
+        })
+    };
     let mut attempt = 0;
     let result = loop {
         attempt += 1;
@@ -122,7 +133,7 @@ async fn run(host: Arc<Host>, plugin: String, tool: String, ctx: NodeCtx, with: 
         // above is caught before the call.
         check_standing(&host.current(&plugin).map_err(fatal)?.1, &plugin, &tool)?;
         ctx.log(LogLevel::Info, format!("calling `{qualified}`"));
-        match conn.call(&tool, with.clone(), &limits, &ctx.cancel).await {
+        match conn.call_asking(&tool, with.clone(), &limits, &ctx.cancel, &ask).await {
             Ok(v) => break v,
             Err(CallError::Cancelled) => return Err(NodeError::Cancelled),
             Err(CallError::Died(why)) => {
@@ -143,12 +154,84 @@ async fn run(host: Arc<Host>, plugin: String, tool: String, ctx: NodeCtx, with: 
             }
         }
     };
+    if let Some(message) = waiting.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Ok(Outcome::Waiting(format!("`{qualified}` asks for input: {message}")));
+    }
     let (text, structured, is_error) = render_result(&ctx, &result, limits.max_result_bytes, &plugin);
     ctx.scan_untrusted(&format!("the result of tool `{qualified}`"), &text)?;
     if is_error && ctx.call.is_none() {
         return Err(fatal(format!("`{qualified}` returned an error: {text}")));
     }
     Ok(Outcome::Done(Output::untrusted(json!({ "text": text, "structured": structured, "is_error": is_error }))))
+}
+
+/// One elicitation: a durable question keyed by the call and the question's hash (so the
+/// same question when the call is made again finds its answer), never for a secret.
+async fn answer_elicitation(
+    ctx: &NodeCtx,
+    qualified: &str,
+    message: &str,
+    schema: &Value,
+    waiting: &std::sync::Mutex<Option<String>>,
+) -> rmcp::model::ElicitResult {
+    use rmcp::model::{ElicitResult, ElicitationAction};
+    let fields: Vec<String> =
+        schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    if let Some(secret) = fields.iter().find(|f| crate::manifest::looks_secret(f)) {
+        ctx.note(&format!(
+            "`{qualified}` asked for `{secret}` by elicitation; declined: secrets never go through a form — \
+             store it in the vault and map it under `secrets:` in its plugin.yaml"
+        ));
+        return ElicitResult::new(ElicitationAction::Decline);
+    }
+    let key = lock::hash(&json!({ "message": message, "schema": schema }));
+    let sub = match &ctx.call {
+        Some(call) => format!("{call}:ask:{}", &key[..12]),
+        None => format!("ask:{}", &key[..12]),
+    };
+    let example = match fields.as_slice() {
+        [one] => format!("'\"…\"' (the {one})"),
+        _ => format!("'{{{}}}'", fields.iter().map(|f| format!("\"{f}\": …")).collect::<Vec<_>>().join(", ")),
+    };
+    let request = ApprovalRequest {
+        message: format!(
+            "`{qualified}` asks: {}  Answer with `pyra approve {} {}#{sub} --with {example}`; reject to decline.",
+            ctx.mask(message),
+            ctx.run_id,
+            ctx.key()
+        ),
+        details: Some(json!({ "tool": qualified, "elicitation": { "message": ctx.mask(message), "schema": schema } })),
+        timeout: APPROVAL_DEADLINE,
+        on_timeout: ApprovalState::Rejected,
+        sub: Some(sub),
+    };
+    match ctx.request_approval(request).await {
+        Ok(Asked::Answered(a)) if a.approved => {
+            let given = a.reason.as_deref().unwrap_or("");
+            let parsed: Value = serde_json::from_str(given).unwrap_or_else(|_| Value::String(given.to_string()));
+            let content = match (&parsed, fields.as_slice()) {
+                (Value::Object(_), _) => parsed,
+                (_, [one]) => json!({ one.clone(): parsed }),
+                _ => parsed,
+            };
+            match lang::schema::check(schema, &content) {
+                Ok(()) => ElicitResult::new(ElicitationAction::Accept).with_content(content),
+                Err(problems) => {
+                    ctx.note(&format!(
+                        "the answer does not fit what `{qualified}` asked ({}); declined",
+                        problems.join("; ")
+                    ));
+                    ElicitResult::new(ElicitationAction::Decline)
+                }
+            }
+        }
+        Ok(Asked::Answered(_)) => ElicitResult::new(ElicitationAction::Decline),
+        Ok(Asked::Parked) => {
+            *waiting.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.to_string());
+            ElicitResult::new(ElicitationAction::Cancel)
+        }
+        Err(_) => ElicitResult::new(ElicitationAction::Cancel),
+    }
 }
 
 fn check_standing(lock: &lock::Lock, plugin: &str, tool: &str) -> Result<(), NodeError> {

@@ -5,6 +5,7 @@
 
 mod agent;
 mod daemon;
+mod elicit;
 mod fixture;
 mod lifecycle;
 mod peers;
