@@ -234,3 +234,20 @@ fn import_moves_literal_secrets_into_the_vault() {
     // The imported server works.
     pyra.run_unlocked(PASS, ["plugin", "review", "fx", "--yes"], None).success();
 }
+
+#[test]
+fn a_refused_credential_names_its_vault_key() {
+    use crate::llm_server::{LlmServer, Reply};
+    let server = LlmServer::start(vec![Reply::json(401, "{\"error\": \"invalid token\"}"); 4]);
+    let pyra = Pyra::new();
+    pyra.run_unlocked(PASS, ["vault", "init"], None).success();
+    pyra.run_unlocked(PASS, ["vault", "set", "plugin:remote:token"], Some("Bearer not-the-right-one")).success();
+    let url = format!("{}/mcp", server.url);
+    let out = pyra.run_unlocked(
+        PASS,
+        ["plugin", "add", "remote", "--yes", "--url", &url, "--secret", "Authorization=plugin:remote:token"],
+        None,
+    );
+    out.code(1).stderr_has("vault key `plugin:remote:token`");
+    assert!(!out.stderr.contains("not-the-right-one"), "{out:?}");
+}
