@@ -17,6 +17,9 @@ mod llm;
 mod masking;
 mod mcp_serve;
 mod memory;
+// The evaluation runs the local embedder (the CLI's `local-embeddings` feature).
+#[cfg(feature = "local-embeddings")]
+mod memory_eval;
 mod migrations;
 mod multibyte;
 mod plugins;
