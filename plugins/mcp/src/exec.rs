@@ -195,7 +195,7 @@ async fn answer_elicitation(
     };
     let request = ApprovalRequest {
         message: format!(
-            "`{qualified}` asks: {}  Answer with `pyra approve {} {}#{sub} --with {example}`; reject to decline.",
+            "`{qualified}` asks: {}  Answer with `pyra approve {} {}#{sub} --with {example}` (at a prompt: `a: VALUE`); reject to decline.",
             ctx.mask(message),
             ctx.run_id,
             ctx.key()
@@ -207,7 +207,11 @@ async fn answer_elicitation(
     };
     match ctx.request_approval(request).await {
         Ok(Asked::Answered(a)) if a.approved => {
-            let given = a.reason.as_deref().unwrap_or("");
+            let given = a.reason.as_deref().unwrap_or("").trim();
+            if given.is_empty() && !fields.is_empty() {
+                ctx.note(&format!("`{qualified}` asked for {} and no value was given; declined", fields.join(", ")));
+                return ElicitResult::new(ElicitationAction::Decline);
+            }
             let parsed: Value = serde_json::from_str(given).unwrap_or_else(|_| Value::String(given.to_string()));
             let content = match (&parsed, fields.as_slice()) {
                 (Value::Object(_), _) => parsed,

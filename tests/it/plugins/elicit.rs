@@ -63,3 +63,18 @@ fn an_answer_that_does_not_fit_is_declined() {
         .code(1)
         .stderr_has("does not fit what `fx.ask` asked");
 }
+
+#[test]
+fn on_a_terminal_the_question_is_answered_at_the_prompt() {
+    let pyra = Pyra::new();
+    add_fixture(&pyra, "fx", &[]).success();
+    manifest_append(&pyra, "fx", "policy:\n  default: allow\n");
+    let skill = asking(&pyra, "city");
+    let mut t = crate::pty::Terminal::start(&pyra, &["run", &skill], &[]);
+    t.expect("asks: Which city?");
+    t.expect("[a]pprove");
+    t.line("a: Lisbon");
+    let (code, screen) = t.wait();
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("city: Lisbon"), "{screen}");
+}
