@@ -116,7 +116,13 @@ pub(crate) fn read_key(home: &Home, name: &str) -> Result<secrecy::SecretString,
 /// The vector arm config.yaml describes; an embedder that cannot be built leaves memory
 /// search to bm25, with a warning saying why (an invalid config.yaml is an error).
 fn vectors(home: &Home) -> Result<Option<memory::VectorSettings>, Failure> {
-    let config = config::Config::load(&home.root).map_err(|e| Failure::failed(e.render(false)))?;
+    let config = match config::Config::load(&home.root) {
+        Ok(c) => c,
+        // Without a `memory:` section memory never read config.yaml: an error elsewhere
+        // in it is for the commands that use that part.
+        Err(_) if !embed::configures_memory(&home.root) => return Ok(None),
+        Err(e) => return Err(Failure::failed(e.render(false))),
+    };
     match embed::for_home(&config, &home.root, |name| read_key(home, name)) {
         Ok(settings) => Ok(settings),
         Err(e) => {
@@ -127,9 +133,13 @@ fn vectors(home: &Home) -> Result<Option<memory::VectorSettings>, Failure> {
 }
 
 /// Opens the memory; with `reconcile`, brings the index up to date with the files first.
-fn open(home: &Home, reconcile: bool) -> Result<Memory, Failure> {
+/// Only the commands that rank or report on vectors (`search`, `reindex`, `stats`) turn the
+/// vector arm on: the others need no embedder (and no vault key); the next search embeds
+/// what they changed.
+fn open(home: &Home, reconcile: bool, vectors_on: bool) -> Result<Memory, Failure> {
     home.ensure_dir(&home.root).map_err(|e| Failure::failed(e.to_string()))?;
-    let memory = Memory::open(&home.root).map_err(failure)?.with_vectors(vectors(home)?);
+    let settings = if vectors_on { vectors(home)? } else { None };
+    let memory = Memory::open(&home.root).map_err(failure)?.with_vectors(settings);
     if reconcile {
         warn(&memory.reconcile().map_err(failure)?.warnings);
     }
@@ -238,7 +248,8 @@ fn explanation(h: &memory::Hit) -> String {
 
 pub fn run(home: &Home, command: MemoryCommand) -> Result<u8, Failure> {
     // A reindex reads every file anyway (and reports what it finds itself).
-    let memory = open(home, !matches!(command, MemoryCommand::Reindex))?;
+    let vectors_on = matches!(command, MemoryCommand::Search { .. } | MemoryCommand::Reindex | MemoryCommand::Stats);
+    let memory = open(home, !matches!(command, MemoryCommand::Reindex), vectors_on)?;
     match command {
         MemoryCommand::List { json } => {
             let notes = memory.list().map_err(failure)?;

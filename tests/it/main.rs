@@ -17,6 +17,8 @@ mod llm;
 mod masking;
 mod mcp_serve;
 mod memory;
+mod memory_embed;
+mod memory_embed_server;
 // The evaluation runs the local embedder (the CLI's `local-embeddings` feature).
 #[cfg(feature = "local-embeddings")]
 mod memory_eval;

@@ -21,14 +21,18 @@ pub enum Purpose {
 pub struct Identity {
     /// `openai`, `ollama`, `gemini`, `local`, …
     pub provider: String,
-    /// The provider's model id, or the local model's folder name.
+    /// The provider's model id, or the local model's file name.
     pub model: String,
+    /// 0: whatever size the model gives (a server asked for no `dimensions`).
     pub dims: usize,
 }
 
 impl std::fmt::Display for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{} ({} dims)", self.provider, self.model, self.dims)
+        match self.dims {
+            0 => write!(f, "{}/{} (model's size)", self.provider, self.model),
+            d => write!(f, "{}/{} ({d} dims)", self.provider, self.model),
+        }
     }
 }
 

@@ -67,8 +67,8 @@ impl Memory {
         }
         let mut loaded = self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if loaded.as_ref().is_none_or(|l| l.generation != generation || l.key != stored) {
-            let (refs, data) = vectors::load(conn, &stored, identity.dims)?;
-            let set = VectorSet::new(identity.dims, refs, data, settings.quantize);
+            let (refs, data, dims) = vectors::load(conn, &stored, identity.dims)?;
+            let set = VectorSet::new(dims, refs, data, settings.quantize);
             *loaded = Some(Loaded { key: stored, generation, set });
         }
         let set = &loaded.as_ref().expect("loaded above").set;
@@ -76,7 +76,7 @@ impl Memory {
             return Ok(None);
         }
         let vector = match settings.embedder.embed(&[query], Purpose::Query) {
-            Ok(mut v) if v.len() == 1 && v[0].len() == identity.dims => v.remove(0),
+            Ok(mut v) if v.len() == 1 && v[0].len() == set.dims => v.remove(0),
             Ok(_) => {
                 self.notice(Some(
                     "the embedder's answer for the query has the wrong size; searched with bm25 alone".into(),

@@ -73,6 +73,7 @@ pub fn meta(conn: &Connection) -> Result<(String, i64, bool), MemoryError> {
 pub fn describe(key: &str) -> String {
     let mut parts = key.splitn(3, '|');
     match (parts.next(), parts.next(), parts.next()) {
+        (Some(p), Some(m), Some("0")) => format!("{p}/{m} (model's size)"),
         (Some(p), Some(m), Some(d)) => format!("{p}/{m} ({d} dims)"),
         _ => key.to_string(),
     }
@@ -187,6 +188,8 @@ pub fn check_vectors(vectors: &[Vec<f32>], texts: usize, dims: usize) -> Result<
     if vectors.len() != texts {
         return Err(EmbedError(format!("the embedder returned {} vectors for {texts} texts", vectors.len())));
     }
+    // A model of its own size (0): all vectors alike, and not empty.
+    let dims = if dims == 0 { vectors.first().map_or(0, Vec::len).max(1) } else { dims };
     if let Some(v) = vectors.iter().find(|v| v.len() != dims) {
         return Err(EmbedError(format!(
             "the embedder returned a vector of {} dimensions, but the model is configured with {dims}\n  help: set \
@@ -245,8 +248,9 @@ pub struct ChunkRef {
     pub chunk: i64,
 }
 
-/// Every chunk that has a vector for `key`, with its vector (f32, as stored).
-pub fn load(conn: &Connection, key: &str, dims: usize) -> Result<(Vec<ChunkRef>, Vec<f32>), MemoryError> {
+/// Every chunk that has a vector for `key`, with its vector (f32, as stored), and the
+/// vectors' size: `dims`, or for 0 (the model's own size) that of the first vector.
+pub fn load(conn: &Connection, key: &str, mut dims: usize) -> Result<(Vec<ChunkRef>, Vec<f32>, usize), MemoryError> {
     let mut stmt = conn.prepare(
         "SELECT c.id, c.note_id, c.start_line, c.end_line, e.vec FROM chunks c
          JOIN embed_cache e ON e.model = ?1 AND e.hash = c.hash ORDER BY c.id",
@@ -256,13 +260,16 @@ pub fn load(conn: &Connection, key: &str, dims: usize) -> Result<(Vec<ChunkRef>,
     let mut rows = stmt.query([key])?;
     while let Some(r) = rows.next()? {
         let blob = r.get_ref(4)?.as_blob().map_err(rusqlite::Error::from)?;
+        if dims == 0 {
+            dims = blob.len() / 4;
+        }
         if blob.len() != dims * 4 {
             continue;
         }
         data.extend(blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
         refs.push(ChunkRef { chunk: r.get(0)?, note: r.get(1)?, start_line: r.get(2)?, end_line: r.get(3)? });
     }
-    Ok((refs, data))
+    Ok((refs, data, dims))
 }
 
 /// The text of chunk `id` (a vector-only hit's snippet).

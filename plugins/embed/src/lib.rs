@@ -83,6 +83,13 @@ fn local(_: &EmbeddingSettings, _: &Path, _: Option<usize>) -> Result<Arc<dyn Em
     Err("this build of Pyra has no local embedder (built without the `local-embeddings` feature)".into())
 }
 
+/// Whether `home`'s config.yaml has a top-level `memory:` section (read as text, so an
+/// invalid file can be told apart: without the section, its errors are not memory's).
+pub fn configures_memory(home: &Path) -> bool {
+    std::fs::read_to_string(config::Config::file_path(home))
+        .is_ok_and(|text| text.lines().any(|l| l.starts_with("memory:") || l.starts_with("\"memory\":")))
+}
+
 /// The vector arm of a home's memory as `config.yaml` describes it: `Ok(None)` without
 /// `memory.embeddings` (or with `provider: none`). `read_key` reads a vault key; a key the
 /// configuration names (`key:`), the Gemini key and the OpenAI key for OpenAI's own server

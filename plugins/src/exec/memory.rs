@@ -35,10 +35,9 @@ pub(crate) fn vectors_for(
 ) -> (Option<memory::VectorSettings>, Option<String>) {
     let config = match config::Config::load(home) {
         Ok(c) => c,
-        Err(e) if e.to_string().contains("memory") => {
-            return (None, Some(format!("memory search uses bm25 alone: config.yaml: {}", e.render(false))));
-        }
-        Err(_) => return (None, None),
+        // Without a `memory:` section memory never read config.yaml (as before embeddings).
+        Err(_) if !embed::configures_memory(home) => return (None, None),
+        Err(e) => return (None, Some(format!("memory search uses bm25 alone: {}", e.render(false)))),
     };
     match embed::for_home(&config, home, read_key) {
         Ok(settings) => (settings, None),
