@@ -138,7 +138,25 @@ fn rng(seed: &mut u64) -> u64 {
     *seed
 }
 
-/// `count` notes of four paragraphs of 700–1,100 characters (four chunks each), from `first`.
+/// A pronounceable made-up word for a vocabulary rank (the long tail of a person's words:
+/// names, places, jargon).
+fn synthetic(mut rank: u64) -> String {
+    const SYLLABLES: &[&str] =
+        &["ka", "lo", "mi", "ru", "te", "sa", "no", "vi", "de", "po", "len", "tar", "bel", "gis"];
+    let mut word = String::new();
+    loop {
+        word.push_str(SYLLABLES[(rank % SYLLABLES.len() as u64) as usize]);
+        rank /= SYLLABLES.len() as u64;
+        if rank == 0 {
+            break;
+        }
+    }
+    word
+}
+
+/// `count` notes of four paragraphs of 700–1,100 characters (four chunks each), from
+/// `first`: one word in four from the everyday list, the rest from a long-tailed
+/// vocabulary (log-uniform ranks over 20,000 words), as `--bench memory` writes them.
 fn generate(dir: &Path, first: usize, count: usize) {
     let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ first as u64;
     for i in first..first + count {
@@ -150,7 +168,12 @@ fn generate(dir: &Path, first: usize, count: usize) {
             let size = 700 + (rng(&mut seed) % 400) as usize;
             let start = text.len();
             while text.len() - start < size {
-                text.push_str(WORDS[(rng(&mut seed) % WORDS.len() as u64) as usize]);
+                if rng(&mut seed).is_multiple_of(4) {
+                    text.push_str(WORDS[(rng(&mut seed) % WORDS.len() as u64) as usize]);
+                } else {
+                    let u = (rng(&mut seed) % 1_000_000) as f64 / 1_000_000.0;
+                    text.push_str(&synthetic((20_000f64).powf(u) as u64));
+                }
                 text.push(if rng(&mut seed).is_multiple_of(11) { '.' } else { ' ' });
                 if text.ends_with('.') {
                     text.push(' ');
@@ -251,7 +274,7 @@ fn main() {
         report.embedded
     );
     drop(memory);
-    for quantize in [Quantize::Int8, Quantize::F32] {
+    for quantize in [Quantize::F32, Quantize::Int8] {
         let mut settings = VectorSettings::new(embedder.clone());
         settings.quantize = quantize;
         let before = rss_mib();

@@ -5,12 +5,12 @@
 //! categories), a changed model pausing the vector arm until `pyra memory reindex`, located
 //! config errors — and the local model files driving the chat's recall of a paraphrase.
 
+#[cfg(feature = "local-embeddings")]
 use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::harness::{Output, Pyra, repo_root};
-use crate::llm_server::{LlmServer, Reply};
+use crate::harness::{Output, Pyra};
 use crate::memory_embed_server::{EmbedServer, Failure};
 
 const PASS: &str = "embedding tests passphrase";
@@ -194,6 +194,7 @@ fn a_missing_key_and_bad_settings_are_explained() {
 }
 
 /// The local model files, when present (`tests/fixtures/embed-model/fetch.sh`).
+#[cfg(feature = "local-embeddings")]
 fn model_dir() -> Option<PathBuf> {
     match std::env::var_os("PYRA_EMBED_MODEL").map(PathBuf::from) {
         Some(dir) if dir.is_dir() => Some(dir),
@@ -209,6 +210,8 @@ fn model_dir() -> Option<PathBuf> {
 #[test]
 #[cfg(feature = "local-embeddings")]
 fn the_chat_recalls_the_spare_key_note_from_a_paraphrase_with_the_local_model() {
+    use crate::harness::repo_root;
+    use crate::llm_server::{LlmServer, Reply};
     let Some(dir) = model_dir() else { return };
     let question = "where did I hide a duplicate for getting in if I am locked out";
     let recalled = |embeddings: bool| {

@@ -46,7 +46,7 @@
 //!     # model: text-embedding-3-small   # the servers' model id; base_url, key (vault key
 //!     # name), dimensions, batch (64), timeout (60 s) as for models
 //!     fusion: rrf               # rrf (k: rrf_k, 60) or weighted (vector_weight, 0.7)
-//!     quantize: int8            # int8 or f32 vectors in memory
+//!     quantize: f32             # f32 or int8 (a quarter of the memory) vectors in memory
 //!     exclude_categories: [private]   # never sent to a remote provider (nor `embed: false` notes)
 //! ```
 //!

@@ -397,7 +397,7 @@ pub struct EmbeddingSettings {
     /// A note found only by its vector needs a similarity above this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_similarity: Option<f64>,
-    /// `int8` (default) or `f32`.
+    /// `f32` (default) or `int8`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantize: Option<String>,
     /// Categories never sent to a remote provider.

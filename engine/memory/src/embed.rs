@@ -72,8 +72,8 @@ pub enum Fusion {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quantize {
     F32,
-    /// One byte per dimension with a scale per vector: a quarter of the memory and of the
-    /// bytes scanned, rankings nearly unchanged.
+    /// One byte per dimension with a scale per vector: a quarter of the memory, rankings
+    /// nearly unchanged (slower to scan than f32 on a baseline x86-64 build).
     Int8,
 }
 
@@ -87,23 +87,22 @@ pub struct VectorSettings {
     pub min_similarity: f32,
     /// Categories (and their subcategories) never sent to a remote embedder.
     pub exclude_categories: Vec<String>,
-    /// The longest chunk, in characters.
-    pub chunk_chars: usize,
 }
 
 impl VectorSettings {
     pub const DEFAULT_RRF_K: f64 = 60.0;
-    pub const DEFAULT_CHUNK_CHARS: usize = 1200;
 
-    /// RRF with k = 60, int8, no similarity floor, no excluded category.
+    /// RRF with k = 60, f32, no similarity floor, no excluded category. f32 is the default
+    /// because it scans faster on a default (baseline x86-64) build: measured at 100,000 ×
+    /// 256, the f32 scan takes about 6 ms and the int8 one about 10 (without SSE4.1/AVX2
+    /// the integer products do not vectorise); int8 is for a quarter of the memory.
     pub fn new(embedder: Arc<dyn Embedder>) -> Self {
         VectorSettings {
             embedder,
             fusion: Fusion::Rrf { k: Self::DEFAULT_RRF_K },
-            quantize: Quantize::Int8,
+            quantize: Quantize::F32,
             min_similarity: 0.0,
             exclude_categories: Vec::new(),
-            chunk_chars: Self::DEFAULT_CHUNK_CHARS,
         }
     }
 

@@ -26,6 +26,10 @@ pub(crate) const PARTIAL_WEIGHT: f64 = 0.1;
 /// Characters of a chunk shown as a vector-only hit's snippet.
 const SNIPPET_CHARS: usize = 200;
 
+/// The bm25 arm's answer: the FTS5 expression that matched (for snippets), the ranked
+/// (rowid, bm25) pairs, and whether only some of the query's terms had to match.
+pub(crate) type Bm25Arm = (Option<String>, Vec<(i64, f64)>, bool);
+
 /// The in-memory vectors of one model at one generation of the index.
 pub(crate) struct Loaded {
     key: String,
@@ -142,73 +146,82 @@ impl Memory {
         loaded.as_ref().map(|l| (l.set.len(), l.set.bytes()))
     }
 
-    /// Fuses the bm25 ranking (`(note id, hit)` best first) with the vector arm's. A bm25
-    /// ranking that matched only some of the query's terms (`partial`: the all-terms query
-    /// found nothing) counts [`PARTIAL_WEIGHT`] as much as the vectors.
-    #[allow(clippy::too_many_arguments)] // the search's own parameters, passed on
+    /// Fuses the bm25 arm's ranking with the vector arm's and builds the hits that are
+    /// returned (snippets only for those). A bm25 ranking that matched only some of the
+    /// query's terms (the all-terms query found nothing) counts [`PARTIAL_WEIGHT`] as much.
     pub(crate) fn hybrid(
         &self,
         settings: &VectorSettings,
         query: &str,
-        bm25: Vec<(i64, Hit)>,
-        partial: bool,
+        bm25: Bm25Arm,
         category: Option<&str>,
         since: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Hit>, MemoryError> {
+        let (expr, ranked, partial) = bm25;
         let Some(vector) = self.vector_arm(settings, query, category, since, limit * CANDIDATES)? else {
-            return Ok(bm25.into_iter().take(limit).map(|(_, h)| h).collect());
+            let top: Vec<_> = ranked.into_iter().take(limit).enumerate().map(|(i, (id, r))| (id, r, i + 1)).collect();
+            return Ok(match expr {
+                Some(expr) => self.index.hits(&expr, &top)?.into_iter().map(|(_, h)| h).collect(),
+                None => Vec::new(),
+            });
         };
+        let by_bm25: HashMap<i64, (usize, f64)> =
+            ranked.iter().enumerate().map(|(i, (id, rank))| (*id, (i + 1, -rank))).collect();
         let vector: Vec<VectorHit> = vector
             .into_iter()
-            .filter(|v| v.similarity > settings.min_similarity || bm25.iter().any(|(id, _)| *id == v.note))
+            .filter(|v| v.similarity > settings.min_similarity || by_bm25.contains_key(&v.note))
             .collect();
         let by_vector: HashMap<i64, (usize, &VectorHit)> =
             vector.iter().enumerate().map(|(i, v)| (v.note, (i + 1, v))).collect();
-        let by_bm25: HashMap<i64, usize> = bm25.iter().enumerate().map(|(i, (id, _))| (*id, i + 1)).collect();
-        let bm25_range =
-            bm25.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, h)| (lo.min(h.score), hi.max(h.score)));
+        // bm25 negated (higher is better), for the weighted fusion's per-query normalisation.
+        let (lo, hi) =
+            by_bm25.values().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, s)| (lo.min(*s), hi.max(*s)));
         let weight = if partial { PARTIAL_WEIGHT } else { 1.0 };
-        let score = |id: i64, bm25_score: Option<f64>| -> f64 {
-            let b = by_bm25.get(&id).copied();
+        let score = |id: i64| -> f64 {
+            let b = by_bm25.get(&id);
             let v = by_vector.get(&id);
             match settings.fusion {
                 Fusion::Rrf { k } => {
-                    weight * b.map_or(0.0, |r| 1.0 / (k + r as f64)) + v.map_or(0.0, |(r, _)| 1.0 / (k + *r as f64))
+                    weight * b.map_or(0.0, |(r, _)| 1.0 / (k + *r as f64))
+                        + v.map_or(0.0, |(r, _)| 1.0 / (k + *r as f64))
                 }
                 Fusion::Weighted { vector_weight } => {
-                    // Hit::score is bm25 negated (higher is better); normalised over the candidates.
-                    let (lo, hi) = bm25_range;
-                    let b = bm25_score.map_or(0.0, |s| if hi > lo { (s - lo) / (hi - lo) } else { 1.0 });
+                    let b = b.map_or(0.0, |(_, s)| if hi > lo { (s - lo) / (hi - lo) } else { 1.0 });
                     let c = v.map_or(0.0, |(_, h)| f64::from(h.similarity));
                     vector_weight * c + (1.0 - vector_weight) * weight * b
                 }
             }
         };
-        let mut fused: Vec<(f64, Hit)> = Vec::with_capacity(bm25.len() + vector.len());
-        for (id, mut hit) in bm25 {
-            hit.score = score(id, Some(hit.score));
+        let mut ids: Vec<i64> = ranked.iter().map(|(id, _)| *id).collect();
+        ids.extend(vector.iter().map(|v| v.note).filter(|id| !by_bm25.contains_key(id)));
+        let mut fused: Vec<(f64, i64)> = ids.into_iter().map(|id| (score(id), id)).collect();
+        // Best first; ties by bm25 rank, then vector rank (both deterministic).
+        let ranks = |id: &i64| {
+            (by_bm25.get(id).map_or(usize::MAX, |(r, _)| *r), by_vector.get(id).map_or(usize::MAX, |(r, _)| *r))
+        };
+        fused.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| ranks(&a.1).cmp(&ranks(&b.1))));
+        fused.truncate(limit);
+        let mut hits = Vec::with_capacity(fused.len());
+        for (score, id) in fused {
+            let hit = match (by_bm25.get(&id), &expr) {
+                (Some((rank, s)), Some(expr)) => self.index.hits(expr, &[(id, -s, *rank)])?.pop().map(|(_, h)| h),
+                _ => match by_vector.get(&id) {
+                    Some((_, v)) => self.vector_only_hit(v)?,
+                    None => None,
+                },
+            };
+            let Some(mut hit) = hit else { continue };
+            hit.score = score;
             if let Some((rank, v)) = by_vector.get(&id) {
-                hit.matched = Matched::Both;
+                hit.matched = if hit.bm25_rank.is_some() { Matched::Both } else { Matched::Vector };
                 hit.vector_rank = Some(*rank);
                 hit.similarity = Some(v.similarity);
                 hit.lines = Some(v.lines);
             }
-            fused.push((hit.score, hit));
+            hits.push(hit);
         }
-        for (rank, v) in vector.iter().enumerate() {
-            if by_bm25.contains_key(&v.note) {
-                continue;
-            }
-            let Some(mut hit) = self.vector_only_hit(v)? else { continue };
-            hit.score = score(v.note, None);
-            hit.vector_rank = Some(rank + 1);
-            fused.push((hit.score, hit));
-        }
-        fused.sort_by(|a, b| {
-            b.0.total_cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)).then_with(|| a.1.lines.cmp(&b.1.lines))
-        });
-        Ok(fused.into_iter().take(limit).map(|(_, h)| h).collect())
+        Ok(hits)
     }
 
     fn vector_only_hit(&self, v: &VectorHit) -> Result<Option<Hit>, MemoryError> {

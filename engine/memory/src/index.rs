@@ -198,19 +198,17 @@ impl Index {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Ranked hits for an FTS5 expression (already made safe by [`super::query`]).
-    ///
-    /// Two steps, so that the cost stays with the ranking: the first query ranks every match
-    /// by bm25 and keeps the best `limit` rowids (joining `notes` only when a filter needs
-    /// it); the second builds the snippet of each of those few hits by rowid. Building
-    /// snippets inside the ranking query would tokenise the text of every match.
-    pub fn search(
+    /// The best `limit` (rowid, bm25) pairs for an FTS5 expression (already made safe by
+    /// [`super::query`]), best first, without snippets: [`Index::hits`] builds those for
+    /// the notes a search returns only (a hybrid search ranks four times as many), since
+    /// building them inside the ranking query would tokenise the text of every match.
+    pub fn rank_ids(
         &self,
         expr: &str,
         category: Option<&str>,
         since: Option<i64>,
         limit: usize,
-    ) -> Result<Vec<(i64, Hit)>, MemoryError> {
+    ) -> Result<Vec<(i64, f64)>, MemoryError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let max_id: i64 = self.conn.query_row("SELECT coalesce(max(id), 0) FROM notes", [], |r| r.get(0))?;
         let mut ranked = if max_id < self.split_from {
@@ -236,9 +234,12 @@ impl Index {
             all
         };
         ranked.dedup_by_key(|r| r.0);
-        if ranked.is_empty() {
-            return Ok(Vec::new());
-        }
+        Ok(ranked)
+    }
+
+    /// The hits of ranked notes (rowid, bm25, rank in the bm25 arm) with their snippets for
+    /// `expr`, in the order given.
+    pub fn hits(&self, expr: &str, ranked: &[(i64, f64, usize)]) -> Result<Vec<(i64, Hit)>, MemoryError> {
         // Snippets for the hits only, one seek per hit: FTS5 takes `rowid = ?` as a seek in
         // each term's doclist (prefixes of 2–4 characters have their own doclists).
         let mut stmt = self.conn.prepare_cached(
@@ -247,8 +248,8 @@ impl Index {
              WHERE notes_fts MATCH ?1 AND notes_fts.rowid = ?2",
         )?;
         let mut hits = Vec::with_capacity(ranked.len());
-        for (id, rank) in ranked {
-            let bm25_rank = Some(hits.len() + 1);
+        for &(id, rank, bm25_rank) in ranked {
+            let bm25_rank = Some(bm25_rank);
             let hit = stmt
                 .query_row(params![expr, id, MARK_START, MARK_END], |r| {
                     Ok(Hit {

@@ -598,28 +598,35 @@ impl Memory {
         let category = opts.category.as_deref().map(|c| c.trim_matches('/')).filter(|c| !c.is_empty());
         let since = opts.since.map(|t| t.timestamp());
         let Some(settings) = &self.vectors else {
-            return Ok(self.bm25(&parsed, category, since, limit)?.0.into_iter().map(|(_, h)| h).collect());
+            let (expr, ranked, _) = self.bm25(&parsed, category, since, limit)?;
+            let ranked: Vec<_> = ranked.into_iter().enumerate().map(|(i, (id, r))| (id, r, i + 1)).collect();
+            return Ok(match expr {
+                Some(expr) => self.index.hits(&expr, &ranked)?.into_iter().map(|(_, h)| h).collect(),
+                None => Vec::new(),
+            });
         };
-        let (bm25, partial) = self.bm25(&parsed, category, since, limit * hybrid::CANDIDATES)?;
-        self.hybrid(settings, query, bm25, partial, category, since, limit)
+        let bm25 = self.bm25(&parsed, category, since, limit * hybrid::CANDIDATES)?;
+        self.hybrid(settings, query, bm25, category, since, limit)
     }
 
-    /// The bm25 arm: every term must match; when that finds nothing and there are several
-    /// terms, any term may (the second value says so: such a ranking is weaker evidence).
+    /// The bm25 arm: the FTS5 expression that matched (for snippets) and the ranked (rowid,
+    /// bm25) pairs. Every term must match; when that finds nothing and there are several
+    /// terms, any term may (the third value says so: such a ranking is weaker evidence).
     fn bm25(
         &self,
         parsed: &Query,
         category: Option<&str>,
         since: Option<i64>,
         limit: usize,
-    ) -> Result<(Vec<(i64, Hit)>, bool), MemoryError> {
-        let Some(all) = parsed.to_fts(Join::All) else { return Ok((Vec::new(), false)) };
-        let hits = self.index.search(&all, category, since, limit)?;
-        if !hits.is_empty() || parsed.terms.len() < 2 {
-            return Ok((hits, false));
+    ) -> Result<hybrid::Bm25Arm, MemoryError> {
+        let Some(all) = parsed.to_fts(Join::All) else { return Ok((None, Vec::new(), false)) };
+        let ranked = self.index.rank_ids(&all, category, since, limit)?;
+        if !ranked.is_empty() || parsed.terms.len() < 2 {
+            return Ok((Some(all), ranked, false));
         }
-        let Some(any) = parsed.to_fts(Join::Any) else { return Ok((hits, false)) };
-        Ok((self.index.search(&any, category, since, limit)?, true))
+        let Some(any) = parsed.to_fts(Join::Any) else { return Ok((Some(all), ranked, false)) };
+        let ranked = self.index.rank_ids(&any, category, since, limit)?;
+        Ok((Some(any), ranked, true))
     }
 
     /// Brings the index up to date with the files: re-indexes new and changed files (by

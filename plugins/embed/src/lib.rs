@@ -128,8 +128,8 @@ pub fn vector_settings(settings: &EmbeddingSettings, embedder: Arc<dyn Embedder>
     } else if let Some(k) = settings.rrf_k {
         out.fusion = Fusion::Rrf { k };
     }
-    if settings.quantize.as_deref() == Some("f32") {
-        out.quantize = Quantize::F32;
+    if settings.quantize.as_deref() == Some("int8") {
+        out.quantize = Quantize::Int8;
     }
     if let Some(min) = settings.min_similarity {
         out.min_similarity = min as f32;

@@ -84,7 +84,7 @@ impl Findings {
             }
             "min_similarity" => f.number("min_similarity", k, v, -1.0, 1.0, false),
             "quantize" => {
-                f.choice("quantize", k, v, &["int8", "f32"], "`int8` (the default: a quarter of the memory) or `f32`");
+                f.choice("quantize", k, v, &["f32", "int8"], "`f32` (the default) or `int8` (a quarter of the memory)");
             }
             _ => f.list("exclude_categories", "a category", k, v),
         });

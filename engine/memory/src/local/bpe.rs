@@ -7,14 +7,24 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Mutex;
 
+use rustc_hash::FxHashMap;
 use serde_json::Value;
+
+/// Words kept in the cache before it is emptied (a note's words repeat: most are found).
+const CACHE_WORDS: usize = 100_000;
 
 /// The tokenizer: vocabulary and merges by token id.
 pub struct Bpe {
-    vocab: HashMap<String, u32>,
+    /// Single characters' ids (most symbols start as one).
+    chars: FxHashMap<char, u32>,
     /// (left id, right id) → (rank, merged id).
-    merges: HashMap<(u32, u32), (u32, u32)>,
+    merges: FxHashMap<(u32, u32), (u32, u32)>,
+    /// No token has `▁` after another character: merges never cross the start of a word,
+    /// so words are encoded (and cached) one at a time with the same result.
+    by_word: bool,
+    cache: Mutex<FxHashMap<String, Vec<u32>>>,
     /// `<0x00>`..`<0xFF>` ids, when the model falls back to bytes.
     bytes: Option<Box<[u32; 256]>>,
     unk: Option<u32>,
@@ -61,7 +71,7 @@ impl Bpe {
                 ))
             })
             .collect::<Result<_, &str>>()?;
-        let mut merges = HashMap::new();
+        let mut merges = FxHashMap::default();
         for (rank, m) in model["merges"].as_array().ok_or("its model has no merges")?.iter().enumerate() {
             let (a, b) = match m {
                 Value::String(s) => s.split_once(' ').ok_or("a merge is not two tokens")?,
@@ -89,7 +99,19 @@ impl Bpe {
             None
         };
         let unk = model["unk_token"].as_str().and_then(|u| vocab.get(u).copied());
-        Ok(Bpe { vocab, merges, bytes, unk, prepend, space })
+        let chars = vocab
+            .iter()
+            .filter_map(|(t, id)| {
+                let mut it = t.chars();
+                match (it.next(), it.next()) {
+                    (Some(c), None) => Some((c, *id)),
+                    _ => None,
+                }
+            })
+            .collect();
+        let mark = space.as_deref().and_then(|s| s.chars().next()).unwrap_or('\u{2581}');
+        let by_word = vocab.keys().all(|t| !t.trim_start_matches(mark).contains(mark));
+        Ok(Bpe { chars, merges, by_word, cache: Mutex::new(FxHashMap::default()), bytes, unk, prepend, space })
     }
 
     /// The token ids of `text` (no special tokens).
@@ -105,11 +127,47 @@ impl Bpe {
             Some(s) => normalized.push_str(&text.replace(' ', s)),
             None => normalized.push_str(text),
         }
+        if !self.by_word {
+            return self.merge(&normalized);
+        }
+        let mark = self.space.as_deref().and_then(|s| s.chars().next()).unwrap_or('\u{2581}');
+        let mut out = Vec::with_capacity(normalized.len() / 3);
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut start = 0;
+        let mut previous = mark;
+        let mut flush = |word: &str, out: &mut Vec<u32>| {
+            if let Some(ids) = cache.get(word) {
+                out.extend_from_slice(ids);
+                return;
+            }
+            let ids = self.merge(word);
+            out.extend_from_slice(&ids);
+            if cache.len() >= CACHE_WORDS {
+                cache.clear();
+            }
+            cache.insert(word.to_string(), ids);
+        };
+        for (i, c) in normalized.char_indices() {
+            // A word: a run of `▁` and the characters after it, up to the next `▁`.
+            if c == mark && previous != mark && i > start {
+                flush(&normalized[start..i], &mut out);
+                start = i;
+            }
+            previous = c;
+        }
+        if start < normalized.len() {
+            flush(&normalized[start..], &mut out);
+        }
+        out
+    }
+
+    /// BPE over one piece of normalised text.
+    pub(super) fn merge(&self, normalized: &str) -> Vec<u32> {
         let mut symbols: Vec<Symbol> = Vec::with_capacity(normalized.len());
         let mut buf = [0u8; 4];
         for c in normalized.chars() {
             let s = c.encode_utf8(&mut buf);
-            if let Some(&id) = self.vocab.get(&*s) {
+            if let Some(&id) = self.chars.get(&c) {
                 symbols.push(Symbol { id, prev: 0, next: 0, len: s.len() });
             } else if let Some(bytes) = &self.bytes {
                 symbols.extend(s.bytes().map(|b| Symbol { id: bytes[b as usize], prev: 0, next: 0, len: 1 }));
@@ -214,6 +272,18 @@ mod tests {
         assert_eq!(bpe.encode("the é"), vec![265, 257, 0xC3, 0xA9]);
         assert_eq!(bpe.encode("tac"), vec![263, 262, 261]);
         assert!(bpe.encode("").is_empty());
+    }
+
+    #[test]
+    fn word_by_word_equals_the_whole_text_at_once() {
+        let bpe = tiny();
+        assert!(bpe.by_word);
+        for text in ["the cat", "  the  cat ", "thecat the", "é the", "cat\nthe\tcat", ""] {
+            let normalized = format!("▁{}", text.replace(' ', "▁"));
+            let whole = if text.is_empty() { Vec::new() } else { bpe.merge(&normalized) };
+            assert_eq!(bpe.encode(text), whole, "{text:?}");
+            assert_eq!(bpe.encode(text), whole, "{text:?} (cached)");
+        }
     }
 
     #[test]

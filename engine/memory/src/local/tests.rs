@@ -65,6 +65,15 @@ fn wordllama_matches_the_python_reference() {
 }
 
 #[test]
+fn wordllama_tokenizes_word_by_word_as_the_whole_text() {
+    let Some(dir) = model_dir() else { return };
+    let model = StaticEmbedder::load(&dir, None).unwrap();
+    let text = "Überweisung für  die Miete 1,240 EUR!\n\n- item one\n- item two\tdone 😀 naïve café";
+    let normalized = format!("\u{2581}{}", text.replace(' ', "\u{2581}"));
+    assert_eq!(model.tokenizer.encode(text), model.tokenizer.merge(&normalized));
+}
+
+#[test]
 fn a_folder_without_the_files_is_explained() {
     let empty = tempfile::tempdir().unwrap();
     let e = StaticEmbedder::load(empty.path(), None).err().unwrap();
