@@ -29,7 +29,9 @@ pub const SPANS: &[&str] = &["run", "node", "model.call", "tool.call", "http.req
 /// Whether a field carries a run's content (inputs, outputs, prompts, completions),
 /// exported only when `telemetry.export_content` is on.
 pub fn is_content(field: &str) -> bool {
-    ["input", "output", "gen_ai.prompt", "gen_ai.completion"].iter().any(|p| field.starts_with(p))
+    // Asked for every field of every span: most names start with none of `i`, `o`, `g`.
+    matches!(field.as_bytes().first(), Some(b'i' | b'o' | b'g'))
+        && ["input", "output", "gen_ai.prompt", "gen_ai.completion"].iter().any(|p| field.starts_with(p))
 }
 
 /// Nanoseconds since the Unix epoch.
@@ -280,11 +282,10 @@ where
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let mut extensions = span.extensions_mut();
-        if let Some(open) = extensions.get_mut::<Open>() {
+        let open = span.extensions_mut().remove::<Open>();
+        if let Some(open) = open {
             open.close(span.metadata().name(), &self.exporter);
         }
-        extensions.remove::<Open>();
     }
 }
 
