@@ -13,6 +13,7 @@ mod cli;
 mod config_cmd;
 mod daemon_client;
 mod daemon_cmd;
+mod draft;
 mod emit_cmd;
 mod failure;
 mod graph_render;

@@ -310,14 +310,11 @@ fn times<Z: TimeZone>(expr: &lang::cron::CronExpr, tz: &Z, from: &From, count: u
     expr.upcoming(&start, count)
 }
 
-fn next(home: &Home, arg: &str, from: Option<&str>, count: usize, as_json: bool) -> Result<u8, Failure> {
-    if !(1..=MAX_COUNT).contains(&count) {
-        return Err(Failure::usage(format!("--count must be between 1 and {MAX_COUNT}, not {count}")));
-    }
-    let from = parse_from(from)?;
-    let registry = crate::plugin_host::registry(home);
-    let (_, checked) = skills::load_checked(home, &registry, arg)?;
-    let skill = &checked.skill;
+/// A cron trigger's next fire times: (trigger index, expression, zone, [(RFC 3339, as shown)]).
+type CronRow = (usize, String, Option<String>, Vec<(String, String)>);
+
+/// The next `count` fire times of each cron trigger of `skill`, from `from`.
+fn cron_rows(skill: &lang::Skill, from: &From, count: usize) -> Vec<CronRow> {
     let mut rows = Vec::new();
     for (index, trigger) in skill.triggers.iter().enumerate() {
         let Trigger::Cron(c) = trigger else { continue };
@@ -327,14 +324,14 @@ fn next(home: &Home, arg: &str, from: Option<&str>, count: usize, as_json: bool)
             match c.timezone.as_deref().map(str::parse::<chrono_tz::Tz>) {
                 Some(Ok(tz)) => (
                     Some(tz.name().to_string()),
-                    times(&expr, &tz, &from, count)
+                    times(&expr, &tz, from, count)
                         .iter()
                         .map(|t| (t.to_rfc3339(), t.format("%a %Y-%m-%d %H:%M %Z").to_string()))
                         .collect(),
                 ),
                 _ => (
                     None,
-                    times(&expr, &Local, &from, count)
+                    times(&expr, &Local, from, count)
                         .iter()
                         .map(|t| (t.to_rfc3339(), t.format("%a %Y-%m-%d %H:%M %:z").to_string()))
                         .collect(),
@@ -342,6 +339,32 @@ fn next(home: &Home, arg: &str, from: Option<&str>, count: usize, as_json: bool)
             };
         rows.push((index, c.cron.clone(), zone, shown));
     }
+    rows
+}
+
+/// For a skill not saved yet (a draft): each cron trigger and its next fire times, from
+/// the clock (`PYRA_CLOCK` honoured), as lines to show.
+pub(crate) fn next_fires(skill: &lang::Skill, count: usize) -> Vec<String> {
+    let Ok(from) = parse_from(None) else { return Vec::new() };
+    cron_rows(skill, &from, count)
+        .into_iter()
+        .map(|(_, cron, zone, shown)| {
+            let times: Vec<String> = shown.into_iter().map(|(_, h)| h).collect();
+            let when = if times.is_empty() { "never fires".to_string() } else { times.join(" · ") };
+            format!("cron \"{cron}\" ({}): {when}", zone.as_deref().unwrap_or("local time"))
+        })
+        .collect()
+}
+
+fn next(home: &Home, arg: &str, from: Option<&str>, count: usize, as_json: bool) -> Result<u8, Failure> {
+    if !(1..=MAX_COUNT).contains(&count) {
+        return Err(Failure::usage(format!("--count must be between 1 and {MAX_COUNT}, not {count}")));
+    }
+    let from = parse_from(from)?;
+    let registry = crate::plugin_host::registry(home);
+    let (_, checked) = skills::load_checked(home, &registry, arg)?;
+    let skill = &checked.skill;
+    let rows = cron_rows(skill, &from, count);
     if as_json {
         let array: Vec<_> = rows
             .iter()

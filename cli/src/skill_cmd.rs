@@ -70,6 +70,27 @@ pub enum SkillCommand {
         /// Replace an existing file.
         #[arg(long)]
         force: bool,
+
+        /// Draft the skill from a sentence with the configured model: checked, repaired
+        /// (the validator's errors go back to the model), shown, then saved on your word.
+        #[arg(long, value_name = "TEXT")]
+        describe: Option<String>,
+
+        /// The model entry to draft with (`NAME` or `NAME/model-id`; default: the default entry).
+        #[arg(long, value_name = "NAME", requires = "describe")]
+        model: Option<String>,
+
+        /// Most model rounds (the first draft and its repairs).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10), requires = "describe")]
+        rounds: u32,
+
+        /// Save a valid draft without asking.
+        #[arg(long, requires = "describe")]
+        yes: bool,
+
+        /// Print the outcome as JSON (valid, rounds, the YAML, what acts without asking).
+        #[arg(long, requires = "describe")]
+        json: bool,
     },
     /// Print the JSON Schema of skill files (for editors).
     Schema,
@@ -95,7 +116,10 @@ pub fn run(home: &Home, command: SkillCommand) -> Result<u8, Failure> {
         SkillCommand::List { dirs, json } => list(home, &registry, &dirs, json),
         SkillCommand::Show { skill, json } => show(home, &registry, &skill, json),
         SkillCommand::Graph { skill, format } => graph(home, &registry, &skill, format),
-        SkillCommand::New { name, dir, force } => new(home, &registry, &name, dir.as_deref(), force),
+        SkillCommand::New { name, dir, force, describe, model, rounds, yes, json } => {
+            let described = describe.map(|describe| (describe, model, rounds, yes, json));
+            new(home, &registry, &name, dir.as_deref(), force, described)
+        }
         SkillCommand::Schema => {
             out(&lang::schema::to_pretty(&lang::schema::skill_schema(&registry)));
             Ok(exit::OK)
@@ -448,7 +472,17 @@ pub fn starter(name: &str, schema_ref: &str) -> String {
     include_str!("starter.yaml").replace("{{SCHEMA}}", schema_ref).replace("{{NAME}}", name)
 }
 
-fn new(home: &Home, registry: &Registry, name: &str, dir: Option<&Path>, force: bool) -> Result<u8, Failure> {
+/// `--describe TEXT`, `--model`, `--rounds`, `--yes`, `--json`.
+type Described = (String, Option<String>, u32, bool, bool);
+
+fn new(
+    home: &Home,
+    registry: &Registry,
+    name: &str,
+    dir: Option<&Path>,
+    force: bool,
+    described: Option<Described>,
+) -> Result<u8, Failure> {
     let valid_name = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
@@ -478,6 +512,10 @@ fn new(home: &Home, registry: &Registry, name: &str, dir: Option<&Path>, force: 
         }
     };
     let path = target_dir.join(format!("{name}.yaml"));
+    if let Some((describe, model, rounds, yes, json)) = described {
+        let opts = crate::draft::Options { describe, model, rounds, yes, json, force, target: path, schema_ref };
+        return crate::draft::new_described(home, name, opts);
+    }
     if path.exists() && !force {
         return Err(Failure::failed(format!("{} already exists; pass --force to replace it", path.display())));
     }

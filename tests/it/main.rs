@@ -11,6 +11,7 @@ mod config;
 mod corpus;
 mod daemon;
 mod daemon_world;
+mod draft;
 mod examples;
 mod layering;
 mod llm;

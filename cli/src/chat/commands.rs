@@ -59,11 +59,17 @@ impl Commands {
     /// The REPL's own commands, then every plugin's.
     pub fn all() -> Commands {
         let mut commands = Commands::default();
-        let own: [(&'static str, &'static str, &'static str, Handler); 11] = [
+        let own: [(&'static str, &'static str, &'static str, Handler); 12] = [
             ("help", "", "this list", help),
             ("model", "[NAME]", "show the model, or switch to a config entry (NAME or NAME/model-id)", model),
             ("skills", "", "the skills Pyra knows (any can be a tool: `pyra chat --tool NAME`)", skills_cmd),
             ("run", "SKILL [k=v…]", "run a skill and show its outputs here (quote values with spaces)", run_skill),
+            (
+                "skill",
+                "new NAME DESCRIPTION",
+                "draft a skill from a sentence: checked, repaired, shown, saved on your word",
+                new_skill,
+            ),
             ("clear", "", "forget this conversation's messages (the conversation stays)", clear),
             ("history", "", "the conversation so far", history),
             ("pin", "", "keep the last message in the history however long the conversation grows", pin),
@@ -165,6 +171,36 @@ fn skills_cmd(chat: &mut Chat, _: &Commands, _: &str) -> Result<Flow, Failure> {
         text.push_str(&format!("  {name:<20} {}{tool}\n", description.unwrap_or_default()));
     }
     output::err(&text);
+    Ok(Flow::Continue)
+}
+
+/// `/skill new NAME DESCRIPTION`: `pyra skill new NAME --describe DESCRIPTION` with the
+/// conversation's model; the draft is shown and saved only if you say so.
+fn new_skill(chat: &mut Chat, _: &Commands, arg: &str) -> Result<Flow, Failure> {
+    let usage = "usage: /skill new NAME DESCRIPTION (e.g. /skill new site-watch check my site every hour)";
+    let Some(rest) = arg.strip_prefix("new").map(str::trim) else {
+        output::err(&format!("{usage}\n"));
+        return Ok(Flow::Continue);
+    };
+    let (name, describe) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    if name.is_empty() || describe.trim().is_empty() {
+        output::err(&format!("{usage}\n"));
+        return Ok(Flow::Continue);
+    }
+    let home = chat.home.clone();
+    let opts = crate::draft::Options {
+        describe: describe.trim().to_string(),
+        model: chat.conv.model.clone().filter(|m| !m.is_empty()),
+        rounds: 3,
+        yes: false,
+        json: false,
+        force: false,
+        target: home.skills_dir().join(format!("{name}.yaml")),
+        schema_ref: "../schemas/skill.schema.json".into(),
+    };
+    if let Err(failure) = crate::draft::new_described(&home, name, opts) {
+        output::err(&format!("{}\n", failure.message));
+    }
     Ok(Flow::Continue)
 }
 
@@ -310,7 +346,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_a_plugin_can_add_one() {
         let mut commands = Commands::all();
-        let total = 11 + plugins::chat::chat_commands().len();
+        let total = 12 + plugins::chat::chat_commands().len();
         assert_eq!(commands.names().count(), total, "a plugin's command clashes with the REPL's");
         assert!(commands.help_text().contains("/memory QUERY"), "plugin commands are in /help");
         let taken = SlashCommand { name: "help", usage: "", summary: "", run: Run::Repl(|_, _, _| Ok(Flow::Continue)) };
