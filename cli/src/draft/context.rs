@@ -70,6 +70,8 @@ pub fn system_prompt(
 ) -> String {
     let mut out = String::from("You write Pyra skills: YAML files that Pyra validates and runs.\n\n");
     out.push_str(LANGUAGE);
+    // The format's JSON Schema itself (without the kinds, listed below field by field).
+    let _ = write!(out, "\n\nThe JSON Schema of a skill file:\n{}\n", lang::schema::base_schema());
     out.push_str("\n\nNode kinds (uses:) and their with: fields:\n");
     for spec in kinds.kinds().filter(|k| !k.tool) {
         let _ = writeln!(out, "  {}: {}", spec.name, spec.summary.lines().next().unwrap_or(""));
@@ -149,5 +151,8 @@ mod tests {
         assert!(text.contains("Vault keys (read with secret('NAME'); values are never shown): SMTP_PASSWORD"));
         assert!(text.contains("No plugin tools are installed"));
         assert!(text.contains("--- morning-brief.yaml"));
+        assert!(text.contains("The JSON Schema of a skill file:\n{"), "the schema itself is given");
+        // About 4 characters a token: the whole context stays far below a model's window.
+        assert!(text.len() < 40_000, "{} characters", text.len());
     }
 }
