@@ -29,6 +29,12 @@ pub struct AddArgs {
     /// A streamable HTTP server instead of a command.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+    /// A plugin built into Pyra instead of a server (`websearch`).
+    #[arg(long, value_name = "ID", conflicts_with = "url")]
+    pub builtin: Option<String>,
+    /// A built-in plugin's setting (repeatable).
+    #[arg(long = "setting", value_name = "KEY=VALUE", requires = "builtin")]
+    pub settings: Vec<String>,
     /// A plain environment variable for the server (repeatable).
     #[arg(long = "env", value_name = "VAR=VALUE")]
     pub env: Vec<String>,
@@ -98,6 +104,8 @@ fn blank(name: &str) -> Manifest {
         name: name.to_string(),
         kind: PluginKind::Mcp,
         description: None,
+        builtin: None,
+        settings: IndexMap::new(),
         enabled: true,
         command: None,
         args: Vec::new(),
@@ -122,7 +130,16 @@ pub fn add(home: &Home, args: AddArgs) -> Result<u8, Failure> {
         )));
     }
     let mut m = blank(&args.name);
+    if let Some(id) = &args.builtin {
+        if !args.command.is_empty() {
+            return Err(Failure::usage("give `--builtin ID` or `-- COMMAND ARGS…`, not both"));
+        }
+        m.kind = PluginKind::Builtin;
+        m.builtin = Some(id.clone());
+        m.settings = pairs(&args.settings, "settings")?;
+    }
     match (&args.url, args.command.split_first()) {
+        _ if args.builtin.is_some() => {}
         (Some(url), None) => m.url = Some(url.clone()),
         (None, Some((command, rest))) => {
             m.command = Some(command.clone());
@@ -300,16 +317,21 @@ fn review_with(home: &Home, name: &str, yes: bool, startup: Option<Duration>) ->
     if let Some(s) = startup {
         m.timeouts.startup = Some(syntax::duration::format(s));
     }
-    let secret = cli_secret(home);
-    let rt = runtime();
-    let started = rt.block_on(async {
-        let r = host.start(&m, &secret).await;
-        if let Ok(conn) = &r {
-            conn.stop().await;
-        }
-        r.map(|c| (c.protocol.clone(), c.server.clone(), c.cold_start))
-    });
-    let (protocol, server, cold) = started.map_err(Failure::failed)?;
+    let (protocol, server, cold) = if m.kind == PluginKind::Builtin {
+        let b = host.refresh_builtin(&m).map_err(Failure::failed)?;
+        ("builtin".to_string(), format!("the built-in `{}`", b.id()), Duration::ZERO)
+    } else {
+        let secret = cli_secret(home);
+        let rt = runtime();
+        let started = rt.block_on(async {
+            let r = host.start(&m, &secret).await;
+            if let Ok(conn) = &r {
+                conn.stop().await;
+            }
+            r.map(|c| (c.protocol.clone(), c.server.clone(), c.cold_start))
+        });
+        started.map_err(Failure::failed)?
+    };
     let mut lock = Lock::read(&dir).map_err(Failure::failed)?;
     output::err(&format!(
         "`{name}`: {server} speaks MCP {protocol}; started in {} ms; {} tools\n",
@@ -439,6 +461,9 @@ pub fn doctor(home: &Home, name: &str) -> Result<u8, Failure> {
     if !m.enabled {
         output::err(&format!("note: the plugin is disabled (`pyra plugin enable {name}`)\n"));
     }
+    if m.kind == PluginKind::Builtin {
+        return doctor_builtin(home, name, &loaded);
+    }
     let secret = cli_secret(home);
     let rt = runtime();
     let outcome = rt.block_on(async {
@@ -488,6 +513,49 @@ pub fn doctor(home: &Home, name: &str) -> Result<u8, Failure> {
         output::err(
             "note: the package version is not pinned (`pkg@1.2.3`): an update could change the server under you\n",
         );
+    }
+    if problems == 0 {
+        output::err("no problems found\n");
+        Ok(exit::OK)
+    } else {
+        Ok(exit::INVALID)
+    }
+}
+
+/// `doctor` of a built-in: its settings and secrets, its tools and their standing.
+fn doctor_builtin(home: &Home, name: &str, loaded: &mcp::manifest::Loaded) -> Result<u8, Failure> {
+    let m = &loaded.manifest;
+    let host = plugin_host::host(home);
+    let b = host.refresh_builtin(m).map_err(Failure::failed)?;
+    output::err(&format!("built-in: `{}` — {}\n", b.id(), b.description()));
+    let mut problems = 0;
+    for s in b.settings() {
+        let state = if s.secret {
+            match m.secrets.get(s.key) {
+                Some(r) => format!("from the vault key `{}`", r.key()),
+                None => "not mapped (`secrets:`)".into(),
+            }
+        } else {
+            m.settings.get(s.key).cloned().or(s.default.map(String::from)).unwrap_or_else(|| "not set".into())
+        };
+        output::err(&format!("  {}: {state} — {}\n", s.key, s.description));
+    }
+    let lock = Lock::read(&host.dir(name)).map_err(Failure::failed)?;
+    let blocked: Vec<String> =
+        lock.tools.keys().filter(|t| lock.standing(t) != Some(Standing::Approved)).cloned().collect();
+    output::err(&format!("tools: {} listed, {} approved\n", lock.tools.len(), lock.tools.len() - blocked.len()));
+    if !blocked.is_empty() {
+        problems += 1;
+        output::err(&format!(
+            "problem: blocked until reviewed: {} — fix: `pyra plugin review {name}`\n",
+            blocked.join(", ")
+        ));
+    }
+    let tools: Vec<&str> = lock.tools.keys().map(String::as_str).collect();
+    let policy = mcp::manifest::check_policy_names(loaded, &tools);
+    if !policy.is_empty() {
+        problems += policy.len();
+        output::err(&format!("{}\n", render(&loaded.file, &policy)));
     }
     if problems == 0 {
         output::err("no problems found\n");

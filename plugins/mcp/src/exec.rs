@@ -114,6 +114,10 @@ async fn run(host: Arc<Host>, plugin: String, tool: String, ctx: NodeCtx, with: 
             .map_err(|e| e.message())
     };
     let limits = m.limits();
+    if m.kind == crate::manifest::PluginKind::Builtin {
+        let result = call_builtin(&host, &m, &tool, &with, &ctx, &secret).await?;
+        return finish(&ctx, &qualified, &plugin, &result, limits.max_result_bytes);
+    }
     // A server that asks for input during the call (elicitation): answered now by a
     // person, or recorded durably and the call made again once `pyra approve --with`
     // answers it.
@@ -157,12 +161,45 @@ async fn run(host: Arc<Host>, plugin: String, tool: String, ctx: NodeCtx, with: 
     if let Some(message) = waiting.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Ok(Outcome::Waiting(format!("`{qualified}` asks for input: {message}")));
     }
-    let (text, structured, is_error) = render_result(&ctx, &result, limits.max_result_bytes, &plugin);
+    finish(&ctx, &qualified, &plugin, &result, limits.max_result_bytes)
+}
+
+/// A result, rendered, scanned and returned: an `isError` result fails a node and goes
+/// back to an agent's model as a tool error.
+fn finish(ctx: &NodeCtx, qualified: &str, plugin: &str, result: &Value, cap: usize) -> Result<Outcome, NodeError> {
+    let (text, structured, is_error) = render_result(ctx, result, cap, plugin);
     ctx.scan_untrusted(&format!("the result of tool `{qualified}`"), &text)?;
     if is_error && ctx.call.is_none() {
         return Err(fatal(format!("`{qualified}` returned an error: {text}")));
     }
     Ok(Outcome::Done(Output::untrusted(json!({ "text": text, "structured": structured, "is_error": is_error }))))
+}
+
+/// A built-in's call: its definitions pinned first (a changed one is blocked like a
+/// server's), its settings and vault secrets resolved, then the call. An error of the
+/// built-in is the tool's error (`isError`), with what to fix.
+async fn call_builtin(
+    host: &Host,
+    m: &crate::manifest::Manifest,
+    tool: &str,
+    with: &Value,
+    ctx: &NodeCtx,
+    secret: &(dyn Fn(&str) -> Result<String, String> + Sync),
+) -> Result<Value, NodeError> {
+    let builtin = host.refresh_builtin(m).map_err(fatal)?;
+    check_standing(&host.current(&m.name).map_err(fatal)?.1, &m.name, tool)?;
+    let settings = crate::builtin::resolve_settings(builtin.as_ref(), &m.name, &m.settings).map_err(fatal)?;
+    let mut secrets = std::collections::BTreeMap::new();
+    for (key, r) in &m.secrets {
+        secrets.insert(key.clone(), r.apply(&secret(r.key()).map_err(fatal)?));
+    }
+    ctx.log(LogLevel::Info, format!("calling `{}.{tool}` (built-in {})", m.name, builtin.id()));
+    let call = crate::builtin::Call { settings: &settings, secrets: &secrets, cancel: &ctx.cancel };
+    match builtin.call(tool, with.clone(), call).await {
+        Ok(result) => Ok(result),
+        Err(_) if ctx.cancel.is_cancelled() => Err(NodeError::Cancelled),
+        Err(why) => Ok(json!({ "content": [{ "type": "text", "text": why }], "isError": true })),
+    }
 }
 
 /// One elicitation: a durable question keyed by the call and the question's hash (so the

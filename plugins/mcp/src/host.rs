@@ -295,6 +295,29 @@ impl Host {
         Ok(conn)
     }
 
+    /// A built-in plugin's tools and launch spec recorded in its lock (a newer Pyra may
+    /// have changed a definition: pinned like any server's). Writes only on a change.
+    pub fn refresh_builtin(&self, m: &Manifest) -> Result<Arc<dyn crate::builtin::Builtin>, String> {
+        let id = m.builtin.as_deref().unwrap_or_default();
+        let builtin = crate::builtin::find(id)
+            .ok_or_else(|| format!("plugin `{}`: this build has no built-in `{id}`", m.name))?;
+        let dir = self.dir(&m.name);
+        let mut lock = Lock::read(&dir)?;
+        let before = lock.clone();
+        let secret_names: Vec<String> = m.secrets.iter().map(|(k, r)| format!("{k}={}", r.key())).collect();
+        lock.set_launch(serde_json::json!({ "builtin": id, "settings": m.settings, "secrets": secret_names }));
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let changes = lock.update_tools(&builtin.tools(), &now);
+        lock.protocol = Some("builtin".into());
+        lock.server = Some(format!("pyra {id} {}", env!("CARGO_PKG_VERSION")));
+        lock.cold_start_ms = Some(0);
+        let same = |l: &Lock| (l.launch.hash.clone(), l.protocol.clone(), l.server.clone(), l.tools.clone());
+        if !changes.is_empty() || same(&before) != same(&lock) {
+            lock.write(&dir)?;
+        }
+        Ok(builtin)
+    }
+
     /// Forgets a connection that died, so the next call starts the server again.
     pub async fn forget(&self, name: &str) {
         let server = self.server(name);

@@ -2,6 +2,7 @@
 //! `$PYRA_HOME/plugins/NAME/`, their tools pinned by hash, gated by a policy, and offered
 //! as node kinds (`uses: NAME.TOOL`) and agent tools through one registry.
 
+pub mod builtin;
 pub mod checked;
 pub mod conn;
 pub mod exec;
@@ -13,3 +14,5 @@ pub mod policy;
 pub mod reaper;
 pub mod registry;
 pub mod stderr;
+#[cfg(feature = "plugin-websearch")]
+pub mod websearch;

@@ -53,6 +53,12 @@ pub struct Manifest {
     /// What the plugin is for, shown by `pyra plugin list`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// `kind: builtin`: which built-in (`pyra plugin add NAME --builtin ID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<String>,
+    /// `kind: builtin`: the plain settings it declares (its secrets go in `secrets:`).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub settings: IndexMap<String, String>,
     /// A disabled plugin keeps its approvals; its tools are not offered.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
@@ -429,6 +435,7 @@ fn rules(m: &Manifest, doc: &Node, folder: Option<&str>, diags: &mut Vec<Diagnos
         ),
         _ => {}
     }
+    builtin_rules(m, doc, diags);
     if let Some(url) = &m.url {
         let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"];
         if !url.starts_with("https://") && !loopback.iter().any(|p| url.starts_with(p)) {
@@ -532,6 +539,72 @@ fn rules(m: &Manifest, doc: &Node, folder: Option<&str>, diags: &mut Vec<Diagnos
         if let Err(e) = crate::policy::compile_glob(name) {
             let ptr = format!("/policy/tools/{}", syntax::yaml::escape_segment(name));
             diags.push(Diagnostic::error("plugin-glob", format!("policy rule `{name}`: {e}")).at_opt(key_span(&ptr)));
+        }
+    }
+}
+
+/// A `kind: builtin` manifest names a built-in of this build, gives it settings it
+/// declares, and maps only its declared secrets.
+fn builtin_rules(m: &Manifest, doc: &Node, diags: &mut Vec<Diagnostic>) {
+    let span = |ptr: &str| doc.pointer(ptr).map(|(_, n)| n.span.clone());
+    match (m.kind, &m.builtin) {
+        (PluginKind::Builtin, None) => {
+            let ids = crate::builtin::ids();
+            diags.push(
+                Diagnostic::error("plugin-builtin", "a `builtin` plugin needs `builtin:` (which one)")
+                    .at_opt(span("/kind"))
+                    .with_help(format!(
+                        "this build's built-ins: {}",
+                        if ids.is_empty() { "none".into() } else { ids.join(", ") }
+                    )),
+            );
+        }
+        (PluginKind::Mcp, Some(_)) => diags
+            .push(Diagnostic::error("plugin-builtin", "`builtin:` is for `kind: builtin`").at_opt(span("/builtin"))),
+        (PluginKind::Builtin, Some(id)) => match crate::builtin::find(id) {
+            None => {
+                let ids = crate::builtin::ids();
+                let help = syntax::suggest::help(id, ids.iter().copied()).unwrap_or_else(|| {
+                    format!(
+                        "this build's built-ins: {} (each is a cargo feature, `plugin-NAME`)",
+                        if ids.is_empty() { "none".into() } else { ids.join(", ") }
+                    )
+                });
+                diags.push(
+                    Diagnostic::error("plugin-builtin", format!("this build has no built-in plugin `{id}`"))
+                        .at_opt(span("/builtin"))
+                        .with_help(help),
+                );
+            }
+            Some(b) => {
+                if let Err(e) = crate::builtin::resolve_settings(b.as_ref(), &m.name, &m.settings) {
+                    diags.push(Diagnostic::error("plugin-settings", e).at_opt(span("/settings").or(span("/builtin"))));
+                }
+                for key in m.secrets.keys() {
+                    if !b.settings().iter().any(|s| s.secret && s.key == key) {
+                        let secrets: Vec<&str> = b.settings().iter().filter(|s| s.secret).map(|s| s.key).collect();
+                        diags.push(
+                            Diagnostic::error("plugin-secret", format!("`{id}` declares no secret `{key}`"))
+                                .at_opt(span(&format!("/secrets/{}", syntax::yaml::escape_segment(key))))
+                                .with_help(format!(
+                                    "its secrets: {}",
+                                    if secrets.is_empty() { "none".into() } else { secrets.join(", ") }
+                                )),
+                        );
+                    }
+                }
+            }
+        },
+        (PluginKind::Mcp, None) => {
+            if !m.settings.is_empty() {
+                diags.push(
+                    Diagnostic::error(
+                        "plugin-settings",
+                        "`settings:` is for built-in plugins; an MCP server takes `env:`",
+                    )
+                    .at_opt(span("/settings")),
+                );
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 //! and streamable HTTP, in both protocol generations.
 
 mod agent;
+mod builtin;
 mod daemon;
 mod elicit;
 mod fixture;
