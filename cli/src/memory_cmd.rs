@@ -369,7 +369,7 @@ pub fn run(home: &Home, command: MemoryCommand) -> Result<u8, Failure> {
             let (chunks, with_vectors) = memory.vector_counts().map_err(failure)?;
             let embeddings = match memory.vectors() {
                 Some(v) => format!("{} ({with_vectors} of {chunks} chunks embedded)", v.embedder.identity()),
-                None => format!("none: bm25 alone ({chunks} chunks)"),
+                None => "none: bm25 alone".to_string(),
             };
             output::out(&format!(
                 "notes       {}\ncategories  {}\nflagged     {} (prompt-injection findings)\nindex       {} KiB\n\

@@ -85,6 +85,15 @@ pub const STEPS: &[db::Step] = &[
               );
               INSERT INTO embed_meta VALUES (1, '', 0, 1);",
     },
+    db::Step {
+        // Chunks are made when embeddings are on, from the body FTS5 stores and the line
+        // it starts on: an index without embeddings holds none (as before them).
+        summary: "notes.body_line (emptied: refilled from the files)",
+        sql: "DELETE FROM notes;
+              DELETE FROM notes_fts;
+              DELETE FROM chunks;
+              ALTER TABLE notes ADD COLUMN body_line INTEGER NOT NULL DEFAULT 1;",
+    },
 ];
 
 /// bm25 weights for title, summary, keywords and body.
@@ -115,7 +124,8 @@ pub struct Entry {
     pub body: String,
     /// The note's `embed:` front matter flag (absent: true).
     pub embed: bool,
-    pub chunks: Vec<super::chunk::Chunk>,
+    /// The file's line (from 1) on which the body starts, after the front matter.
+    pub body_line: u32,
 }
 
 pub struct Index {
@@ -319,10 +329,22 @@ pub fn upsert(conn: &Connection, e: &Entry) -> Result<(), MemoryError> {
         Some(id) => {
             conn.execute(
                 "UPDATE notes SET category=?2, path=?3, mtime=?4, size=?5, title=?6, summary=?7, keywords=?8,
-                     created=?9, updated=?10, changed=?11, injection=?12, embed=?13 WHERE id=?1",
+                     created=?9, updated=?10, changed=?11, injection=?12, embed=?13, body_line=?14 WHERE id=?1",
                 params![
-                    id, e.category, e.path, e.mtime, e.size, e.title, e.summary, keywords, e.created, e.updated,
-                    e.changed, injection, e.embed
+                    id,
+                    e.category,
+                    e.path,
+                    e.mtime,
+                    e.size,
+                    e.title,
+                    e.summary,
+                    keywords,
+                    e.created,
+                    e.updated,
+                    e.changed,
+                    injection,
+                    e.embed,
+                    e.body_line
                 ],
             )?;
             conn.execute("DELETE FROM notes_fts WHERE rowid = ?1", [id])?;
@@ -331,11 +353,23 @@ pub fn upsert(conn: &Connection, e: &Entry) -> Result<(), MemoryError> {
         None => {
             conn.execute(
                 "INSERT INTO notes(name, category, path, mtime, size, title, summary, keywords, created, updated,
-                     changed, injection, embed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                     changed, injection, embed, body_line)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
-                    e.name, e.category, e.path, e.mtime, e.size, e.title, e.summary, keywords, e.created, e.updated,
-                    e.changed, injection, e.embed
+                    e.name,
+                    e.category,
+                    e.path,
+                    e.mtime,
+                    e.size,
+                    e.title,
+                    e.summary,
+                    keywords,
+                    e.created,
+                    e.updated,
+                    e.changed,
+                    injection,
+                    e.embed,
+                    e.body_line
                 ],
             )?;
             conn.last_insert_rowid()
@@ -345,7 +379,8 @@ pub fn upsert(conn: &Connection, e: &Entry) -> Result<(), MemoryError> {
         "INSERT INTO notes_fts(rowid, title, summary, keywords, body) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, e.title, e.summary, e.keywords.join(" "), e.body],
     )?;
-    super::vectors::put_chunks(conn, id, &e.title, &e.chunks)
+    // Its chunks are made again by the next embedding pass (none without embeddings).
+    super::vectors::drop_chunks(conn, id)
 }
 
 /// Drops the note `name`; returns whether it was indexed.

@@ -315,7 +315,7 @@ fn entry_for(note: &NoteName, text: &str, mtime: i64, size: i64) -> (Entry, Opti
         changed,
         body: parsed.body.to_string(),
         embed: meta.embed.unwrap_or(true),
-        chunks: vectors::chunks_of(parsed.body, body_first_line(text, parsed.body)),
+        body_line: body_first_line(text, parsed.body),
     };
     (entry, warning)
 }

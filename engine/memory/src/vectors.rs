@@ -2,9 +2,11 @@
 //! that fills the cache, and the identity check that pauses the vector arm when the model
 //! changes.
 //!
-//! `chunks` holds every note's chunks (always, whatever the configuration: enabling
-//! embeddings later needs no reindex), each with the SHA-256 of the text that is embedded
-//! (the note's title, a blank line, the chunk). `embed_cache` maps (model identity, hash) to a
+//! `chunks` holds the notes' chunks, made by the embedding pass from the body FTS5 stores
+//! (so an index without embeddings holds none and costs what it did before them; turning
+//! them on needs no reindex), each with the SHA-256 of the text that is embedded (the
+//! note's title, a blank line, the chunk). A changed note's chunks are dropped by the
+//! upsert and made again by the next pass. `embed_cache` maps (model identity, hash) to a
 //! vector, so a reindex or an edit embeds only text never seen before by that model, and a
 //! switch back to an earlier model re-embeds nothing. `embed_meta` is one row: the identity
 //! the index's vectors belong to, a generation bumped on every change (the in-memory copy
@@ -14,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use super::MemoryError;
-use super::chunk::{self, Chunk};
+use super::chunk;
 use super::embed::{EmbedError, Identity, Purpose, VectorSettings};
 use super::index::Index;
 
@@ -35,20 +37,32 @@ fn hash(text: &str) -> Vec<u8> {
     Sha256::digest(text.as_bytes()).to_vec()
 }
 
-/// The chunks of a note's body, whose first line is `first_line` of its file.
-pub fn chunks_of(body: &str, first_line: u32) -> Vec<Chunk> {
-    chunk::split(body, first_line, CHUNK_CHARS)
-}
-
-/// Replaces the chunks of note `id`.
-pub fn put_chunks(conn: &Connection, id: i64, title: &str, chunks: &[Chunk]) -> Result<(), MemoryError> {
-    conn.execute("DELETE FROM chunks WHERE note_id = ?1", [id])?;
-    let mut insert = conn
-        .prepare_cached("INSERT INTO chunks(note_id, start_line, end_line, hash, text) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-    for c in chunks {
-        insert.execute(params![id, c.start_line, c.end_line, hash(&embedded_text(title, &c.text)), c.text])?;
+/// Chunks every note that has none (new or changed since the last pass), from the body
+/// FTS5 stores; returns how many notes were chunked.
+fn chunk_missing(index: &Index) -> Result<usize, MemoryError> {
+    let notes: Vec<(i64, String, String, u32)> = {
+        let mut stmt = index.conn().prepare(
+            "SELECT n.id, n.title, f.body, n.body_line FROM notes n JOIN notes_fts f ON f.rowid = n.id
+             WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.note_id = n.id)",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    if notes.is_empty() {
+        return Ok(0);
     }
-    changed(conn)
+    index.transaction(|conn| {
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO chunks(note_id, start_line, end_line, hash, text) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (id, title, body, first_line) in &notes {
+            for c in chunk::split(body, *first_line, CHUNK_CHARS) {
+                insert.execute(params![id, c.start_line, c.end_line, hash(&embedded_text(title, &c.text)), c.text])?;
+            }
+        }
+        conn.execute("UPDATE embed_meta SET generation = generation + 1", [])?;
+        Ok(notes.len())
+    })
 }
 
 /// Drops the chunks of note `id`.
@@ -123,6 +137,7 @@ pub struct Embedded {
 /// Embeds every chunk that has no vector for the configured model (chunks that may not
 /// be sent are skipped), writing the vectors as it goes. The caller checked the identity.
 pub fn embed_pending(index: &Index, settings: &VectorSettings) -> Result<Embedded, EmbedFailure> {
+    chunk_missing(index).map_err(EmbedFailure::Index)?;
     let conn = index.conn();
     let identity = settings.embedder.identity().clone();
     let key = identity.key();
