@@ -39,6 +39,15 @@ struct Slot {
     meta: Option<&'static Metadata<'static>>,
     /// Handles to it (`Span` clones); it closes at zero.
     refs: usize,
+    /// Bumped when the slot is freed: an id names a slot and its generation, so a stale
+    /// id (a span entered on one thread and exited on another) never reaches its next
+    /// occupant.
+    generation: u32,
+}
+
+/// The id of slot `index` in `generation`.
+fn id_of(index: usize, generation: u32) -> Id {
+    Id::from_u64((u64::from(generation) << 32) | (index as u64 + 1))
 }
 
 #[derive(Default)]
@@ -49,8 +58,14 @@ struct Table {
 
 impl Table {
     fn get(&mut self, id: &Id) -> Option<&mut Slot> {
-        let i = usize::try_from(id.into_u64()).ok()?.checked_sub(1)?;
-        self.slots.get_mut(i).filter(|s| s.meta.is_some())
+        let (index, generation) = Self::index(id)?;
+        self.slots.get_mut(index).filter(|s| s.meta.is_some() && s.generation == generation)
+    }
+
+    fn index(id: &Id) -> Option<(usize, u32)> {
+        let id = id.into_u64();
+        let index = usize::try_from(id & 0xffff_ffff).ok()?.checked_sub(1)?;
+        Some((index, (id >> 32) as u32))
     }
 }
 
@@ -127,8 +142,11 @@ impl Subscriber for Alone {
         let open = Open::start(parent, text, attrs, self.export_content);
         // ... and the span in its slot.
         let mut table = self.lock();
-        table.slots[index] = Slot { open, meta: Some(attrs.metadata()), refs: 1 };
-        Id::from_u64(index as u64 + 1)
+        let slot = &mut table.slots[index];
+        slot.open = open;
+        slot.meta = Some(attrs.metadata());
+        slot.refs = 1;
+        id_of(index, slot.generation)
     }
 
     fn record(&self, span: &Id, values: &Record<'_>) {
@@ -187,8 +205,10 @@ impl Subscriber for Alone {
             // The queue's lock, briefly; the exporter's thread never takes ours.
             slot.open.close(meta.name(), &self.exporter);
         }
-        let index = (id.into_u64() - 1) as usize;
-        table.free.push(index);
+        slot.generation = slot.generation.wrapping_add(1);
+        if let Some((index, _)) = Table::index(&id) {
+            table.free.push(index);
+        }
         true
     }
 

@@ -540,5 +540,20 @@ mod tests {
         assert_eq!((call.name, call.parent_id, call.error), ("tool.call", None, None));
         assert_eq!(batch.attributes(call), [("attempt", Value::Int(2))]);
         assert_eq!(batch.text, "");
+
+        // A stale id (its span closed, its slot taken again) reaches nothing.
+        let exporter = Arc::new(Exporter::detached(1024));
+        let dispatch = tracing::Dispatch::new(crate::alone::Alone::new(exporter.clone(), false));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let first = tracing::info_span!("run", run_id = "a");
+            let stale = first.id().expect("enabled");
+            drop(first);
+            let second = tracing::info_span!("run", run_id = "b");
+            assert_ne!(second.id(), Some(stale.clone()));
+            assert!(!dispatch.try_close(stale.clone()));
+            assert_eq!(dispatch.clone_span(&stale), stale);
+            assert_eq!(exporter.take_queued().spans.len(), 1, "only the first closed");
+        });
+        assert_eq!(exporter.take_queued().spans.len(), 1, "the second closed once, at its drop");
     }
 }
