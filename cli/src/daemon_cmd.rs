@@ -505,7 +505,12 @@ fn render_status(v: &Value) -> String {
     for p in v["plugins"].as_array().into_iter().flatten() {
         let state = match p["broken"].as_str() {
             Some(why) => format!("broken: {why}"),
-            None => format!("pid {} · MCP {} · {}", p["pid"], p["protocol"].as_str().unwrap_or("?"), p["server"].as_str().unwrap_or("")),
+            None => format!(
+                "pid {} · MCP {} · {}",
+                p["pid"],
+                p["protocol"].as_str().unwrap_or("?"),
+                p["server"].as_str().unwrap_or("")
+            ),
         };
         out.push_str(&format!("plugin   {} {state}\n", p["name"].as_str().unwrap_or("?")));
     }
