@@ -15,8 +15,12 @@ use super::embed::{Fusion, Purpose, VectorSettings};
 use super::scan::VectorSet;
 use super::{Hit, Matched, Memory, MemoryError, vectors};
 
-/// Each arm ranks this many times the hits asked for before fusion.
+/// The vector arm ranks this many times the hits asked for before fusion.
 pub(crate) const CANDIDATES: usize = 4;
+/// The bm25 arm ranks this many times the hits asked for: fewer than the vector arm, since
+/// its cost grows with the number kept (fewer rows can be skipped by their upper bound) and a
+/// note past its 20th place adds little to a reciprocal rank.
+pub(crate) const BM25_CANDIDATES: usize = 2;
 /// How much a bm25 ranking counts when the note matched only some of the query's words:
 /// matches on a few common words ("where", "the") say little about meaning, and at full
 /// weight they drown a paraphrase the vectors found. Measured on the evaluation set

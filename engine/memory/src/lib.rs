@@ -605,7 +605,7 @@ impl Memory {
                 None => Vec::new(),
             });
         };
-        let bm25 = self.bm25(&parsed, category, since, limit * hybrid::CANDIDATES)?;
+        let bm25 = self.bm25(&parsed, category, since, limit * hybrid::BM25_CANDIDATES)?;
         self.hybrid(settings, query, bm25, category, since, limit)
     }
 
