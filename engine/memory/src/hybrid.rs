@@ -52,26 +52,30 @@ struct VectorHit {
 impl Memory {
     /// The vector arm's ranking of notes for `query`, best first (at most `limit`), or `None`
     /// when the arm is off (no embedder, no vectors yet, a changed model, a failed query
-    /// embedding: the reason is kept as a warning for [`Memory::take_warnings`]).
-    fn vector_arm(
+    /// embedding: the reason is kept as a warning for [`Memory::take_warnings`]); and what
+    /// `alongside` returned. The query's embedding and the scan run on a thread of their own
+    /// while `alongside` (the bm25 arm) runs on this one: the two arms take the time of the
+    /// slower, not their sum.
+    fn vector_arm<R>(
         &self,
         settings: &VectorSettings,
         query: &str,
         category: Option<&str>,
         since: Option<i64>,
         limit: usize,
-    ) -> Result<Option<Vec<VectorHit>>, MemoryError> {
+        alongside: impl FnOnce() -> R,
+    ) -> Result<(Option<Vec<VectorHit>>, R), MemoryError> {
         let conn = self.index.conn();
         let identity = settings.embedder.identity();
         let (stored, generation, _) = vectors::meta(conn)?;
         if stored.is_empty() {
-            return Ok(None);
+            return Ok((None, alongside()));
         }
         if stored != identity.key() {
             if !self.paused_told.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 self.notice(Some(vectors::paused_warning(&stored, identity)));
             }
-            return Ok(None);
+            return Ok((None, alongside()));
         }
         let mut loaded = self.loaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if loaded.as_ref().is_none_or(|l| l.generation != generation || l.key != stored) {
@@ -81,21 +85,8 @@ impl Memory {
         }
         let set = &loaded.as_ref().expect("loaded above").set;
         if set.is_empty() {
-            return Ok(None);
+            return Ok((None, alongside()));
         }
-        let vector = match settings.embedder.embed(&[query], Purpose::Query) {
-            Ok(mut v) if v.len() == 1 && v[0].len() == set.dims => v.remove(0),
-            Ok(_) => {
-                self.notice(Some(
-                    "the embedder's answer for the query has the wrong size; searched with bm25 alone".into(),
-                ));
-                return Ok(None);
-            }
-            Err(e) => {
-                self.notice(Some(format!("the query could not be embedded ({e}); searched with bm25 alone")));
-                return Ok(None);
-            }
-        };
         let allowed: Option<HashSet<i64>> = if category.is_some() || since.is_some() {
             let mut stmt = conn.prepare_cached(
                 "SELECT id FROM notes WHERE (?1 IS NULL OR category = ?1 OR substr(category, 1, length(?1) + 1) = ?1 || '/')
@@ -106,8 +97,29 @@ impl Memory {
         } else {
             None
         };
-        // Several chunks of a note may be near the top: take more chunks than notes wanted.
-        let top = set.top(&vector, limit * 3, |i| allowed.as_ref().is_none_or(|a| a.contains(&set.refs[i].note)));
+        let embedder = &*settings.embedder;
+        let allowed = &allowed;
+        let (scanned, other) = std::thread::scope(|scope| {
+            let scan = scope.spawn(move || -> Result<Vec<(usize, f32)>, String> {
+                let vector = match embedder.embed(&[query], Purpose::Query) {
+                    Ok(v) => v.into_iter().next().filter(|v| v.len() == set.dims).ok_or_else(|| {
+                        "the embedder's answer for the query has the wrong size; searched with bm25 alone".to_string()
+                    })?,
+                    Err(e) => return Err(format!("the query could not be embedded ({e}); searched with bm25 alone")),
+                };
+                // Several chunks of a note may be near the top: more chunks than notes wanted.
+                Ok(set.top(&vector, limit * 3, |i| allowed.as_ref().is_none_or(|a| a.contains(&set.refs[i].note))))
+            });
+            let other = alongside();
+            (scan.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), other)
+        });
+        let top = match scanned {
+            Ok(top) => top,
+            Err(why) => {
+                self.notice(Some(why));
+                return Ok((None, other));
+            }
+        };
         let mut seen = HashSet::new();
         let mut hits = Vec::new();
         for (i, similarity) in top {
@@ -119,7 +131,7 @@ impl Memory {
                 break;
             }
         }
-        Ok(Some(hits))
+        Ok((Some(hits), other))
     }
 
     /// The vector arm alone (for comparisons: the evaluation and `--explain`-like tools);
@@ -132,7 +144,9 @@ impl Memory {
         if query.trim().is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let Some(found) = self.vector_arm(settings, query, category, since, limit)? else { return Ok(Vec::new()) };
+        let (Some(found), ()) = self.vector_arm(settings, query, category, since, limit, || ())? else {
+            return Ok(Vec::new());
+        };
         let mut hits = Vec::with_capacity(found.len());
         for (rank, v) in found.iter().enumerate() {
             if let Some(mut hit) = self.vector_only_hit(v)? {
@@ -157,13 +171,16 @@ impl Memory {
         &self,
         settings: &VectorSettings,
         query: &str,
-        bm25: Bm25Arm,
+        parsed: &super::query::Query,
         category: Option<&str>,
         since: Option<i64>,
         limit: usize,
     ) -> Result<Vec<Hit>, MemoryError> {
-        let (expr, ranked, partial) = bm25;
-        let Some(vector) = self.vector_arm(settings, query, category, since, limit * CANDIDATES)? else {
+        let (vector, bm25) = self.vector_arm(settings, query, category, since, limit * CANDIDATES, || {
+            self.bm25(parsed, category, since, limit * BM25_CANDIDATES)
+        })?;
+        let (expr, ranked, partial) = bm25?;
+        let Some(vector) = vector else {
             let top: Vec<_> = ranked.into_iter().take(limit).enumerate().map(|(i, (id, r))| (id, r, i + 1)).collect();
             return Ok(match expr {
                 Some(expr) => self.index.hits(&expr, &top)?.into_iter().map(|(_, h)| h).collect(),

@@ -605,14 +605,13 @@ impl Memory {
                 None => Vec::new(),
             });
         };
-        let bm25 = self.bm25(&parsed, category, since, limit * hybrid::BM25_CANDIDATES)?;
-        self.hybrid(settings, query, bm25, category, since, limit)
+        self.hybrid(settings, query, &parsed, category, since, limit)
     }
 
     /// The bm25 arm: the FTS5 expression that matched (for snippets) and the ranked (rowid,
     /// bm25) pairs. Every term must match; when that finds nothing and there are several
     /// terms, any term may (the third value says so: such a ranking is weaker evidence).
-    fn bm25(
+    pub(crate) fn bm25(
         &self,
         parsed: &Query,
         category: Option<&str>,
