@@ -45,11 +45,10 @@ pub trait Builtin: Send + Sync {
 
 /// Every built-in of this build.
 pub fn all() -> Vec<Arc<dyn Builtin>> {
-    #[allow(unused_mut)]
-    let mut list: Vec<Arc<dyn Builtin>> = Vec::new();
-    #[cfg(feature = "plugin-websearch")]
-    list.push(Arc::new(crate::websearch::WebSearch::new()));
-    list
+    vec![
+        #[cfg(feature = "plugin-websearch")]
+        Arc::new(crate::websearch::WebSearch::new()),
+    ]
 }
 
 pub fn find(id: &str) -> Option<Arc<dyn Builtin>> {
