@@ -34,7 +34,7 @@ nodes:                               # required; a DAG of nodes by id
 outputs:
   summary: "{{ nodes.summarize.output }}"
 
-Templates are Jinja ({{ … }}): inputs.NAME, nodes.ID.output (…​.field), event.data, now(), secret('VAULT_KEY').
+Templates are Jinja ({{ … }}): inputs.NAME, nodes.ID.output (or nodes.ID.output.FIELD), event.data, now(), secret('VAULT_KEY').
 A node's output is untrusted data when it comes from outside (http, files, models, tools):
 never put it in a program's arguments without an `approval` node before; prefer plugin tools.
 Anything that acts on the world (sends, writes, deletes, runs a program) comes after an
