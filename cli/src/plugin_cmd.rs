@@ -34,7 +34,8 @@ changed since you approved it is blocked until `pyra plugin review` approves it 
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Add an MCP server: `pyra plugin add NAME -- COMMAND ARGS…` (stdio) or `--url URL`.
+    /// Add a plugin: `pyra plugin add NAME -- COMMAND ARGS…` (an MCP server on stdio),
+    /// `--url URL` (streamable HTTP) or `--builtin ID` (built into Pyra).
     Add(install::AddArgs),
     /// Import the MCP servers of another client's config file (literal secrets move into
     /// the vault).

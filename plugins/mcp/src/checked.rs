@@ -20,7 +20,7 @@ pub fn parse_against(
     for err in validator.iter_errors(&json) {
         let path = err.instance_path().as_str().to_string();
         let located = doc.pointer(&path);
-        let value_span = located.map(|(_, n)| n.span.clone());
+        let value_span = located.as_ref().map(|(_, n)| n.span.clone());
         let where_ = if path.is_empty() { "the file".to_string() } else { format!("`{}`", dotted(&path)) };
         let diag = match err.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
@@ -45,7 +45,20 @@ pub fn parse_against(
                     .at_opt(value_span)
                     .with_label(format!("`{property}` is missing"))
             }
-            _ => Diagnostic::error("schema", format!("{where_}: {err}")).at_opt(value_span).with_label("here"),
+            _ => match allowed_values(schema, &path) {
+                // A choice (`policy.default: maybe`): name the choices, not the schema's keywords.
+                Some(values) => Diagnostic::error(
+                    "schema",
+                    format!(
+                        "{where_}: {} is not one of {}",
+                        located.as_ref().map(|(_, n)| n.to_json()).unwrap_or_default(),
+                        values.join(", ")
+                    ),
+                )
+                .at_opt(value_span)
+                .with_label("not one of the choices"),
+                None => Diagnostic::error("schema", format!("{where_}: {err}")).at_opt(value_span).with_label("here"),
+            },
         };
         diags.push(diag);
     }
@@ -69,20 +82,47 @@ fn dotted(pointer: &str) -> String {
     out
 }
 
-/// The property names the schema allows at `path`: its `properties`, read through
-/// `$ref`s along the path.
-fn allowed_keys(schema: &Value, path: &str) -> Vec<String> {
+/// The values the schema allows at `path` when it is a choice (`enum`, or `oneOf`/`anyOf`
+/// of constants, as schemars writes documented enum variants).
+fn allowed_values(schema: &Value, path: &str) -> Option<Vec<String>> {
+    let node = resolve(schema, at(schema, path)?);
+    let consts = |v: &Value| -> Option<Vec<String>> {
+        let v = resolve(schema, v);
+        if let Some(c) = v.get("const") {
+            return Some(vec![c.as_str().map(String::from).unwrap_or_else(|| c.to_string())]);
+        }
+        v.get("enum")?
+            .as_array()
+            .map(|a| a.iter().map(|e| e.as_str().map(String::from).unwrap_or_else(|| e.to_string())).collect())
+    };
+    if let Some(values) = consts(node) {
+        return Some(values);
+    }
+    let branches = node.get("oneOf").or_else(|| node.get("anyOf"))?.as_array()?;
+    let mut out = Vec::new();
+    for b in branches {
+        out.extend(consts(b)?);
+    }
+    Some(out)
+}
+
+/// The schema node that describes the value at `path` (through `$ref`s, `properties`,
+/// `additionalProperties` and `items`).
+fn at<'a>(schema: &'a Value, path: &str) -> Option<&'a Value> {
     let mut node = schema;
     for seg in path.split('/').skip(1) {
         node = resolve(schema, node);
         let next = node.get("properties").and_then(|p| p.get(syntax::yaml::unescape_segment(seg).as_str()));
         let next = next.or_else(|| node.get("additionalProperties").filter(|v| v.is_object()));
-        let next = next.or_else(|| node.get("items"));
-        match next {
-            Some(n) => node = n,
-            None => return Vec::new(),
-        }
+        node = next.or_else(|| node.get("items"))?;
     }
+    Some(node)
+}
+
+/// The property names the schema allows at `path`: its `properties`, read through
+/// `$ref`s along the path.
+fn allowed_keys(schema: &Value, path: &str) -> Vec<String> {
+    let Some(node) = at(schema, path) else { return Vec::new() };
     let node = resolve(schema, node);
     node.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default()
 }

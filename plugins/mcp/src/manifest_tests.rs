@@ -47,7 +47,7 @@ fn errors_are_located_with_help() {
     let e = check("name: fs\nkind: mcp\ncommand: a\npolicy: {tools: {'[': allow}}\n").unwrap_err();
     assert!(e[0].contains("policy rule `[`"), "{e:?}");
     let e = check("name: fs\nkind: mcp\ncommand: a\npolicy: {default: maybe}\n").unwrap_err();
-    assert!(e[0].contains("policy.default"), "{e:?}");
+    assert!(e[0].contains("`policy.default`: \"maybe\" is not one of allow, ask, deny"), "{e:?}");
 }
 
 #[test]
