@@ -667,9 +667,7 @@ impl Memory {
                 for name in &gone {
                     index::delete(conn, name)?;
                 }
-                for entry in &changes {
-                    index::upsert(conn, entry)?;
-                }
+                index::upsert_all(conn, &changes)?;
                 // A bulk load (a rebuild, or a first reconcile of an existing folder)
                 // leaves many segments; merged, a prefix query reads one.
                 if full || changes.len() >= OPTIMIZE_FROM {
