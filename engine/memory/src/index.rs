@@ -341,9 +341,8 @@ pub fn upsert_all(conn: &Connection, entries: &[Entry]) -> Result<(), MemoryErro
             delete.execute([id])?;
         }
     }
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO notes_fts(rowid, title, summary, keywords, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
+    let mut insert = conn
+        .prepare_cached("INSERT INTO notes_fts(rowid, title, summary, keywords, body) VALUES (?1, ?2, ?3, ?4, ?5)")?;
     for ((id, _), e) in ids.into_iter().zip(entries) {
         insert.execute(params![id, e.title, e.summary, e.keywords.join(" "), e.body])?;
     }
