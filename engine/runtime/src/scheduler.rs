@@ -195,9 +195,9 @@ pub(crate) async fn drive(job: Job) -> RunReport {
                     let kind = program.spec(i).uses.as_str();
                     let span = tracing::debug_span!(
                         "node",
-                        run_id = %job.run_id,
-                        skill = %program.name,
-                        node = %node.name,
+                        run_id = &*job.run_id,
+                        skill = &*program.name,
+                        node = &*node.name,
                         kind,
                         attempt = 1u32,
                     );

@@ -43,22 +43,31 @@ pub fn masked(text: &str) -> String {
     security::redact::redact(&text).into_owned()
 }
 
-/// Writes `text` as a JSON string (quotes included).
+/// Writes `text` as a JSON string (quotes included): runs of bytes that need no escape
+/// are copied whole (ids, names and most values are one run).
 fn string(out: &mut String, text: &str) {
     out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    let mut from = 0;
+    for (i, b) in text.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            b if b < 0x20 => "",
+            _ => continue,
+        };
+        // Every byte escaped is ASCII, so `from..i` ends on a character boundary.
+        out.push_str(&text[from..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escape);
         }
+        from = i + 1;
     }
+    out.push_str(&text[from..]);
     out.push('"');
 }
 
