@@ -14,5 +14,6 @@
 //! pass the redactor — and is only ever appended to.
 
 pub mod audit;
+pub mod chain;
 pub mod redact;
 pub mod scan;
