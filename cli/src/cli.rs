@@ -112,6 +112,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::mcp_cmd::McpCommand,
     },
+    /// Security checks of the home: `pyra security audit`.
+    Security {
+        #[command(subcommand)]
+        command: SecurityCommand,
+    },
     /// Approve what a waiting run asks, then continue the run here.
     #[command(after_help = RUN_EXIT_CODES)]
     Approve {
@@ -141,4 +146,13 @@ pub enum Command {
         #[arg(long)]
         no_resume: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecurityCommand {
+    /// Look through the home for prompt injection, plaintext secrets, loose permissions, a
+    /// tampered security log, changed or unpinned plugins and open listeners; write
+    /// `security_audit.md` (0600) and print a summary.
+    #[command(after_help = crate::audit::AUDIT_HELP)]
+    Audit(crate::audit::AuditArgs),
 }

@@ -7,6 +7,7 @@
 //! modules own their argument types and import no other command's (`cli.rs` assembles
 //! them), so the crate has no import circle.
 
+mod audit;
 mod builtin;
 pub mod chat;
 mod cli;
@@ -89,6 +90,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Models { name, json } => setup_cmd::models(&home, name.as_deref(), json),
         cli::Command::Plugin { command } => plugin_cmd::run(&home, command),
         cli::Command::Mcp { command } => mcp_cmd::run(&home, command),
+        cli::Command::Security { command: cli::SecurityCommand::Audit(args) } => audit::run(&home, args),
         cli::Command::Approve { run, node, with, no_resume } => {
             runs_cmd::answer(&home, &run, node.as_deref(), true, with.as_deref(), no_resume)
         }

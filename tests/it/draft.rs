@@ -6,8 +6,8 @@
 use crate::harness::{Pyra, repo_root};
 use crate::llm_server::{LlmServer, Reply};
 
-/// An OpenAI-compatible streamed reply whose text is `text`.
-fn says(text: &str) -> Reply {
+/// An OpenAI-compatible streamed reply whose text is `text` (the audit's tests use it too).
+pub fn says(text: &str) -> Reply {
     let chunk = serde_json::json!({
         "id": "chatcmpl-draft", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
         "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": null}]

@@ -6,6 +6,7 @@ mod harness;
 mod llm_server;
 mod pty;
 
+mod audit;
 mod chat;
 mod config;
 mod corpus;

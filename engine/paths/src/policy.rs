@@ -60,6 +60,8 @@ impl PathPolicy {
             (home.join("pyra.db-shm"), "run database"),
             (home.join("config.yaml"), "config"),
             (home.join("runs"), "run locks"),
+            // `pyra security audit`'s report: the assistant never reads its own audit.
+            (home.join("security_audit.md"), "security audit report"),
         ];
         Self { roots, protected, base, user_home }
     }
