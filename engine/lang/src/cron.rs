@@ -164,10 +164,9 @@ fn parse_day_of_week(field: &str) -> Result<Option<Vec<u32>>, String> {
         if lo > hi {
             return Err(format!("day-of-week range `{range}` runs backwards"));
         }
-        let mut d = lo;
-        while d <= hi {
+        // Stepping with `step_by`: adding a huge step (`1/4294967295`) to a day overflowed.
+        for d in (lo..=hi).step_by(usize::try_from(step).unwrap_or(usize::MAX)) {
             set[(d % 7) as usize] = true;
-            d += step;
         }
     }
     Ok(Some((0..7).filter(|&d| set[d as usize]).collect()))
@@ -311,6 +310,15 @@ mod tests {
         }
         let got = parse("0 12 * * 5-7").unwrap().upcoming(&at(tz, "2026-11-25 00:00"), 3);
         assert_eq!(fmt(&got), ["Fri 2026-11-27 12:00 UTC", "Sat 2026-11-28 12:00 UTC", "Sun 2026-11-29 12:00 UTC"]);
+    }
+
+    #[test]
+    fn a_huge_day_of_week_step_is_no_overflow() {
+        // Found by the fuzz target `cron`: `d += step` overflowed (a panic in debug builds).
+        let expr = parse("0 0 * * 1/4294967295").unwrap();
+        assert_eq!(expr.five_field, "0 0 * * 1/4294967295");
+        assert_eq!(parse_day_of_week("1/4294967295"), Ok(Some(vec![1])));
+        assert_eq!(parse_day_of_week("0-7/4294967295"), Ok(Some(vec![0])));
     }
 
     #[test]
