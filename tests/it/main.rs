@@ -14,6 +14,7 @@ mod daemon;
 mod daemon_world;
 mod draft;
 mod examples;
+mod fuzz_corpus;
 mod layering;
 mod llm;
 mod masking;

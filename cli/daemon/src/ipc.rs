@@ -177,6 +177,19 @@ async fn connection(stream: UnixStream, handler: Handler, uid: u32) {
         let _ = write.write_all(&reply.line()).await;
         return;
     }
+    serve_lines(read, write, &handler, peer_pid).await;
+}
+
+/// Answers the request lines read from `read` on `write`, in order, until the reader ends,
+/// a line is too long or a write fails: the protocol of one allowed connection, apart from
+/// the socket (the fuzz target `ipc` drives it with bytes).
+#[doc(hidden)]
+pub async fn serve_lines(
+    read: impl tokio::io::AsyncRead + Unpin,
+    mut write: impl tokio::io::AsyncWrite + Unpin,
+    handler: &Handler,
+    peer_pid: Option<i32>,
+) {
     let mut reader = BufReader::new(read);
     let mut line = Vec::new();
     loop {

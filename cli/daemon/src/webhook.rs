@@ -311,6 +311,25 @@ fn verify(headers: &HeaderMap, body: &[u8], secret: &[u8], now: i64) -> Result<S
     }
 }
 
+/// [`verify`] over raw header pairs, as the fuzz target `webhook` feeds them: a pair
+/// hyper would refuse (a bad name or value) is left out, as such a request never gets
+/// here. `Err` is the refusal's status code and reason.
+#[doc(hidden)]
+pub fn verify_raw(
+    headers: &[(&[u8], &[u8])],
+    body: &[u8],
+    secret: &[u8],
+    now: i64,
+) -> Result<String, (u16, &'static str)> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (header::HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+            map.append(name, value);
+        }
+    }
+    verify(&map, body, secret, now).map_err(|Refusal(status, reason)| (status.as_u16(), reason))
+}
+
 /// A header as text; `Err` when it is present but not visible ASCII.
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ()> {
     headers.get(name).map(|value| value.to_str().map_err(drop)).transpose()
