@@ -5,6 +5,7 @@
 mod harness;
 mod llm_server;
 mod pty;
+mod telegram_fake;
 
 mod audit;
 mod chat;
