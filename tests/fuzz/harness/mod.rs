@@ -23,8 +23,11 @@ pub use skill::skill;
 pub use template::template;
 pub use webhook::webhook;
 
+/// A target's name (its `corpus/NAME/` folder) and body.
+pub type Target = (&'static str, fn(&[u8]));
+
 /// Every target by name, as `corpus/NAME/` names them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[Target] = &[
     ("skill", skill),
     ("template", template),
     ("model_stream", model_stream),
