@@ -4,6 +4,7 @@
 //! looks like a secret). All are collected before giving up, like the skill phases. The
 //! `telemetry:` section's are in `check/telemetry.rs`, the `mcp:` section's in `check/mcp.rs`, the `memory:` section's in `check/memory.rs`.
 
+mod channels;
 mod mcp;
 mod memory;
 mod telemetry;
@@ -20,7 +21,8 @@ use syntax::yaml::{Node, Value};
 use crate::model::{DaemonSettings, WebhookSettings};
 
 /// The keys of the file's top level.
-pub(crate) const ROOT_KEYS: &[&str] = &["default_model", "models", "chat", "daemon", "telemetry", "mcp", "memory"];
+pub(crate) const ROOT_KEYS: &[&str] =
+    &["default_model", "models", "chat", "daemon", "telemetry", "mcp", "memory", "channels"];
 /// The keys of one entry under `models:`.
 pub(crate) const ENTRY_KEYS: &[&str] = &["name", "provider", "model", "base_url", "key", "options", "prices"];
 /// The keys under an entry's `options:`.
@@ -281,6 +283,7 @@ impl Findings {
                 "telemetry" => self.telemetry(key, value),
                 "mcp" => self.mcp(key, value),
                 "memory" => self.memory(key, value),
+                "channels" => self.channels(key, value),
                 _ => self.unknown_key(key, ROOT_KEYS, "config.yaml"),
             }
         }

@@ -10,7 +10,9 @@ use syntax::yaml::{self, Node};
 
 use crate::check;
 use crate::error::{ConfigError, invalid, secret_spans};
-use crate::model::{ChatSettings, DaemonSettings, McpSettings, MemorySettings, ModelEntry, TelemetrySettings, Typed};
+use crate::model::{
+    ChannelsSettings, ChatSettings, DaemonSettings, McpSettings, MemorySettings, ModelEntry, TelemetrySettings, Typed,
+};
 
 /// The file's name under `$PYRA_HOME`.
 pub const FILE_NAME: &str = "config.yaml";
@@ -37,6 +39,8 @@ pub struct Config {
     pub mcp: McpSettings,
     /// The `memory:` section (defaults when absent: bm25 alone).
     pub memory: MemorySettings,
+    /// The `channels:` section (absent: no channel).
+    pub channels: ChannelsSettings,
     pub(crate) path: PathBuf,
     file: SourceFile,
     pub(crate) root: Node,
@@ -101,6 +105,7 @@ impl Config {
             telemetry: typed.telemetry,
             mcp: typed.mcp.unwrap_or_default(),
             memory: typed.memory.unwrap_or_default(),
+            channels: typed.channels.unwrap_or_default(),
             path: path.to_path_buf(),
             file,
             root,

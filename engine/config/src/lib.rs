@@ -104,12 +104,15 @@ mod set;
 #[cfg(test)]
 mod telemetry_tests;
 #[cfg(test)]
+mod channels_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::{ConfigError, Invalid};
 pub use file::{Config, FILE_NAME, HEADER};
 pub use model::{
-    ChatSettings, DaemonSettings, EmbeddingSettings, HeaderValue, McpHttpSettings, McpServeSettings, McpSettings,
-    MemorySettings, ModelEntry, ModelOptions, Prices, TelemetrySettings, WebhookSettings,
+    ChannelsSettings, ChatSettings, DaemonSettings, EmbeddingSettings, HeaderValue, McpHttpSettings, McpServeSettings,
+    McpSettings, MemorySettings, ModelEntry, ModelOptions, Prices, TelegramSettings, TelemetrySettings,
+    WebhookSettings,
 };
 pub use resolve::{ResolveError, ResolvedModel};

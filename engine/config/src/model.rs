@@ -342,6 +342,54 @@ pub(crate) struct Typed {
     pub mcp: Option<McpSettings>,
     #[serde(default)]
     pub memory: Option<MemorySettings>,
+    #[serde(default)]
+    pub channels: Option<ChannelsSettings>,
+}
+
+/// The `channels:` section: how people reach Pyra from a messenger (absent: no channel).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram: Option<TelegramSettings>,
+}
+
+/// `channels.telegram:`: the bot's token is in the vault (`channel:telegram:token`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSettings {
+    /// Telegram user ids who may talk to the bot (besides those paired with
+    /// `pyra channels pair`); everyone else is challenged once with a pairing code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<i64>,
+    /// Messages a sender may send in a rolling hour.
+    #[serde(default = "TelegramSettings::default_rate_per_hour")]
+    pub rate_per_hour: u32,
+    /// The Bot API's base URL (a local Bot API server, or the tests' fake).
+    #[serde(default = "TelegramSettings::default_api_url")]
+    pub api_url: String,
+}
+
+impl TelegramSettings {
+    pub const DEFAULT_RATE_PER_HOUR: u32 = 20;
+
+    fn default_rate_per_hour() -> u32 {
+        Self::DEFAULT_RATE_PER_HOUR
+    }
+
+    fn default_api_url() -> String {
+        "https://api.telegram.org".into()
+    }
+}
+
+impl Default for TelegramSettings {
+    fn default() -> Self {
+        TelegramSettings {
+            allow: Vec::new(),
+            rate_per_hour: Self::DEFAULT_RATE_PER_HOUR,
+            api_url: Self::default_api_url(),
+        }
+    }
 }
 
 /// The `memory:` section: how memory search ranks.

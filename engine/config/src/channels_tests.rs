@@ -1,0 +1,43 @@
+//! The `channels:` section through the crate's API: no channel when absent, Telegram's
+//! defaults, and located errors for a name where a user id belongs, a bad rate, an
+//! unknown key.
+
+use crate::tests::{EXAMPLE, parse};
+use crate::{ConfigError, TelegramSettings};
+
+/// The diagnostics of an invalid text: (code, the text the span covers, help).
+fn errors(text: &str) -> Vec<(&'static str, String, String)> {
+    match parse(text) {
+        Err(ConfigError::Invalid(i)) => i
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, text[d.span.clone().expect("located")].to_string(), d.help.clone().unwrap_or_default()))
+            .collect(),
+        other => panic!("expected errors for {text:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn no_channel_unless_configured_and_telegram_defaults() {
+    assert_eq!(parse(EXAMPLE).unwrap().channels.telegram, None);
+    let t = parse("channels:\n  telegram:\n    allow: [123456789]\n").unwrap().channels.telegram.unwrap();
+    assert_eq!(t.allow, vec![123_456_789]);
+    assert_eq!(t.rate_per_hour, TelegramSettings::DEFAULT_RATE_PER_HOUR);
+    assert_eq!(t.api_url, "https://api.telegram.org");
+    let t = parse("channels:\n  telegram: {}\n").unwrap().channels.telegram.unwrap();
+    assert!(t.allow.is_empty());
+}
+
+#[test]
+fn names_bad_rates_and_unknown_keys_are_located() {
+    let found = errors("channels:\n  telegram:\n    allow: [123, \"@alice\"]\n");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].0, found[0].1.as_str()), ("config-value", "\"@alice\""));
+    assert!(found[0].2.contains("pyra channels pair"), "{}", found[0].2);
+    let found = errors("channels:\n  telegram:\n    rate_per_hour: 0\n");
+    assert_eq!(found[0].1, "0");
+    let found = errors("channels:\n  telegram:\n    alow: [1]\n");
+    assert!(found[0].2.contains("allow"), "did you mean: {found:?}");
+    let found = errors("channels:\n  signal: {}\n");
+    assert_eq!(found[0].1, "signal");
+}
