@@ -209,6 +209,58 @@ CREATE TABLE watch_files (
 ) WITHOUT ROWID;
 ",
     },
+    Step {
+        // Messaging channels (`cli/channels`): an incoming message's row is taken before it
+        // is processed (its platform id is the key, so a crash between fetch and processing
+        // neither loses nor doubles it); the outbox records every send and whether its
+        // outcome is known; the rate log is exact and survives restarts; pairing codes and
+        // the senders they admitted; each channel's cursor (Telegram's offset).
+        summary: "channel_inbox, channel_outbox, channel_rate, channel_pairing, channel_state",
+        sql: r"
+CREATE TABLE channel_inbox (
+    channel TEXT NOT NULL,
+    id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    text TEXT,
+    run_id TEXT,
+    PRIMARY KEY (channel, id)
+) WITHOUT ROWID;
+CREATE TABLE channel_outbox (
+    id INTEGER PRIMARY KEY,
+    channel TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL,
+    state TEXT NOT NULL,
+    message_id TEXT,
+    error TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE channel_rate (
+    channel TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX channel_rate_sender ON channel_rate(channel, sender, at);
+CREATE TABLE channel_pairing (
+    channel TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    code TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (channel, sender)
+) WITHOUT ROWID;
+CREATE TABLE channel_state (
+    channel TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (channel, key)
+) WITHOUT ROWID;
+",
+    },
 ];
 
 /// Why `pyra.db` could not be opened.
