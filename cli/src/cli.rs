@@ -112,6 +112,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::mcp_cmd::McpCommand,
     },
+    /// Messaging channels (Telegram): talk to Pyra from your phone through the daemon.
+    #[command(after_help = crate::channels_cmd::CHANNELS_HELP)]
+    Channels {
+        #[command(subcommand)]
+        command: crate::channels_cmd::ChannelsCommand,
+    },
     /// Security checks of the home: `pyra security audit`.
     Security {
         #[command(subcommand)]

@@ -237,6 +237,7 @@ fn foreground(home: &Home) -> Result<u8, Failure> {
         })
         .chain(std::iter::once(("plugins".to_string(), crate::plugin_host::idle_task(home))))
         .chain(mcp_task(home))
+        .chain(channel_tasks(home))
         .collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -250,6 +251,17 @@ fn foreground(home: &Home) -> Result<u8, Failure> {
     rt.shutdown_timeout(Duration::from_secs(2));
     result.map_err(Failure::failed)?;
     Ok(exit::OK)
+}
+
+/// A task per channel in config.yaml's `channels:` (each reads its settings again when it
+/// restarts, so a failing channel retries with the supervisor's backoff).
+fn channel_tasks(home: &Home) -> Vec<(String, daemon::server::ExtraTask)> {
+    let configured = config::Config::load(&home.root).ok().is_some_and(|c| c.channels.telegram.is_some());
+    if configured {
+        vec![("channel telegram".to_string(), channels::telegram_task(home.root.clone()))]
+    } else {
+        Vec::new()
+    }
 }
 
 /// The MCP endpoint's task when config.yaml's `mcp.serve.http` asks for one (config.yaml

@@ -9,6 +9,7 @@
 
 mod audit;
 mod builtin;
+mod channels_cmd;
 pub mod chat;
 mod cli;
 mod config_cmd;
@@ -91,6 +92,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Plugin { command } => plugin_cmd::run(&home, command),
         cli::Command::Mcp { command } => mcp_cmd::run(&home, command),
         cli::Command::Security { command: cli::SecurityCommand::Audit(args) } => audit::run(&home, args),
+        cli::Command::Channels { command } => channels_cmd::run(&home, command),
         cli::Command::Approve { run, node, with, no_resume } => {
             runs_cmd::answer(&home, &run, node.as_deref(), true, with.as_deref(), no_resume)
         }

@@ -160,14 +160,15 @@ impl Output {
     }
 }
 
-/// Every file under a folder with its bytes (for "no trace of a secret anywhere" checks).
+/// Every file under a folder with its bytes (for "no trace of a secret anywhere" checks);
+/// sockets and other special files hold no bytes and are passed over.
 pub fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
             out.extend(files_under(&path));
-        } else {
+        } else if path.is_file() {
             out.push((path.clone(), std::fs::read(&path).unwrap()));
         }
     }

@@ -29,9 +29,10 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
     ("mcp", 3, &["syntax", "lang", "runtime", "paths", "security", "vault", "config"]),
     ("serve", 3, &["syntax", "lang", "runtime", "paths", "security"]),
     ("daemon", 4, &["syntax", "clock", "lang", "paths", "security", "vault", "db", "runtime", "serve"]),
+    ("channels", 5, &["config", "conversations", "daemon", "db", "llm", "runtime", "security"]),
     (
         "cli",
-        5,
+        6,
         &[
             "syntax",
             "clock",
@@ -51,6 +52,7 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
             "telemetry",
             "mcp",
             "serve",
+            "channels",
         ],
     ),
 ];

@@ -8,6 +8,7 @@ mod pty;
 mod telegram_fake;
 
 mod audit;
+mod channels;
 mod chat;
 mod config;
 mod corpus;

@@ -35,7 +35,7 @@ mod models;
 #[cfg(test)]
 mod tests;
 mod ui;
-mod vault_access;
+pub(crate) mod vault_access;
 
 pub use models::models;
 use models::*;

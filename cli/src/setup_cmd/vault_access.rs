@@ -5,7 +5,7 @@ use super::*;
 
 /// The vault as setup uses it: unlocked at most once, read for an existing key, written
 /// (and created if missing) for a new one.
-pub(super) struct VaultAccess {
+pub(crate) struct VaultAccess {
     vault: Vault,
     log: SecurityLog,
     can_prompt: bool,
@@ -14,7 +14,7 @@ pub(super) struct VaultAccess {
 }
 
 impl VaultAccess {
-    pub(super) fn new(home: &Home, can_prompt: bool) -> Self {
+    pub(crate) fn new(home: &Home, can_prompt: bool) -> Self {
         Self { vault: Vault::new(&home.root), log: SecurityLog::new(&home.root), can_prompt, unlock: None, open: None }
     }
 
@@ -108,7 +108,7 @@ impl VaultAccess {
 
     /// Stores `value` under `name` (creating the vault first if needed); a value already
     /// stored is left alone.
-    pub(super) fn store(&mut self, name: &str, value: &SecretString) -> Result<(), Failure> {
+    pub(crate) fn store(&mut self, name: &str, value: &SecretString) -> Result<(), Failure> {
         self.prepare_write()?;
         let Some(unlock) = &self.unlock else { return Err(Failure::failed("the vault could not be unlocked")) };
         if !self.vault.exists() {

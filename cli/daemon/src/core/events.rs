@@ -86,6 +86,32 @@ impl Daemon {
         }
     }
 
+    /// Runs an armed skill for a message from outside (a channel): its inputs count as
+    /// untrusted (what reads them is tainted), it takes a place among `max_runs`, and the
+    /// report comes back when it ends.
+    pub async fn run_untrusted(
+        self: &Arc<Self>,
+        skill: &str,
+        inputs: Map<String, Value>,
+        started_by: &str,
+    ) -> Result<runtime::RunReport, String> {
+        let (program, text) = {
+            let st = self.state();
+            let armed = st.skills.get(skill).ok_or_else(|| format!("no skill `{skill}` is armed"))?;
+            (armed.program.clone(), armed.text.clone())
+        };
+        let permit = self.runs.acquire().await;
+        let origin = Origin { id: None, started_by: Some(started_by.to_string()), scheduled_for: None };
+        let report = self.runtime().start_untrusted(program, &text, inputs, origin).await.map_err(|e| e.to_string());
+        drop(permit);
+        if let Ok(r) = &report
+            && r.status == runtime::RunStatus::Waiting
+        {
+            self.wake_deadlines.notify_one();
+        }
+        report
+    }
+
     /// `pyra schedule run SKILL`: a run marked manual; the schedule is untouched.
     pub fn run_manual(self: &Arc<Self>, skill: &str, inputs: Map<String, Value>) -> Result<String, String> {
         let origin = Origin { id: None, started_by: Some("manual".into()), scheduled_for: None };

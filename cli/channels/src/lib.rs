@@ -1,0 +1,330 @@
+//! Messaging channels, run by the daemon as supervised tasks: today Telegram (long
+//! polling on Pyra's reqwest, `telegram.rs`). A crate of its own so that the daemon links
+//! no HTTP client (the CLI hands the daemon this crate's task).
+//!
+//! Every incoming message goes through one gate, in order: groups are ignored (off by
+//! default); the message is recorded in the inbox by its platform id (a message seen
+//! before is skipped) in the same transaction that moves the channel's cursor, so a crash
+//! between fetch and processing neither loses nor doubles it; a sender who is neither in
+//! `allow` nor paired gets **one** pairing code (`pyra channels pair CODE`, 1 hour, at most
+//! 3 pending) and nothing they write is kept, logged or shown to a model; an admitted
+//! sender over `rate_per_hour` (an exact sliding log in `pyra.db`) gets one notice per hour,
+//! then silence. An accepted message is scanned for prompt injection (findings in the
+//! security log), wrapped as untrusted and answered by the built-in `chat` skill, run as
+//! untrusted input, in a conversation per sender (`telegram:ID`, the same store as
+//! `pyra chat --session`); the reply goes through the outbox, split at 4,096 UTF-16 units,
+//! and a send whose outcome is unknown is never repeated.
+
+pub mod store;
+pub mod telegram;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use daemon::core::Daemon;
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+
+use store::Store;
+use telegram::{ApiError, Client};
+
+/// The channel's name in the tables and logs.
+pub const TELEGRAM: &str = "telegram";
+/// The vault key of the bot token.
+pub const TOKEN_KEY: &str = "channel:telegram:token";
+/// A long poll's wait, in seconds (`PYRA_TELEGRAM_POLL` in tests).
+const POLL_SECONDS: u64 = 50;
+/// The history budget of a channel's conversation, in tokens.
+const HISTORY_BUDGET: usize = 6000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The daemon's task for Telegram: `config.yaml`'s `channels.telegram` is read at each
+/// (re)start of the task, the token from the vault agent.
+pub fn telegram_task(home: PathBuf) -> daemon::server::ExtraTask {
+    Box::new(move |daemon: Arc<Daemon>, token: CancellationToken| {
+        let home = home.clone();
+        Box::pin(async move {
+            let result = run_telegram(&daemon, &home, &token).await;
+            if let Err(e) = &result
+                && let Ok(store) = Store::open(&home.join("pyra.db"))
+            {
+                let _ = store.set_state(TELEGRAM, "error", e);
+            }
+            result
+        })
+    })
+}
+
+async fn run_telegram(daemon: &Arc<Daemon>, home: &Path, cancel: &CancellationToken) -> Result<(), String> {
+    let config = config::Config::load(home).map_err(|e| e.render(false))?;
+    let Some(settings) = config.channels.telegram.clone() else { return Ok(()) };
+    let token = daemon
+        .setup
+        .agent
+        .get_for(TOKEN_KEY, "channel telegram")
+        .map_err(|e| format!("the bot token ({TOKEN_KEY}): {e}; `pyra vault unlock` lets the daemon read it"))?;
+    let token = secrecy_expose(&token);
+    let client = Client::new(&settings.api_url, &token);
+    let mut store = Store::open(&home.join("pyra.db"))?;
+    let me = client.get_me().await.map_err(|e| e.to_string())?;
+    let bot = me["username"].as_str().unwrap_or("?").to_string();
+    store.set_state(TELEGRAM, "bot", &bot)?;
+    store.set_state(TELEGRAM, "error", "")?;
+    daemon.log().info(&format!("channel telegram: connected as @{bot}"));
+    let poll = std::env::var("PYRA_TELEGRAM_POLL").ok().and_then(|s| s.parse().ok()).unwrap_or(POLL_SECONDS);
+    let ctx = Context { daemon: daemon.clone(), home: home.to_path_buf(), settings, client };
+    // Messages accepted before a crash or a stop are answered first.
+    ctx.answer_accepted(&mut store).await?;
+    loop {
+        let offset: i64 = store.get_state(TELEGRAM, "offset")?.and_then(|o| o.parse().ok()).unwrap_or(0);
+        let updates = tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            u = ctx.client.get_updates(offset, poll) => u,
+        };
+        store.set_state(TELEGRAM, "polled_at", &now_ms().to_string())?;
+        let updates = match updates {
+            Ok(u) => u,
+            Err(ApiError::Api { retry_after: Some(wait), .. }) => {
+                tokio::time::sleep(Duration::from_secs(wait.min(300))).await;
+                continue;
+            }
+            // 409, 401, a stalled or failed poll: the supervisor restarts the task with backoff.
+            Err(e) => return Err(e.to_string()),
+        };
+        for update in updates {
+            ctx.take(&mut store, &update).await?;
+        }
+        ctx.answer_accepted(&mut store).await?;
+    }
+}
+
+fn secrecy_expose(value: &age::secrecy::SecretString) -> String {
+    use age::secrecy::ExposeSecret;
+    value.expose_secret().to_string()
+}
+
+struct Context {
+    daemon: Arc<Daemon>,
+    home: PathBuf,
+    settings: config::TelegramSettings,
+    client: Client,
+}
+
+impl Context {
+    fn log(&self) -> &daemon::log::Log {
+        self.daemon.log()
+    }
+
+    /// Records one update and decides it (see the crate's documentation for the order).
+    async fn take(&self, store: &mut Store, update: &Value) -> Result<(), String> {
+        let Some(update_id) = update["update_id"].as_i64() else { return Ok(()) };
+        let cursor = (update_id + 1).to_string();
+        let message = update.get("message").or_else(|| update.get("edited_message"));
+        let Some(message) = message else {
+            // Another kind (a button press with no approval waiting, …): confirmed, nothing to do.
+            store.set_state(TELEGRAM, "offset", &cursor)?;
+            return Ok(());
+        };
+        let sender = message.pointer("/from/id").and_then(Value::as_i64).map(|i| i.to_string()).unwrap_or_default();
+        let chat = message.pointer("/chat/id").and_then(Value::as_i64).map(|i| i.to_string()).unwrap_or_default();
+        let private = message.pointer("/chat/type").and_then(Value::as_str) == Some("private");
+        let text = incoming_text(message);
+        let is_bot = message.pointer("/from/is_bot").and_then(Value::as_bool).unwrap_or(false);
+        let allowed = self.settings.allow.iter().any(|a| a.to_string() == sender);
+        let now = now_ms();
+        let per_hour = self.settings.rate_per_hour;
+        let mut reply: Option<String> = None;
+        let id = update_id.to_string();
+        let arrival = store::Arrival { channel: TELEGRAM, id: &id, sender: &sender, chat: &chat, at: now };
+        let state = store.take_in(&arrival, Some(("offset", &cursor)), |conn| {
+            if !private || is_bot || sender.is_empty() {
+                return Ok(("ignored".into(), None));
+            }
+            if !allowed && !store::is_admitted(conn, TELEGRAM, &sender)? {
+                if let Some(code) = store::challenge(conn, TELEGRAM, &sender, now)? {
+                    reply = Some(format!(
+                        "Pyra does not know you yet. If you are its owner, run this on the computer Pyra runs on \
+                         (within an hour):\n\npyra channels pair {code}"
+                    ));
+                }
+                return Ok(("refused".into(), None));
+            }
+            if !store::within_rate(conn, TELEGRAM, &sender, now, per_hour)? {
+                if store::notice_due(conn, TELEGRAM, &sender, now)? {
+                    reply = Some(format!(
+                        "You have sent {per_hour} messages in the last hour, the most Pyra answers; it will read new \
+                         ones once the hour has passed."
+                    ));
+                }
+                return Ok(("rate-limited".into(), None));
+            }
+            Ok(("accepted".into(), Some(text.clone())))
+        })?;
+        match state.as_deref() {
+            Some("refused") => {
+                self.log().warn(&format!("channel telegram: refused sender {sender} (not allowed or paired)"))
+            }
+            Some("rate-limited") => {
+                self.log().warn(&format!("channel telegram: sender {sender} is over its rate limit"))
+            }
+            _ => {}
+        }
+        if let Some(text) = reply {
+            self.send(store, &chat, &format!("notice:{update_id}"), &text).await?;
+        }
+        Ok(())
+    }
+
+    /// Answers every accepted message not answered yet.
+    async fn answer_accepted(&self, store: &mut Store) -> Result<(), String> {
+        for taken in store.accepted(TELEGRAM)? {
+            let (state, run_id, reply) = match self.answer(&taken).await {
+                Ok((run_id, reply)) => ("done", run_id, reply),
+                Err(e) => {
+                    self.log().error(&format!("channel telegram: message {} not answered: {e}", taken.id));
+                    ("failed", None, "Sorry — Pyra could not answer that (see `pyra daemon logs`).".to_string())
+                }
+            };
+            self.send(store, &taken.chat, &format!("reply:{}", taken.id), &reply).await?;
+            store.done(TELEGRAM, &taken.id, run_id.as_deref(), state)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the `chat` skill for one message in the sender's conversation.
+    async fn answer(&self, taken: &store::Taken) -> Result<(Option<String>, String), String> {
+        let source = format!("telegram message from user {}", taken.sender);
+        for finding in security::scan::scan(&taken.text) {
+            if let Some(log) = &self.daemon.setup.runtime.security_log {
+                let detail = format!("{source}: {}", finding.excerpt);
+                let _ = log.record(&security::audit::Event {
+                    action: "injection",
+                    outcome: finding.category.as_str(),
+                    detail: Some(&detail),
+                    ..Default::default()
+                });
+            }
+        }
+        let chats = conversations::ChatStore::open(&self.home.join("pyra.db")).map_err(|e| e.to_string())?;
+        let name = format!("telegram:{}", taken.sender);
+        let conv = match chats.find(&name).map_err(|e| e.to_string())? {
+            Some(c) => c,
+            None => chats.create(Some(&name), None).map_err(|e| e.to_string())?,
+        };
+        let wrapped = llm::wrap_untrusted(&source, &taken.text);
+        let mut all = chats.messages(&conv.id).map_err(|e| e.to_string())?;
+        let (mut kept, _) = conversations::trim(&all, HISTORY_BUDGET);
+        kept.retain(|m| m.role != conversations::Role::System);
+        let history = conversations::history_for_model(&kept);
+        all.clear();
+        let masker = self.daemon.setup.runtime.masker.clone();
+        chats.append(&conv.id, conversations::Role::User, &masker.mask(&wrapped), &[]).map_err(|e| e.to_string())?;
+        let config = config::Config::load(&self.home).map_err(|e| e.render(false))?;
+        let mut inputs = Map::new();
+        inputs.insert("message".into(), Value::String(wrapped));
+        inputs.insert("history".into(), Value::Array(history));
+        inputs.insert("model".into(), Value::String(conv.model.clone().unwrap_or_default()));
+        inputs.insert("tools".into(), json!(config.chat.tools));
+        inputs.insert("recall".into(), json!(config.chat.recall()));
+        inputs.insert("recall_category".into(), json!(config.chat.recall_category.clone().unwrap_or_default()));
+        let report = self.daemon.run_untrusted("chat", inputs, "channel").await?;
+        let reply = match report.status {
+            runtime::RunStatus::Succeeded => {
+                let reply = report.outputs.as_ref().and_then(|o| o.get("reply")).and_then(Value::as_str).unwrap_or("");
+                let reply = masker.mask(reply).into_owned();
+                chats.append(&conv.id, conversations::Role::Assistant, &reply, &[]).map_err(|e| e.to_string())?;
+                reply
+            }
+            runtime::RunStatus::Waiting => format!(
+                "This needs your approval first: run `pyra approve {}` on the computer Pyra runs on.",
+                report.run_id
+            ),
+            _ => return Err(report.error.unwrap_or_else(|| format!("run {} ended {}", report.run_id, report.status))),
+        };
+        Ok((Some(report.run_id), reply))
+    }
+
+    /// Sends `text` to `chat` through the outbox, in pieces; each piece is sent at most
+    /// once (a send whose outcome is unknown is recorded, not repeated).
+    async fn send(&self, store: &mut Store, chat: &str, key: &str, text: &str) -> Result<(), String> {
+        let text = if text.trim().is_empty() { "(no reply)" } else { text };
+        for (n, piece) in telegram::split(text).iter().enumerate() {
+            let key = format!("{key}:{n}");
+            if !store.outbox_add(TELEGRAM, chat, &key, piece, now_ms())? {
+                continue;
+            }
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match self.client.send_text(chat, piece).await {
+                    Ok(id) => {
+                        store.outbox_set(&key, "sent", Some(&id.to_string()), None)?;
+                        break;
+                    }
+                    Err(ApiError::Api { retry_after: Some(wait), .. }) if tries < 5 => {
+                        tokio::time::sleep(Duration::from_secs(wait.min(60))).await;
+                    }
+                    Err(e @ ApiError::Net { sent: true, .. }) => {
+                        // It may have arrived: a second copy is worse than a missing one.
+                        store.outbox_set(&key, "unknown", None, Some(&e.to_string()))?;
+                        self.log().warn(&format!("channel telegram: send {key} may or may not have arrived: {e}"));
+                        break;
+                    }
+                    Err(e @ ApiError::Net { .. }) if tries < 5 => {
+                        self.log().warn(&format!("channel telegram: send {key} failed, trying again: {e}"));
+                        tokio::time::sleep(Duration::from_secs(1 << tries.min(5))).await;
+                    }
+                    Err(e) => {
+                        store.outbox_set(&key, "failed", None, Some(&e.to_string()))?;
+                        self.log().error(&format!("channel telegram: send {key} failed: {e}"));
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything a message carries as text: its body or caption, the text it quotes, and
+/// where it was forwarded from (all untrusted).
+pub fn incoming_text(message: &Value) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(from) = message.pointer("/forward_origin/sender_user/first_name").and_then(Value::as_str) {
+        parts.push(format!("[forwarded from {from}]"));
+    } else if message.get("forward_origin").is_some() || message.get("forward_from").is_some() {
+        parts.push("[forwarded]".into());
+    }
+    if let Some(quoted) =
+        message.pointer("/quote/text").or_else(|| message.pointer("/reply_to_message/text")).and_then(Value::as_str)
+    {
+        parts.push(format!("[quoting: {quoted}]"));
+    }
+    for key in ["text", "caption"] {
+        if let Some(t) = message.get(key).and_then(Value::as_str) {
+            parts.push(t.to_string());
+        }
+    }
+    if let Some(name) = message.pointer("/document/file_name").and_then(Value::as_str) {
+        parts.push(format!("[a file: {name}]"));
+    }
+    parts.join("\n")
+}
+
+/// What `pyra channels status` shows of a channel, read from `pyra.db` (the daemon need
+/// not run): its status values, outbox counts and admitted senders.
+pub fn status(home: &Path) -> Result<Value, String> {
+    let store = Store::open(&home.join("pyra.db"))?;
+    let states: Map<String, Value> = store
+        .states(TELEGRAM)?
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("notice:"))
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let outbox: Map<String, Value> = store.outbox_counts(TELEGRAM)?.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    Ok(json!({ "channel": TELEGRAM, "state": states, "outbox": outbox, "paired": store.admitted(TELEGRAM)? }))
+}
