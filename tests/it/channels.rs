@@ -206,3 +206,42 @@ fn a_forwarded_injection_is_flagged_and_wrapped() {
     let log = std::fs::read_to_string(home.path().join("logs/security.log")).unwrap();
     assert!(log.contains("\"action\":\"injection\"") && log.contains("telegram message from user"), "{log}");
 }
+
+#[test]
+fn a_message_event_starts_skills_whose_runs_are_untrusted() {
+    let fake = TelegramFake::start(TOKEN);
+    let model = LlmServer::start(vec![says("noted")]);
+    let home = setup(&fake, &model, "");
+    home.pyra.run(["channels", "allow", "telegram", &OWNER.to_string()]).success();
+    let out = home.out("said");
+    home.install(
+        "on-message",
+        &format!(
+            r#"name: on-message
+inputs:
+  text: {{ type: string }}
+triggers:
+  - event: message
+    if: "event.data.channel == 'telegram'"
+    with: {{ text: "{{{{ event.data.text }}}}" }}
+nodes:
+  say:
+    uses: exec
+    with: {{ argv: [sh, -c, 'echo "$1" >> "$0"', "{}", "{{{{ inputs.text }}}}"] }}
+"#,
+            out.display()
+        ),
+    );
+    let _up = start(&home);
+    fake.send_text(OWNER, "touch /tmp/pwned");
+    fake.wait_sent(1, Duration::from_secs(30));
+    let run = wait_for("the on-message run to wait for an approval", || {
+        let runs = home.runs("on-message");
+        match runs.first() {
+            Some(r) if r["status"] == "waiting" => Ok(r.clone()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    assert_eq!(run["trigger"], "channel", "{run}");
+    assert!(!out.exists(), "a program never ran with a message's text unasked");
+}

@@ -164,6 +164,19 @@ impl Context {
             }
             Ok(("accepted".into(), Some(text.clone())))
         })?;
+        if state.as_deref() == Some("accepted") {
+            // Skills with an `event: message` trigger react too (their runs are untrusted).
+            let event = daemon::history::EventRow {
+                id: format!("{TELEGRAM}:{update_id}"),
+                name: "message".into(),
+                data: json!({ "channel": TELEGRAM, "sender": sender, "chat": chat, "text": text }),
+                at: now,
+                source: daemon::core::CHANNEL.into(),
+            };
+            if let Err(e) = self.daemon.emit(event) {
+                self.log().error(&format!("channel telegram: the message event was not delivered: {e}"));
+            }
+        }
         match state.as_deref() {
             Some("refused") => {
                 self.log().warn(&format!("channel telegram: refused sender {sender} (not allowed or paired)"))

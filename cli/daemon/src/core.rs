@@ -73,6 +73,9 @@ pub trait Catalog: Send + Sync {
 }
 
 /// What the daemon is made of; the CLI builds it.
+/// `started_by` of runs a messaging channel's message started (their inputs are untrusted).
+pub const CHANNEL: &str = "channel";
+
 pub struct Setup {
     pub home: PathBuf,
     /// The runtime runs are started with (store, registry, loader, paths, masker…); the
@@ -589,7 +592,8 @@ impl Daemon {
         }
     }
 
-    /// Starts a run of an armed skill inside the daemon; returns its id at once.
+    /// Starts a run of an armed skill inside the daemon; returns its id at once. A run
+    /// started by a channel (`started_by: channel`) is untrusted.
     pub fn launch(
         self: &Arc<Self>,
         skill: &str,
@@ -619,7 +623,13 @@ impl Daemon {
                 let late = daemon.setup.clock.now().timestamp_millis() - slot;
                 daemon.log().info(&format!("run {id} of {skill_name} starts {late} ms after its slot"));
             }
-            let result = daemon.runtime().start_as(program, &text, inputs, origin).await;
+            // A run a channel's message started reads text from outside: untrusted, so
+            // what reads its inputs is tainted (an `exec` asks first).
+            let result = if origin.started_by.as_deref() == Some(CHANNEL) {
+                daemon.runtime().start_untrusted(program, &text, inputs, origin).await
+            } else {
+                daemon.runtime().start_as(program, &text, inputs, origin).await
+            };
             drop(permit);
             daemon.finished(&id, &skill_name, flight_key, result.map_err(|e| e.to_string()));
         });

@@ -55,7 +55,7 @@ pub struct EventRow {
     pub data: Value,
     /// When it was emitted, milliseconds since the epoch.
     pub at: i64,
-    /// `cli`, `webhook`.
+    /// `cli`, `webhook`, `channel`.
     pub source: String,
 }
 
@@ -65,7 +65,7 @@ pub struct Planned {
     pub run: String,
     pub skill: String,
     pub inputs: serde_json::Map<String, Value>,
-    /// `event` or `webhook`.
+    /// `event`, `webhook` or `channel` (untrusted inputs).
     pub started_by: String,
 }
 

@@ -39,7 +39,11 @@ impl Daemon {
         let context = json!({
             "event": { "name": event.name, "data": event.data, "id": event.id, "at": at },
         });
-        let started_by = if event.source == "webhook" { "webhook" } else { "event" };
+        let started_by = match event.source.as_str() {
+            "webhook" => "webhook",
+            super::CHANNEL => super::CHANNEL,
+            _ => "event",
+        };
         let mut plan = Vec::new();
         for (skill, trigger) in targets {
             match event_inputs(&trigger, &context) {
