@@ -15,6 +15,10 @@ if [ ${#targets[@]} -eq 0 ]; then
     targets=(skill template model_stream memory_query cron config ipc webhook mcp)
 fi
 cargo +nightly fuzz build --fuzz-dir tests/fuzz || exit 2
+# The binaries are run directly, not through `cargo fuzz run`, which would rebuild them
+# whenever a source file changed meanwhile (and build with the same flags anyway).
+host=$(rustc +nightly -vV | sed -n 's/^host: //p')
+bin="tests/fuzz/target/$host/release"
 logs=tests/fuzz/target/logs
 mkdir -p "$logs"
 summary=()
@@ -23,8 +27,9 @@ for t in "${targets[@]}"; do
     scratch="tests/fuzz/target/fuzz-corpus/$t"
     mkdir -p "$scratch"
     echo "== $t: ${seconds}s"
-    cargo +nightly fuzz run --fuzz-dir tests/fuzz "$t" "$scratch" "tests/fuzz/corpus/$t" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 >"$logs/$t.log" 2>&1
+    mkdir -p "tests/fuzz/artifacts/$t"
+    "$bin/$t" -artifact_prefix="tests/fuzz/artifacts/$t/" -max_total_time="$seconds" -timeout=10 \
+        -rss_limit_mb=4096 -print_final_stats=1 "$scratch" "tests/fuzz/corpus/$t" >"$logs/$t.log" 2>&1
     status=$?
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$logs/$t.log" | grep -o '[0-9]*$' | tail -1)
     corpus=$(find "$scratch" -type f | wc -l)
