@@ -14,13 +14,14 @@ pub struct Lines {
 }
 
 impl Lines {
-    /// Feeds bytes; returns the values of the lines they complete.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Value>, WireError> {
-        let mut out = Vec::new();
+    /// Feeds bytes; the values of the lines they complete go to `out`, also those before
+    /// a line that breaks the stream (the caller decodes them before it reports the error,
+    /// as it would have had the bytes been split before that line).
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Value>) -> Result<(), WireError> {
         for &b in bytes {
             if b == b'\n' {
                 let line = std::mem::take(&mut self.line);
-                parse(&line, &mut out)?;
+                parse(&line, out)?;
             } else {
                 if self.line.len() >= MAX_LINE {
                     return Err(WireError::Protocol("a JSON line longer than 16 MiB".into()));
@@ -28,7 +29,7 @@ impl Lines {
                 self.line.push(b);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The stream ended: a last line without its newline still counts.
@@ -63,8 +64,9 @@ mod tests {
         let text = "{\"a\":\"é\"}\r\n\n{\"b\":2}\n{\"c\":3}".as_bytes();
         for cut in 1..text.len() {
             let mut l = Lines::default();
-            let mut out = l.feed(&text[..cut]).unwrap();
-            out.extend(l.feed(&text[cut..]).unwrap());
+            let mut out = Vec::new();
+            l.feed(&text[..cut], &mut out).unwrap();
+            l.feed(&text[cut..], &mut out).unwrap();
             out.extend(l.finish().unwrap());
             assert_eq!(out, vec![json!({"a": "é"}), json!({"b": 2}), json!({"c": 3})], "cut at {cut}");
         }
@@ -73,6 +75,8 @@ mod tests {
     #[test]
     fn a_broken_line_is_a_protocol_error() {
         let mut l = Lines::default();
-        assert!(matches!(l.feed(b"{oops}\n"), Err(WireError::Protocol(_))));
+        let mut out = Vec::new();
+        assert!(matches!(l.feed(b"{\"a\":1}\n{oops}\n", &mut out), Err(WireError::Protocol(_))));
+        assert_eq!(out, vec![json!({"a": 1})], "the line before the broken one is kept");
     }
 }

@@ -28,9 +28,10 @@ pub struct Parser {
 }
 
 impl Parser {
-    /// Feeds bytes; returns the events they complete.
-    pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, WireError> {
-        let mut out = Vec::new();
+    /// Feeds bytes; the events they complete go to `out`, also those completed before a
+    /// line that breaks the stream (the caller decodes them before it reports the error,
+    /// as it would have had the bytes been split before that line).
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), WireError> {
         for &b in bytes {
             if self.after_cr {
                 self.after_cr = false;
@@ -42,7 +43,7 @@ impl Parser {
                 b'\n' | b'\r' => {
                     self.after_cr = b == b'\r';
                     let line = std::mem::take(&mut self.line);
-                    self.line_done(&line, &mut out)?;
+                    self.line_done(&line, out)?;
                 }
                 _ => {
                     if self.line.len() >= MAX_LINE {
@@ -52,7 +53,7 @@ impl Parser {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The stream ended: an event without its closing blank line still counts.
@@ -110,7 +111,7 @@ mod tests {
         let mut p = Parser::default();
         let mut out = Vec::new();
         for c in chunks {
-            out.extend(p.feed(c).unwrap());
+            p.feed(c, &mut out).unwrap();
         }
         out.extend(p.finish().unwrap());
         out

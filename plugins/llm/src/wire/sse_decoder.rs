@@ -37,7 +37,14 @@ impl<R: SseReply> super::Decoder for SseDecoder<R> {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
-        let result = self.sse.feed(bytes).and_then(|events| events.iter().try_for_each(|ev| self.event(ev, &mut out)));
+        let mut events = Vec::new();
+        let framed = self.sse.feed(bytes, &mut events);
+        // The events before a broken line count (they would, had the bytes been split
+        // before it), and nothing after the last message does.
+        let result = events
+            .iter()
+            .try_for_each(|ev| self.event(ev, &mut out))
+            .and_then(|()| if self.reply.done() { Ok(()) } else { framed });
         self.failed.settle(result, out)
     }
 

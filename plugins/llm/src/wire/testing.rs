@@ -93,3 +93,25 @@ pub fn usage(prompt: Option<u64>, completion: Option<u64>, cached: Option<u64>) 
 pub fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
+
+/// Found by the fuzz target `model_stream`: a line that breaks the framing (not UTF-8, not
+/// JSON) after complete events in the same bytes lost those events when the bytes came
+/// at once, while a split before the line delivered them.
+#[test]
+fn events_before_a_broken_line_are_kept_however_the_bytes_come() {
+    let streams: [(Format, &[u8], &[u8]); 4] = [
+        (Format::OpenAi, include_bytes!("../../../../tests/fixtures/llm/openai/text.sse"), b"\n\n"),
+        (Format::Anthropic, include_bytes!("../../../../tests/fixtures/llm/anthropic/text.sse"), b"\n\n"),
+        (Format::Gemini, include_bytes!("../../../../tests/fixtures/llm/gemini/text.sse"), b"\r\n\r\n"),
+        (Format::Ollama, include_bytes!("../../../../tests/fixtures/llm/ollama/text.ndjson"), b"\n"),
+    ];
+    for (format, fixture, end) in streams {
+        // Three events: OpenAI's first holds only the role.
+        let third = fixture.windows(end.len()).enumerate().filter(|(_, w)| *w == end).nth(2).expect("three events").0;
+        let mut bytes = fixture[..third + end.len()].to_vec();
+        bytes.extend_from_slice(b"\xff{\n\n");
+        let (events, end) = decode_every_way(format, &bytes);
+        assert!(!events.is_empty(), "{format:?}: the first event is lost");
+        assert!(matches!(end, Err(WireError::Protocol(_))), "{format:?}: {end:?}");
+    }
+}

@@ -157,8 +157,11 @@ impl crate::wire::Decoder for Decoder {
     fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, WireError> {
         self.failed.check()?;
         let mut out = Vec::new();
-        let result =
-            self.sse.feed(bytes).and_then(|events| events.iter().try_for_each(|ev| self.event(&ev.data, &mut out)));
+        let mut events = Vec::new();
+        let framed = self.sse.feed(bytes, &mut events);
+        // The events before a broken line count, as they would had the bytes been split
+        // before it.
+        let result = events.iter().try_for_each(|ev| self.event(&ev.data, &mut out)).and(framed);
         if result.is_err() && self.saw_usage {
             // The usage counted so far goes with the events before the error.
             out.push(StreamEvent::Usage(self.counts.usage()));

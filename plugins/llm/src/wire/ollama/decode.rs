@@ -94,7 +94,12 @@ impl crate::wire::Decoder for Decoder {
     fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>, WireError> {
         self.failed.check()?;
         let mut out = Vec::new();
-        let result = self.lines.feed(bytes).and_then(|lines| lines.iter().try_for_each(|l| self.line(l, &mut out)));
+        let mut lines = Vec::new();
+        let framed = self.lines.feed(bytes, &mut lines);
+        // The lines before a broken one count (they would, had the bytes been split before
+        // it), and nothing after the `done` line does.
+        let decoded = lines.iter().try_for_each(|l| self.line(l, &mut out));
+        let result = decoded.and(if self.done { Ok(()) } else { framed });
         self.failed.settle(result, out)
     }
 
