@@ -13,11 +13,11 @@ use crate::llm_server::LlmServer;
 use crate::telegram_fake::TelegramFake;
 
 const PASS: &str = "channels test passphrase";
-const TOKEN: &str = "123456789:AAEhBOweik9ai2o4xS2cfQ8hJ0pWjZ3kFqc";
-const OWNER: i64 = 4242;
+pub const TOKEN: &str = "123456789:AAEhBOweik9ai2o4xS2cfQ8hJ0pWjZ3kFqc";
+pub const OWNER: i64 = 4242;
 
 /// A daemon started with the vault passphrase and one-second polls, stopped when dropped.
-struct Up<'a> {
+pub struct Up<'a> {
     home: &'a Home,
     pid: Option<u32>,
 }
@@ -37,9 +37,17 @@ impl Drop for Up<'_> {
     }
 }
 
-fn start(home: &Home) -> Up<'_> {
+pub fn start(home: &Home) -> Up<'_> {
+    start_with(home, &[])
+}
+
+/// [`start`] with more environment (`PYRA_CLOCK`).
+pub fn start_with<'a>(home: &'a Home, env: &[(&str, String)]) -> Up<'a> {
     let mut cmd = home.pyra.command(["daemon", "start"]);
     cmd.env("PYRA_VAULT_PASSPHRASE", PASS).env("PYRA_VAULT_SCRYPT_LOG_N", "10").env("PYRA_TELEGRAM_POLL", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     let out = Output::from(cmd.output().expect("pyra runs"));
     let up = Up { home, pid: pid_in(&out.stdout) };
     out.success();
@@ -47,7 +55,7 @@ fn start(home: &Home) -> Up<'_> {
 }
 
 /// A home with a model (the local server) and the Telegram channel added through the CLI.
-fn setup(fake: &TelegramFake, model: &LlmServer, extra: &str) -> Home {
+pub fn setup(fake: &TelegramFake, model: &LlmServer, extra: &str) -> Home {
     let home = Home::new();
     let config = format!(
         "default_model: oa\nmodels:\n  - name: oa\n    provider: openai-compatible\n    model: gpt-4o-mini\n    base_url: {}/v1\n",
@@ -85,7 +93,7 @@ fn message(fake: &TelegramFake, from: i64, text: &str) -> i64 {
     }}))
 }
 
-fn says(text: &str) -> crate::llm_server::Reply {
+pub fn says(text: &str) -> crate::llm_server::Reply {
     crate::draft::says(text)
 }
 

@@ -9,6 +9,7 @@ mod telegram_fake;
 
 mod audit;
 mod channels;
+mod channels_approvals;
 mod chat;
 mod config;
 mod corpus;

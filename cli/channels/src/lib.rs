@@ -15,6 +15,7 @@
 //! `pyra chat --session`); the reply goes through the outbox, split at 4,096 UTF-16 units,
 //! and a send whose outcome is unknown is never repeated.
 
+mod approvals;
 pub mod store;
 pub mod telegram;
 
@@ -38,7 +39,7 @@ const POLL_SECONDS: u64 = 50;
 /// The history budget of a channel's conversation, in tokens.
 const HISTORY_BUDGET: usize = 6000;
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
@@ -68,7 +69,7 @@ async fn run_telegram(daemon: &Arc<Daemon>, home: &Path, cancel: &CancellationTo
         .get_for(TOKEN_KEY, "channel telegram")
         .map_err(|e| format!("the bot token ({TOKEN_KEY}): {e}; `pyra vault unlock` lets the daemon read it"))?;
     let token = secrecy_expose(&token);
-    let client = Client::new(&settings.api_url, &token);
+    let client = Arc::new(Client::new(&settings.api_url, &token));
     let mut store = Store::open(&home.join("pyra.db"))?;
     let me = client.get_me().await.map_err(|e| e.to_string())?;
     let bot = me["username"].as_str().unwrap_or("?").to_string();
@@ -76,7 +77,16 @@ async fn run_telegram(daemon: &Arc<Daemon>, home: &Path, cancel: &CancellationTo
     store.set_state(TELEGRAM, "error", "")?;
     daemon.log().info(&format!("channel telegram: connected as @{bot}"));
     let poll = std::env::var("PYRA_TELEGRAM_POLL").ok().and_then(|s| s.parse().ok()).unwrap_or(POLL_SECONDS);
-    let ctx = Context { daemon: daemon.clone(), home: home.to_path_buf(), settings, client };
+    let ctx = Arc::new(Context {
+        daemon: daemon.clone(),
+        home: home.to_path_buf(),
+        settings,
+        client,
+        key: Arc::new(approvals::Key::random()),
+    });
+    let expiry = cancel.child_token();
+    let _stop_expiry = expiry.clone().drop_guard();
+    tokio::spawn(approvals::expiry_task(ctx.clone(), expiry));
     // Messages accepted before a crash or a stop are answered first.
     ctx.answer_accepted(&mut store).await?;
     loop {
@@ -107,15 +117,25 @@ fn secrecy_expose(value: &age::secrecy::SecretString) -> String {
     value.expose_secret().to_string()
 }
 
-struct Context {
+#[derive(Clone)]
+pub(crate) struct Context {
     daemon: Arc<Daemon>,
     home: PathBuf,
     settings: config::TelegramSettings,
-    client: Client,
+    client: Arc<Client>,
+    /// The key that binds approval buttons (drawn per process).
+    key: Arc<approvals::Key>,
+}
+
+/// What became of an accepted message.
+enum Answer {
+    Reply(String),
+    /// The run waits for approvals.
+    Waiting(String),
 }
 
 impl Context {
-    fn log(&self) -> &daemon::log::Log {
+    pub(crate) fn log(&self) -> &daemon::log::Log {
         self.daemon.log()
     }
 
@@ -123,9 +143,20 @@ impl Context {
     async fn take(&self, store: &mut Store, update: &Value) -> Result<(), String> {
         let Some(update_id) = update["update_id"].as_i64() else { return Ok(()) };
         let cursor = (update_id + 1).to_string();
+        if let Some(query) = update.get("callback_query") {
+            // A button press, once: recorded with the cursor, then answered.
+            let presser = query.pointer("/from/id").and_then(Value::as_i64).map(|i| i.to_string()).unwrap_or_default();
+            let id = update_id.to_string();
+            let arrival = store::Arrival { channel: TELEGRAM, id: &id, sender: &presser, chat: "", at: now_ms() };
+            let fresh = store.take_in(&arrival, Some(("offset", &cursor)), |_| Ok(("button".into(), None)))?;
+            if fresh.is_some() {
+                self.pressed(store, query).await?;
+            }
+            return Ok(());
+        }
         let message = update.get("message").or_else(|| update.get("edited_message"));
         let Some(message) = message else {
-            // Another kind (a button press with no approval waiting, …): confirmed, nothing to do.
+            // Another kind: confirmed, nothing to do.
             store.set_state(TELEGRAM, "offset", &cursor)?;
             return Ok(());
         };
@@ -195,21 +226,29 @@ impl Context {
     /// Answers every accepted message not answered yet.
     async fn answer_accepted(&self, store: &mut Store) -> Result<(), String> {
         for taken in store.accepted(TELEGRAM)? {
-            let (state, run_id, reply) = match self.answer(&taken).await {
-                Ok((run_id, reply)) => ("done", run_id, reply),
+            let (state, run_id) = match self.answer(&taken).await {
+                Ok((run_id, Answer::Reply(reply))) => {
+                    self.send(store, &taken.chat, &format!("reply:{}", taken.id), &reply).await?;
+                    ("done", run_id)
+                }
+                Ok((run_id, Answer::Waiting(root))) => {
+                    self.ask(store, &root, &taken.chat, &taken.sender, &taken.id).await?;
+                    ("waiting", run_id)
+                }
                 Err(e) => {
                     self.log().error(&format!("channel telegram: message {} not answered: {e}", taken.id));
-                    ("failed", None, "Sorry — Pyra could not answer that (see `pyra daemon logs`).".to_string())
+                    let sorry = "Sorry — Pyra could not answer that (see `pyra daemon logs`).";
+                    self.send(store, &taken.chat, &format!("reply:{}", taken.id), sorry).await?;
+                    ("failed", None)
                 }
             };
-            self.send(store, &taken.chat, &format!("reply:{}", taken.id), &reply).await?;
             store.done(TELEGRAM, &taken.id, run_id.as_deref(), state)?;
         }
         Ok(())
     }
 
     /// Runs the `chat` skill for one message in the sender's conversation.
-    async fn answer(&self, taken: &store::Taken) -> Result<(Option<String>, String), String> {
+    async fn answer(&self, taken: &store::Taken) -> Result<(Option<String>, Answer), String> {
         let source = format!("telegram message from user {}", taken.sender);
         for finding in security::scan::scan(&taken.text) {
             if let Some(log) = &self.daemon.setup.runtime.security_log {
@@ -250,12 +289,9 @@ impl Context {
                 let reply = report.outputs.as_ref().and_then(|o| o.get("reply")).and_then(Value::as_str).unwrap_or("");
                 let reply = masker.mask(reply).into_owned();
                 chats.append(&conv.id, conversations::Role::Assistant, &reply, &[]).map_err(|e| e.to_string())?;
-                reply
+                Answer::Reply(reply)
             }
-            runtime::RunStatus::Waiting => format!(
-                "This needs your approval first: run `pyra approve {}` on the computer Pyra runs on.",
-                report.run_id
-            ),
+            runtime::RunStatus::Waiting => Answer::Waiting(report.run_id.clone()),
             _ => return Err(report.error.unwrap_or_else(|| format!("run {} ended {}", report.run_id, report.status))),
         };
         Ok((Some(report.run_id), reply))
@@ -263,7 +299,7 @@ impl Context {
 
     /// Sends `text` to `chat` through the outbox, in pieces; each piece is sent at most
     /// once (a send whose outcome is unknown is recorded, not repeated).
-    async fn send(&self, store: &mut Store, chat: &str, key: &str, text: &str) -> Result<(), String> {
+    pub(crate) async fn send(&self, store: &mut Store, chat: &str, key: &str, text: &str) -> Result<(), String> {
         let text = if text.trim().is_empty() { "(no reply)" } else { text };
         for (n, piece) in telegram::split(text).iter().enumerate() {
             let key = format!("{key}:{n}");

@@ -102,6 +102,34 @@ impl Client {
     }
 }
 
+impl Client {
+    /// `sendMessage` with an inline keyboard; its message id.
+    pub async fn send_buttons(&self, chat: &str, text: &str, keyboard: &Value) -> Result<i64, ApiError> {
+        let chat_id: Value = chat.parse::<i64>().map_or_else(|_| json!(chat), |n| json!(n));
+        let params = json!({ "chat_id": chat_id, "text": text, "reply_markup": keyboard });
+        let sent = self.call("sendMessage", &params, Duration::from_secs(30)).await?;
+        Ok(sent["message_id"].as_i64().unwrap_or(0))
+    }
+
+    /// `answerCallbackQuery`: stops the button's spinner, with a short note.
+    pub async fn answer_callback(&self, query_id: &str, text: &str) -> Result<(), ApiError> {
+        self.call(
+            "answerCallbackQuery",
+            &json!({ "callback_query_id": query_id, "text": text }),
+            Duration::from_secs(15),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `editMessageText` (its keyboard goes: a decided request has no buttons).
+    pub async fn edit_text(&self, chat: &str, message_id: i64, text: &str) -> Result<(), ApiError> {
+        let chat_id: Value = chat.parse::<i64>().map_or_else(|_| json!(chat), |n| json!(n));
+        let params = json!({ "chat_id": chat_id, "message_id": message_id, "text": text });
+        self.call("editMessageText", &params, Duration::from_secs(15)).await.map(drop)
+    }
+}
+
 /// An error with its causes.
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();

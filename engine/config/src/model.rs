@@ -362,6 +362,9 @@ pub struct TelegramSettings {
     /// `pyra channels pair`); everyone else is challenged once with a pairing code.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<i64>,
+    /// Telegram user ids whose button presses answer approvals (default: those in `allow`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<i64>,
     /// Messages a sender may send in a rolling hour.
     #[serde(default = "TelegramSettings::default_rate_per_hour")]
     pub rate_per_hour: u32,
@@ -386,6 +389,7 @@ impl Default for TelegramSettings {
     fn default() -> Self {
         TelegramSettings {
             allow: Vec::new(),
+            approvers: Vec::new(),
             rate_per_hour: Self::DEFAULT_RATE_PER_HOUR,
             api_url: Self::default_api_url(),
         }

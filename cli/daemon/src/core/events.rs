@@ -91,8 +91,8 @@ impl Daemon {
     }
 
     /// Runs an armed skill for a message from outside (a channel): its inputs count as
-    /// untrusted (what reads them is tainted), it takes a place among `max_runs`, and the
-    /// report comes back when it ends.
+    /// untrusted (what reads them is tainted), inputs it does not declare are left out, it
+    /// takes a place among `max_runs`, and the report comes back when it ends.
     pub async fn run_untrusted(
         self: &Arc<Self>,
         skill: &str,
@@ -104,6 +104,9 @@ impl Daemon {
             let armed = st.skills.get(skill).ok_or_else(|| format!("no skill `{skill}` is armed"))?;
             (armed.program.clone(), armed.text.clone())
         };
+        // A user's own skill of that name may take fewer inputs than are offered.
+        let mut inputs = inputs;
+        inputs.retain(|name, _| program.skill.inputs.contains_key(name));
         let permit = self.runs.acquire().await;
         let origin = Origin { id: None, started_by: Some(started_by.to_string()), scheduled_for: None };
         let report = self.runtime().start_untrusted(program, &text, inputs, origin).await.map_err(|e| e.to_string());

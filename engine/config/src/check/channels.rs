@@ -1,5 +1,5 @@
-//! The `channels:` section's checks: `telegram` — `allow` (Telegram's numeric user ids:
-//! whole numbers, never names), `rate_per_hour` (1–10,000), `api_url` (http or https;
+//! The `channels:` section's checks: `telegram` — `allow` and `approvers` (Telegram's
+//! numeric user ids: whole numbers, never names), `rate_per_hour` (1–10,000), `api_url` (http or https;
 //! tests point it at a local Bot API) — each finding located, like the rest.
 
 use syntax::yaml::{Node, Value};
@@ -10,7 +10,7 @@ use crate::model::TelegramSettings;
 /// The keys under `channels:`.
 pub(crate) const CHANNELS_KEYS: &[&str] = &["telegram"];
 /// The keys under `channels.telegram:`.
-pub(crate) const TELEGRAM_KEYS: &[&str] = &["allow", "rate_per_hour", "api_url"];
+pub(crate) const TELEGRAM_KEYS: &[&str] = &["allow", "approvers", "rate_per_hour", "api_url"];
 /// The highest `rate_per_hour`.
 const MAX_RATE_PER_HOUR: u32 = 10_000;
 
@@ -24,7 +24,7 @@ impl Findings {
                 return;
             }
             f.map(k, v, "channels.telegram", TELEGRAM_KEYS, |f, k, v| match k.key_text().as_str() {
-                "allow" => f.user_ids(k, v),
+                "allow" | "approvers" => f.user_ids(k, v),
                 "rate_per_hour" => f.whole_number(
                     "rate_per_hour",
                     k,
@@ -50,7 +50,7 @@ impl Findings {
             if value.value != Value::Null {
                 self.error(
                     "config-type",
-                    format!("`allow` must be a list of Telegram user ids, found {}", value.type_name()),
+                    format!("`{}` must be a list of Telegram user ids, found {}", key.key_text(), value.type_name()),
                     Self::span_of(key, value),
                 )
                 .expected = Some("`allow: [123456789]`".into());

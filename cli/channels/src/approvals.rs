@@ -1,0 +1,299 @@
+//! Approvals over Telegram: when a run a message started waits for an approval, each
+//! pending approval (in the run or a waiting run under it) is sent to the chat with
+//! Approve / Deny buttons — if the sender is an approver (`approvers:`, else the ids
+//! under `allow:`); anyone else is told to use `pyra approve`. A button's
+//! `callback_data` is `ap:ID:y|n:MAC`, the MAC an HMAC-SHA256 under a key this process
+//! drew at random (a restart voids every button, which then answers "expired"). A press
+//! counts once, only from an approver, only within **2 minutes**; after that the channel
+//! denies the approval itself and says so. The answer is the same durable record
+//! `pyra approve` writes, and the daemon resumes the run; its reply follows in the chat.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use runtime::{ApprovalState, RunStatus, Store as _};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::store::Store;
+use crate::{Context, TELEGRAM};
+
+/// How long a button stays good before the channel denies.
+pub const WINDOW_MS: i64 = 120_000;
+const PREFIX: &str = "approval:";
+
+/// The process's button key.
+pub struct Key([u8; 32]);
+
+impl Key {
+    pub fn random() -> Key {
+        let mut key = [0u8; 32];
+        key.iter_mut().for_each(|b| *b = fastrand::u8(..));
+        Key(key)
+    }
+
+    fn mac(&self, text: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length");
+        mac.update(text.as_bytes());
+        mac
+    }
+
+    /// `ap:ID:y|n:MAC` (MAC: 16 hex digits, the HMAC's first 8 bytes).
+    fn data(&self, id: &str, yes: bool) -> String {
+        let body = format!("ap:{id}:{}", if yes { 'y' } else { 'n' });
+        let tag = self.mac(&body).finalize().into_bytes();
+        let hex: String = tag[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{body}:{hex}")
+    }
+
+    /// The approval id and the answer of genuine button data.
+    fn check(&self, data: &str) -> Option<(String, bool)> {
+        let (body, hex) = data.rsplit_once(':')?;
+        let mut parts = body.split(':');
+        let (Some("ap"), Some(id), Some(answer), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let tag: Vec<u8> =
+            (0..hex.len()).step_by(2).filter_map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect();
+        if tag.len() != 8 {
+            return None;
+        }
+        self.mac(body).verify_truncated_left(&tag).ok()?;
+        Some((id.to_string(), answer == "y"))
+    }
+}
+
+/// The pending approvals of `root` and of the waiting runs under it: (run, node, message).
+fn pending(store: &dyn runtime::Store, root: &str) -> Vec<(String, String, String)> {
+    let mut runs = vec![root.to_string()];
+    let filter = runtime::RunFilter { status: Some(RunStatus::Waiting), ..Default::default() };
+    for run in store.list_runs(&filter).unwrap_or_default() {
+        let mut parent = run.parent_run.clone();
+        for _ in 0..16 {
+            let Some(p) = parent.take() else { break };
+            if p == root {
+                runs.push(run.id.clone());
+                break;
+            }
+            parent = store.run(&p).ok().flatten().and_then(|r| r.parent_run);
+        }
+    }
+    let mut out = Vec::new();
+    for run in runs {
+        for a in store.approvals(&run).unwrap_or_default() {
+            if a.state == ApprovalState::Pending {
+                out.push((run.clone(), a.node, a.message));
+            }
+        }
+    }
+    out
+}
+
+impl Context {
+    fn approvers(&self) -> Vec<String> {
+        let ids = if self.settings.approvers.is_empty() { &self.settings.allow } else { &self.settings.approvers };
+        ids.iter().map(i64::to_string).collect()
+    }
+
+    fn clock_ms(&self) -> i64 {
+        self.daemon.setup.clock.now().timestamp_millis()
+    }
+
+    /// Asks for `root`'s pending approvals in `chat` (answering message `inbox`).
+    pub(crate) async fn ask(
+        &self,
+        store: &mut Store,
+        root: &str,
+        chat: &str,
+        sender: &str,
+        inbox: &str,
+    ) -> Result<(), String> {
+        let asked = pending(self.daemon.setup.sqlite.as_ref(), root);
+        if !self.approvers().iter().any(|a| a == sender) {
+            let text = format!("This needs an approval first: on the computer Pyra runs on, `pyra approve {root}`.");
+            return self.send(store, chat, &format!("reply:{inbox}"), &text).await;
+        }
+        for (run, node, message) in asked {
+            let id: String = (0..10).map(|_| fastrand::alphanumeric()).collect();
+            let text = format!("Approval needed: {message}\n(run {run}, node {node}; answer within 2 minutes)");
+            let keyboard = json!({ "inline_keyboard": [[
+                { "text": "Approve", "callback_data": self.key.data(&id, true) },
+                { "text": "Deny", "callback_data": self.key.data(&id, false) },
+            ]]});
+            let key = format!("ask:{inbox}:{id}");
+            if !store.outbox_add(TELEGRAM, chat, &key, &text, crate::now_ms())? {
+                continue;
+            }
+            // The 2 minutes run from the moment of asking.
+            let asked_at = self.clock_ms();
+            match self.client.send_buttons(chat, &text, &keyboard).await {
+                Ok(message_id) => {
+                    store.outbox_set(&key, "sent", Some(&message_id.to_string()), None)?;
+                    let record = json!({ "run": run, "node": node, "root": root, "chat": chat, "message_id": message_id,
+                        "sent_at": asked_at, "inbox": inbox, "used": false });
+                    store.set_state(TELEGRAM, &format!("{PREFIX}{id}"), &record.to_string())?;
+                }
+                Err(e) => {
+                    store.outbox_set(&key, "failed", None, Some(&e.to_string()))?;
+                    self.log().error(&format!("channel telegram: approval request not sent: {e}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A button press: answered at once (Telegram shows a spinner until then), then checked.
+    pub(crate) async fn pressed(&self, store: &mut Store, query: &Value) -> Result<(), String> {
+        let query_id = query["id"].as_str().unwrap_or_default();
+        let presser = query.pointer("/from/id").and_then(Value::as_i64).map(|i| i.to_string()).unwrap_or_default();
+        let data = query["data"].as_str().unwrap_or_default();
+        let checked = self.key.check(data);
+        let record = checked.as_ref().and_then(|(id, _)| {
+            let text = store.get_state(TELEGRAM, &format!("{PREFIX}{id}")).ok().flatten()?;
+            serde_json::from_str::<Value>(&text).ok()
+        });
+        let now = self.clock_ms();
+        let verdict = match (&checked, &record) {
+            (None, _) | (_, None) => Err("This button is not valid (or Pyra restarted since): nothing was changed."),
+            _ if !self.approvers().contains(&presser) => Err("Only an approver can answer this."),
+            (_, Some(r)) if r["used"] == true => Err("This was already answered."),
+            (_, Some(r)) if now - r["sent_at"].as_i64().unwrap_or(0) > WINDOW_MS => {
+                Err("Too late: after 2 minutes the request was denied.")
+            }
+            (Some((id, yes)), Some(r)) => Ok((id.clone(), *yes, r.clone())),
+        };
+        let note = match &verdict {
+            Ok((_, true, _)) => "Approved",
+            Ok((_, false, _)) => "Denied",
+            Err(why) => why,
+        };
+        let _ = self.client.answer_callback(query_id, note).await;
+        let Ok((id, yes, record)) = verdict else {
+            self.log().warn(&format!("channel telegram: button press by {presser} refused: {note}"));
+            return Ok(());
+        };
+        let by = format!("telegram:{presser}");
+        self.settle(store, &id, &record, yes, &by, if yes { "Approved" } else { "Denied" }).await
+    }
+
+    /// Records the answer (once), edits the request, resumes the run and follows it.
+    async fn settle(
+        &self,
+        store: &mut Store,
+        id: &str,
+        record: &Value,
+        yes: bool,
+        by: &str,
+        said: &str,
+    ) -> Result<(), String> {
+        let mut used = record.clone();
+        used["used"] = Value::Bool(true);
+        store.set_state(TELEGRAM, &format!("{PREFIX}{id}"), &used.to_string())?;
+        let (run, node, root) = (
+            record["run"].as_str().unwrap_or(""),
+            record["node"].as_str().unwrap_or(""),
+            record["root"].as_str().unwrap_or(""),
+        );
+        let state = if yes { ApprovalState::Approved } else { ApprovalState::Rejected };
+        let answered =
+            self.daemon.setup.sqlite.answer_approval(run, node, state, by, None).map_err(|e| e.to_string())?;
+        let chat = record["chat"].as_str().unwrap_or("").to_string();
+        if let Some(message_id) = record["message_id"].as_i64() {
+            let _ = self.client.edit_text(&chat, message_id, &format!("{said} ({by}).")).await;
+        }
+        if !answered {
+            return Ok(());
+        }
+        self.daemon.resume(root, &format!("{} over telegram", if yes { "approved" } else { "rejected" }))?;
+        let follower = self.clone();
+        let (root, inbox) = (root.to_string(), record["inbox"].as_str().unwrap_or("").to_string());
+        tokio::spawn(async move { follower.follow(&root, &chat, &inbox).await });
+        Ok(())
+    }
+
+    /// Waits for a resumed run to end and sends its reply (or asks again).
+    async fn follow(&self, root: &str, chat: &str, inbox: &str) {
+        for _ in 0..3000 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let Ok(Some(run)) = self.daemon.setup.sqlite.run(root) else { continue };
+            if !run.status.is_final() && run.status != RunStatus::Waiting {
+                continue;
+            }
+            let Ok(mut store) = Store::open(&self.home.join("pyra.db")) else { return };
+            let reply = match run.status {
+                RunStatus::Succeeded => run
+                    .outputs
+                    .as_ref()
+                    .and_then(|o| o.get("reply"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("Done.")
+                    .to_string(),
+                RunStatus::Waiting if !pending(self.daemon.setup.sqlite.as_ref(), root).is_empty() => {
+                    let sender = chat.to_string();
+                    let _ = self.ask(&mut store, root, chat, &sender, &format!("{inbox}:{}", crate::now_ms())).await;
+                    return;
+                }
+                _ => format!("Not done: {}", run.error.as_deref().unwrap_or("the request was denied")),
+            };
+            let reply = self.daemon.setup.runtime.masker.mask(&reply).into_owned();
+            let _ = self.send(&mut store, chat, &format!("reply:{inbox}:after"), &reply).await;
+            return;
+        }
+    }
+
+    /// Denies every request unanswered after 2 minutes on the daemon's clock.
+    pub(crate) async fn expire(&self, store: &mut Store) -> Result<(), String> {
+        let now = self.clock_ms();
+        for (key, text) in store.states(TELEGRAM)? {
+            let Some(id) = key.strip_prefix(PREFIX) else { continue };
+            let Ok(record) = serde_json::from_str::<Value>(&text) else { continue };
+            if record["used"] == true || now - record["sent_at"].as_i64().unwrap_or(now) <= WINDOW_MS {
+                continue;
+            }
+            self.log().info(&format!("channel telegram: approval {id} unanswered for 2 minutes: denied"));
+            self.settle(
+                store,
+                id,
+                &record,
+                false,
+                "telegram: no answer within 2 minutes",
+                "Denied: no answer within 2 minutes",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs [`Context::expire`] every second until `cancel`.
+pub(crate) async fn expiry_task(ctx: Arc<Context>, cancel: tokio_util::sync::CancellationToken) {
+    let Ok(mut store) = Store::open(&ctx.home.join("pyra.db")) else { return };
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        if let Err(e) = ctx.expire(&mut store).await {
+            ctx.log().error(&format!("channel telegram: expiring approvals: {e}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Key;
+
+    #[test]
+    fn button_data_is_bound_by_its_mac_and_fits_telegram() {
+        let key = Key::random();
+        let yes = key.data("abcdefghij", true);
+        assert!(yes.len() <= 64, "{yes}");
+        assert_eq!(key.check(&yes), Some(("abcdefghij".to_string(), true)));
+        assert_eq!(key.check(&yes.replace(":y:", ":n:")), None, "the answer is bound");
+        assert_eq!(key.check(&yes.replace("abcdefghij", "abcdefghik")), None, "the approval is bound");
+        assert_eq!(Key::random().check(&yes), None, "another process's buttons are void");
+        assert_eq!(key.check("ap:x:y:zz"), None);
+    }
+}
