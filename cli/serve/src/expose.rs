@@ -46,12 +46,14 @@ pub fn glob(pattern: &str, name: &str) -> bool {
     let (mut i, mut j) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while j < n.len() {
-        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
-            i += 1;
-            j += 1;
-        } else if i < p.len() && p[i] == '*' {
+        // A `*` is a wildcard even where the name holds a `*` (tried first, or it matched
+        // that one character literally and `*` failed on `*x`).
+        if i < p.len() && p[i] == '*' {
             star = Some((i, j));
             i += 1;
+        } else if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
         } else if let Some((si, sj)) = star {
             i = si + 1;
             j = sj + 1;
@@ -83,6 +85,16 @@ mod tests {
         assert!(!glob("a?c", "ac"));
         assert!(glob("*-*-x", "a-b-c-x"));
         assert!(!glob("", "a"));
+    }
+
+    #[test]
+    fn a_star_is_a_wildcard_also_over_a_star_in_the_name() {
+        // Found by the fuzz target `mcp`: `*` took the name's `*` literally, then failed.
+        assert!(glob("*", "*x"));
+        assert!(glob("a*", "a*b"));
+        assert!(glob("**x", "**ax"));
+        assert!(glob("*?", "*"));
+        assert!(!glob("*b", "*a"));
     }
 
     #[test]
