@@ -109,6 +109,10 @@ impl crate::wire::Decoder for Decoder {
 
     fn finish(&mut self) -> Result<Vec<StreamEvent>, WireError> {
         self.failed.check()?;
+        if self.done {
+            // Nothing after the `done` line counts, not even a last line without its newline.
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         let mut result = self.lines.finish().and_then(|lines| lines.iter().try_for_each(|l| self.line(l, &mut out)));
         if result.is_ok() && !self.done {

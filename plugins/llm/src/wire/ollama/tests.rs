@@ -98,6 +98,17 @@ fn busy_servers_are_retryable() {
 }
 
 #[test]
+fn nothing_after_the_done_line_counts_even_without_its_newline() {
+    // Found by the fuzz target `model_stream`: a last partial line after `done` was parsed
+    // at the end (an error) when it came in the same bytes as the done line.
+    let mut bytes = TEXT.to_vec();
+    bytes.extend_from_slice(b"q");
+    let whole = testing::decode(Format::Ollama, &[&bytes]);
+    assert_eq!(whole, testing::decode(Format::Ollama, &[TEXT]));
+    assert_eq!(whole.1, Ok(()));
+}
+
+#[test]
 fn a_stream_cut_before_done_is_an_error() {
     // Cut inside the last line: what is left is not JSON.
     let (_, err) = run(&[&TEXT[..TEXT.len() - 40]]);
