@@ -7,7 +7,8 @@
 //! - C2 idle: the daemon's RSS with the channel connected (10 s after its first poll,
 //!   before any message), against the same daemon without a channel, and after the turns.
 //!
-//! Run: `cargo bench -p cli --bench channels`. Nothing here asserts a time.
+//! Run: `cargo bench -p cli --bench channels` (`PYRA_BENCH_TURNS=N` for N turns instead
+//! of 30). Nothing here asserts a time.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -157,8 +158,9 @@ fn main() {
         assert!(Instant::now() < limit, "no reply to the warm-up: {}", home.log());
         std::thread::sleep(Duration::from_millis(10));
     }
+    let turns: usize = std::env::var("PYRA_BENCH_TURNS").ok().and_then(|t| t.parse().ok()).unwrap_or(30);
     let mut overhead = Vec::new();
-    for n in 0..30 {
+    for n in 0..turns {
         let before = fake.sent().len();
         let model_before = model_times.lock().expect("lock").len();
         let t = Instant::now();
@@ -173,7 +175,7 @@ fn main() {
         overhead.push(total - model_ms);
     }
     println!(
-        "C1  message → reply sent, Pyra's overhead (model time subtracted): median {:.1} ms, p99 {:.1} ms (30 turns)   [target ≤ 20 ms]",
+        "C1  message → reply sent, Pyra's overhead (model time subtracted): median {:.1} ms, p99 {:.1} ms ({turns} turns)   [target ≤ 20 ms]",
         median(overhead.clone()),
         p99(overhead)
     );
@@ -195,7 +197,7 @@ fn main() {
     let mib = |k: u64| k as f64 / 1024.0;
     println!(
         "C2  idle daemon RSS: {:.1} MiB with Telegram connected (before any message), {:.1} MiB without a channel, \
-         {:.1} MiB after the 31 turns (chat runs, the model client, memory)   [target ≤ 25 MiB with all three]",
+         {:.1} MiB after the turns (chat runs, the model client, memory)   [target ≤ 25 MiB with all three]",
         mib(connected),
         mib(without),
         mib(after)
