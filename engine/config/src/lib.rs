@@ -85,8 +85,11 @@
 //! documentation's example), `daemon_tests.rs` (the `daemon:` section),
 //! `telemetry_tests.rs` (the `telemetry:` section, checked in `check/telemetry.rs`),
 //! `mcp_tests.rs` (the `mcp:` section, checked in `check/mcp.rs`), `memory_tests.rs` (the
-//! `memory:` section, checked in `check/memory.rs`).
+//! `memory:` section, checked in `check/memory.rs`), `channels_tests.rs` (the `channels:`
+//! section, checked in `check/channels.rs`).
 
+#[cfg(test)]
+mod channels_tests;
 mod check;
 #[cfg(test)]
 mod daemon_tests;
@@ -103,8 +106,6 @@ mod resolve;
 mod set;
 #[cfg(test)]
 mod telemetry_tests;
-#[cfg(test)]
-mod channels_tests;
 #[cfg(test)]
 mod tests;
 
