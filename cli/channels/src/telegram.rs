@@ -62,10 +62,13 @@ impl Client {
             .await
             .map_err(|e| {
                 let sent = !e.is_connect() && !e.is_builder();
-                ApiError::Net { message: chain(&e.without_url()), sent }
+                ApiError::Net { message: llm::client::error_chain(&e.without_url()), sent }
             })?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| ApiError::Net { message: chain(&e.without_url()), sent: true })?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ApiError::Net { message: llm::client::error_chain(&e.without_url()), sent: true })?;
         let Ok(body) = serde_json::from_str::<Value>(&text) else {
             return Err(ApiError::Net { message: format!("an answer that is not JSON ({status})"), sent: true });
         };
@@ -128,17 +131,6 @@ impl Client {
         let params = json!({ "chat_id": chat_id, "message_id": message_id, "text": text });
         self.call("editMessageText", &params, Duration::from_secs(15)).await.map(drop)
     }
-}
-
-/// An error with its causes.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 /// Cuts `text` into messages of at most [`MAX_UNITS`] UTF-16 code units, at a paragraph

@@ -137,24 +137,18 @@ async fn query(base: &str, packages: &[Package]) -> Result<Vec<(Package, Value)>
 }
 
 async fn post(client: &reqwest::Client, url: &str, body: String) -> Result<Value, String> {
-    let response =
-        client.post(url).header("content-type", "application/json").body(body).send().await.map_err(|e| chain(&e))?;
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| llm::client::error_chain(&e))?;
     read(response).await
 }
 
 async fn get(client: &reqwest::Client, url: &str) -> Result<Value, String> {
-    read(client.get(url).send().await.map_err(|e| chain(&e))?).await
-}
-
-/// An error with its causes ("error sending request: connection refused").
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
+    read(client.get(url).send().await.map_err(|e| llm::client::error_chain(&e))?).await
 }
 
 async fn read(response: reqwest::Response) -> Result<Value, String> {

@@ -271,13 +271,18 @@ fn build(http: &reqwest::Client, request: &HttpRequest) -> reqwest::RequestBuild
 fn describe(e: reqwest::Error, url: &str) -> String {
     let host = reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
     let e = e.without_url();
+    format!("cannot reach the model server {host}: {}", error_chain(&e))
+}
+
+/// An error with its causes, `: `-joined ("error sending request: connection refused").
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
     }
-    format!("cannot reach the model server {host}: {text}")
+    text
 }
 
 /// `Retry-After`: seconds, or an HTTP date.
