@@ -13,6 +13,7 @@
 pub mod chat;
 pub mod exec;
 pub mod kinds;
+pub mod telegram;
 
 use std::sync::Arc;
 
@@ -37,10 +38,9 @@ fn builtin_specs() -> Vec<KindSpec> {
     families.into_iter().flatten().collect()
 }
 
-/// The executor of each built-in kind. Kinds without one (`message.send`, until the
-/// channels land) validate but fail clearly when run.
+/// The executor of each built-in kind.
 fn executor(kind: &str) -> Option<Arc<dyn Executor>> {
-    use exec::{core, files, http, llm, memory, process};
+    use exec::{core, files, http, llm, memory, message, process};
     Some(match kind {
         "template" => Arc::new(core::Template),
         "http" => Arc::new(http::Http::new()),
@@ -56,6 +56,7 @@ fn executor(kind: &str) -> Option<Arc<dyn Executor>> {
         "skill" => Arc::new(core::Skill),
         "llm" => Arc::new(llm::Llm),
         "agent" => Arc::new(llm::Agent),
+        "message.send" => Arc::new(message::Send),
         _ => return None,
     })
 }

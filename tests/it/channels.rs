@@ -253,3 +253,37 @@ nodes:
     assert_eq!(run["trigger"], "channel", "{run}");
     assert!(!out.exists(), "a program never ran with a message's text unasked");
 }
+
+#[test]
+fn message_send_writes_to_the_owner_in_pieces_with_the_token_from_the_vault() {
+    let fake = TelegramFake::start(TOKEN);
+    let model = LlmServer::start(vec![]);
+    let home = setup(&fake, &model, "");
+    let path = home.path().join("config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("    allow: []\n", &format!("    allow: [{OWNER}]\n"))).unwrap();
+    fake.send_text(OWNER, "/start");
+    let long = "word ".repeat(1200);
+    let skill = home.pyra.skill(
+        "notify",
+        &format!(
+            "name: notify\nnodes:\n  tell:\n    uses: message.send\n    with: {{ channel: telegram, text: \"{}\" }}\noutputs:\n  ids: \"{{{{ nodes.tell.output.message_ids | length }}}}\"\n",
+            long.trim()
+        ),
+    );
+    let out = home.pyra.run_unlocked(PASS, ["run", &skill, "--json"], None);
+    out.success();
+    assert_eq!(out.json()["ids"], 2, "{}", out.stdout);
+    let sent = fake.sent();
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|s| s.chat_id == OWNER && s.text.encode_utf16().count() <= 4096));
+    assert!(!out.stdout.contains(TOKEN) && !out.stderr.contains(TOKEN));
+    let log = std::fs::read_to_string(home.path().join("logs/security.log")).unwrap();
+    assert!(log.contains("channel:telegram:token"), "the token's read is audited: {log}");
+
+    let other = home.pyra.skill(
+        "other",
+        "name: other\nnodes:\n  tell:\n    uses: message.send\n    with: { channel: signal, text: hi }\n",
+    );
+    home.pyra.run_unlocked(PASS, ["run", &other], None).code(1).stderr_has("no channel `signal`");
+}

@@ -17,7 +17,8 @@
 
 mod approvals;
 pub mod store;
-pub mod telegram;
+/// The Bot API client (in `plugins`, which `message.send` shares).
+pub use plugins::telegram;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -7,4 +7,5 @@ pub mod files;
 pub mod http;
 pub mod llm;
 pub mod memory;
+pub mod message;
 pub mod process;

@@ -71,8 +71,8 @@ pub fn specs() -> Vec<KindSpec> {
             object(
                 json!({
                     "channel": { "type": "string", "description": "The channel, e.g. `telegram`." },
-                    "to": { "type": "string", "description": "The recipient (default: the channel's owner)." },
-                    "text": { "type": "string", "description": "The message text (markdown)." }
+                    "to": { "type": "string", "description": "The recipient's Telegram user id (default: the channel's owner, the first id under `allow`)." },
+                    "text": { "type": "string", "description": "The message text, sent as plain text (long text is split)." }
                 }),
                 &["channel", "text"],
             ),

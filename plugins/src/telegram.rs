@@ -1,5 +1,5 @@
-//! A small Telegram Bot API client on Pyra's reqwest: the calls a channel needs, the
-//! envelope (`ok`, `result`, `error_code`, `description`, `parameters.retry_after`), and
+//! A small Telegram Bot API client on Pyra's reqwest, shared by the daemon's channel
+//! (`cli/channels`) and the `message.send` kind: the calls they need, the envelope (`ok`, `result`, `error_code`, `description`, `parameters.retry_after`), and
 //! long polling. The bot token is in every URL, so no error leaves this module with its
 //! URL (`without_url`), and descriptions pass the redactor.
 
