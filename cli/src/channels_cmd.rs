@@ -141,7 +141,7 @@ fn add(home: &Home, kind: &str, token_stdin: bool, allow: &[i64], api_url: Optio
     vault.store(channels::TOKEN_KEY, &SecretString::from(token))?;
     output::out(&format!(
         "telegram: the bot @{bot} is set up; its token is in the vault as `{}`\n\
-         next: `pyra daemon start` (or `pyra daemon reload`), then message @{bot}: it answers with a pairing code for `pyra channels pair CODE`\n",
+         next: `pyra daemon start` (`pyra daemon restart` if it runs), then message @{bot}: it answers with a pairing code for `pyra channels pair CODE`\n",
         channels::TOKEN_KEY
     ));
     Ok(exit::OK)

@@ -287,3 +287,49 @@ fn message_send_writes_to_the_owner_in_pieces_with_the_token_from_the_vault() {
     );
     home.pyra.run_unlocked(PASS, ["run", &other], None).code(1).stderr_has("no channel `signal`");
 }
+
+#[test]
+fn a_crash_while_answering_answers_once_after_the_restart() {
+    let fake = TelegramFake::start(TOKEN);
+    // The first answer never comes back: the daemon is killed while it waits for it.
+    let model = LlmServer::start(vec![
+        says("too late").head_delay(Duration::from_secs(20)),
+        says("after the restart"),
+        says("still here"),
+    ]);
+    let home = setup(&fake, &model, "");
+    home.pyra.run(["channels", "allow", "telegram", &OWNER.to_string()]).success();
+    let up = start(&home);
+    fake.send_text(OWNER, "are you there?");
+    wait_for("the model to be asked", || if model.requests().is_empty() { Err("none".to_string()) } else { Ok(()) });
+    kill9(up.pid.expect("the daemon's pid"));
+    wait_for("the killed daemon to be gone", || match &home.status()["running"] {
+        serde_json::Value::Bool(false) => Ok(()),
+        other => Err(other.to_string()),
+    });
+    drop(up);
+    // The message was recorded before it was answered: the new daemon answers it, once,
+    // and Telegram is not asked for it again (its offset moved with the record).
+    let _up = start(&home);
+    let sent = fake.wait_sent(1, Duration::from_secs(30));
+    let asked: Vec<String> = model.requests().iter().map(|r| r.body["messages"].to_string()).collect();
+    assert_eq!(sent[0].text, "after the restart", "model asked: {asked:#?}");
+    let again = message(&fake, OWNER, "and now?");
+    wait_confirmed(&fake, again);
+    std::thread::sleep(Duration::from_millis(500));
+    let replies: Vec<String> = fake.sent().iter().map(|s| s.text.clone()).collect();
+    assert!(!replies.contains(&"too late".to_string()), "{replies:?}");
+    assert_eq!(replies.iter().filter(|t| *t == "after the restart").count(), 1, "{replies:?}");
+    // The model was asked for the crashed turn twice (the daemon resumed that very run),
+    // then for the next message: three calls, each ending with its own question.
+    let last: Vec<String> = model
+        .requests()
+        .iter()
+        .map(|r| {
+            r.body["messages"].as_array().and_then(|m| m.last()).map(|m| m["content"].to_string()).unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(last.len(), 3, "{last:#?}");
+    assert!(last[0].contains("are you there?") && last[1].contains("are you there?"), "{last:#?}");
+    assert!(last[2].contains("and now?"), "{last:#?}");
+}

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use daemon::core::Daemon;
+use runtime::Store as _;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -269,13 +270,25 @@ impl Context {
             None => chats.create(Some(&name), None).map_err(|e| e.to_string())?,
         };
         let wrapped = llm::wrap_untrusted(&source, &taken.text);
-        let mut all = chats.messages(&conv.id).map_err(|e| e.to_string())?;
+        let masker = self.daemon.setup.runtime.masker.clone();
+        let all = chats.messages(&conv.id).map_err(|e| e.to_string())?;
+        // Chosen before a crash: that run is the answer (the daemon resumes it at start).
+        if let Some(run_id) = &taken.run_id
+            && let Some(run) = self.wait_run(run_id).await?
+        {
+            let (status, outputs, error) = (run.status, run.outputs.clone(), run.error.clone());
+            return self
+                .finish(&chats, &conv.id, run_id, status, outputs.as_ref(), error)
+                .map(|a| (Some(run_id.clone()), a));
+        }
         let (mut kept, _) = conversations::trim(&all, HISTORY_BUDGET);
         kept.retain(|m| m.role != conversations::Role::System);
         let history = conversations::history_for_model(&kept);
-        all.clear();
-        let masker = self.daemon.setup.runtime.masker.clone();
-        chats.append(&conv.id, conversations::Role::User, &masker.mask(&wrapped), &[]).map_err(|e| e.to_string())?;
+        let stored = masker.mask(&wrapped).into_owned();
+        // A crash after the message was stored and before its run began stores it once.
+        if all.last().is_none_or(|m| m.role != conversations::Role::User || m.content != stored) {
+            chats.append(&conv.id, conversations::Role::User, &stored, &[]).map_err(|e| e.to_string())?;
+        }
         let config = config::Config::load(&self.home).map_err(|e| e.render(false))?;
         let mut inputs = Map::new();
         inputs.insert("message".into(), Value::String(wrapped));
@@ -284,18 +297,55 @@ impl Context {
         inputs.insert("tools".into(), json!(config.chat.tools));
         inputs.insert("recall".into(), json!(config.chat.recall()));
         inputs.insert("recall_category".into(), json!(config.chat.recall_category.clone().unwrap_or_default()));
-        let report = self.daemon.run_untrusted("chat", inputs, "channel").await?;
-        let reply = match report.status {
+        let run_id = runtime::new_run_id();
+        Store::open(&self.home.join("pyra.db"))?.set_run(TELEGRAM, &taken.id, &run_id)?;
+        let report = self.daemon.run_untrusted("chat", inputs, "channel", run_id).await?;
+        let answer = self.finish(
+            &chats,
+            &conv.id,
+            &report.run_id,
+            report.status,
+            report.outputs.as_ref(),
+            report.error.clone(),
+        )?;
+        Ok((Some(report.run_id), answer))
+    }
+
+    /// What a chat run came to: its reply (stored in the conversation), or its wait.
+    fn finish(
+        &self,
+        chats: &conversations::ChatStore,
+        conv: &str,
+        run_id: &str,
+        status: runtime::RunStatus,
+        outputs: Option<&Value>,
+        error: Option<String>,
+    ) -> Result<Answer, String> {
+        match status {
             runtime::RunStatus::Succeeded => {
-                let reply = report.outputs.as_ref().and_then(|o| o.get("reply")).and_then(Value::as_str).unwrap_or("");
-                let reply = masker.mask(reply).into_owned();
-                chats.append(&conv.id, conversations::Role::Assistant, &reply, &[]).map_err(|e| e.to_string())?;
-                Answer::Reply(reply)
+                let reply = outputs.and_then(|o| o.get("reply")).and_then(Value::as_str).unwrap_or("");
+                let reply = self.daemon.setup.runtime.masker.mask(reply).into_owned();
+                chats.append(conv, conversations::Role::Assistant, &reply, &[]).map_err(|e| e.to_string())?;
+                Ok(Answer::Reply(reply))
             }
-            runtime::RunStatus::Waiting => Answer::Waiting(report.run_id.clone()),
-            _ => return Err(report.error.unwrap_or_else(|| format!("run {} ended {}", report.run_id, report.status))),
-        };
-        Ok((Some(report.run_id), reply))
+            runtime::RunStatus::Waiting => Ok(Answer::Waiting(run_id.to_string())),
+            other => Err(error.unwrap_or_else(|| format!("run {run_id} ended {other}"))),
+        }
+    }
+
+    /// A run chosen before a crash, once it has ended or waits (the daemon resumed it);
+    /// `None` when it never began.
+    async fn wait_run(&self, run_id: &str) -> Result<Option<runtime::RunRecord>, String> {
+        for _ in 0..6000 {
+            match self.daemon.setup.sqlite.run(run_id).map_err(|e| e.to_string())? {
+                None => return Ok(None),
+                Some(run) if run.status.is_final() || run.status == runtime::RunStatus::Waiting => {
+                    return Ok(Some(run));
+                }
+                Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        Err(format!("run {run_id}, resumed after a restart, did not end within 10 minutes"))
     }
 
     /// Sends `text` to `chat` through the outbox, in pieces; each piece is sent at most

@@ -41,6 +41,8 @@ pub struct Taken {
     pub sender: String,
     pub chat: String,
     pub text: String,
+    /// The run answering it, once one was chosen (before a crash, maybe).
+    pub run_id: Option<String>,
 }
 
 impl Store {
@@ -124,14 +126,27 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, sender, chat, coalesce(text, '') FROM channel_inbox
+                "SELECT id, sender, chat, coalesce(text, ''), run_id FROM channel_inbox
                  WHERE channel = ?1 AND state = 'accepted' ORDER BY at, id",
             )
             .map_err(err)?;
         let rows = stmt
-            .query_map([channel], |r| Ok(Taken { id: r.get(0)?, sender: r.get(1)?, chat: r.get(2)?, text: r.get(3)? }))
+            .query_map([channel], |r| {
+                Ok(Taken { id: r.get(0)?, sender: r.get(1)?, chat: r.get(2)?, text: r.get(3)?, run_id: r.get(4)? })
+            })
             .map_err(err)?;
         rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Records the run that answers a message, before it starts.
+    pub fn set_run(&self, channel: &str, id: &str, run_id: &str) -> Result<(), String> {
+        self.conn
+            .execute(
+                "UPDATE channel_inbox SET run_id = ?3 WHERE channel = ?1 AND id = ?2",
+                params![channel, id, run_id],
+            )
+            .map(drop)
+            .map_err(err)
     }
 
     /// A message answered: its text is dropped (the conversation keeps it).

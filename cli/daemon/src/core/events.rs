@@ -92,12 +92,15 @@ impl Daemon {
 
     /// Runs an armed skill for a message from outside (a channel): its inputs count as
     /// untrusted (what reads them is tainted), inputs it does not declare are left out, it
-    /// takes a place among `max_runs`, and the report comes back when it ends.
+    /// takes a place among `max_runs`, and the report comes back when it ends. The caller
+    /// chooses the run's id (and records it first), so that after a crash it finds the run
+    /// the daemon resumes instead of starting another.
     pub async fn run_untrusted(
         self: &Arc<Self>,
         skill: &str,
         inputs: Map<String, Value>,
         started_by: &str,
+        run_id: String,
     ) -> Result<runtime::RunReport, String> {
         let (program, text) = {
             let st = self.state();
@@ -108,7 +111,7 @@ impl Daemon {
         let mut inputs = inputs;
         inputs.retain(|name, _| program.skill.inputs.contains_key(name));
         let permit = self.runs.acquire().await;
-        let origin = Origin { id: None, started_by: Some(started_by.to_string()), scheduled_for: None };
+        let origin = Origin { id: Some(run_id), started_by: Some(started_by.to_string()), scheduled_for: None };
         let report = self.runtime().start_untrusted(program, &text, inputs, origin).await.map_err(|e| e.to_string());
         drop(permit);
         if let Ok(r) = &report
