@@ -333,3 +333,35 @@ fn a_crash_while_answering_answers_once_after_the_restart() {
     assert!(last[0].contains("are you there?") && last[1].contains("are you there?"), "{last:#?}");
     assert!(last[2].contains("and now?"), "{last:#?}");
 }
+
+#[test]
+fn a_stalled_poll_and_a_429_on_send_are_survived_with_one_reply_each() {
+    let fake = TelegramFake::start(TOKEN);
+    let model = LlmServer::start(vec![says("first"), says("second")]);
+    let home = setup(&fake, &model, "");
+    home.pyra.run(["channels", "allow", "telegram", &OWNER.to_string()]).success();
+    // Telegram asks for a pause on the first reply: it is sent after it, once.
+    fake.fail_next(
+        "sendMessage",
+        429,
+        serde_json::json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1",
+            "parameters": {"retry_after": 1}}),
+    );
+    let _up = start(&home);
+    fake.send_text(OWNER, "one");
+    let sent = fake.wait_sent(1, Duration::from_secs(30));
+    assert_eq!(sent[0].text, "first");
+    // A poll that never answers: the HTTP timeout (poll + 15 s) ends it, the task starts
+    // again after its backoff, and the channel works on once Telegram answers.
+    fake.stall_polls(true);
+    wait_for("the stalled poll to be reported", || {
+        let s = home.pyra.run(["channels", "status", "--json"]).json();
+        let error = s["state"]["error"].as_str().unwrap_or("").to_string();
+        if error.contains("cannot reach Telegram") { Ok(()) } else { Err(s.to_string()) }
+    });
+    fake.stall_polls(false);
+    fake.send_text(OWNER, "two");
+    let sent = fake.wait_sent(2, Duration::from_secs(40));
+    assert_eq!(sent[1].text, "second");
+    assert_eq!(fake.sent().iter().filter(|s| s.text == "first").count(), 1);
+}
