@@ -127,3 +127,30 @@ fn unanswered_for_two_minutes_the_channel_denies_and_the_step_never_runs() {
     let run = &home.runs("chat")[0];
     assert_ne!(run["status"], "succeeded", "{run}");
 }
+
+#[test]
+fn an_approver_can_answer_with_text_and_a_wrong_id_changes_nothing() {
+    let fake = TelegramFake::start(TOKEN);
+    let model = LlmServer::start(vec![says("unused")]);
+    let home = setup(&fake, &model, "");
+    home.install("chat", ASKING_CHAT);
+    let path = home.path().join("config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("    allow: []\n", &format!("    allow: [{OWNER}]\n"))).unwrap();
+    let _up = start_with(&home, &[]);
+    fake.send_text(OWNER, "please send the report");
+    let request = asked(&home, &fake);
+    let id = request.text.rsplit("/deny ").next().unwrap().trim_end_matches(')').to_string();
+    assert_eq!(id.len(), 10, "{}", request.text);
+    fake.send_text(OWNER, "/approve AAAAAAAAAA");
+    let sent = fake.wait_sent(2, Duration::from_secs(30));
+    assert!(sent[1].text.contains("no request with that id"), "{}", sent[1].text);
+    fake.send_text(OWNER, &format!("/approve {id}"));
+    wait_for("the reply after the text approval", || {
+        let texts: Vec<String> = fake.sent().iter().map(|s| s.text.clone()).collect();
+        if texts.iter().any(|t| t == "The report is sent.") { Ok(()) } else { Err(format!("{texts:?}")) }
+    });
+    let texts: Vec<String> = fake.sent().iter().map(|s| s.text.clone()).collect();
+    assert!(texts.contains(&"Approved.".to_string()), "{texts:?}");
+    assert_eq!(home.runs("chat").len(), 1, "the commands started no chat turn");
+}

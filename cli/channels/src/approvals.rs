@@ -3,8 +3,9 @@
 //! Approve / Deny buttons — if the sender is an approver (`approvers:`, else the ids
 //! under `allow:`); anyone else is told to use `pyra approve`. A button's
 //! `callback_data` is `ap:ID:y|n:MAC`, the MAC an HMAC-SHA256 under a key this process
-//! drew at random (a restart voids every button, which then answers "expired"). A press
-//! counts once, only from an approver, only within **2 minutes**; after that the channel
+//! drew at random (a restart voids every button, which then answers "expired"). The
+//! text `/approve ID` or `/deny ID` from an approver does the same. An answer counts
+//! once, only from an approver, only within **2 minutes**; after that the channel
 //! denies the approval itself and says so. The answer is the same durable record
 //! `pyra approve` writes, and the daemon resumes the run; its reply follows in the chat.
 
@@ -117,7 +118,10 @@ impl Context {
         }
         for (run, node, message) in asked {
             let id: String = (0..10).map(|_| fastrand::alphanumeric()).collect();
-            let text = format!("Approval needed: {message}\n(run {run}, node {node}; answer within 2 minutes)");
+            let text = format!(
+                "Approval needed: {message}\n(run {run}, node {node}; answer within 2 minutes, with the buttons or \
+                 /approve {id} or /deny {id})"
+            );
             let keyboard = json!({ "inline_keyboard": [[
                 { "text": "Approve", "callback_data": self.key.data(&id, true) },
                 { "text": "Deny", "callback_data": self.key.data(&id, false) },
@@ -149,20 +153,9 @@ impl Context {
         let query_id = query["id"].as_str().unwrap_or_default();
         let presser = query.pointer("/from/id").and_then(Value::as_i64).map(|i| i.to_string()).unwrap_or_default();
         let data = query["data"].as_str().unwrap_or_default();
-        let checked = self.key.check(data);
-        let record = checked.as_ref().and_then(|(id, _)| {
-            let text = store.get_state(TELEGRAM, &format!("{PREFIX}{id}")).ok().flatten()?;
-            serde_json::from_str::<Value>(&text).ok()
-        });
-        let now = self.clock_ms();
-        let verdict = match (&checked, &record) {
-            (None, _) | (_, None) => Err("This button is not valid (or Pyra restarted since): nothing was changed."),
-            _ if !self.approvers().contains(&presser) => Err("Only an approver can answer this."),
-            (_, Some(r)) if r["used"] == true => Err("This was already answered."),
-            (_, Some(r)) if now - r["sent_at"].as_i64().unwrap_or(0) > WINDOW_MS => {
-                Err("Too late: after 2 minutes the request was denied.")
-            }
-            (Some((id, yes)), Some(r)) => Ok((id.clone(), *yes, r.clone())),
+        let verdict = match self.key.check(data) {
+            None => Err("This button is not valid (or Pyra restarted since): nothing was changed."),
+            Some((id, yes)) => self.verdict(store, &presser, &id, yes),
         };
         let note = match &verdict {
             Ok((_, true, _)) => "Approved",
@@ -170,11 +163,73 @@ impl Context {
             Err(why) => why,
         };
         let _ = self.client.answer_callback(query_id, note).await;
+        self.answered(store, &presser, verdict, note).await
+    }
+
+    /// `/approve ID` or `/deny ID` from an approver (the text fallback of the buttons):
+    /// whether `text` was such a command (then it is handled here, and is no chat turn).
+    pub(crate) async fn command(
+        &self,
+        store: &mut Store,
+        sender: &str,
+        chat: &str,
+        text: &str,
+    ) -> Result<bool, String> {
+        let mut words = text.split_whitespace();
+        let yes = match words.next() {
+            Some("/approve") => true,
+            Some("/deny") => false,
+            _ => return Ok(false),
+        };
+        let (Some(id), None) = (words.next(), words.next()) else { return Ok(false) };
+        let verdict = if id.chars().all(|c| c.is_ascii_alphanumeric()) && id.len() == 10 {
+            self.verdict(store, sender, id, yes)
+        } else {
+            Err("There is no request with that id: nothing was changed.")
+        };
+        let note = match &verdict {
+            Ok((_, true, _)) => "Approved.",
+            Ok((_, false, _)) => "Denied.",
+            Err(why) => why,
+        };
+        let key = format!("command:{}:{}", id, crate::now_ms());
+        self.send(store, chat, &key, note).await?;
+        self.answered(store, sender, verdict, note).await?;
+        Ok(true)
+    }
+
+    /// Whether `who` may answer request `id` now (an approver, unused, within 2 minutes).
+    fn verdict(&self, store: &Store, who: &str, id: &str, yes: bool) -> Result<(String, bool, Value), &'static str> {
+        let record = store
+            .get_state(TELEGRAM, &format!("{PREFIX}{id}"))
+            .ok()
+            .flatten()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+        let now = self.clock_ms();
+        match record {
+            None => Err("There is no request with that id (or Pyra restarted since): nothing was changed."),
+            Some(_) if !self.approvers().iter().any(|a| a == who) => Err("Only an approver can answer this."),
+            Some(r) if r["used"] == true => Err("This was already answered."),
+            Some(r) if now - r["sent_at"].as_i64().unwrap_or(0) > WINDOW_MS => {
+                Err("Too late: after 2 minutes the request was denied.")
+            }
+            Some(r) => Ok((id.to_string(), yes, r)),
+        }
+    }
+
+    /// Carries out a verdict: the answer recorded, or the refusal logged.
+    async fn answered(
+        &self,
+        store: &mut Store,
+        who: &str,
+        verdict: Result<(String, bool, Value), &'static str>,
+        note: &str,
+    ) -> Result<(), String> {
         let Ok((id, yes, record)) = verdict else {
-            self.log().warn(&format!("channel telegram: button press by {presser} refused: {note}"));
+            self.log().warn(&format!("channel telegram: an answer by {who} refused: {note}"));
             return Ok(());
         };
-        let by = format!("telegram:{presser}");
+        let by = format!("telegram:{who}");
         self.settle(store, &id, &record, yes, &by, if yes { "Approved" } else { "Denied" }).await
     }
 

@@ -197,6 +197,11 @@ impl Context {
             }
             Ok(("accepted".into(), Some(text.clone())))
         })?;
+        // An approver's `/approve ID` or `/deny ID` answers a request; it is no chat turn.
+        if state.as_deref() == Some("accepted") && self.command(store, &sender, &chat, &text).await? {
+            store.done(TELEGRAM, &id, None, "command")?;
+            return Ok(());
+        }
         if state.as_deref() == Some("accepted") {
             // Skills with an `event: message` trigger react too (their runs are untrusted).
             let event = daemon::history::EventRow {
