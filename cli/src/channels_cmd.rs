@@ -1,6 +1,7 @@
 //! `pyra channels`: set up a messaging channel (the token checked against the server
-//! before anything is written, then kept in the vault), admit senders (`pair CODE`,
-//! `allow`), and see how the daemon's channel task is doing (`status`). The channel itself
+//! before anything is written, then kept in the vault; config.yaml edited in place),
+//! remove one (`rm`), admit senders (`pair CODE`, `allow`), and see how the daemon's
+//! channel task is doing (`status`). The channel itself
 //! runs in the daemon (`cli/channels`).
 
 use std::io::{IsTerminal, Read};
@@ -40,6 +41,9 @@ pub enum ChannelsCommand {
     },
     /// The configured channels.
     List,
+    /// Remove a channel: its section in config.yaml and its token in the vault (the
+    /// conversations and paired senders stay).
+    Rm { kind: String },
     /// Approve the pairing code an unknown sender received: they may talk to Pyra from now on.
     Pair { code: String },
     /// Admit a sender by id without a pairing code.
@@ -55,6 +59,7 @@ pub fn run(home: &Home, command: ChannelsCommand) -> Result<u8, Failure> {
     match command {
         ChannelsCommand::Add { kind, token_stdin, allow, api_url } => add(home, &kind, token_stdin, &allow, api_url),
         ChannelsCommand::List => list(home),
+        ChannelsCommand::Rm { kind } => rm(home, &kind),
         ChannelsCommand::Pair { code } => pair(home, &code),
         ChannelsCommand::Allow { kind, id } => {
             known(&kind)?;
@@ -109,32 +114,14 @@ fn add(home: &Home, kind: &str, token_stdin: bool, allow: &[i64], api_url: Optio
     let bot = me["username"].as_str().unwrap_or("?").to_string();
     // The config first (checked), then the vault: a refused config stores nothing.
     home.ensure_dir(&home.root).map_err(|e| Failure::failed(e.to_string()))?;
-    let path = home.root.join(config::FILE_NAME);
-    let before = std::fs::read_to_string(&path).unwrap_or_default();
     let current = config::Config::load(&home.root).map_err(|e| Failure::failed(e.render(false)))?;
     if current.channels.telegram.is_none() {
-        if before.lines().any(|l| l.starts_with("channels:")) {
-            return Err(Failure::failed(
-                "config.yaml has a `channels:` section without `telegram:`: add `  telegram: {}` under it, then run this again",
-            ));
-        }
-        let mut block = String::from("channels:\n  telegram:\n");
-        let ids: Vec<String> = allow.iter().map(i64::to_string).collect();
-        block.push_str(&format!("    allow: [{}]\n", ids.join(", ")));
+        let mut settings = serde_json::json!({ "allow": allow });
         if let Some(url) = &api_url {
-            block.push_str(&format!("    api_url: {}\n", serde_json::Value::String(url.clone())));
+            settings["api_url"] = Value::String(url.clone());
         }
-        let text = if before.is_empty() || before.ends_with('\n') {
-            format!("{before}{block}")
-        } else {
-            format!("{before}\n{block}")
-        };
-        paths::write_atomic(&path, text.as_bytes())
-            .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
-        if let Err(e) = config::Config::load(&home.root) {
-            let _ = paths::write_atomic(&path, before.as_bytes());
-            return Err(Failure::failed(e.render(false)));
-        }
+        let updated = current.with_channel("telegram", settings).map_err(|e| Failure::failed(e.render(false)))?;
+        crate::config_cmd::save(home, &updated)?;
     }
     let mut vault =
         crate::setup_cmd::vault_access::VaultAccess::new(home, std::io::stdin().is_terminal() && !token_stdin);
@@ -143,6 +130,27 @@ fn add(home: &Home, kind: &str, token_stdin: bool, allow: &[i64], api_url: Optio
         "telegram: the bot @{bot} is set up; its token is in the vault as `{}`\n\
          next: `pyra daemon start` (`pyra daemon restart` if it runs), then message @{bot}: it answers with a pairing code for `pyra channels pair CODE`\n",
         channels::TOKEN_KEY
+    ));
+    Ok(exit::OK)
+}
+
+fn rm(home: &Home, kind: &str) -> Result<u8, Failure> {
+    known(kind)?;
+    let current = config::Config::load(&home.root).map_err(|e| Failure::failed(e.render(false)))?;
+    let configured = current.channels.telegram.is_some();
+    if configured {
+        let updated = current.without_channel(kind).map_err(|e| Failure::failed(e.render(false)))?;
+        crate::config_cmd::save(home, &updated)?;
+    }
+    let mut vault = crate::setup_cmd::vault_access::VaultAccess::new(home, std::io::stdin().is_terminal());
+    let had_token = vault.remove(channels::TOKEN_KEY)?;
+    if !configured && !had_token {
+        return Err(Failure::usage(format!("no {kind} channel is set up")));
+    }
+    output::out(&format!(
+        "{kind}: removed{}{}; `pyra daemon restart` stops its task if the daemon runs\n",
+        if configured { " from config.yaml" } else { "" },
+        if had_token { format!(" and its token `{}` from the vault", channels::TOKEN_KEY) } else { String::new() }
     ));
     Ok(exit::OK)
 }

@@ -365,3 +365,20 @@ fn a_stalled_poll_and_a_429_on_send_are_survived_with_one_reply_each() {
     assert_eq!(sent[1].text, "second");
     assert_eq!(fake.sent().iter().filter(|s| s.text == "first").count(), 1);
 }
+
+#[test]
+fn a_channel_is_added_in_place_and_removed_with_its_token() {
+    let fake = TelegramFake::start(TOKEN);
+    let model = LlmServer::start(vec![]);
+    let home = setup(&fake, &model, "");
+    let config = std::fs::read_to_string(home.path().join("config.yaml")).unwrap();
+    assert!(config.starts_with("default_model: oa\nmodels:\n"), "the file is edited in place: {config}");
+    assert!(config.contains("channels:\n  telegram:\n"), "{config}");
+    home.pyra.run(["channels", "list"]).success().stdout_has("telegram");
+    let out = home.pyra.run_unlocked(PASS, ["channels", "rm", "telegram"], None);
+    out.success().stdout_has("removed from config.yaml and its token `channel:telegram:token` from the vault");
+    let config = std::fs::read_to_string(home.path().join("config.yaml")).unwrap();
+    assert!(!config.contains("channels"), "{config}");
+    home.pyra.run_unlocked(PASS, ["vault", "get", "channel:telegram:token"], None).code(1);
+    home.pyra.run_unlocked(PASS, ["channels", "rm", "telegram"], None).code(2).stderr_has("no telegram channel");
+}

@@ -134,4 +134,20 @@ impl VaultAccess {
         err(&format!("stored the key in the vault as `{name}`\n"));
         Ok(())
     }
+
+    /// Removes `name` from the vault; whether it was there (no vault: nothing to remove).
+    pub(crate) fn remove(&mut self, name: &str) -> Result<bool, Failure> {
+        if !self.exists() {
+            return Ok(false);
+        }
+        self.open()?;
+        if self.open.as_ref().is_some_and(|open| open.get(name).is_none()) {
+            return Ok(false);
+        }
+        let Some(unlock) = &self.unlock else { return Err(Failure::failed("the vault could not be unlocked")) };
+        let result = self.vault.update(unlock, |v| v.remove(name));
+        vault_cmd::audit(&self.log, "vault.rm", Some(name), &result);
+        result.map_err(vault_cmd::vault_failure)?;
+        Ok(true)
+    }
 }

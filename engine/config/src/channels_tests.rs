@@ -41,3 +41,17 @@ fn names_bad_rates_and_unknown_keys_are_located() {
     let found = errors("channels:\n  signal: {}\n");
     assert_eq!(found[0].1, "signal");
 }
+
+#[test]
+fn a_channel_is_added_and_removed_by_minimal_edits() {
+    let text = format!("{EXAMPLE}# my channels\n");
+    let config = parse(&text).unwrap();
+    let added = config.with_channel("telegram", serde_json::json!({ "allow": [42] })).unwrap();
+    assert_eq!(added.channels.telegram.as_ref().unwrap().allow, vec![42]);
+    assert!(added.text().starts_with(EXAMPLE), "the rest is kept: {}", added.text());
+    assert!(added.text().contains("# my channels"));
+    let removed = added.without_channel("telegram").unwrap();
+    assert_eq!(removed.channels.telegram, None);
+    assert!(!removed.text().contains("channels:"), "{}", removed.text());
+    assert!(removed.text().contains("# my channels"));
+}

@@ -131,6 +131,25 @@ impl Config {
         self.edited(&ops)
     }
 
+    /// The configuration with `channels.KIND` set to `settings` (a map), comments and order
+    /// elsewhere kept; checked, not written.
+    pub fn with_channel(&self, kind: &str, settings: Json) -> Result<Config, ConfigError> {
+        self.edited(&[Op::Set(vec![Step::Key("channels".into()), Step::Key(kind.into())], settings)])
+    }
+
+    /// The configuration without `channels.KIND` (and without `channels:` once it is
+    /// empty); checked, not written.
+    pub fn without_channel(&self, kind: &str) -> Result<Config, ConfigError> {
+        let others =
+            self.root.to_json().get("channels").and_then(Json::as_object).is_some_and(|m| m.keys().any(|k| k != kind));
+        let steps = if others {
+            vec![Step::Key("channels".into()), Step::Key(kind.into())]
+        } else {
+            vec![Step::Key("channels".into())]
+        };
+        self.edited(&[Op::Remove(steps)])
+    }
+
     /// Applies `ops` to the text and checks the result.
     fn edited(&self, ops: &[Op]) -> Result<Config, ConfigError> {
         let json = self.root.to_json();
