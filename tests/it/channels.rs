@@ -382,3 +382,33 @@ fn a_channel_is_added_in_place_and_removed_with_its_token() {
     home.pyra.run_unlocked(PASS, ["vault", "get", "channel:telegram:token"], None).code(1);
     home.pyra.run_unlocked(PASS, ["channels", "rm", "telegram"], None).code(2).stderr_has("no telegram channel");
 }
+
+#[test]
+fn a_listed_group_is_answered_when_it_names_the_bot_and_others_are_ignored() {
+    let fake = TelegramFake::start(TOKEN);
+    let model = LlmServer::start(vec![says("group answer")]);
+    let home = setup(&fake, &model, "");
+    let path = home.path().join("config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("    allow: []\n", &format!("    allow: [{OWNER}]\n    groups: [-100]\n")))
+        .unwrap();
+    let _up = start(&home);
+    fake.send_group_text(-100, OWNER, "no mention here");
+    fake.send_group_text(-200, OWNER, "@pyra_test_bot an unlisted group");
+    fake.send_group_text(-100, 999, "@pyra_test_bot a stranger in the group");
+    fake.send_group_text(-100, OWNER, "@pyra_test_bot what is new?");
+    let sent = fake.wait_sent(1, Duration::from_secs(30));
+    assert_eq!((sent[0].chat_id, sent[0].text.as_str()), (-100, "group answer"));
+    // A message the channel ignores, to know it has read everything before it.
+    let last = fake.push(serde_json::json!({ "message": {
+        "message_id": 5, "date": 1_700_000_000, "text": "@pyra_test_bot elsewhere",
+        "from": { "id": OWNER, "is_bot": false, "first_name": "Owner" },
+        "chat": { "id": -300, "type": "group", "title": "Other" },
+    }}));
+    wait_confirmed(&fake, last);
+    let asked = model.requests();
+    assert_eq!(asked.len(), 1, "only the mention from an allowed sender in a listed group");
+    let body = asked[0].body.to_string();
+    assert!(body.contains("what is new?") && !body.contains("@pyra_test_bot"), "{body}");
+    assert!(fake.sent().iter().all(|s| !s.text.contains("pyra channels pair")), "no pairing in groups");
+}

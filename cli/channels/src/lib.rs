@@ -2,8 +2,9 @@
 //! polling on Pyra's reqwest, `telegram.rs`). A crate of its own so that the daemon links
 //! no HTTP client (the CLI hands the daemon this crate's task).
 //!
-//! Every incoming message goes through one gate, in order: groups are ignored (off by
-//! default); the message is recorded in the inbox by its platform id (a message seen
+//! Every incoming message goes through one gate, in order: group messages are ignored
+//! unless the group is listed under `groups:` and the message names the bot (or answers
+//! it); the message is recorded in the inbox by its platform id (a message seen
 //! before is skipped) in the same transaction that moves the channel's cursor, so a crash
 //! between fetch and processing neither loses nor doubles it; a sender who is neither in
 //! `allow` nor paired gets **one** pairing code (`pyra channels pair CODE`, 1 hour, at most
@@ -81,6 +82,7 @@ async fn run_telegram(daemon: &Arc<Daemon>, home: &Path, cancel: &CancellationTo
     let poll = std::env::var("PYRA_TELEGRAM_POLL").ok().and_then(|s| s.parse().ok()).unwrap_or(POLL_SECONDS);
     let ctx = Arc::new(Context {
         daemon: daemon.clone(),
+        bot: bot.clone(),
         home: home.to_path_buf(),
         settings,
         client,
@@ -122,6 +124,8 @@ fn secrecy_expose(value: &age::secrecy::SecretString) -> String {
 #[derive(Clone)]
 pub(crate) struct Context {
     daemon: Arc<Daemon>,
+    /// The bot's username (`getMe`), which a group message must mention.
+    bot: String,
     home: PathBuf,
     settings: config::TelegramSettings,
     client: Arc<Client>,
@@ -164,8 +168,13 @@ impl Context {
         };
         let sender = message.pointer("/from/id").and_then(Value::as_i64).map(|i| i.to_string()).unwrap_or_default();
         let chat = message.pointer("/chat/id").and_then(Value::as_i64).map(|i| i.to_string()).unwrap_or_default();
-        let private = message.pointer("/chat/type").and_then(Value::as_str) == Some("private");
-        let text = incoming_text(message);
+        let kind = message.pointer("/chat/type").and_then(Value::as_str).unwrap_or_default();
+        let private = kind == "private";
+        // A group listed under `groups:` is answered when its message names the bot.
+        let group = matches!(kind, "group" | "supergroup")
+            && self.settings.groups.iter().any(|g| g.to_string() == chat)
+            && mentions(message, &self.bot);
+        let text = incoming_text(message).replace(&format!("@{}", self.bot), "").trim().to_string();
         let is_bot = message.pointer("/from/is_bot").and_then(Value::as_bool).unwrap_or(false);
         let allowed = self.settings.allow.iter().any(|a| a.to_string() == sender);
         let now = now_ms();
@@ -174,11 +183,12 @@ impl Context {
         let id = update_id.to_string();
         let arrival = store::Arrival { channel: TELEGRAM, id: &id, sender: &sender, chat: &chat, at: now };
         let state = store.take_in(&arrival, Some(("offset", &cursor)), |conn| {
-            if !private || is_bot || sender.is_empty() {
+            if !(private || group) || is_bot || sender.is_empty() {
                 return Ok(("ignored".into(), None));
             }
             if !allowed && !store::is_admitted(conn, TELEGRAM, &sender)? {
-                if let Some(code) = store::challenge(conn, TELEGRAM, &sender, now)? {
+                // Pairing is for direct messages only: a stranger in a group gets nothing.
+                if private && let Some(code) = store::challenge(conn, TELEGRAM, &sender, now)? {
                     reply = Some(format!(
                         "Pyra does not know you yet. If you are its owner, run this on the computer Pyra runs on \
                          (within an hour):\n\npyra channels pair {code}"
@@ -269,7 +279,12 @@ impl Context {
             }
         }
         let chats = conversations::ChatStore::open(&self.home.join("pyra.db")).map_err(|e| e.to_string())?;
-        let name = format!("telegram:{}", taken.sender);
+        // A conversation per sender; in a group, one for the group.
+        let name = if taken.chat == taken.sender {
+            format!("telegram:{}", taken.sender)
+        } else {
+            format!("telegram:group:{}", taken.chat)
+        };
         let conv = match chats.find(&name).map_err(|e| e.to_string())? {
             Some(c) => c,
             None => chats.create(Some(&name), None).map_err(|e| e.to_string())?,
@@ -393,6 +408,15 @@ impl Context {
         }
         Ok(())
     }
+}
+
+/// Whether a group message is meant for the bot: it names `@bot`, or answers one of the
+/// bot's messages.
+fn mentions(message: &Value, bot: &str) -> bool {
+    let named =
+        message["text"].as_str().or(message["caption"].as_str()).is_some_and(|t| t.contains(&format!("@{bot}")));
+    let reply_to_bot = message.pointer("/reply_to_message/from/username").and_then(Value::as_str) == Some(bot);
+    named || reply_to_bot
 }
 
 /// Everything a message carries as text: its body or caption, the text it quotes, and

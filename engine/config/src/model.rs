@@ -365,6 +365,10 @@ pub struct TelegramSettings {
     /// Telegram user ids whose button presses answer approvals (default: those in `allow`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvers: Vec<i64>,
+    /// Group chat ids (negative numbers) where Pyra answers, when mentioned, its allowed
+    /// senders; other groups are ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<i64>,
     /// Messages a sender may send in a rolling hour.
     #[serde(default = "TelegramSettings::default_rate_per_hour")]
     pub rate_per_hour: u32,
@@ -390,6 +394,7 @@ impl Default for TelegramSettings {
         TelegramSettings {
             allow: Vec::new(),
             approvers: Vec::new(),
+            groups: Vec::new(),
             rate_per_hour: Self::DEFAULT_RATE_PER_HOUR,
             api_url: Self::default_api_url(),
         }

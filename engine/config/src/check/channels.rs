@@ -1,5 +1,5 @@
 //! The `channels:` section's checks: `telegram` — `allow` and `approvers` (Telegram's
-//! numeric user ids: whole numbers, never names), `rate_per_hour` (1–10,000), `api_url` (http or https;
+//! numeric user ids: whole numbers, never names), `groups` (group chat ids, negative), `rate_per_hour` (1–10,000), `api_url` (http or https;
 //! tests point it at a local Bot API) — each finding located, like the rest.
 
 use syntax::yaml::{Node, Value};
@@ -10,7 +10,7 @@ use crate::model::TelegramSettings;
 /// The keys under `channels:`.
 pub(crate) const CHANNELS_KEYS: &[&str] = &["telegram"];
 /// The keys under `channels.telegram:`.
-pub(crate) const TELEGRAM_KEYS: &[&str] = &["allow", "approvers", "rate_per_hour", "api_url"];
+pub(crate) const TELEGRAM_KEYS: &[&str] = &["allow", "approvers", "groups", "rate_per_hour", "api_url"];
 /// The highest `rate_per_hour`.
 const MAX_RATE_PER_HOUR: u32 = 10_000;
 
@@ -24,7 +24,8 @@ impl Findings {
                 return;
             }
             f.map(k, v, "channels.telegram", TELEGRAM_KEYS, |f, k, v| match k.key_text().as_str() {
-                "allow" | "approvers" => f.user_ids(k, v),
+                "allow" | "approvers" => f.user_ids(k, v, false),
+                "groups" => f.user_ids(k, v, true),
                 "rate_per_hour" => f.whole_number(
                     "rate_per_hour",
                     k,
@@ -45,7 +46,7 @@ impl Findings {
     }
 
     /// `allow:` — Telegram user ids (whole numbers): a name or `@username` can change hands.
-    fn user_ids(&mut self, key: &Node, value: &Node) {
+    fn user_ids(&mut self, key: &Node, value: &Node, groups: bool) {
         let Value::Seq(items) = &value.value else {
             if value.value != Value::Null {
                 self.error(
@@ -58,7 +59,11 @@ impl Findings {
             return;
         };
         for item in items {
-            let ok = matches!(&item.value, Value::Number(n) if n.as_u64().is_some_and(|n| n > 0));
+            let ok = if groups {
+                matches!(&item.value, Value::Number(n) if n.as_i64().is_some_and(|n| n < 0))
+            } else {
+                matches!(&item.value, Value::Number(n) if n.as_u64().is_some_and(|n| n > 0))
+            };
             if !ok {
                 self.error(
                     "config-value",
