@@ -44,6 +44,9 @@ pub enum ChannelsCommand {
     /// Remove a channel: its section in config.yaml and its token in the vault (the
     /// conversations and paired senders stay).
     Rm { kind: String },
+    /// Let strangers in by a passphrase instead of pairing codes: it is read from standard
+    /// input (or asked twice on a terminal) and only its Argon2id hash goes to config.yaml.
+    Passphrase { kind: String },
     /// Approve the pairing code an unknown sender received: they may talk to Pyra from now on.
     Pair { code: String },
     /// Admit a sender by id without a pairing code.
@@ -60,6 +63,7 @@ pub fn run(home: &Home, command: ChannelsCommand) -> Result<u8, Failure> {
         ChannelsCommand::Add { kind, token_stdin, allow, api_url } => add(home, &kind, token_stdin, &allow, api_url),
         ChannelsCommand::List => list(home),
         ChannelsCommand::Rm { kind } => rm(home, &kind),
+        ChannelsCommand::Passphrase { kind } => set_passphrase(home, &kind),
         ChannelsCommand::Pair { code } => pair(home, &code),
         ChannelsCommand::Allow { kind, id } => {
             known(&kind)?;
@@ -130,6 +134,41 @@ fn add(home: &Home, kind: &str, token_stdin: bool, allow: &[i64], api_url: Optio
         "telegram: the bot @{bot} is set up; its token is in the vault as `{}`\n\
          next: `pyra daemon start` (`pyra daemon restart` if it runs), then message @{bot}: it answers with a pairing code for `pyra channels pair CODE`\n",
         channels::TOKEN_KEY
+    ));
+    Ok(exit::OK)
+}
+
+fn set_passphrase(home: &Home, kind: &str) -> Result<u8, Failure> {
+    known(kind)?;
+    let current = config::Config::load(&home.root).map_err(|e| Failure::failed(e.render(false)))?;
+    let Some(settings) = current.channels.telegram.clone() else {
+        return Err(Failure::usage("no telegram channel is set up: `pyra channels add telegram` first"));
+    };
+    let pass = if std::io::stdin().is_terminal() {
+        let first =
+            rpassword::prompt_password("Passphrase for strangers: ").map_err(|e| Failure::failed(e.to_string()))?;
+        let again = rpassword::prompt_password("Repeat it: ").map_err(|e| Failure::failed(e.to_string()))?;
+        if first != again {
+            return Err(Failure::usage("the two passphrases differ; nothing was changed"));
+        }
+        first
+    } else {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map_err(|e| Failure::failed(e.to_string()))?;
+        text.trim().to_string()
+    };
+    if pass.chars().count() < 8 {
+        return Err(Failure::usage("a passphrase needs at least 8 characters; nothing was changed"));
+    }
+    let phc = channels::passphrase::hash(&pass).map_err(Failure::failed)?;
+    let mut value = serde_json::to_value(&settings).map_err(|e| Failure::failed(e.to_string()))?;
+    value["challenge"] = Value::String("passphrase".into());
+    value["passphrase"] = Value::String(phc);
+    let updated = current.with_channel(kind, value).map_err(|e| Failure::failed(e.render(false)))?;
+    crate::config_cmd::save(home, &updated)?;
+    output::out(&format!(
+        "{kind}: strangers now send the passphrase (3 wrong tries lock them out for an hour); config.yaml holds its \
+         Argon2id hash only; `pyra daemon restart` applies it\n"
     ));
     Ok(exit::OK)
 }

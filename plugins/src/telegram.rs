@@ -125,6 +125,13 @@ impl Client {
         .map(drop)
     }
 
+    /// `deleteMessage` (a bot may delete any message in a private chat).
+    pub async fn delete_message(&self, chat: &str, message_id: i64) -> Result<(), ApiError> {
+        let chat_id: Value = chat.parse::<i64>().map_or_else(|_| json!(chat), |n| json!(n));
+        let params = json!({ "chat_id": chat_id, "message_id": message_id });
+        self.call("deleteMessage", &params, Duration::from_secs(15)).await.map(drop)
+    }
+
     /// `editMessageText` (its keyboard goes: a decided request has no buttons).
     pub async fn edit_text(&self, chat: &str, message_id: i64, text: &str) -> Result<(), ApiError> {
         let chat_id: Value = chat.parse::<i64>().map_or_else(|_| json!(chat), |n| json!(n));

@@ -12,7 +12,7 @@ use crate::harness::Output;
 use crate::llm_server::LlmServer;
 use crate::telegram_fake::TelegramFake;
 
-const PASS: &str = "channels test passphrase";
+pub const PASS: &str = "channels test passphrase";
 pub const TOKEN: &str = "123456789:AAEhBOweik9ai2o4xS2cfQ8hJ0pWjZ3kFqc";
 pub const OWNER: i64 = 4242;
 

@@ -10,6 +10,7 @@ mod telegram_fake;
 mod audit;
 mod channels;
 mod channels_approvals;
+mod channels_passphrase;
 mod chat;
 mod config;
 mod corpus;

@@ -17,6 +17,7 @@
 //! and a send whose outcome is unknown is never repeated.
 
 mod approvals;
+pub mod passphrase;
 pub mod store;
 /// The Bot API client (in `plugins`, which `message.send` shares).
 pub use plugins::telegram;
@@ -180,6 +181,12 @@ impl Context {
         let now = now_ms();
         let per_hour = self.settings.rate_per_hour;
         let mut reply: Option<String> = None;
+        let mut delete = false;
+        let passphrase = match (self.settings.challenge.as_deref(), &self.settings.passphrase) {
+            (Some("passphrase"), Some(phc)) => Some(phc.clone()),
+            _ => None,
+        };
+        let message_id = message["message_id"].as_i64();
         let id = update_id.to_string();
         let arrival = store::Arrival { channel: TELEGRAM, id: &id, sender: &sender, chat: &chat, at: now };
         let state = store.take_in(&arrival, Some(("offset", &cursor)), |conn| {
@@ -187,6 +194,24 @@ impl Context {
                 return Ok(("ignored".into(), None));
             }
             if !allowed && !store::is_admitted(conn, TELEGRAM, &sender)? {
+                // A passphrase, when configured; never shown, stored or logged.
+                if private && let Some(phc) = &passphrase {
+                    use passphrase::Outcome;
+                    let outcome = passphrase::challenge(conn, TELEGRAM, &sender, &text, phc, now)?;
+                    delete = outcome != Outcome::Asked && outcome != Outcome::Locked;
+                    reply = match outcome {
+                        Outcome::Asked => Some("Pyra does not know you yet: send its passphrase to talk to it.".into()),
+                        Outcome::Admitted => Some("Welcome: Pyra answers you from now on.".into()),
+                        Outcome::Wrong(n) => {
+                            Some(format!("That is not the passphrase ({n} of {} tries).", passphrase::MAX_ATTEMPTS))
+                        }
+                        Outcome::LockedNow => {
+                            Some("Too many wrong passphrases: Pyra will not read your messages for an hour.".into())
+                        }
+                        Outcome::Locked => None,
+                    };
+                    return Ok(("refused".into(), None));
+                }
                 // Pairing is for direct messages only: a stranger in a group gets nothing.
                 if private && let Some(code) = store::challenge(conn, TELEGRAM, &sender, now)? {
                     reply = Some(format!(
@@ -233,6 +258,12 @@ impl Context {
                 self.log().warn(&format!("channel telegram: sender {sender} is over its rate limit"))
             }
             _ => {}
+        }
+        if delete && let Some(message_id) = message_id {
+            // A passphrase attempt does not stay in the chat.
+            if let Err(e) = self.client.delete_message(&chat, message_id).await {
+                self.log().warn(&format!("channel telegram: a passphrase attempt could not be deleted: {e}"));
+            }
         }
         if let Some(text) = reply {
             self.send(store, &chat, &format!("notice:{update_id}"), &text).await?;

@@ -342,3 +342,35 @@ pub fn notice_due(conn: &Connection, channel: &str, sender: &str, now: i64) -> R
     .map_err(err)?;
     Ok(true)
 }
+
+/// A status value inside a decision's transaction.
+pub fn state_in(conn: &Connection, channel: &str, key: &str) -> Result<Option<String>, String> {
+    conn.query_row("SELECT value FROM channel_state WHERE channel = ?1 AND key = ?2", params![channel, key], |r| {
+        r.get(0)
+    })
+    .optional()
+    .map(|v: Option<String>| v.filter(|v| !v.is_empty()))
+    .map_err(err)
+}
+
+/// Sets a status value inside a decision's transaction.
+pub fn set_state_in(conn: &Connection, channel: &str, key: &str, value: &str) -> Result<(), String> {
+    conn.execute(
+        "INSERT INTO channel_state(channel, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT(channel, key) DO UPDATE SET value = excluded.value",
+        params![channel, key, value],
+    )
+    .map(drop)
+    .map_err(err)
+}
+
+/// Admits a sender inside a decision's transaction (the passphrase was right).
+pub fn admit_in(conn: &Connection, channel: &str, sender: &str, now: i64) -> Result<(), String> {
+    conn.execute(
+        "INSERT INTO channel_pairing(channel, sender, code, created_at, state) VALUES (?1, ?2, '', ?3, 'approved')
+         ON CONFLICT(channel, sender) DO UPDATE SET state = 'approved', code = ''",
+        params![channel, sender, now],
+    )
+    .map(drop)
+    .map_err(err)
+}

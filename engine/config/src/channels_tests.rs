@@ -55,3 +55,18 @@ fn a_channel_is_added_and_removed_by_minimal_edits() {
     assert!(!removed.text().contains("channels:"), "{}", removed.text());
     assert!(removed.text().contains("# my channels"));
 }
+
+#[test]
+fn a_plain_passphrase_is_refused_and_never_shown() {
+    let text = "channels:\n  telegram:\n    challenge: passphrase\n    passphrase: hunter2hunter2\n";
+    match parse(text) {
+        Err(e @ ConfigError::Invalid(_)) => {
+            let shown = e.render(false);
+            assert!(shown.contains("must be an Argon2id hash"), "{shown}");
+            assert!(!shown.contains("hunter2hunter2"), "the value is hidden: {shown}");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    let found = errors("channels:\n  telegram:\n    challenge: magic\n");
+    assert!(found[0].2.contains("pairing"), "{found:?}");
+}

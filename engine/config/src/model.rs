@@ -369,6 +369,13 @@ pub struct TelegramSettings {
     /// senders; other groups are ignored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<i64>,
+    /// How a stranger is let in: `pairing` (a code the owner approves with `pyra channels
+    /// pair`, the default) or `passphrase` (they send the passphrase whose hash is below).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+    /// The Argon2id hash of the passphrase (`pyra channels passphrase telegram` writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<String>,
     /// Messages a sender may send in a rolling hour.
     #[serde(default = "TelegramSettings::default_rate_per_hour")]
     pub rate_per_hour: u32,
@@ -395,6 +402,8 @@ impl Default for TelegramSettings {
             allow: Vec::new(),
             approvers: Vec::new(),
             groups: Vec::new(),
+            challenge: None,
+            passphrase: None,
             rate_per_hour: Self::DEFAULT_RATE_PER_HOUR,
             api_url: Self::default_api_url(),
         }

@@ -1,5 +1,7 @@
 //! The `channels:` section's checks: `telegram` — `allow` and `approvers` (Telegram's
-//! numeric user ids: whole numbers, never names), `groups` (group chat ids, negative), `rate_per_hour` (1–10,000), `api_url` (http or https;
+//! numeric user ids: whole numbers, never names), `groups` (group chat ids, negative),
+//! `challenge` (pairing or passphrase), `passphrase` (an Argon2id hash, never the
+//! passphrase: a plain value is refused and hidden from the message), `rate_per_hour` (1–10,000), `api_url` (http or https;
 //! tests point it at a local Bot API) — each finding located, like the rest.
 
 use syntax::yaml::{Node, Value};
@@ -10,7 +12,8 @@ use crate::model::TelegramSettings;
 /// The keys under `channels:`.
 pub(crate) const CHANNELS_KEYS: &[&str] = &["telegram"];
 /// The keys under `channels.telegram:`.
-pub(crate) const TELEGRAM_KEYS: &[&str] = &["allow", "approvers", "groups", "rate_per_hour", "api_url"];
+pub(crate) const TELEGRAM_KEYS: &[&str] =
+    &["allow", "approvers", "groups", "challenge", "passphrase", "rate_per_hour", "api_url"];
 /// The highest `rate_per_hour`.
 const MAX_RATE_PER_HOUR: u32 = 10_000;
 
@@ -26,6 +29,31 @@ impl Findings {
             f.map(k, v, "channels.telegram", TELEGRAM_KEYS, |f, k, v| match k.key_text().as_str() {
                 "allow" | "approvers" => f.user_ids(k, v, false),
                 "groups" => f.user_ids(k, v, true),
+                "challenge" => {
+                    if let Some(c) = f.string("challenge", k, v)
+                        && !matches!(c, "pairing" | "passphrase")
+                    {
+                        f.error(
+                            "config-value",
+                            format!("`challenge` is not one of pairing, passphrase: `{c}`"),
+                            v.span.clone(),
+                        )
+                        .help = Some("`pairing` (the owner approves a code) or `passphrase`".into());
+                    }
+                }
+                "passphrase" => {
+                    if let Some(p) = f.string("passphrase", k, v)
+                        && !p.starts_with("$argon2id$")
+                    {
+                        f.hidden.push(v.span.clone());
+                        f.error(
+                            "config-value",
+                            "`passphrase` must be an Argon2id hash, not the passphrase itself",
+                            v.span.clone(),
+                        )
+                        .help = Some("set it with `pyra channels passphrase telegram`, which writes the hash".into());
+                    }
+                }
                 "rate_per_hour" => f.whole_number(
                     "rate_per_hour",
                     k,
