@@ -27,6 +27,17 @@ outputs:
   reply: "{{ nodes.reply.output }}"
 "#;
 
+/// A home whose chat skill asks before it answers, with the owner allowed (and so an
+/// approver).
+fn asking(fake: &TelegramFake, model: &LlmServer) -> Home {
+    let home = setup(fake, model, "");
+    home.install("chat", ASKING_CHAT);
+    let path = home.path().join("config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("    allow: []\n", &format!("    allow: [{OWNER}]\n"))).unwrap();
+    home
+}
+
 fn button(sent: &Sent, index: usize) -> String {
     sent.params["reply_markup"]["inline_keyboard"][0][index]["callback_data"].as_str().expect("a button").to_string()
 }
@@ -55,12 +66,7 @@ fn wait_notes(fake: &TelegramFake, n: usize) -> Vec<String> {
 fn the_owners_press_approves_once_and_others_change_nothing() {
     let fake = TelegramFake::start(TOKEN);
     let model = LlmServer::start(vec![says("unused")]);
-    let home = setup(&fake, &model, "");
-    home.install("chat", ASKING_CHAT);
-    home.pyra.run(["channels", "allow", "telegram", &OWNER.to_string()]).success();
-    let path = home.path().join("config.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("    allow: []\n", &format!("    allow: [{OWNER}]\n"))).unwrap();
+    let home = asking(&fake, &model);
     let _up = start_with(&home, &[]);
     fake.send_text(OWNER, "please send the report");
     let request = asked(&home, &fake);
@@ -101,11 +107,7 @@ fn the_owners_press_approves_once_and_others_change_nothing() {
 fn unanswered_for_two_minutes_the_channel_denies_and_the_step_never_runs() {
     let fake = TelegramFake::start(TOKEN);
     let model = LlmServer::start(vec![says("unused")]);
-    let home = setup(&fake, &model, "");
-    home.install("chat", ASKING_CHAT);
-    let path = home.path().join("config.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("    allow: []\n", &format!("    allow: [{OWNER}]\n"))).unwrap();
+    let home = asking(&fake, &model);
     home.set_clock("2026-12-07T12:00:00Z");
     let clock = format!("file:{}", home.out("clock").display());
     let _up = start_with(&home, &[("PYRA_CLOCK", clock)]);
@@ -132,11 +134,7 @@ fn unanswered_for_two_minutes_the_channel_denies_and_the_step_never_runs() {
 fn an_approver_can_answer_with_text_and_a_wrong_id_changes_nothing() {
     let fake = TelegramFake::start(TOKEN);
     let model = LlmServer::start(vec![says("unused")]);
-    let home = setup(&fake, &model, "");
-    home.install("chat", ASKING_CHAT);
-    let path = home.path().join("config.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replace("    allow: []\n", &format!("    allow: [{OWNER}]\n"))).unwrap();
+    let home = asking(&fake, &model);
     let _up = start_with(&home, &[]);
     fake.send_text(OWNER, "please send the report");
     let request = asked(&home, &fake);
