@@ -274,7 +274,7 @@ impl Context {
     /// Answers every accepted message not answered yet.
     async fn answer_accepted(&self, store: &mut Store) -> Result<(), String> {
         for taken in store.accepted(TELEGRAM)? {
-            let (state, run_id) = match self.answer(&taken).await {
+            let (state, run_id) = match self.answer(store, &taken).await {
                 Ok((run_id, Answer::Reply(reply))) => {
                     self.send(store, &taken.chat, &format!("reply:{}", taken.id), &reply).await?;
                     ("done", run_id)
@@ -296,7 +296,7 @@ impl Context {
     }
 
     /// Runs the `chat` skill for one message in the sender's conversation.
-    async fn answer(&self, taken: &store::Taken) -> Result<(Option<String>, Answer), String> {
+    async fn answer(&self, store: &mut Store, taken: &store::Taken) -> Result<(Option<String>, Answer), String> {
         let source = format!("telegram message from user {}", taken.sender);
         for finding in security::scan::scan(&taken.text) {
             if let Some(log) = &self.daemon.setup.runtime.security_log {
@@ -349,7 +349,7 @@ impl Context {
         inputs.insert("recall".into(), json!(config.chat.recall()));
         inputs.insert("recall_category".into(), json!(config.chat.recall_category.clone().unwrap_or_default()));
         let run_id = runtime::new_run_id();
-        Store::open(&self.home.join("pyra.db"))?.set_run(TELEGRAM, &taken.id, &run_id)?;
+        store.set_run(TELEGRAM, &taken.id, &run_id)?;
         let report = self.daemon.run_untrusted("chat", inputs, "channel", run_id).await?;
         let answer = self.finish(
             &chats,
