@@ -7,4 +7,5 @@ pub const SKILLS: &[(&str, &str, &str)] = &[
     ("draft-skill", "draft-skill.yaml", include_str!("../../skills/draft-skill.yaml")),
     ("recall", "recall.yaml", include_str!("../../skills/recall.yaml")),
     ("remember", "remember.yaml", include_str!("../../skills/remember.yaml")),
+    ("security-audit", "security-audit.yaml", include_str!("../../skills/security-audit.yaml")),
 ];

@@ -23,6 +23,7 @@ pub fn host(home: &Home) -> Arc<Host> {
 /// The built-in kinds and every installed plugin's tools.
 pub fn registry(home: &Home) -> runtime::Kinds {
     let mut kinds = plugins::builtin_registry();
+    crate::audit::kind::register(&mut kinds);
     let host = host(home);
     let _broken = mcp::registry::register(&mut kinds, &host);
     kinds
@@ -63,6 +64,7 @@ impl daemon::plugins::PluginControl for Control {
 
     fn kinds(&self) -> runtime::Kinds {
         let mut kinds = plugins::builtin_registry();
+        crate::audit::kind::register(&mut kinds);
         let _ = mcp::registry::register(&mut kinds, &self.0);
         kinds
     }

@@ -125,6 +125,7 @@ fn list(home: &Home, as_json: bool) -> Result<u8, Failure> {
             continue;
         };
         for trigger in &program.skill.triggers {
+            let before = rows.len();
             match trigger {
                 Trigger::Cron(c) => {
                     let Ok(expr) = lang::cron::parse(&c.cron) else { continue };
@@ -160,6 +161,15 @@ fn list(home: &Home, as_json: bool) -> Result<u8, Failure> {
                         })),
                     }));
                 }
+            }
+            // `enabled: false`: listed, never fired.
+            if !trigger.enabled()
+                && rows.len() > before
+                && let Some(row) = rows.last_mut().and_then(serde_json::Value::as_object_mut)
+            {
+                row.insert("enabled".into(), false.into());
+                row.insert("next".into(), serde_json::Value::Null);
+                row.insert("state".into(), "disabled".into());
             }
         }
     }
@@ -371,6 +381,7 @@ fn next(home: &Home, arg: &str, from: Option<&str>, count: usize, as_json: bool)
             .map(|(index, cron, zone, shown)| {
                 json!({
                     "trigger": index,
+                    "enabled": skill.triggers[*index].enabled(),
                     "cron": cron,
                     "timezone": zone,
                     "next": shown.iter().map(|(rfc, _)| rfc).collect::<Vec<_>>(),
@@ -385,8 +396,10 @@ fn next(home: &Home, arg: &str, from: Option<&str>, count: usize, as_json: bool)
         return Ok(exit::OK);
     }
     let mut text = String::new();
-    for (_, cron, zone, shown) in &rows {
-        text.push_str(&format!("{}: cron \"{cron}\" ({})\n", skill.name, zone.as_deref().unwrap_or("local time")));
+    for (index, cron, zone, shown) in &rows {
+        // A disabled trigger's times are what it would do once enabled.
+        let off = if skill.triggers[*index].enabled() { "" } else { " — disabled (`enabled: false`)" };
+        text.push_str(&format!("{}: cron \"{cron}\" ({}){off}\n", skill.name, zone.as_deref().unwrap_or("local time")));
         if shown.is_empty() {
             text.push_str("  never fires\n");
         }

@@ -46,8 +46,13 @@ pub enum SkillCommand {
         skill: String,
 
         /// Print the checked skill as JSON.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "source")]
         json: bool,
+
+        /// Print the skill's YAML as it is (a built-in one's too, to save an overriding
+        /// copy in `$PYRA_HOME/skills`).
+        #[arg(long)]
+        source: bool,
     },
     /// Draw a skill's graph: a picture in the terminal, Graphviz dot, or Mermaid.
     Graph {
@@ -114,7 +119,11 @@ pub fn run(home: &Home, command: SkillCommand) -> Result<u8, Failure> {
     match command {
         SkillCommand::Validate { targets, format } => validate(home, &registry, &targets, format),
         SkillCommand::List { dirs, json } => list(home, &registry, &dirs, json),
-        SkillCommand::Show { skill, json } => show(home, &registry, &skill, json),
+        SkillCommand::Show { skill, source: true, .. } => {
+            out(&skills::resolve(home, &skill)?.text()?.source);
+            Ok(exit::OK)
+        }
+        SkillCommand::Show { skill, json, .. } => show(home, &registry, &skill, json),
         SkillCommand::Graph { skill, format } => graph(home, &registry, &skill, format),
         SkillCommand::New { name, dir, force, describe, model, rounds, yes, json } => {
             let described = describe.map(|describe| (describe, model, rounds, yes, json));
@@ -393,6 +402,18 @@ fn show(home: &Home, registry: &Registry, arg: &str, as_json: bool) -> Result<u8
 }
 
 fn describe_trigger(trigger: &Trigger) -> String {
+    if !trigger.enabled() {
+        // The first line says so; no next fire times for a trigger that never fires.
+        let described = describe_enabled(trigger);
+        let mut lines = described.lines();
+        let first = lines.next().unwrap_or_default();
+        let rest: String = lines.filter(|l| !l.trim_start().starts_with("next:")).map(|l| format!("{l}\n")).collect();
+        return format!("{first} — disabled (`enabled: false`)\n{rest}");
+    }
+    describe_enabled(trigger)
+}
+
+fn describe_enabled(trigger: &Trigger) -> String {
     match trigger {
         Trigger::Cron(c) => {
             let tz_name = c.timezone.clone().unwrap_or_else(|| "local time".into());

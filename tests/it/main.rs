@@ -8,6 +8,7 @@ mod pty;
 mod telegram_fake;
 
 mod audit;
+mod audit_schedule;
 mod channels;
 mod channels_approvals;
 mod channels_passphrase;

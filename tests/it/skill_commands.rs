@@ -52,7 +52,7 @@ fn validate_reports_json_for_tools() {
 fn validate_takes_files_dirs_and_names() {
     let pyra = Pyra::new();
     pyra.run(["skill", "validate", "chat"]).success().stdout_has("<builtin>/skills/chat.yaml");
-    pyra.run(["skill", "validate"]).success().stdout_has("4 files checked: 4 valid");
+    pyra.run(["skill", "validate"]).success().stdout_has("5 files checked: 5 valid");
     pyra.run(["skill", "validate", "examples"]).success();
     pyra.run(["skill", "validate", "caht"]).code(2).stderr_has("did you mean `chat`?");
     pyra.run(["skill", "validate", "nope/missing.yaml"]).code(2).stderr_has("no such file");

@@ -321,7 +321,8 @@ impl Daemon {
         let mut events = Vec::new();
         let mut watches = Vec::new();
         for (name, armed) in &skills {
-            for trigger in &armed.program.skill.triggers {
+            // A trigger with `enabled: false` is not armed (its cron row, if any, stays).
+            for trigger in armed.program.skill.triggers.iter().filter(|t| t.enabled()) {
                 match trigger {
                     Trigger::Cron(c) => {
                         let Ok(expr) = lang::cron::parse(&c.cron) else { continue };

@@ -12,6 +12,7 @@
 //! that cannot run says so in the report ("not checked", with why): never a silent pass.
 
 mod content;
+pub mod kind;
 mod model;
 mod osv;
 mod perms;
@@ -136,27 +137,7 @@ impl Report {
 }
 
 pub fn run(home: &Home, args: AuditArgs) -> Result<u8, Failure> {
-    if !home.root.is_dir() {
-        return Err(Failure::usage(format!("no Pyra home at {}", home.root.display())));
-    }
-    let mut report = Report::default();
-    let vault_values = content::vault_values(home, &mut report);
-    content::check(home, vault_values.as_ref(), &mut report);
-    perms::check(home, &mut report);
-    seclog::check(home, &mut report);
-    setup::check(home, &mut report);
-    if args.offline {
-        report.skipped("known vulnerabilities: not checked (--offline)");
-    } else {
-        osv::check(home, &mut report);
-    }
-    if let Some(name) = &args.model {
-        model::check(home, name, vault_values.as_ref(), &mut report)?;
-    }
-    report.findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.location.cmp(&b.location)));
-    let path = home.root.join(REPORT);
-    paths::write_atomic(&path, render(&report).as_bytes())
-        .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
+    let (report, path) = audit(home, args.offline, args.model.as_deref())?;
     if args.json {
         let value = serde_json::json!({
             "report": path.display().to_string(),
@@ -173,6 +154,34 @@ pub fn run(home: &Home, args: AuditArgs) -> Result<u8, Failure> {
         Level::High => Severity::High,
     };
     Ok(if report.findings.iter().any(|f| f.severity >= floor) { exit::INVALID } else { exit::OK })
+}
+
+/// Runs every check and writes the report (0600): what `pyra security audit` and the
+/// `security.audit` node kind share. Blocking (the OSV and model checks run their own
+/// runtime): call it off the async threads.
+pub fn audit(home: &Home, offline: bool, model: Option<&str>) -> Result<(Report, std::path::PathBuf), Failure> {
+    if !home.root.is_dir() {
+        return Err(Failure::usage(format!("no Pyra home at {}", home.root.display())));
+    }
+    let mut report = Report::default();
+    let vault_values = content::vault_values(home, &mut report);
+    content::check(home, vault_values.as_ref(), &mut report);
+    perms::check(home, &mut report);
+    seclog::check(home, &mut report);
+    setup::check(home, &mut report);
+    if offline {
+        report.skipped("known vulnerabilities: not checked (--offline)");
+    } else {
+        osv::check(home, &mut report);
+    }
+    if let Some(name) = model {
+        model::check(home, name, vault_values.as_ref(), &mut report)?;
+    }
+    report.findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.location.cmp(&b.location)));
+    let path = home.root.join(REPORT);
+    paths::write_atomic(&path, render(&report).as_bytes())
+        .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
+    Ok((report, path))
 }
 
 fn counts(report: &Report) -> String {

@@ -221,6 +221,18 @@ pub enum Trigger {
     Event(EventTrigger),
 }
 
+impl Trigger {
+    /// Whether the daemon arms it (`enabled:` left out means yes).
+    pub fn enabled(&self) -> bool {
+        match self {
+            Trigger::Cron(c) => c.enabled,
+            Trigger::Watch(w) => w.enabled,
+            Trigger::Event(e) => e.enabled,
+        }
+        .unwrap_or(true)
+    }
+}
+
 /// Runs the skill on a schedule.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -250,6 +262,11 @@ pub struct CronTrigger {
     /// Input values for runs started by this trigger.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub with: IndexMap<String, Value>,
+
+    /// `false` leaves this trigger unarmed (the daemon skips it; `pyra schedule` shows it
+    /// as disabled). Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// Catch-up policy for missed cron slots.
@@ -293,6 +310,11 @@ pub struct WatchTrigger {
     /// `modified` or `deleted`) and `trigger.at`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub with: IndexMap<String, Value>,
+
+    /// `false` leaves this trigger unarmed (the daemon skips it; `pyra schedule` shows it
+    /// as disabled). Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// What to watch.
@@ -394,6 +416,11 @@ pub struct EventTrigger {
     /// Input values for runs started by this trigger (templates over `event`).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub with: IndexMap<String, Value>,
+
+    /// `false` leaves this trigger unarmed (the daemon skips it; `pyra schedule` shows it
+    /// as disabled). Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// One step of a skill.
