@@ -231,7 +231,7 @@ fn pair(home: &Home, code: &str) -> Result<u8, Failure> {
 fn status(home: &Home, json: bool) -> Result<u8, Failure> {
     let config = config::Config::load(&home.root).map_err(|e| Failure::failed(e.render(false)))?;
     let configured = config.channels.telegram.is_some();
-    let mut value = channels::status(&home.root).map_err(Failure::failed)?;
+    let mut value = channels::status(&home.root, channels::TELEGRAM).map_err(Failure::failed)?;
     value["configured"] = Value::Bool(configured);
     value["daemon"] = Value::Bool(crate::daemon_client::running(home).is_some());
     if json {

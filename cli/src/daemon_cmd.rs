@@ -256,12 +256,7 @@ fn foreground(home: &Home) -> Result<u8, Failure> {
 /// A task per channel in config.yaml's `channels:` (each reads its settings again when it
 /// restarts, so a failing channel retries with the supervisor's backoff).
 fn channel_tasks(home: &Home) -> Vec<(String, daemon::server::ExtraTask)> {
-    let configured = config::Config::load(&home.root).ok().is_some_and(|c| c.channels.telegram.is_some());
-    if configured {
-        vec![("channel telegram".to_string(), channels::telegram_task(home.root.clone()))]
-    } else {
-        Vec::new()
-    }
+    config::Config::load(&home.root).map(|c| channels::tasks(&home.root, &c)).unwrap_or_default()
 }
 
 /// The MCP endpoint's task when config.yaml's `mcp.serve.http` asks for one (config.yaml

@@ -1,11 +1,13 @@
-//! Approvals over Telegram: when a run a message started waits for an approval, each
-//! pending approval (in the run or a waiting run under it) is sent to the chat with
-//! Approve / Deny buttons — if the sender is an approver (`approvers:`, else the ids
-//! under `allow:`); anyone else is told to use `pyra approve`. A button's
+//! Approvals over a channel: when a run a message started waits for an approval, each
+//! pending approval (in the run or a waiting run under it) is sent to the chat — if the
+//! sender is an approver (`approvers:`, else the ids under `allow:`); anyone else is told
+//! to use `pyra approve`. On Telegram the request has Approve / Deny buttons whose
 //! `callback_data` is `ap:ID:y|n:MAC`, the MAC an HMAC-SHA256 under a key this process
-//! drew at random (a restart voids every button, which then answers "expired"). The
-//! text `/approve ID` or `/deny ID` from an approver does the same. An answer counts
-//! once, only from an approver, only within **2 minutes**; after that the channel
+//! drew at random (a restart voids every button, which then answers "expired"); on Matrix
+//! and Signal an approver reacts to the request (👍 or ✅ approves, 👎 or ❌ denies; the
+//! reaction names the request by its message, which only the platform can attest). The
+//! text `/approve ID` or `/deny ID` from an approver does the same everywhere. An answer
+//! counts once, only from an approver, only within **2 minutes**; after that the channel
 //! denies the approval itself and says so. The answer is the same durable record
 //! `pyra approve` writes, and the daemon resumes the run; its reply follows in the chat.
 
@@ -17,8 +19,9 @@ use runtime::{ApprovalState, RunStatus, Store as _};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use crate::gate::Context;
 use crate::store::Store;
-use crate::{Context, TELEGRAM};
+use crate::transport::{Incoming, What};
 
 /// How long a button stays good before the channel denies.
 pub const WINDOW_MS: i64 = 120_000;
@@ -93,11 +96,6 @@ fn pending(store: &dyn runtime::Store, root: &str) -> Vec<(String, String, Strin
 }
 
 impl Context {
-    fn approvers(&self) -> Vec<String> {
-        let ids = if self.settings.approvers.is_empty() { &self.settings.allow } else { &self.settings.approvers };
-        ids.iter().map(i64::to_string).collect()
-    }
-
     fn clock_ms(&self) -> i64 {
         self.daemon.setup.clock.now().timestamp_millis()
     }
@@ -112,58 +110,91 @@ impl Context {
         inbox: &str,
     ) -> Result<(), String> {
         let asked = pending(self.daemon.setup.sqlite.as_ref(), root);
-        if !self.approvers().iter().any(|a| a == sender) {
+        if !self.policy.approvers().iter().any(|a| a == sender) {
             let text = format!("This needs an approval first: on the computer Pyra runs on, `pyra approve {root}`.");
             return self.send(store, chat, &format!("reply:{inbox}"), &text).await;
         }
         for (run, node, message) in asked {
             let id: String = (0..10).map(|_| fastrand::alphanumeric()).collect();
             let text = format!(
-                "Approval needed: {message}\n(run {run}, node {node}; answer within 2 minutes, with the buttons or \
-                 /approve {id} or /deny {id})"
+                "Approval needed: {message}\n(run {run}, node {node}; answer within 2 minutes, {} or /approve {id} \
+                 or /deny {id})",
+                self.transport.how_to_answer()
             );
-            let keyboard = json!({ "inline_keyboard": [[
-                { "text": "Approve", "callback_data": self.key.data(&id, true) },
-                { "text": "Deny", "callback_data": self.key.data(&id, false) },
-            ]]});
-            let key = format!("ask:{inbox}:{id}");
-            if !store.outbox_add(TELEGRAM, chat, &key, &text, crate::now_ms())? {
+            let key = self.outbox_key(&format!("ask:{inbox}:{id}"));
+            if !store.outbox_add(self.channel, chat, &key, &text, crate::now_ms(), self.transport.idempotent())? {
                 continue;
             }
             // The 2 minutes run from the moment of asking.
             let asked_at = self.clock_ms();
-            match self.client.send_buttons(chat, &text, &keyboard).await {
+            let (yes, no) = (self.key.data(&id, true), self.key.data(&id, false));
+            match self.transport.ask(chat, &text, &yes, &no, &key).await {
                 Ok(message_id) => {
-                    store.outbox_set(&key, "sent", Some(&message_id.to_string()), None)?;
+                    store.outbox_set(&key, "sent", Some(&message_id), None)?;
                     let record = json!({ "run": run, "node": node, "root": root, "chat": chat, "message_id": message_id,
                         "sent_at": asked_at, "inbox": inbox, "used": false });
-                    store.set_state(TELEGRAM, &format!("{PREFIX}{id}"), &record.to_string())?;
+                    store.set_state(self.channel, &format!("{PREFIX}{id}"), &record.to_string())?;
                 }
                 Err(e) => {
                     store.outbox_set(&key, "failed", None, Some(&e.to_string()))?;
-                    self.log().error(&format!("channel telegram: approval request not sent: {e}"));
+                    self.log().error(&format!("channel {}: approval request not sent: {e}", self.channel));
                 }
             }
         }
         Ok(())
     }
 
-    /// A button press: answered at once (Telegram shows a spinner until then), then checked.
-    pub(crate) async fn pressed(&self, store: &mut Store, query: &Value) -> Result<(), String> {
-        let query_id = query["id"].as_str().unwrap_or_default();
-        let presser = query.pointer("/from/id").and_then(Value::as_i64).map(|i| i.to_string()).unwrap_or_default();
-        let data = query["data"].as_str().unwrap_or_default();
-        let verdict = match self.key.check(data) {
-            None => Err("This button is not valid (or Pyra restarted since): nothing was changed."),
-            Some((id, yes)) => self.verdict(store, &presser, &id, yes),
-        };
-        let note = match &verdict {
-            Ok((_, true, _)) => "Approved",
-            Ok((_, false, _)) => "Denied",
-            Err(why) => why,
-        };
-        let _ = self.client.answer_callback(query_id, note).await;
-        self.answered(store, &presser, verdict, note).await
+    /// A button press (answered at once: Telegram shows a spinner until then) or a
+    /// reaction to a request, then checked.
+    pub(crate) async fn pressed(&self, store: &mut Store, incoming: &Incoming) -> Result<(), String> {
+        let presser = incoming.sender.as_str();
+        match &incoming.what {
+            What::Button { query_id, data } => {
+                let verdict = match self.key.check(data) {
+                    None => Err("This button is not valid (or Pyra restarted since): nothing was changed."),
+                    Some((id, yes)) => self.verdict(store, presser, &id, yes),
+                };
+                let note = match &verdict {
+                    Ok((_, true, _)) => "Approved",
+                    Ok((_, false, _)) => "Denied",
+                    Err(why) => why,
+                };
+                self.transport.answer_button(query_id, note).await;
+                self.answered(store, presser, verdict, note).await
+            }
+            What::Reaction { target, key } => {
+                let Some(yes) = reaction(key) else { return Ok(()) };
+                // The request the reaction is on; any other message's reactions mean nothing.
+                let Some(id) = self.request_of(store, target)? else { return Ok(()) };
+                let verdict = self.verdict(store, presser, &id, yes);
+                let note = match &verdict {
+                    Ok((_, true, _)) => "Approved",
+                    Ok((_, false, _)) => "Denied",
+                    Err(why) => why,
+                };
+                if let Err(why) = &verdict
+                    && self.policy.approvers().iter().any(|a| a == presser)
+                {
+                    // An approver hears why their reaction changed nothing.
+                    let key = format!("reaction:{}", incoming.id);
+                    self.send(store, &incoming.chat, &key, why).await?;
+                }
+                self.answered(store, presser, verdict, note).await
+            }
+            What::Message | What::Skip => Ok(()),
+        }
+    }
+
+    /// The request whose message is `message_id`.
+    fn request_of(&self, store: &Store, message_id: &str) -> Result<Option<String>, String> {
+        for (key, text) in store.states(self.channel)? {
+            let Some(id) = key.strip_prefix(PREFIX) else { continue };
+            let Ok(record) = serde_json::from_str::<Value>(&text) else { continue };
+            if message_id_of(&record).as_deref() == Some(message_id) {
+                return Ok(Some(id.to_string()));
+            }
+        }
+        Ok(None)
     }
 
     /// `/approve ID` or `/deny ID` from an approver (the text fallback of the buttons):
@@ -201,14 +232,14 @@ impl Context {
     /// Whether `who` may answer request `id` now (an approver, unused, within 2 minutes).
     fn verdict(&self, store: &Store, who: &str, id: &str, yes: bool) -> Result<(String, bool, Value), &'static str> {
         let record = store
-            .get_state(TELEGRAM, &format!("{PREFIX}{id}"))
+            .get_state(self.channel, &format!("{PREFIX}{id}"))
             .ok()
             .flatten()
             .and_then(|text| serde_json::from_str::<Value>(&text).ok());
         let now = self.clock_ms();
         match record {
             None => Err("There is no request with that id (or Pyra restarted since): nothing was changed."),
-            Some(_) if !self.approvers().iter().any(|a| a == who) => Err("Only an approver can answer this."),
+            Some(_) if !self.policy.approvers().iter().any(|a| a == who) => Err("Only an approver can answer this."),
             Some(r) if r["used"] == true => Err("This was already answered."),
             Some(r) if now - r["sent_at"].as_i64().unwrap_or(0) > WINDOW_MS => {
                 Err("Too late: after 2 minutes the request was denied.")
@@ -226,10 +257,10 @@ impl Context {
         note: &str,
     ) -> Result<(), String> {
         let Ok((id, yes, record)) = verdict else {
-            self.log().warn(&format!("channel telegram: an answer by {who} refused: {note}"));
+            self.log().warn(&format!("channel {}: an answer by {who} refused: {note}", self.channel));
             return Ok(());
         };
-        let by = format!("telegram:{who}");
+        let by = format!("{}:{who}", self.channel);
         self.settle(store, &id, &record, yes, &by, if yes { "Approved" } else { "Denied" }).await
     }
 
@@ -245,7 +276,7 @@ impl Context {
     ) -> Result<(), String> {
         let mut used = record.clone();
         used["used"] = Value::Bool(true);
-        store.set_state(TELEGRAM, &format!("{PREFIX}{id}"), &used.to_string())?;
+        store.set_state(self.channel, &format!("{PREFIX}{id}"), &used.to_string())?;
         let (run, node, root) = (
             record["run"].as_str().unwrap_or(""),
             record["node"].as_str().unwrap_or(""),
@@ -255,13 +286,14 @@ impl Context {
         let answered =
             self.daemon.setup.sqlite.answer_approval(run, node, state, by, None).map_err(|e| e.to_string())?;
         let chat = record["chat"].as_str().unwrap_or("").to_string();
-        if let Some(message_id) = record["message_id"].as_i64() {
-            let _ = self.client.edit_text(&chat, message_id, &format!("{said} ({by}).")).await;
+        if let Some(message_id) = message_id_of(record) {
+            self.transport.decided(&chat, &message_id, &format!("{said} ({by}).")).await;
         }
         if !answered {
             return Ok(());
         }
-        self.daemon.resume(root, &format!("{} over telegram", if yes { "approved" } else { "rejected" }))?;
+        let how = if yes { "approved" } else { "rejected" };
+        self.daemon.resume(root, &format!("{how} over {}", self.channel))?;
         let follower = self.clone();
         let (root, inbox) = (root.to_string(), record["inbox"].as_str().unwrap_or("").to_string());
         tokio::spawn(async move { follower.follow(&root, &chat, &inbox).await });
@@ -301,22 +333,15 @@ impl Context {
     /// Denies every request unanswered after 2 minutes on the daemon's clock.
     pub(crate) async fn expire(&self, store: &mut Store) -> Result<(), String> {
         let now = self.clock_ms();
-        for (key, text) in store.states(TELEGRAM)? {
+        for (key, text) in store.states(self.channel)? {
             let Some(id) = key.strip_prefix(PREFIX) else { continue };
             let Ok(record) = serde_json::from_str::<Value>(&text) else { continue };
             if record["used"] == true || now - record["sent_at"].as_i64().unwrap_or(now) <= WINDOW_MS {
                 continue;
             }
-            self.log().info(&format!("channel telegram: approval {id} unanswered for 2 minutes: denied"));
-            self.settle(
-                store,
-                id,
-                &record,
-                false,
-                "telegram: no answer within 2 minutes",
-                "Denied: no answer within 2 minutes",
-            )
-            .await?;
+            self.log().info(&format!("channel {}: approval {id} unanswered for 2 minutes: denied", self.channel));
+            let by = format!("{}: no answer within 2 minutes", self.channel);
+            self.settle(store, id, &record, false, &by, "Denied: no answer within 2 minutes").await?;
         }
         Ok(())
     }
@@ -331,14 +356,48 @@ pub(crate) async fn expiry_task(ctx: Arc<Context>, cancel: tokio_util::sync::Can
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
         if let Err(e) = ctx.expire(&mut store).await {
-            ctx.log().error(&format!("channel telegram: expiring approvals: {e}"));
+            ctx.log().error(&format!("channel {}: expiring approvals: {e}", ctx.channel));
         }
+    }
+}
+
+/// A request's message id (a number in records written before the other channels).
+fn message_id_of(record: &Value) -> Option<String> {
+    match &record["message_id"] {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// What a reaction answers: `Some(true)` approves, `Some(false)` denies, `None` is any
+/// other emoji (variation selectors and skin tones do not matter).
+pub fn reaction(key: &str) -> Option<bool> {
+    let bare: String =
+        key.chars().filter(|c| !matches!(c, '\u{FE0E}' | '\u{FE0F}' | '\u{1F3FB}'..='\u{1F3FF}')).collect();
+    match bare.as_str() {
+        "👍" | "✅" | "✔" | "☑" | "🆗" => Some(true),
+        "👎" | "❌" | "✖" | "❎" | "🚫" => Some(false),
+        _ => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Key;
+    use super::{Key, reaction};
+
+    #[test]
+    fn reactions_approve_or_deny_whatever_their_variation() {
+        assert_eq!(reaction("👍"), Some(true));
+        assert_eq!(reaction("👍🏽"), Some(true), "a skin tone is still a thumbs up");
+        assert_eq!(reaction("✔\u{FE0F}"), Some(true));
+        assert_eq!(reaction("✅"), Some(true));
+        assert_eq!(reaction("👎"), Some(false));
+        assert_eq!(reaction("❌"), Some(false));
+        assert_eq!(reaction("❤️"), None);
+        assert_eq!(reaction("👍👎"), None);
+        assert_eq!(reaction(""), None);
+    }
 
     #[test]
     fn button_data_is_bound_by_its_mac_and_fits_telegram() {

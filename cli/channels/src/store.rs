@@ -160,8 +160,18 @@ impl Store {
             .map_err(err)
     }
 
-    /// Adds a send to the outbox under `key`; `false` when that key was sent (or tried) before.
-    pub fn outbox_add(&self, channel: &str, chat: &str, key: &str, text: &str, now: i64) -> Result<bool, String> {
+    /// Adds a send to the outbox under `key`; `false` when that key was sent (or tried)
+    /// before. `repeatable`: the platform drops a repeated key, so a send whose outcome is
+    /// unknown may go again.
+    pub fn outbox_add(
+        &self,
+        channel: &str,
+        chat: &str,
+        key: &str,
+        text: &str,
+        now: i64,
+        repeatable: bool,
+    ) -> Result<bool, String> {
         let added = self
             .conn
             .execute(
@@ -173,13 +183,14 @@ impl Store {
         if added == 1 {
             return Ok(true);
         }
-        // A pending row (a crash before the send) may go; a sent or unknown one may not.
+        // A pending row (a crash before the send) may go; a sent or unknown one may not
+        // (unknown may, where the platform drops duplicates).
         let state: Option<String> = self
             .conn
             .query_row("SELECT state FROM channel_outbox WHERE key = ?1", [key], |r| r.get(0))
             .optional()
             .map_err(err)?;
-        Ok(state.as_deref() == Some("pending"))
+        Ok(state.as_deref() == Some("pending") || (repeatable && state.as_deref() == Some("unknown")))
     }
 
     /// A send's outcome: `sent` (with the platform's message id), `unknown` (it may have
