@@ -12,7 +12,7 @@ seconds="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(skill template model_stream memory_query cron config ipc webhook mcp)
+    targets=(skill template model_stream memory_query cron config ipc webhook mcp channel_updates)
 fi
 cargo +nightly fuzz build --fuzz-dir tests/fuzz || exit 2
 # The binaries are run directly, not through `cargo fuzz run`, which would rebuild them

@@ -25,6 +25,8 @@ pub mod store;
 pub mod telegram;
 pub mod transport;
 
+pub use approvals::reaction;
+
 use std::path::Path;
 
 use serde_json::{Map, Value, json};

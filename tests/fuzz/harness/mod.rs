@@ -3,6 +3,7 @@
 //! Each asserts "no panic, no hang" and a property of its parser where one is cheap; a
 //! failed assertion is a crash to the fuzzer.
 
+mod channel_updates;
 mod config;
 mod cron;
 mod ipc;
@@ -13,6 +14,7 @@ mod skill;
 mod template;
 mod webhook;
 
+pub use channel_updates::channel_updates;
 pub use config::config;
 pub use cron::cron;
 pub use ipc::ipc;
@@ -37,6 +39,7 @@ pub const TARGETS: &[Target] = &[
     ("ipc", ipc),
     ("webhook", webhook),
     ("mcp", mcp),
+    ("channel_updates", channel_updates),
 ];
 
 use std::sync::OnceLock;
