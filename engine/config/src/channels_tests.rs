@@ -70,3 +70,26 @@ fn a_plain_passphrase_is_refused_and_never_shown() {
     let found = errors("channels:\n  telegram:\n    challenge: magic\n");
     assert!(found[0].2.contains("pairing"), "{found:?}");
 }
+
+#[test]
+fn signal_and_matrix_take_stable_ids_only_and_need_their_account() {
+    let text = "channels:\n  signal:\n    account: \"+4915112345678\"\n    allow: [\"+4917000000001\", \"a1b2c3d4-e5f6-4711-8899-aabbccddeeff\"]\n    address: 127.0.0.1:7583\n  matrix:\n    homeserver: https://matrix.example.org\n    user: \"@pyra:example.org\"\n    allow: [\"@Alice:example.org\"]\n";
+    let channels = parse(text).unwrap().channels;
+    let signal = channels.signal.unwrap();
+    assert_eq!((signal.cli.as_str(), signal.rate_per_hour), ("signal-cli", TelegramSettings::DEFAULT_RATE_PER_HOUR));
+    assert_eq!(channels.matrix.unwrap().allow, vec!["@Alice:example.org".to_string()], "case kept");
+
+    let found = errors("channels:\n  signal:\n    account: \"+4915112345678\"\n    allow: [\"Alice\"]\n");
+    assert_eq!((found[0].0, found[0].1.as_str()), ("config-value", "\"Alice\""), "{found:?}");
+    let found = errors("channels:\n  signal:\n    account: \"+4915112345678\"\n    address: 0.0.0.0:7583\n");
+    assert!(found[0].2.contains("no authentication"), "{found:?}");
+    let found = errors("channels:\n  signal:\n    allow: []\n");
+    assert_eq!((found[0].0, found[0].1.as_str()), ("config-missing", "signal"), "{found:?}");
+    let found = errors("channels:\n  matrix:\n    homeserver: https://m.example.org\n    user: pyra\n");
+    assert_eq!(found[0].1, "pyra", "{found:?}");
+    let found = errors(
+        "channels:\n  matrix:\n    homeserver: https://m.example.org\n    user: \"@p:m\"\n    allow: [\"Alice Smith\"]\n    passphrase: hunter2hunter2\n",
+    );
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.iter().any(|f| f.2.contains("pyra channels passphrase matrix")), "{found:?}");
+}

@@ -112,8 +112,8 @@ mod tests;
 pub use error::{ConfigError, Invalid};
 pub use file::{Config, FILE_NAME, HEADER};
 pub use model::{
-    ChannelsSettings, ChatSettings, DaemonSettings, EmbeddingSettings, HeaderValue, McpHttpSettings, McpServeSettings,
-    McpSettings, MemorySettings, ModelEntry, ModelOptions, Prices, TelegramSettings, TelemetrySettings,
-    WebhookSettings,
+    ChannelsSettings, ChatSettings, DaemonSettings, EmbeddingSettings, HeaderValue, MatrixSettings, McpHttpSettings,
+    McpServeSettings, McpSettings, MemorySettings, ModelEntry, ModelOptions, Prices, SignalSettings, TelegramSettings,
+    TelemetrySettings, WebhookSettings,
 };
 pub use resolve::{ResolveError, ResolvedModel};

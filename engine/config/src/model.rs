@@ -352,6 +352,73 @@ pub(crate) struct Typed {
 pub struct ChannelsSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telegram: Option<TelegramSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<SignalSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<MatrixSettings>,
+}
+
+/// `channels.signal:`: Pyra drives `signal-cli` (its own child, or a running
+/// `signal-cli daemon --tcp` at `address`) for an account registered or linked with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalSettings {
+    /// The bot's Signal number (E.164, `+4915112345678`), as signal-cli knows it.
+    pub account: String,
+    /// Signal ids who may talk to Pyra: the account's UUID (ACI) or its number.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// Who answers approvals (default: those in `allow`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// Group ids (base64, as signal-cli shows them) where Pyra answers allowed senders who
+    /// mention it by its name at the start (`pyra, …`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<String>,
+    #[serde(default = "TelegramSettings::default_rate_per_hour")]
+    pub rate_per_hour: u32,
+    /// The signal-cli program (default `signal-cli` on the PATH).
+    #[serde(default = "SignalSettings::default_cli")]
+    pub cli: String,
+    /// A running `signal-cli daemon --tcp` (loopback `host:port`) instead of a child.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+impl SignalSettings {
+    fn default_cli() -> String {
+        "signal-cli".into()
+    }
+}
+
+/// `channels.matrix:`: a bot account on a homeserver (client-server API); its access
+/// token is in the vault (`channel:matrix:token`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixSettings {
+    /// The homeserver's base URL (`https://matrix.example.org`).
+    pub homeserver: String,
+    /// The bot's full Matrix id (`@pyra:example.org`).
+    pub user: String,
+    /// Full Matrix ids who may talk to Pyra (case-sensitive, never display names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
+    /// Room ids (`!…`) where Pyra answers allowed senders who mention it; in any other
+    /// room it joined, every message is for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase: Option<String>,
+    #[serde(default = "TelegramSettings::default_rate_per_hour")]
+    pub rate_per_hour: u32,
 }
 
 /// `channels.telegram:`: the bot's token is in the vault (`channel:telegram:token`).
