@@ -13,6 +13,8 @@
 pub mod chat;
 pub mod exec;
 pub mod kinds;
+pub mod matrix;
+pub mod signal;
 pub mod telegram;
 
 use std::sync::Arc;
