@@ -1,12 +1,11 @@
-//! `pyra channels`: set up a messaging channel (the token checked against the server
-//! before anything is written, then kept in the vault; config.yaml edited in place),
-//! remove one (`rm`), admit senders (`pair CODE`, `allow`), and see how the daemon's
-//! channel task is doing (`status`). The channel itself
-//! runs in the daemon (`cli/channels`).
+//! `pyra channels`: set up a messaging channel (`channels_add.rs`: credentials checked
+//! against the server before anything is written, tokens kept in the vault; config.yaml
+//! edited in place), remove one (`rm`), admit senders (`pair CODE`, `allow`), and see how
+//! the daemon's channel tasks are doing (`status`). The channels themselves run in the
+//! daemon (`cli/channels`).
 
 use std::io::{IsTerminal, Read};
 
-use age::secrecy::SecretString;
 use clap::Subcommand;
 use serde_json::Value;
 use term::output;
@@ -19,6 +18,12 @@ pub const CHANNELS_HELP: &str = "Telegram, step by step:
   2. pyra channels add telegram            (asks for the token; or --token-stdin)
   3. pyra daemon start                      (the daemon polls Telegram; `pyra vault unlock` if it asks)
   4. Message your bot. It answers with a pairing code: pyra channels pair CODE
+Matrix: create an account for the bot on your homeserver, then
+  pyra channels add matrix --homeserver https://matrix.example.org --user @pyra:example.org
+  (asks for its password, logs in and keeps only the access token), and invite the bot to a
+  private room without encryption.
+Signal: register or link a number with signal-cli (Java 21), then
+  pyra channels add signal --account +4915112345678 [--cli PATH | --address 127.0.0.1:7583]
 Only paired senders and the ids under `allow:` in config.yaml may talk to Pyra; everyone
 else gets one pairing code and nothing they write reaches a model, a skill or a log.";
 
@@ -27,17 +32,36 @@ pub enum ChannelsCommand {
     /// Add a channel: its token is checked against the server, then stored in the vault,
     /// and `channels.NAME` is added to config.yaml.
     Add {
-        /// The channel: `telegram`.
+        /// The channel: `telegram`, `matrix` or `signal`.
         kind: String,
-        /// Read the token from standard input (otherwise it is asked for on the terminal).
+        /// Read the token (Telegram's bot token, Matrix's access token) from standard input.
         #[arg(long)]
         token_stdin: bool,
-        /// A Telegram user id allowed to talk to Pyra (repeatable).
+        /// Matrix: read the bot's password from standard input (to log in; it is not kept).
+        #[arg(long)]
+        password_stdin: bool,
+        /// An id allowed to talk to Pyra (repeatable): a Telegram user id, a full Matrix
+        /// id, a Signal UUID or number.
         #[arg(long = "allow", value_name = "ID")]
-        allow: Vec<i64>,
-        /// The Bot API's address (a local Bot API server).
+        allow: Vec<String>,
+        /// Telegram: the Bot API's address (a local Bot API server).
         #[arg(long, value_name = "URL")]
         api_url: Option<String>,
+        /// Matrix: the homeserver's URL.
+        #[arg(long, value_name = "URL")]
+        homeserver: Option<String>,
+        /// Matrix: the bot's Matrix id (`@pyra:example.org`).
+        #[arg(long, value_name = "MXID")]
+        user: Option<String>,
+        /// Signal: the bot's number, as signal-cli registered or linked it.
+        #[arg(long, value_name = "NUMBER")]
+        account: Option<String>,
+        /// Signal: the signal-cli program (default `signal-cli` on the PATH).
+        #[arg(long, value_name = "PATH")]
+        cli: Option<String>,
+        /// Signal: a running `signal-cli daemon --tcp` (loopback host:port) instead of a child.
+        #[arg(long, value_name = "HOST:PORT")]
+        address: Option<String>,
     },
     /// The configured channels.
     List,
@@ -50,7 +74,7 @@ pub enum ChannelsCommand {
     /// Approve the pairing code an unknown sender received: they may talk to Pyra from now on.
     Pair { code: String },
     /// Admit a sender by id without a pairing code.
-    Allow { kind: String, id: i64 },
+    Allow { kind: String, id: String },
     /// How each channel is doing: connected as whom, last poll, last error, sends.
     Status {
         #[arg(long)]
@@ -60,16 +84,47 @@ pub enum ChannelsCommand {
 
 pub fn run(home: &Home, command: ChannelsCommand) -> Result<u8, Failure> {
     match command {
-        ChannelsCommand::Add { kind, token_stdin, allow, api_url } => add(home, &kind, token_stdin, &allow, api_url),
+        ChannelsCommand::Add {
+            kind,
+            token_stdin,
+            password_stdin,
+            allow,
+            api_url,
+            homeserver,
+            user,
+            account,
+            cli,
+            address,
+        } => {
+            let args = crate::channels_add::AddArgs {
+                token_stdin,
+                password_stdin,
+                allow,
+                api_url,
+                homeserver,
+                user,
+                account,
+                cli,
+                address,
+            };
+            match known(&kind)? {
+                channels::TELEGRAM => crate::channels_add::telegram(home, args),
+                channels::matrix::MATRIX => crate::channels_add::matrix(home, args),
+                _ => crate::channels_add::signal(home, args),
+            }
+        }
         ChannelsCommand::List => list(home),
         ChannelsCommand::Rm { kind } => rm(home, &kind),
         ChannelsCommand::Passphrase { kind } => set_passphrase(home, &kind),
         ChannelsCommand::Pair { code } => pair(home, &code),
         ChannelsCommand::Allow { kind, id } => {
-            known(&kind)?;
+            let kind = known(&kind)?;
+            if id.trim().is_empty() || id.trim() != id {
+                return Err(Failure::usage("the id is empty or has spaces around it"));
+            }
             home.ensure_dir(&home.root).map_err(|e| Failure::failed(e.to_string()))?;
             let store = channels::store::Store::open(&home.root.join("pyra.db")).map_err(Failure::failed)?;
-            store.allow(&kind, &id.to_string(), now_ms()).map_err(Failure::failed)?;
+            store.allow(kind, &id, now_ms()).map_err(Failure::failed)?;
             output::out(&format!("{kind} user {id} may talk to Pyra\n"));
             Ok(exit::OK)
         }
@@ -81,68 +136,39 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn known(kind: &str) -> Result<(), Failure> {
-    if kind == channels::TELEGRAM {
-        Ok(())
-    } else {
-        Err(Failure::usage(format!(
-            "`{kind}` is not a channel Pyra has yet: `telegram` (Matrix and Signal are coming)"
-        )))
+/// The channel's name as Pyra spells it, or a usage error listing them.
+fn known(kind: &str) -> Result<&'static str, Failure> {
+    channels::ALL
+        .iter()
+        .copied()
+        .find(|k| *k == kind)
+        .ok_or_else(|| Failure::usage(format!("`{kind}` is not a channel Pyra has: {}", channels::ALL.join(", "))))
+}
+
+/// The channel's settings as JSON (to edit one field), when it is set up.
+fn settings_json(config: &config::Config, kind: &str) -> Option<Value> {
+    let c = &config.channels;
+    match kind {
+        channels::TELEGRAM => c.telegram.as_ref().and_then(|s| serde_json::to_value(s).ok()),
+        channels::matrix::MATRIX => c.matrix.as_ref().and_then(|s| serde_json::to_value(s).ok()),
+        _ => c.signal.as_ref().and_then(|s| serde_json::to_value(s).ok()),
     }
 }
 
-fn add(home: &Home, kind: &str, token_stdin: bool, allow: &[i64], api_url: Option<String>) -> Result<u8, Failure> {
-    known(kind)?;
-    let token = if token_stdin || !std::io::stdin().is_terminal() {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| Failure::failed(format!("cannot read the token: {e}")))?;
-        text.trim().to_string()
-    } else {
-        rpassword::prompt_password("Bot token (from @BotFather): ")
-            .map_err(|e| Failure::failed(format!("cannot read the token: {e}")))?
-            .trim()
-            .to_string()
-    };
-    if token.is_empty() {
-        return Err(Failure::usage("no token given: paste the token @BotFather gave you"));
+/// The vault key of the channel's token (Signal has none: signal-cli keeps its keys).
+fn token_key(kind: &str) -> Option<&'static str> {
+    match kind {
+        channels::TELEGRAM => Some(channels::TOKEN_KEY),
+        channels::matrix::MATRIX => Some(channels::matrix::TOKEN_KEY),
+        _ => None,
     }
-    let api = api_url.clone().unwrap_or_else(|| "https://api.telegram.org".to_string());
-    let client = channels::telegram::Client::new(&api, &token);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::failed(e.to_string()))?;
-    let me = rt.block_on(client.get_me()).map_err(|e| Failure::failed(format!("the token was not stored: {e}")))?;
-    let bot = me["username"].as_str().unwrap_or("?").to_string();
-    // The config first (checked), then the vault: a refused config stores nothing.
-    home.ensure_dir(&home.root).map_err(|e| Failure::failed(e.to_string()))?;
-    let current = config::Config::load(&home.root).map_err(|e| Failure::failed(e.render(false)))?;
-    if current.channels.telegram.is_none() {
-        let mut settings = serde_json::json!({ "allow": allow });
-        if let Some(url) = &api_url {
-            settings["api_url"] = Value::String(url.clone());
-        }
-        let updated = current.with_channel("telegram", settings).map_err(|e| Failure::failed(e.render(false)))?;
-        crate::config_cmd::save(home, &updated)?;
-    }
-    let mut vault =
-        crate::setup_cmd::vault_access::VaultAccess::new(home, std::io::stdin().is_terminal() && !token_stdin);
-    vault.store(channels::TOKEN_KEY, &SecretString::from(token))?;
-    output::out(&format!(
-        "telegram: the bot @{bot} is set up; its token is in the vault as `{}`\n\
-         next: `pyra daemon start` (`pyra daemon restart` if it runs), then message @{bot}: it answers with a pairing code for `pyra channels pair CODE`\n",
-        channels::TOKEN_KEY
-    ));
-    Ok(exit::OK)
 }
 
 fn set_passphrase(home: &Home, kind: &str) -> Result<u8, Failure> {
-    known(kind)?;
+    let kind = known(kind)?;
     let current = config::Config::load(&home.root).map_err(|e| Failure::failed(e.render(false)))?;
-    let Some(settings) = current.channels.telegram.clone() else {
-        return Err(Failure::usage("no telegram channel is set up: `pyra channels add telegram` first"));
+    let Some(mut value) = settings_json(&current, kind) else {
+        return Err(Failure::usage(format!("no {kind} channel is set up: `pyra channels add {kind}` first")));
     };
     let pass = if std::io::stdin().is_terminal() {
         let first =
@@ -161,7 +187,6 @@ fn set_passphrase(home: &Home, kind: &str) -> Result<u8, Failure> {
         return Err(Failure::usage("a passphrase needs at least 8 characters; nothing was changed"));
     }
     let phc = channels::passphrase::hash(&pass).map_err(Failure::failed)?;
-    let mut value = serde_json::to_value(&settings).map_err(|e| Failure::failed(e.to_string()))?;
     value["challenge"] = Value::String("passphrase".into());
     value["passphrase"] = Value::String(phc);
     let updated = current.with_channel(kind, value).map_err(|e| Failure::failed(e.render(false)))?;
@@ -174,42 +199,74 @@ fn set_passphrase(home: &Home, kind: &str) -> Result<u8, Failure> {
 }
 
 fn rm(home: &Home, kind: &str) -> Result<u8, Failure> {
-    known(kind)?;
+    let kind = known(kind)?;
     let current = config::Config::load(&home.root).map_err(|e| Failure::failed(e.render(false)))?;
-    let configured = current.channels.telegram.is_some();
+    let configured = crate::channels_add::configured(&current, kind);
     if configured {
         let updated = current.without_channel(kind).map_err(|e| Failure::failed(e.render(false)))?;
         crate::config_cmd::save(home, &updated)?;
     }
-    let mut vault = crate::setup_cmd::vault_access::VaultAccess::new(home, std::io::stdin().is_terminal());
-    let had_token = vault.remove(channels::TOKEN_KEY)?;
+    let mut had_token = false;
+    if let Some(key) = token_key(kind) {
+        let mut vault = crate::setup_cmd::vault_access::VaultAccess::new(home, std::io::stdin().is_terminal());
+        had_token = vault.remove(key)?;
+    }
     if !configured && !had_token {
         return Err(Failure::usage(format!("no {kind} channel is set up")));
     }
     output::out(&format!(
         "{kind}: removed{}{}; `pyra daemon restart` stops its task if the daemon runs\n",
         if configured { " from config.yaml" } else { "" },
-        if had_token { format!(" and its token `{}` from the vault", channels::TOKEN_KEY) } else { String::new() }
+        if had_token {
+            format!(" and its token `{}` from the vault", token_key(kind).unwrap_or_default())
+        } else {
+            String::new()
+        }
     ));
     Ok(exit::OK)
 }
 
+/// One line per configured channel.
 fn list(home: &Home) -> Result<u8, Failure> {
     let config = config::Config::load(&home.root).map_err(|e| Failure::failed(e.render(false)))?;
-    match &config.channels.telegram {
-        None => output::err("no channel: `pyra channels add telegram` sets one up\n"),
-        Some(t) => {
-            let paired = channels::store::Store::open(&home.root.join("pyra.db"))
-                .and_then(|s| s.admitted(channels::TELEGRAM))
-                .unwrap_or_default();
-            output::out(&format!(
-                "telegram  {}  allow: {} id(s), paired: {}, {} messages an hour per sender\n",
-                t.api_url,
-                t.allow.len(),
-                paired.len(),
-                t.rate_per_hour
-            ));
-        }
+    let store = channels::store::Store::open(&home.root.join("pyra.db")).ok();
+    let paired = |kind: &str| store.as_ref().and_then(|s| s.admitted(kind).ok()).map_or(0, |p| p.len());
+    let c = &config.channels;
+    let mut lines = Vec::new();
+    if let Some(t) = &c.telegram {
+        lines.push(format!(
+            "telegram  {}  allow: {} id(s), paired: {}, {} messages an hour per sender",
+            t.api_url,
+            t.allow.len(),
+            paired(channels::TELEGRAM),
+            t.rate_per_hour
+        ));
+    }
+    if let Some(m) = &c.matrix {
+        lines.push(format!(
+            "matrix    {} on {}  allow: {} id(s), paired: {}, {} messages an hour per sender",
+            m.user,
+            m.homeserver,
+            m.allow.len(),
+            paired(channels::matrix::MATRIX),
+            m.rate_per_hour
+        ));
+    }
+    if let Some(s) = &c.signal {
+        let via = s.address.clone().map_or_else(|| format!("child `{}`", s.cli), |a| format!("daemon at {a}"));
+        lines.push(format!(
+            "signal    {} via {via}  allow: {} id(s), paired: {}, {} messages an hour per sender",
+            s.account,
+            s.allow.len(),
+            paired(channels::signal::SIGNAL),
+            s.rate_per_hour
+        ));
+    }
+    if lines.is_empty() {
+        output::err("no channel: `pyra channels add telegram|matrix|signal` sets one up\n");
+    }
+    for line in lines {
+        output::out(&format!("{line}\n"));
     }
     Ok(exit::OK)
 }
@@ -230,38 +287,65 @@ fn pair(home: &Home, code: &str) -> Result<u8, Failure> {
 
 fn status(home: &Home, json: bool) -> Result<u8, Failure> {
     let config = config::Config::load(&home.root).map_err(|e| Failure::failed(e.render(false)))?;
-    let configured = config.channels.telegram.is_some();
-    let mut value = channels::status(&home.root, channels::TELEGRAM).map_err(Failure::failed)?;
-    value["configured"] = Value::Bool(configured);
-    value["daemon"] = Value::Bool(crate::daemon_client::running(home).is_some());
+    let daemon = crate::daemon_client::running(home).is_some();
+    let mut all = Vec::new();
+    for kind in channels::ALL {
+        let configured = crate::channels_add::configured(&config, kind);
+        let mut value = channels::status(&home.root, kind).map_err(Failure::failed)?;
+        if !configured && value["state"].as_object().is_none_or(serde_json::Map::is_empty) {
+            continue;
+        }
+        value["configured"] = Value::Bool(configured);
+        value["daemon"] = Value::Bool(daemon);
+        all.push(value);
+    }
     if json {
-        output::out(&format!("{value}\n"));
+        output::out(&format!("{}\n", Value::Array(all)));
         return Ok(exit::OK);
     }
-    if !configured {
-        output::err("no channel: `pyra channels add telegram` sets one up\n");
+    if all.iter().all(|v| v["configured"] != true) {
+        output::err("no channel: `pyra channels add telegram|matrix|signal` sets one up\n");
         return Ok(exit::OK);
     }
+    for value in all.iter().filter(|v| v["configured"] == true) {
+        output::out(&describe(value, daemon));
+    }
+    Ok(exit::OK)
+}
+
+/// A channel's status for the terminal.
+fn describe(value: &Value, daemon: bool) -> String {
     let state = &value["state"];
     let get = |k: &str| state[k].as_str().filter(|s| !s.is_empty());
-    let polled = get("polled_at")
-        .and_then(|ms| ms.parse::<i64>().ok())
-        .and_then(chrono::DateTime::from_timestamp_millis)
-        .map_or("never".to_string(), |t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string());
-    output::out(&format!(
-        "telegram  {}  bot @{}  last poll {polled}  daemon {}\n",
+    let when = |k: &str| {
+        get(k)
+            .and_then(|ms| ms.parse::<i64>().ok())
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map_or("never".to_string(), |t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string())
+    };
+    let kind = value["channel"].as_str().unwrap_or("?");
+    let who = match kind {
+        channels::TELEGRAM => format!("bot @{}", get("bot").unwrap_or("?")),
+        channels::matrix::MATRIX => format!("as {}", get("user").unwrap_or("?")),
+        _ => format!("account {}", get("account").unwrap_or("?")),
+    };
+    let heard =
+        if kind == channels::signal::SIGNAL { ("last message", "received_at") } else { ("last poll", "polled_at") };
+    let mut out = format!(
+        "{kind}  {}  {who}  {} {}  daemon {}\n",
         if get("error").is_some() { "failing" } else { "ok" },
-        get("bot").unwrap_or("?"),
-        if value["daemon"] == true { "running" } else { "not running (`pyra daemon start`)" },
-    ));
+        heard.0,
+        when(heard.1),
+        if daemon { "running" } else { "not running (`pyra daemon start`)" },
+    );
     if let Some(e) = get("error") {
-        output::out(&format!("  last error: {e}\n"));
+        out.push_str(&format!("  last error: {e}\n"));
     }
     let outbox =
         value["outbox"].as_object().map(|o| o.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
-    output::out(&format!("  sends: {}\n", outbox.filter(|s| !s.is_empty()).unwrap_or_else(|| "none".into())));
+    out.push_str(&format!("  sends: {}\n", outbox.filter(|s| !s.is_empty()).unwrap_or_else(|| "none".into())));
     let paired: Vec<String> =
         value["paired"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect();
-    output::out(&format!("  paired senders: {}\n", if paired.is_empty() { "none".into() } else { paired.join(", ") }));
-    Ok(exit::OK)
+    out.push_str(&format!("  paired senders: {}\n", if paired.is_empty() { "none".into() } else { paired.join(", ") }));
+    out
 }

@@ -9,6 +9,7 @@
 
 mod audit;
 mod builtin;
+mod channels_add;
 mod channels_cmd;
 pub mod chat;
 mod cli;

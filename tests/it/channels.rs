@@ -129,7 +129,7 @@ fn a_stranger_is_challenged_once_then_paired_by_the_owner_and_answered() {
     assert!(body.contains("what is 2+2?") && body.contains("untrusted"), "{body}");
     assert!(!body.contains("XYZZY") && !body.contains("anyone there"), "nothing from before the pairing: {body}");
     let status = home.pyra.run(["channels", "status", "--json"]);
-    let status = status.json();
+    let status = status.json()[0].clone();
     assert_eq!(status["state"]["bot"], "pyra_test_bot", "{status}");
     assert_eq!(status["paired"][0], OWNER.to_string());
 
@@ -182,7 +182,7 @@ fn a_second_poller_is_reported_and_the_channel_recovers() {
     );
     let _up = start(&home);
     wait_for("the 409 in the channel's status", || {
-        let s = home.pyra.run(["channels", "status", "--json"]).json();
+        let s = home.pyra.run(["channels", "status", "--json"]).json()[0].clone();
         let error = s["state"]["error"].as_str().unwrap_or("").to_string();
         if error.contains("another program polls") { Ok(()) } else { Err(s.to_string()) }
     });
@@ -355,7 +355,7 @@ fn a_stalled_poll_and_a_429_on_send_are_survived_with_one_reply_each() {
     // again after its backoff, and the channel works on once Telegram answers.
     fake.stall_polls(true);
     wait_for("the stalled poll to be reported", || {
-        let s = home.pyra.run(["channels", "status", "--json"]).json();
+        let s = home.pyra.run(["channels", "status", "--json"]).json()[0].clone();
         let error = s["state"]["error"].as_str().unwrap_or("").to_string();
         if error.contains("cannot reach Telegram") { Ok(()) } else { Err(s.to_string()) }
     });

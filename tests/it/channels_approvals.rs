@@ -12,7 +12,7 @@ use crate::llm_server::LlmServer;
 use crate::telegram_fake::{Sent, TelegramFake};
 
 /// A chat skill of the user's own: it asks before it answers.
-const ASKING_CHAT: &str = r#"name: chat
+pub const ASKING_CHAT: &str = r#"name: chat
 inputs:
   message: { type: string }
 nodes:

@@ -77,6 +77,6 @@ fn three_wrong_passphrases_lock_a_stranger_out_in_silence() {
     assert_eq!(texts(&fake).len(), 4, "{:?}", texts(&fake));
     assert!(model.requests().is_empty());
     home.pyra.run(["channels", "status", "--json"]).success();
-    let status = home.pyra.run(["channels", "status", "--json"]).json();
+    let status = home.pyra.run(["channels", "status", "--json"]).json()[0].clone();
     assert!(status["paired"].as_array().unwrap().is_empty(), "{status}");
 }

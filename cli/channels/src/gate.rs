@@ -87,7 +87,7 @@ impl Context {
                 // A passphrase, when configured; never shown, stored or logged.
                 if private && let Some(phc) = &passphrase {
                     use passphrase::Outcome;
-                    let outcome = passphrase::challenge(conn, channel, sender, &text, phc, now)?;
+                    let outcome = passphrase::challenge(conn, channel, sender, text, phc, now)?;
                     delete = outcome != Outcome::Asked && outcome != Outcome::Locked;
                     reply = match outcome {
                         Outcome::Asked => Some("Pyra does not know you yet: send its passphrase to talk to it.".into()),

@@ -1,5 +1,7 @@
 //! Messaging channels, run by the daemon as supervised tasks, one per configured
-//! platform: Telegram (`telegram.rs`, long polling on Pyra's reqwest). Each platform's
+//! platform: Telegram (`telegram.rs`, long polling on Pyra's reqwest), Matrix
+//! (`matrix.rs`, `/sync` on the client-server API) and Signal (`signal.rs`, signal-cli's
+//! JSON-RPC). Each platform's
 //! module parses what it receives into a [`transport::Incoming`] and hands it to the one
 //! gate (`gate.rs`); [`transport::Transport`] is how the gate sends back. A crate of its
 //! own so that the daemon links no HTTP client (the CLI hands the daemon these tasks).
@@ -20,7 +22,9 @@
 
 mod approvals;
 mod gate;
+pub mod matrix;
 pub mod passphrase;
+pub mod signal;
 pub mod store;
 pub mod telegram;
 pub mod transport;
@@ -35,6 +39,8 @@ use store::Store;
 
 /// The channels' names in the tables and logs.
 pub const TELEGRAM: &str = "telegram";
+/// Every channel Pyra has, as `pyra channels` spells them.
+pub const ALL: [&str; 3] = [TELEGRAM, matrix::MATRIX, signal::SIGNAL];
 /// The vault key of the Telegram bot token.
 pub use telegram::TOKEN_KEY;
 /// The history budget of a channel's conversation, in tokens.
@@ -50,6 +56,12 @@ pub fn tasks(home: &Path, config: &config::Config) -> Vec<(String, daemon::serve
     let mut tasks = Vec::new();
     if config.channels.telegram.is_some() {
         tasks.push((format!("channel {TELEGRAM}"), telegram::task(home.to_path_buf())));
+    }
+    if config.channels.signal.is_some() {
+        tasks.push((format!("channel {}", signal::SIGNAL), signal::task(home.to_path_buf())));
+    }
+    if config.channels.matrix.is_some() {
+        tasks.push((format!("channel {}", matrix::MATRIX), matrix::task(home.to_path_buf())));
     }
     tasks
 }

@@ -51,6 +51,11 @@ impl Store {
         Ok(Store { conn })
     }
 
+    /// The connection (for the gate's checks that take one).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     pub fn get_state(&self, channel: &str, key: &str) -> Result<Option<String>, String> {
         self.conn
             .query_row("SELECT value FROM channel_state WHERE channel = ?1 AND key = ?2", params![channel, key], |r| {
@@ -208,6 +213,19 @@ impl Store {
                 params![key, state, message_id, error],
             )
             .map(drop)
+            .map_err(err)
+    }
+
+    /// Whether a send of the channel got `message_id` (an echo of it is no message).
+    pub fn sent_with_id(&self, channel: &str, message_id: &str) -> Result<bool, String> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM channel_outbox WHERE channel = ?1 AND message_id = ?2",
+                params![channel, message_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
             .map_err(err)
     }
 

@@ -108,6 +108,49 @@ impl std::fmt::Display for SendError {
 #[derive(Clone)]
 pub enum Transport {
     Telegram(Arc<plugins::telegram::Client>),
+    Matrix(Arc<plugins::matrix::Client>),
+    /// signal-cli, and the account it sends as.
+    Signal(plugins::signal::Client, String),
+}
+
+impl From<plugins::signal::RpcError> for SendError {
+    fn from(e: plugins::signal::RpcError) -> SendError {
+        use plugins::signal::RpcError;
+        match e {
+            // signal-cli answered with an error: it did not send.
+            RpcError::Rpc { .. } => SendError::Failed(e.to_string()),
+            // The request may have been written before signal-cli went away or stalled.
+            RpcError::Io(_) | RpcError::Timeout | RpcError::Closed => SendError::Unknown(e.to_string()),
+        }
+    }
+}
+
+impl From<plugins::matrix::ApiError> for SendError {
+    fn from(e: plugins::matrix::ApiError) -> SendError {
+        use plugins::matrix::ApiError;
+        match e {
+            // The client has waited out 429s already; one more is a send that did not happen.
+            ApiError::Api { status: 429, retry_after_ms, .. } => SendError::NotSent {
+                message: e.to_string(),
+                after: retry_after_ms.map(|ms| Duration::from_millis(ms.min(60_000))),
+            },
+            ApiError::Api { status: 500.., .. } => SendError::NotSent { message: e.to_string(), after: None },
+            ApiError::Net { sent: false, .. } => SendError::NotSent { message: e.to_string(), after: None },
+            ApiError::Net { sent: true, .. } => SendError::Unknown(e.to_string()),
+            ApiError::Api { .. } => SendError::Failed(e.to_string()),
+        }
+    }
+}
+
+/// A Matrix transaction id from an outbox key (unique per key, safe in a path).
+fn txn(key: &str) -> String {
+    key.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect::<String>()
+        + &format!("-{:016x}", fnv(key))
+}
+
+/// FNV-1a: keys that differ only in replaced characters keep distinct transaction ids.
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 impl From<plugins::telegram::ApiError> for SendError {
@@ -129,6 +172,8 @@ impl Transport {
     pub fn split(&self, text: &str) -> Vec<String> {
         match self {
             Transport::Telegram(_) => plugins::telegram::split(text),
+            Transport::Matrix(_) => plugins::matrix::split(text),
+            Transport::Signal(..) => plugins::signal::split(text),
         }
     }
 
@@ -137,14 +182,19 @@ impl Transport {
     pub fn idempotent(&self) -> bool {
         match self {
             Transport::Telegram(_) => false,
+            // The homeserver keeps one event per transaction id.
+            Transport::Matrix(_) => true,
+            Transport::Signal(..) => false,
         }
     }
 
     /// Sends one piece of plain text; the platform's id of the message. `key` is the
     /// outbox's idempotency key.
-    pub async fn send(&self, chat: &str, text: &str, _key: &str) -> Result<String, SendError> {
+    pub async fn send(&self, chat: &str, text: &str, key: &str) -> Result<String, SendError> {
         match self {
             Transport::Telegram(c) => Ok(c.send_text(chat, text).await?.to_string()),
+            Transport::Matrix(c) => Ok(c.send_text(chat, text, &txn(key), false).await?),
+            Transport::Signal(c, _) => Ok(c.send_text(chat, text).await?.to_string()),
         }
     }
 
@@ -157,9 +207,9 @@ impl Transport {
                     { "text": "Approve", "callback_data": yes },
                     { "text": "Deny", "callback_data": no },
                 ]]});
-                let _ = key;
                 Ok(c.send_buttons(chat, text, &keyboard).await?.to_string())
             }
+            Transport::Matrix(_) | Transport::Signal(..) => self.send(chat, text, key).await,
         }
     }
 
@@ -167,6 +217,7 @@ impl Transport {
     pub fn how_to_answer(&self) -> &'static str {
         match self {
             Transport::Telegram(_) => "with the buttons",
+            Transport::Matrix(_) | Transport::Signal(..) => "by reacting with 👍 or 👎",
         }
     }
 
@@ -176,6 +227,18 @@ impl Transport {
             Transport::Telegram(c) => {
                 if let Ok(id) = message_id.parse::<i64>() {
                     let _ = c.edit_text(chat, id, text).await;
+                }
+            }
+            // A notice under the request (an edit would need the request's whole content again).
+            Transport::Matrix(c) => {
+                let _ = c.send_text(chat, text, &txn(&format!("decided:{message_id}")), true).await;
+            }
+            // A ✅ or ❌ on the request (a sent message cannot be edited from signal-cli's
+            // side in a way every client shows).
+            Transport::Signal(c, account) => {
+                if let Ok(ts) = message_id.parse::<i64>() {
+                    let emoji = if text.starts_with("Approved") { "✅" } else { "❌" };
+                    let _ = c.send_reaction(chat, emoji, account, ts).await;
                 }
             }
         }
@@ -188,6 +251,11 @@ impl Transport {
                 let id = message_id.parse::<i64>().map_err(|_| format!("not a message id: {message_id}"))?;
                 c.delete_message(chat, id).await.map_err(|e| e.to_string())
             }
+            // Only with the power to redact others' events (a room's creator has it).
+            Transport::Matrix(c) => {
+                c.redact(chat, message_id, &txn(&format!("redact:{message_id}"))).await.map_err(|e| e.to_string())
+            }
+            Transport::Signal(..) => Err("Signal does not let anyone delete someone else's message".into()),
         }
     }
 
@@ -197,6 +265,7 @@ impl Transport {
             Transport::Telegram(c) => {
                 let _ = c.answer_callback(query_id, note).await;
             }
+            Transport::Matrix(_) | Transport::Signal(..) => {}
         }
     }
 }
