@@ -13,6 +13,7 @@ mod audit;
 mod audit_schedule;
 mod channels;
 mod channels_approvals;
+mod channels_matrix;
 mod channels_passphrase;
 mod channels_signal;
 mod chat;

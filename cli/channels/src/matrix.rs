@@ -149,8 +149,8 @@ impl Context {
         client: &Client,
         invite: &plugins::matrix::Invite,
     ) -> Result<(), String> {
-        let known = self.policy.allow.contains(&invite.inviter)
-            || store::is_admitted(store.conn(), MATRIX, &invite.inviter)?;
+        let known =
+            self.policy.allow.contains(&invite.inviter) || store::is_admitted(store.conn(), MATRIX, &invite.inviter)?;
         if !known && !invite.direct {
             self.log().warn(&format!(
                 "channel matrix: refused the invitation of {} to {} (not allowed or paired)",
@@ -158,16 +158,27 @@ impl Context {
             ));
             return Ok(());
         }
-        match client.join(&invite.room_id).await {
-            Ok(()) => {
-                self.log().info(&format!("channel matrix: joined {} (invited by {})", invite.room_id, invite.inviter));
-                Ok(())
-            }
-            Err(e) => {
-                self.log().warn(&format!("channel matrix: cannot join {}: {e}", invite.room_id));
-                Ok(())
+        // A refused join (the invitation withdrawn, a ban) is logged; a rate limit is
+        // waited out; anything else ends the task before `since` moves, so the invitation
+        // comes again after the restart.
+        for _ in 0..5 {
+            match client.join(&invite.room_id).await {
+                Ok(()) => {
+                    self.log()
+                        .info(&format!("channel matrix: joined {} (invited by {})", invite.room_id, invite.inviter));
+                    return Ok(());
+                }
+                Err(ApiError::Api { retry_after_ms: Some(ms), .. }) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms.min(60_000))).await;
+                }
+                Err(e @ ApiError::Api { status: 400..=499, .. }) => {
+                    self.log().warn(&format!("channel matrix: cannot join {}: {e}", invite.room_id));
+                    return Ok(());
+                }
+                Err(e) => return Err(format!("joining {}: {e}", invite.room_id)),
             }
         }
+        Err(format!("joining {}: still rate-limited after 5 tries", invite.room_id))
     }
 
     /// One notice per encrypted room: Pyra cannot read it (never silence).
