@@ -206,5 +206,6 @@ fn an_approval_is_answered_by_the_owners_reaction() {
     });
     let runs = home.runs("chat");
     assert_eq!(runs[0]["status"], "succeeded", "{runs:?}");
-    assert!(said_by(&user.messages(&room), &p.bot).iter().any(|s| s.contains("Approved (matrix:")));
+    let decided = format!("Approved (matrix:{}).", p.owner);
+    assert!(said_by(&user.messages(&room), &p.bot).contains(&decided), "the request is marked decided");
 }
