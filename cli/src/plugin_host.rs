@@ -22,10 +22,18 @@ pub fn host(home: &Home) -> Arc<Host> {
 
 /// The built-in kinds and every installed plugin's tools.
 pub fn registry(home: &Home) -> runtime::Kinds {
-    let mut kinds = plugins::builtin_registry();
-    crate::audit::kind::register(&mut kinds);
+    let mut kinds = cli_kinds();
     let host = host(home);
     let _broken = mcp::registry::register(&mut kinds, &host);
+    kinds
+}
+
+/// The built-in kinds with the executors only the CLI's crates have: `security.audit`
+/// (the audit) and `message.send` (every channel).
+fn cli_kinds() -> runtime::Kinds {
+    let mut kinds = plugins::builtin_registry();
+    crate::audit::kind::register(&mut kinds);
+    channels::send_node::register(&mut kinds);
     kinds
 }
 
@@ -63,8 +71,7 @@ impl daemon::plugins::PluginControl for Control {
     }
 
     fn kinds(&self) -> runtime::Kinds {
-        let mut kinds = plugins::builtin_registry();
-        crate::audit::kind::register(&mut kinds);
+        let mut kinds = cli_kinds();
         let _ = mcp::registry::register(&mut kinds, &self.0);
         kinds
     }

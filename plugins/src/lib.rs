@@ -42,7 +42,7 @@ fn builtin_specs() -> Vec<KindSpec> {
 
 /// The executor of each built-in kind.
 fn executor(kind: &str) -> Option<Arc<dyn Executor>> {
-    use exec::{core, files, http, llm, memory, message, process};
+    use exec::{core, files, http, llm, memory, process};
     Some(match kind {
         "template" => Arc::new(core::Template),
         "http" => Arc::new(http::Http::new()),
@@ -58,7 +58,7 @@ fn executor(kind: &str) -> Option<Arc<dyn Executor>> {
         "skill" => Arc::new(core::Skill),
         "llm" => Arc::new(llm::Llm),
         "agent" => Arc::new(llm::Agent),
-        "message.send" => Arc::new(message::Send),
+        // Run by the CLI with the channels crate's executor, which knows every channel.
         _ => return None,
     })
 }

@@ -285,7 +285,7 @@ fn message_send_writes_to_the_owner_in_pieces_with_the_token_from_the_vault() {
         "other",
         "name: other\nnodes:\n  tell:\n    uses: message.send\n    with: { channel: signal, text: hi }\n",
     );
-    home.pyra.run_unlocked(PASS, ["run", &other], None).code(1).stderr_has("no channel `signal`");
+    home.pyra.run_unlocked(PASS, ["run", &other], None).code(1).stderr_has("no signal channel is set up");
 }
 
 #[test]

@@ -106,7 +106,7 @@ fn wait_joined(hs: &Synapse, token: &str, room: &str, who: &str) {
 #[test]
 fn the_owner_is_answered_and_a_strangers_direct_chat_gets_one_challenge() {
     let Some(hs) = synapse() else { return };
-    let model = LlmServer::start(vec![says("Hello from Pyra.")]);
+    let model = LlmServer::start(vec![says("Hello from Pyra."), says("Still here.")]);
     let (home, p) = setup(hs, &model);
     let (stranger, stranger_token) = hs.register(&unique("stranger"), "stranger-password");
     let _up = up(&home);
@@ -144,6 +144,18 @@ fn the_owner_is_answered_and_a_strangers_direct_chat_gets_one_challenge() {
     }
     assert!(model.requests()[0].body.to_string().contains("untrusted"));
     let _ = stranger;
+
+    // A skill's message.send reaches the owner in the room they last wrote from.
+    let skill = home.pyra.skill(
+        "notify",
+        &format!(
+            "name: notify\nnodes:\n  tell:\n    uses: message.send\n    with: {{ channel: matrix, to: \"{}\", text: \"The backup finished.\" }}\n",
+            p.owner
+        ),
+    );
+    home.pyra.run_unlocked(PASS, ["run", &skill], None).success();
+    let said = wait_said(hs, &p.owner_token, &room, &p.bot, 3);
+    assert!(said.contains(&"The backup finished.".to_string()), "{said:?}");
 }
 
 #[test]

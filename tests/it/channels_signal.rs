@@ -150,3 +150,34 @@ fn an_approval_is_answered_by_the_owners_reaction_and_a_strangers_changes_nothin
     // The request is marked decided with a reaction of Pyra's own.
     assert!(mock.sent().iter().any(|s| s.method == "sendReaction" && s.text == "✅"), "{:?}", mock.sent());
 }
+
+#[test]
+fn message_send_reaches_a_named_recipient_in_pieces() {
+    let mock = SignalMock::start(ACCOUNT);
+    let model = LlmServer::start(vec![]);
+    let (home, _bin) = setup(&mock, &model);
+    let path = home.path().join("config.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let named = text.replace("  signal:\n", &format!("  signal:\n    recipients:\n      me: {OWNER}\n"));
+    assert_ne!(named, text);
+    std::fs::write(&path, named).unwrap();
+    let long = "word ".repeat(500);
+    let skill = home.pyra.skill(
+        "notify",
+        &format!(
+            "name: notify\nnodes:\n  tell:\n    uses: message.send\n    with: {{ channel: signal, to: me, text: \"{}\" }}\noutputs:\n  ids: \"{{{{ nodes.tell.output.message_ids | length }}}}\"\n",
+            long.trim()
+        ),
+    );
+    let out = home.pyra.run(["run", &skill, "--json"]);
+    out.success();
+    assert_eq!(out.json()["ids"], 2, "{}", out.stdout);
+    let sent = texts_to(&mock, OWNER);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().all(|t| t.len() <= 2000));
+    // The signal-cli it started is gone.
+    wait_for("every shim gone", || {
+        let alive: Vec<u32> = mock.shim_pids().into_iter().filter(|p| crate::daemon::alive(*p)).collect();
+        if alive.is_empty() { Ok(()) } else { Err(format!("{alive:?}")) }
+    });
+}

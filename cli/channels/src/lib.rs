@@ -24,6 +24,7 @@ mod approvals;
 mod gate;
 pub mod matrix;
 pub mod passphrase;
+pub mod send_node;
 pub mod signal;
 pub mod store;
 pub mod telegram;

@@ -28,6 +28,29 @@ use crate::{approvals, now_ms};
 /// The channel's name in the tables and logs.
 pub const SIGNAL: &str = "signal";
 
+/// The daemon's connected signal-cli (one process owns an account: `message.send` in a
+/// run of the daemon sends through it rather than starting a second one).
+static RUNNING: std::sync::Mutex<Option<Client>> = std::sync::Mutex::new(None);
+
+/// A signal-cli to send through: the daemon's own when it runs in this process (`false`:
+/// not the caller's to stop), or one started for the caller (`true`: stop it after).
+pub async fn client_for(settings: &config::SignalSettings) -> Result<(Client, bool), String> {
+    if let Some(client) = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        return Ok((client, false));
+    }
+    let (client, _notes) = match &settings.address {
+        Some(address) => Client::connect(address).await,
+        None => Client::spawn(&settings.cli, &settings.account, &[]).await,
+    }
+    .map_err(|e| {
+        format!(
+            "signal-cli: {e} (if the daemon's Signal channel runs, it holds the account: send from a skill the \
+             daemon runs, or give the channel an `address:`)"
+        )
+    })?;
+    Ok((client, true))
+}
+
 /// The daemon's task for Signal: `channels.signal` is read at each (re)start.
 pub fn task(home: PathBuf) -> daemon::server::ExtraTask {
     Box::new(move |daemon: Arc<Daemon>, token: CancellationToken| {
@@ -66,6 +89,7 @@ async fn run(daemon: &Arc<Daemon>, home: &Path, cancel: &CancellationToken) -> R
     .map_err(|e| format!("signal-cli: {e}"))?;
     // The child goes with the task, however it ends.
     let _stop = Stop(client.clone());
+    *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(client.clone());
     let mut store = Store::open(&home.join("pyra.db"))?;
     store.set_state(SIGNAL, "account", &settings.account)?;
     let ctx = Arc::new(Context {
@@ -109,6 +133,7 @@ struct Stop(Client);
 
 impl Drop for Stop {
     fn drop(&mut self) {
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
         let client = self.0.clone();
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move { client.shutdown().await });

@@ -216,6 +216,18 @@ impl Store {
             .map_err(err)
     }
 
+    /// The chat `sender` last wrote to the bot from (a Matrix room), if any.
+    pub fn last_chat(&self, channel: &str, sender: &str) -> Result<Option<String>, String> {
+        self.conn
+            .query_row(
+                "SELECT chat FROM channel_inbox WHERE channel = ?1 AND sender = ?2 AND chat != '' ORDER BY at DESC LIMIT 1",
+                params![channel, sender],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)
+    }
+
     /// Whether a send of the channel got `message_id` (an echo of it is no message).
     pub fn sent_with_id(&self, channel: &str, message_id: &str) -> Result<bool, String> {
         self.conn

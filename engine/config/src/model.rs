@@ -379,6 +379,9 @@ pub struct SignalSettings {
     pub challenge: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passphrase: Option<String>,
+    /// Names for recipients of `message.send` (`to: family`): a name and the id it stands for.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub recipients: std::collections::BTreeMap<String, String>,
     #[serde(default = "TelegramSettings::default_rate_per_hour")]
     pub rate_per_hour: u32,
     /// The signal-cli program (default `signal-cli` on the PATH).
@@ -417,6 +420,9 @@ pub struct MatrixSettings {
     pub challenge: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passphrase: Option<String>,
+    /// Names for recipients of `message.send` (`to: family`): a name and the id it stands for.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub recipients: std::collections::BTreeMap<String, String>,
     #[serde(default = "TelegramSettings::default_rate_per_hour")]
     pub rate_per_hour: u32,
 }
@@ -443,6 +449,9 @@ pub struct TelegramSettings {
     /// The Argon2id hash of the passphrase (`pyra channels passphrase telegram` writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passphrase: Option<String>,
+    /// Names for recipients of `message.send` (`to: family`): a name and the id it stands for.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub recipients: std::collections::BTreeMap<String, i64>,
     /// Messages a sender may send in a rolling hour.
     #[serde(default = "TelegramSettings::default_rate_per_hour")]
     pub rate_per_hour: u32,
@@ -471,6 +480,7 @@ impl Default for TelegramSettings {
             groups: Vec::new(),
             challenge: None,
             passphrase: None,
+            recipients: std::collections::BTreeMap::new(),
             rate_per_hour: Self::DEFAULT_RATE_PER_HOUR,
             api_url: Self::default_api_url(),
         }

@@ -32,6 +32,16 @@ impl Kinds {
         Ok(())
     }
 
+    /// Runs a registered kind with `executor` (a crate above the one that declared the
+    /// kind supplies how to run it); `false` for a kind that is not registered.
+    pub fn set_executor(&mut self, kind: &str, executor: Arc<dyn Executor>) -> bool {
+        if self.registry.get(kind).is_none() {
+            return false;
+        }
+        self.executors.insert(kind.to_string(), executor);
+        true
+    }
+
     /// The executor of a kind, if this build can run it.
     pub fn executor(&self, kind: &str) -> Option<Arc<dyn Executor>> {
         self.executors.get(kind).cloned()

@@ -7,5 +7,4 @@ pub mod files;
 pub mod http;
 pub mod llm;
 pub mod memory;
-pub mod message;
 pub mod process;

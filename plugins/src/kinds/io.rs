@@ -70,8 +70,8 @@ pub fn specs() -> Vec<KindSpec> {
             "Send a message through a messaging channel (Telegram, Matrix, Signal).",
             object(
                 json!({
-                    "channel": { "type": "string", "description": "The channel, e.g. `telegram`." },
-                    "to": { "type": "string", "description": "The recipient's Telegram user id (default: the channel's owner, the first id under `allow`)." },
+                    "channel": { "enum": ["telegram", "matrix", "signal"], "description": "The channel: `telegram`, `matrix` or `signal`." },
+                    "to": { "type": "string", "description": "The recipient: a name under the channel's `recipients:`, or an id (a Telegram chat id; a Matrix room `!…` or user `@…`; a Signal UUID, number or `group:ID`). Default: the channel's owner, the first id under `allow`." },
                     "text": { "type": "string", "description": "The message text, sent as plain text (long text is split)." }
                 }),
                 &["channel", "text"],

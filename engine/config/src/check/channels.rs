@@ -17,13 +17,23 @@ use crate::model::TelegramSettings;
 pub(crate) const CHANNELS_KEYS: &[&str] = &["telegram", "signal", "matrix"];
 /// The keys under `channels.telegram:`.
 pub(crate) const TELEGRAM_KEYS: &[&str] =
-    &["allow", "approvers", "groups", "challenge", "passphrase", "rate_per_hour", "api_url"];
+    &["allow", "approvers", "groups", "challenge", "passphrase", "rate_per_hour", "api_url", "recipients"];
 /// The keys under `channels.signal:`.
-pub(crate) const SIGNAL_KEYS: &[&str] =
-    &["account", "allow", "approvers", "groups", "challenge", "passphrase", "rate_per_hour", "cli", "address"];
+pub(crate) const SIGNAL_KEYS: &[&str] = &[
+    "account",
+    "allow",
+    "approvers",
+    "groups",
+    "challenge",
+    "passphrase",
+    "rate_per_hour",
+    "cli",
+    "address",
+    "recipients",
+];
 /// The keys under `channels.matrix:`.
 pub(crate) const MATRIX_KEYS: &[&str] =
-    &["homeserver", "user", "allow", "approvers", "groups", "challenge", "passphrase", "rate_per_hour"];
+    &["homeserver", "user", "allow", "approvers", "groups", "challenge", "passphrase", "rate_per_hour", "recipients"];
 /// The highest `rate_per_hour`.
 const MAX_RATE_PER_HOUR: u32 = 10_000;
 
@@ -42,6 +52,12 @@ impl Findings {
                 _ => f.map(k, v, "channels.telegram", TELEGRAM_KEYS, |f, k, v| match k.key_text().as_str() {
                     "allow" | "approvers" => f.user_ids(k, v, false),
                     "groups" => f.user_ids(k, v, true),
+                    "recipients" => f.recipients(
+                        k,
+                        v,
+                        "a Telegram chat id (a whole number)",
+                        |v| matches!(v, Value::Number(n) if n.as_i64().is_some()),
+                    ),
                     "challenge" | "passphrase" | "rate_per_hour" => f.common(k, v, "telegram"),
                     _ => {
                         if let Some(url) = f.string("api_url", k, v) {
@@ -113,6 +129,9 @@ impl Findings {
             "cli" => {
                 let _ = f.string("cli", k, v);
             }
+            "recipients" => f.recipients(k, v, "a Signal UUID, a phone number or group:ID", |v| {
+                matches!(v, Value::String(s) if is_number(s) || is_uuid(s) || s.strip_prefix("group:").is_some_and(|g| !g.is_empty()))
+            }),
             "address" => {
                 if let Some(a) = f.string("address", k, v) {
                     let loopback = a.parse::<std::net::SocketAddr>().is_ok_and(|s| s.ip().is_loopback())
@@ -138,6 +157,12 @@ impl Findings {
                 }
             }
             "user" => f.ids_one(k, v),
+            "recipients" => f.recipients(
+                k,
+                v,
+                "a room id (!…) or a Matrix id (@…)",
+                |v| matches!(v, Value::String(s) if is_mxid(s) || (s.starts_with('!') && s.len() > 1)),
+            ),
             "allow" | "approvers" => f.ids(k, v, "a full Matrix id like @alice:example.org", is_mxid),
             "groups" => f.ids(k, v, "a room id like !abc…", |s| s.starts_with('!') && s.len() > 1),
             _ => f.common(k, v, "matrix"),
@@ -182,6 +207,30 @@ impl Findings {
                     "display names can be changed or taken over: use the stable id, or approve the person's \
                      pairing code with `pyra channels pair CODE`, which records it"
                         .into(),
+                );
+            }
+        }
+    }
+
+    /// `recipients:` — a map of names to ids, each passing `valid`.
+    fn recipients(&mut self, key: &Node, value: &Node, what: &str, valid: impl Fn(&Value) -> bool) {
+        let Value::Map(entries) = &value.value else {
+            if value.value != Value::Null {
+                self.error(
+                    "config-type",
+                    format!("`recipients` must be a map of names to ids, found {}", value.type_name()),
+                    Self::span_of(key, value),
+                )
+                .expected = Some("`recipients: { family: ID }`".into());
+            }
+            return;
+        };
+        for (name, id) in entries {
+            if !valid(&id.value) {
+                self.error(
+                    "config-value",
+                    format!("recipient `{}` must be {what}, found {}", name.key_text(), id.type_name()),
+                    Self::span_of(name, id),
                 );
             }
         }
