@@ -6,6 +6,10 @@
 //!   of 30 messages after one warm-up (each a new turn of the sender's conversation).
 //! - C2 idle: the daemon's RSS with the channel connected (10 s after its first poll,
 //!   before any message), against the same daemon without a channel, and after the turns.
+//! - C3 idle with all three channels connected: Telegram (the fake), Signal (the tests'
+//!   signal-cli mock as the daemon's child, through its shim) and Matrix (a real Synapse,
+//!   when `PYRA_SYNAPSE_PYTHON` names a Python with it, as for the tests); the daemon's own
+//!   RSS 10 s after all three are up (signal-cli's and Synapse's are their own processes).
 //!
 //! Run: `cargo bench -p cli --bench channels` (`PYRA_BENCH_TURNS=N` for N turns instead
 //! of 30). Nothing here asserts a time.
@@ -17,7 +21,16 @@ mod support;
 #[allow(dead_code, unused_imports)]
 #[path = "../../tests/it"]
 mod it {
+    pub mod signal_mock;
+    pub mod synapse;
     pub mod telegram_fake;
+}
+
+/// What the tests' peers expect of their crate.
+mod daemon {
+    pub fn alive(pid: u32) -> bool {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
 }
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -26,6 +39,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use it::signal_mock::SignalMock;
 use it::telegram_fake::TelegramFake;
 use support::{Home, median, p99, rss_kib, wait};
 
@@ -197,5 +211,60 @@ fn main() {
         mib(connected),
         mib(without),
         mib(after)
+    );
+    all_three(&fake, &model);
+}
+
+/// C3: the daemon's RSS with Telegram, Signal and Matrix connected.
+fn all_three(fake: &TelegramFake, model: &str) {
+    let Some(hs) = std::env::var_os("PYRA_SYNAPSE_PYTHON").and_then(|_| it::synapse::synapse()) else {
+        println!("C3  skipped: PYRA_SYNAPSE_PYTHON does not name a Python with Synapse (see .ci/run)");
+        return;
+    };
+    let mock = SignalMock::start("+4915100000001");
+    let bin = tempfile::tempdir().expect("tempdir");
+    let shim = mock.shim(bin.path());
+    let (bot, _) = hs.register(&it::synapse::unique("benchbot"), "bench-bot-password");
+    let home = Home::new();
+    let config = format!(
+        "default_model: m\nmodels:\n  - name: m\n    provider: openai-compatible\n    model: m\n    base_url: \
+         {model}/v1\nchannels:\n  telegram:\n    allow: [{OWNER}]\n    api_url: {}\n  signal:\n    account: \"+4915100000001\"\n    cli: {}\n",
+        fake.url,
+        shim.display()
+    );
+    std::fs::write(home.path().join("config.yaml"), config).expect("config");
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = home
+            .cmd()
+            .args(args)
+            .env("PYRA_VAULT_PASSPHRASE", PASS)
+            .env("PYRA_VAULT_SCRYPT_LOG_N", "10")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("pyra");
+        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin");
+        assert!(child.wait().expect("pyra").success(), "pyra {args:?} failed");
+    };
+    run(&["vault", "init"], "");
+    run(&["channels", "add", "telegram", "--token-stdin", "--api-url", &fake.url], TOKEN);
+    run(
+        &["channels", "add", "matrix", "--homeserver", &hs.url, "--user", &bot, "--password-stdin"],
+        "bench-bot-password",
+    );
+    let daemon = foreground(&home);
+    let pid = daemon.id();
+    wait(Duration::from_secs(120), || {
+        let log = home.log();
+        log.contains("channel telegram: connected")
+            && log.contains("channel matrix: connected")
+            && log.contains("channel signal: receiving")
+    });
+    std::thread::sleep(Duration::from_secs(10));
+    let all = rss_kib(pid);
+    home.stop(daemon);
+    println!(
+        "C3  idle daemon RSS with Telegram, Signal and Matrix connected: {:.1} MiB   [target ≤ 25 MiB]",
+        all as f64 / 1024.0
     );
 }
