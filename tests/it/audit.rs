@@ -266,3 +266,22 @@ fn the_model_pass_judges_flagged_text_without_tools_and_only_the_report_keeps_it
     pyra.run(["runs", "list", "--json"]).success();
     assert_eq!(pyra.run(["runs", "list", "--json"]).json(), serde_json::json!([]));
 }
+
+#[test]
+fn channels_that_let_in_more_than_listed_people_are_found() {
+    let pyra = Pyra::new();
+    private_home(&pyra);
+    write_private(
+        &pyra.home_path().join("config.yaml"),
+        "channels:\n  telegram:\n    allow: [42]\n    challenge: passphrase\n    passphrase: \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo\"\n  signal:\n    account: \"+4915100000001\"\n    address: 127.0.0.1:7583\n",
+        0o600,
+    );
+    let out = audit(&pyra, &["--offline", "--json"]);
+    out.code(1);
+    let expected: BTreeSet<(String, String)> =
+        [("config", "config.yaml channels.telegram.challenge"), ("config", "config.yaml channels.signal.address")]
+            .into_iter()
+            .map(|(c, l)| (c.to_string(), l.to_string()))
+            .collect();
+    assert_eq!(found(&out), expected, "{}", out.stdout);
+}

@@ -2,7 +2,8 @@
 //! launch commands that fetch whatever version is newest, servers given the whole
 //! environment, tools that run without asking though they may write; `config.yaml` read
 //! as written (not through its validation, which would refuse the very values looked for)
-//! for listeners beyond loopback; a vault sealed without a passphrase.
+//! for listeners beyond loopback and channels that let in more than listed people; a vault
+//! sealed without a passphrase.
 
 use std::net::SocketAddr;
 
@@ -187,6 +188,54 @@ fn config(home: &Home, report: &mut Report) {
                     format!("{what} listens on {listen}, beyond loopback: other machines can reach it"),
                 )
                 .fix("listen on 127.0.0.1 and put a reverse proxy with TLS and authentication in front"),
+            );
+        }
+    }
+    channels(&value, report);
+}
+
+/// Channels that let in more than the people listed.
+fn channels(config: &Value, report: &mut Report) {
+    let Some(channels) = config.get("channels").and_then(Value::as_object) else { return };
+    for (name, settings) in channels {
+        let at = |key: &str| format!("config.yaml channels.{name}.{key}");
+        if settings.get("challenge").and_then(Value::as_str) == Some("passphrase") {
+            report.add(
+                Finding::new(
+                    Severity::Medium,
+                    "config",
+                    at("challenge"),
+                    format!("anyone who learns the passphrase can talk to Pyra over {name}, without you seeing who"),
+                )
+                .fix(format!(
+                    "prefer `challenge: pairing` (you approve each newcomer with `pyra channels pair`), or change the \
+                     passphrase often (`pyra channels passphrase {name}`)"
+                )),
+            );
+        }
+        if let Some(open) = settings.get("allow").and_then(Value::as_array).and_then(|ids| {
+            ids.iter().filter_map(Value::as_str).find(|id| id.contains('*') || *id == "all" || *id == "any")
+        }) {
+            report.add(
+                Finding::new(
+                    Severity::High,
+                    "config",
+                    at("allow"),
+                    format!("`{open}` is not a person: it reads as everyone"),
+                )
+                .fix("list each person's id; strangers get a pairing code"),
+            );
+        }
+        if name == "signal" && settings.get("address").is_some() {
+            report.add(
+                Finding::new(
+                    Severity::Medium,
+                    "config",
+                    at("address"),
+                    "signal-cli's daemon has no authentication: any program on this machine can send as the account \
+                     through it",
+                )
+                .fix("leave `address` out: Pyra then runs signal-cli as its own child, which nothing else can reach"),
             );
         }
     }
