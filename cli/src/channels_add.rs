@@ -15,16 +15,35 @@ use crate::failure::{Failure, exit};
 use crate::home::Home;
 
 /// What `add` was given besides the channel's name.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, clap::Args)]
 pub struct AddArgs {
+    /// Read the token (Telegram's bot token, Matrix's access token) from standard input.
+    #[arg(long)]
     pub token_stdin: bool,
+    /// Matrix: read the bot's password from standard input (to log in; it is not kept).
+    #[arg(long)]
     pub password_stdin: bool,
+    /// An id allowed to talk to Pyra (repeatable): a Telegram user id, a full Matrix
+    /// id, a Signal UUID or number.
+    #[arg(long = "allow", value_name = "ID")]
     pub allow: Vec<String>,
+    /// Telegram: the Bot API's address (a local Bot API server).
+    #[arg(long, value_name = "URL")]
     pub api_url: Option<String>,
+    /// Matrix: the homeserver's URL.
+    #[arg(long, value_name = "URL")]
     pub homeserver: Option<String>,
+    /// Matrix: the bot's Matrix id (`@pyra:example.org`).
+    #[arg(long, value_name = "MXID")]
     pub user: Option<String>,
+    /// Signal: the bot's number, as signal-cli registered or linked it.
+    #[arg(long, value_name = "NUMBER")]
     pub account: Option<String>,
+    /// Signal: the signal-cli program (default `signal-cli` on the PATH).
+    #[arg(long, value_name = "PATH")]
     pub cli: Option<String>,
+    /// Signal: a running `signal-cli daemon --tcp` (loopback host:port) instead of a child.
+    #[arg(long, value_name = "HOST:PORT")]
     pub address: Option<String>,
 }
 

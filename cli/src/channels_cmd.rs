@@ -34,34 +34,8 @@ pub enum ChannelsCommand {
     Add {
         /// The channel: `telegram`, `matrix` or `signal`.
         kind: String,
-        /// Read the token (Telegram's bot token, Matrix's access token) from standard input.
-        #[arg(long)]
-        token_stdin: bool,
-        /// Matrix: read the bot's password from standard input (to log in; it is not kept).
-        #[arg(long)]
-        password_stdin: bool,
-        /// An id allowed to talk to Pyra (repeatable): a Telegram user id, a full Matrix
-        /// id, a Signal UUID or number.
-        #[arg(long = "allow", value_name = "ID")]
-        allow: Vec<String>,
-        /// Telegram: the Bot API's address (a local Bot API server).
-        #[arg(long, value_name = "URL")]
-        api_url: Option<String>,
-        /// Matrix: the homeserver's URL.
-        #[arg(long, value_name = "URL")]
-        homeserver: Option<String>,
-        /// Matrix: the bot's Matrix id (`@pyra:example.org`).
-        #[arg(long, value_name = "MXID")]
-        user: Option<String>,
-        /// Signal: the bot's number, as signal-cli registered or linked it.
-        #[arg(long, value_name = "NUMBER")]
-        account: Option<String>,
-        /// Signal: the signal-cli program (default `signal-cli` on the PATH).
-        #[arg(long, value_name = "PATH")]
-        cli: Option<String>,
-        /// Signal: a running `signal-cli daemon --tcp` (loopback host:port) instead of a child.
-        #[arg(long, value_name = "HOST:PORT")]
-        address: Option<String>,
+        #[command(flatten)]
+        args: crate::channels_add::AddArgs,
     },
     /// The configured channels.
     List,
@@ -84,35 +58,11 @@ pub enum ChannelsCommand {
 
 pub fn run(home: &Home, command: ChannelsCommand) -> Result<u8, Failure> {
     match command {
-        ChannelsCommand::Add {
-            kind,
-            token_stdin,
-            password_stdin,
-            allow,
-            api_url,
-            homeserver,
-            user,
-            account,
-            cli,
-            address,
-        } => {
-            let args = crate::channels_add::AddArgs {
-                token_stdin,
-                password_stdin,
-                allow,
-                api_url,
-                homeserver,
-                user,
-                account,
-                cli,
-                address,
-            };
-            match known(&kind)? {
-                channels::TELEGRAM => crate::channels_add::telegram(home, args),
-                channels::matrix::MATRIX => crate::channels_add::matrix(home, args),
-                _ => crate::channels_add::signal(home, args),
-            }
-        }
+        ChannelsCommand::Add { kind, args } => match known(&kind)? {
+            channels::TELEGRAM => crate::channels_add::telegram(home, args),
+            channels::matrix::MATRIX => crate::channels_add::matrix(home, args),
+            _ => crate::channels_add::signal(home, args),
+        },
         ChannelsCommand::List => list(home),
         ChannelsCommand::Rm { kind } => rm(home, &kind),
         ChannelsCommand::Passphrase { kind } => set_passphrase(home, &kind),

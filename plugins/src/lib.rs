@@ -11,6 +11,7 @@
 //! shell string, and asks for approval whenever any of it came from untrusted data.
 
 pub mod chat;
+pub mod cut;
 pub mod exec;
 pub mod kinds;
 pub mod matrix;

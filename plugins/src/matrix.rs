@@ -329,32 +329,10 @@ fn json_len(c: char) -> usize {
 /// a piece, else at a line break, a space, or anywhere (never inside a character). Blank
 /// pieces are dropped.
 pub fn split(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let (mut chars, mut bytes, mut end) = (0, 0, rest.len());
-        for (i, c) in rest.char_indices() {
-            if chars + 1 > MAX_CHARS || bytes + json_len(c) > MAX_JSON_BYTES {
-                end = i;
-                break;
-            }
-            chars += 1;
-            bytes += json_len(c);
-        }
-        if end == rest.len() {
-            out.push(rest.to_string());
-            break;
-        }
-        let piece = &rest[..end];
-        let cut = ["\n\n", "\n", " "]
-            .iter()
-            .find_map(|sep| piece.rfind(sep).filter(|&at| at > end / 2).map(|at| at + sep.len()))
-            .unwrap_or(end);
-        out.push(rest[..cut].trim_end().to_string());
-        rest = rest[cut..].trim_start_matches('\n');
-    }
-    out.retain(|m| !m.trim().is_empty());
-    out
+    crate::cut::cut(text, |rest| {
+        let chars = crate::cut::by_cost(rest, MAX_CHARS, |_| 1);
+        crate::cut::by_cost(&rest[..chars], MAX_JSON_BYTES, json_len)
+    })
 }
 
 /// What one `/sync` brought.

@@ -144,32 +144,7 @@ impl Client {
 /// break if one is in the second half of a piece, else at a line break, a space, or
 /// anywhere (never inside a character).
 pub fn split(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let mut units = 0;
-        let mut end = rest.len();
-        for (i, c) in rest.char_indices() {
-            if units + c.len_utf16() > MAX_UNITS {
-                end = i;
-                break;
-            }
-            units += c.len_utf16();
-        }
-        if end == rest.len() {
-            out.push(rest.to_string());
-            break;
-        }
-        let piece = &rest[..end];
-        let cut = ["\n\n", "\n", " "]
-            .iter()
-            .find_map(|sep| piece.rfind(sep).filter(|&at| at > end / 2).map(|at| at + sep.len()))
-            .unwrap_or(end);
-        out.push(rest[..cut].trim_end().to_string());
-        rest = rest[cut..].trim_start_matches('\n');
-    }
-    out.retain(|m| !m.trim().is_empty());
-    out
+    crate::cut::cut(text, |rest| crate::cut::by_cost(rest, MAX_UNITS, char::len_utf16))
 }
 
 #[cfg(test)]

@@ -32,7 +32,8 @@ pub mod transport;
 
 pub use approvals::reaction;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -46,6 +47,28 @@ pub const ALL: [&str; 3] = [TELEGRAM, matrix::MATRIX, signal::SIGNAL];
 pub use telegram::TOKEN_KEY;
 /// The history budget of a channel's conversation, in tokens.
 const HISTORY_BUDGET: usize = 6000;
+
+/// A channel's task for the daemon: `run` at each (re)start (the supervisor restarts it
+/// with backoff when it ends with an error, which is kept as the channel's status).
+fn supervised<F, Fut>(channel: &'static str, home: PathBuf, run: F) -> daemon::server::ExtraTask
+where
+    F: Fn(Arc<daemon::core::Daemon>, PathBuf, tokio_util::sync::CancellationToken) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    Box::new(move |daemon, token| {
+        let running = run(daemon, home.clone(), token);
+        let home = home.clone();
+        Box::pin(async move {
+            let result = running.await;
+            if let Err(e) = &result
+                && let Ok(store) = Store::open(&home.join("pyra.db"))
+            {
+                let _ = store.set_state(channel, "error", e);
+            }
+            result
+        })
+    })
+}
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)

@@ -34,18 +34,7 @@ const POLL_MS: u64 = 30_000;
 /// The daemon's task for Matrix: `channels.matrix` is read at each (re)start, the token
 /// from the vault agent.
 pub fn task(home: PathBuf) -> daemon::server::ExtraTask {
-    Box::new(move |daemon: Arc<Daemon>, token: CancellationToken| {
-        let home = home.clone();
-        Box::pin(async move {
-            let result = run(&daemon, &home, &token).await;
-            if let Err(e) = &result
-                && let Ok(store) = Store::open(&home.join("pyra.db"))
-            {
-                let _ = store.set_state(MATRIX, "error", e);
-            }
-            result
-        })
-    })
+    crate::supervised(MATRIX, home, |daemon, home, token| async move { run(&daemon, &home, &token).await })
 }
 
 impl Policy {

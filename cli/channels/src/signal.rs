@@ -53,18 +53,7 @@ pub async fn client_for(settings: &config::SignalSettings) -> Result<(Client, bo
 
 /// The daemon's task for Signal: `channels.signal` is read at each (re)start.
 pub fn task(home: PathBuf) -> daemon::server::ExtraTask {
-    Box::new(move |daemon: Arc<Daemon>, token: CancellationToken| {
-        let home = home.clone();
-        Box::pin(async move {
-            let result = run(&daemon, &home, &token).await;
-            if let Err(e) = &result
-                && let Ok(store) = Store::open(&home.join("pyra.db"))
-            {
-                let _ = store.set_state(SIGNAL, "error", e);
-            }
-            result
-        })
-    })
+    crate::supervised(SIGNAL, home, |daemon, home, token| async move { run(&daemon, &home, &token).await })
 }
 
 impl Policy {

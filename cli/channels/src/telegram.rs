@@ -25,18 +25,7 @@ const POLL_SECONDS: u64 = 50;
 /// The daemon's task for Telegram: `config.yaml`'s `channels.telegram` is read at each
 /// (re)start of the task, the token from the vault agent.
 pub fn task(home: PathBuf) -> daemon::server::ExtraTask {
-    Box::new(move |daemon: Arc<Daemon>, token: CancellationToken| {
-        let home = home.clone();
-        Box::pin(async move {
-            let result = run_telegram(&daemon, &home, &token).await;
-            if let Err(e) = &result
-                && let Ok(store) = Store::open(&home.join("pyra.db"))
-            {
-                let _ = store.set_state(TELEGRAM, "error", e);
-            }
-            result
-        })
-    })
+    crate::supervised(TELEGRAM, home, |daemon, home, token| async move { run_telegram(&daemon, &home, &token).await })
 }
 
 async fn run_telegram(daemon: &Arc<Daemon>, home: &Path, cancel: &CancellationToken) -> Result<(), String> {

@@ -152,31 +152,7 @@ fn int(value: Option<&Value>) -> Option<i64> {
 /// before a hard cut at a character boundary). The separator at a cut is dropped; nothing
 /// else is. Empty or blank text gives no message.
 pub fn split(text: &str) -> Vec<String> {
-    let mut chunks = Vec::new();
-    let mut rest = text;
-    while rest.len() > MAX_BYTES {
-        let mut end = MAX_BYTES;
-        while !rest.is_char_boundary(end) {
-            end -= 1;
-        }
-        let window = &rest[..end];
-        let at = |sep: &str, from: usize| window.rfind(sep).filter(|&i| i >= from).map(|i| (i, sep.len()));
-        let half = MAX_BYTES / 2;
-        let (cut, skip) = at("\n\n", half)
-            .or_else(|| at("\n", half))
-            .or_else(|| at(" ", half))
-            .or_else(|| at(" ", 1))
-            .unwrap_or((end, 0));
-        let head = &rest[..cut];
-        if !head.trim().is_empty() {
-            chunks.push(head.to_string());
-        }
-        rest = &rest[cut + skip..];
-    }
-    if !rest.trim().is_empty() {
-        chunks.push(rest.to_string());
-    }
-    chunks
+    crate::cut::cut(text, |rest| crate::cut::by_cost(rest, MAX_BYTES, char::len_utf8))
 }
 
 #[cfg(test)]
