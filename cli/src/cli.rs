@@ -21,8 +21,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "PYRA_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
 
-    /// Use a separate home under `<home>/profiles/NAME` (e.g. work vs personal).
-    #[arg(long, global = true, value_name = "NAME")]
+    /// Use a separate home under `<home>/profiles/NAME` (e.g. work vs personal): its own
+    /// config, vault, memory, runs and daemon (`pyra profile list`).
+    #[arg(long, global = true, env = "PYRA_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
 
     /// Log what happens on stderr: `-v` info, `-vv` debug, `-vvv` trace (`PYRA_LOG`
@@ -112,7 +113,14 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::mcp_cmd::McpCommand,
     },
-    /// Messaging channels (Telegram): talk to Pyra from your phone through the daemon.
+    /// Profiles: separate homes (work, personal), each with its own config, vault, memory
+    /// and daemon.
+    Profile {
+        #[command(subcommand)]
+        command: crate::profile_cmd::ProfileCommand,
+    },
+    /// Messaging channels (Telegram, Matrix, Signal): talk to Pyra from your phone through
+    /// the daemon.
     #[command(after_help = crate::channels_cmd::CHANNELS_HELP)]
     Channels {
         #[command(subcommand)]

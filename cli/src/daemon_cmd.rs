@@ -399,8 +399,9 @@ fn status(home: &Home, as_json: bool) -> Result<u8, Failure> {
         }
         Err(e) => return Err(e.into_failure()),
     };
+    let mut value = value;
+    value["profile"] = json!(home.profile().unwrap_or_else(|| "default".into()));
     if as_json {
-        let mut value = value;
         value["running"] = Value::Bool(true);
         output::out(&format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_default()));
         return Ok(exit::OK);
@@ -421,6 +422,9 @@ fn render_status(v: &Value) -> String {
         uptime / 60 % 60,
         uptime % 60
     ));
+    if let Some(profile) = v["profile"].as_str() {
+        out.push_str(&format!("profile  {profile}\n"));
+    }
     if v["clock_set"] == true {
         out.push_str(&format!("clock    set by PYRA_CLOCK: now {}\n", v["now"].as_str().unwrap_or("?")));
     }

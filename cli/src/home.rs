@@ -10,11 +10,14 @@ use crate::failure::Failure;
 #[derive(Debug, Clone)]
 pub struct Home {
     pub root: PathBuf,
+    /// The profile this home is (`--profile` / `PYRA_PROFILE`), if any: then the base
+    /// home is `root/../..`.
+    pub profile: Option<String>,
 }
 
 impl Home {
-    /// `--home`, then `PYRA_HOME` (both via clap), then `~/.pyra`; `--profile NAME`
-    /// selects `<home>/profiles/NAME`.
+    /// `--home`, then `PYRA_HOME` (both via clap), then `~/.pyra`; `--profile NAME` (or
+    /// `PYRA_PROFILE`) selects `<home>/profiles/NAME`.
     pub fn resolve(home: Option<&Path>, profile: Option<&str>) -> Result<Self, Failure> {
         let base = match home {
             Some(h) => h.to_path_buf(),
@@ -36,7 +39,25 @@ impl Home {
             }
             None => base,
         };
-        Ok(Self { root })
+        Ok(Self { root, profile: profile.map(str::to_string) })
+    }
+
+    /// A home at `root`, no profile.
+    pub fn at(root: PathBuf) -> Self {
+        Self { root, profile: None }
+    }
+
+    /// The active profile's name (`None`: the base home).
+    pub fn profile(&self) -> Option<String> {
+        self.profile.clone()
+    }
+
+    /// The base home the profiles live under.
+    pub fn base(&self) -> PathBuf {
+        match &self.profile {
+            Some(_) => self.root.parent().and_then(Path::parent).map_or_else(|| self.root.clone(), Path::to_path_buf),
+            None => self.root.clone(),
+        }
     }
 
     pub fn skills_dir(&self) -> PathBuf {

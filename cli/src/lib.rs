@@ -27,6 +27,7 @@ mod memory_cmd;
 mod otel;
 mod plugin_cmd;
 mod plugin_host;
+mod profile_cmd;
 mod progress;
 mod prompt;
 mod run_cmd;
@@ -94,6 +95,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Mcp { command } => mcp_cmd::run(&home, command),
         cli::Command::Security { command: cli::SecurityCommand::Audit(args) } => audit::run(&home, args),
         cli::Command::Channels { command } => channels_cmd::run(&home, command),
+        cli::Command::Profile { command } => profile_cmd::run(&home, command),
         cli::Command::Approve { run, node, with, no_resume } => {
             runs_cmd::answer(&home, &run, node.as_deref(), true, with.as_deref(), no_resume)
         }

@@ -62,6 +62,7 @@ impl Pyra {
             .current_dir(&self.cwd)
             .env("PYRA_HOME", self.home.path())
             .env("NO_COLOR", "1")
+            .env_remove("PYRA_PROFILE")
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null());
         cmd

@@ -38,6 +38,7 @@ mod memory_eval;
 mod migrations;
 mod multibyte;
 mod plugins;
+mod profiles;
 mod prompt_files;
 mod run;
 mod runs;

@@ -58,7 +58,7 @@ impl Executor for Audit {
             std::thread::Builder::new()
                 .name("security-audit".into())
                 .spawn(move || {
-                    let _ = tx.send(audit(&Home { root }, offline, model.as_deref()));
+                    let _ = tx.send(audit(&Home::at(root), offline, model.as_deref()));
                 })
                 .map_err(|e| NodeError::Fatal(format!("cannot start the audit: {e}")))?;
             let result = tokio::select! {

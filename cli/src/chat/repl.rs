@@ -55,9 +55,16 @@ pub fn repl(chat: &mut Chat) -> Result<u8, Failure> {
     let model = chat.conv.model.clone().unwrap_or_else(|| "the default model".into());
     let earlier = chat.messages()?.len();
     let resumed = if earlier > 0 { format!(", {earlier} earlier messages") } else { String::new() };
-    output::err(&format!("Pyra chat — conversation {name} ({model}{resumed}). /help for commands, Ctrl-D to leave.\n"));
+    // A profile is named in the banner and the prompt, so work and personal never mix.
+    let (profile, prompt) = match chat.home.profile() {
+        Some(p) => (format!(", profile {p}"), format!("[{p}] › ")),
+        None => (String::new(), "› ".to_string()),
+    };
+    output::err(&format!(
+        "Pyra chat — conversation {name} ({model}{resumed}{profile}). /help for commands, Ctrl-D to leave.\n"
+    ));
     loop {
-        let line = match editor.readline("› ") {
+        let line = match editor.readline(&prompt) {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
