@@ -88,7 +88,7 @@ fn main() {
         format!("default_model: local\nmodels:\n  - name: local\n    provider: openai-compatible\n    model: m\n    base_url: {url}\n"),
     )
     .unwrap();
-    let home = Home { root };
+    let home = Home::at(root);
     let args = ChatArgs {
         message: Vec::new(),
         resume: false,
