@@ -29,8 +29,8 @@ else gets one pairing code and nothing they write reaches a model, a skill or a 
 
 #[derive(Debug, Subcommand)]
 pub enum ChannelsCommand {
-    /// Add a channel: its token is checked against the server, then stored in the vault,
-    /// and `channels.NAME` is added to config.yaml.
+    /// Add a channel: its credentials are checked against the server before anything is
+    /// written, tokens go into the vault, and `channels.NAME` into config.yaml.
     Add {
         /// The channel: `telegram`, `matrix` or `signal`.
         kind: String,
