@@ -84,6 +84,9 @@ static KINDS: &[Kind] = &[
         let secret = s.split_once(':').map_or("", |(_, t)| t);
         secret.bytes().any(|b| b.is_ascii_uppercase()) && secret.bytes().any(|b| b.is_ascii_lowercase())
     }),
+    // Synapse's access tokens: `syt_`, the user's localpart in base64, 20 random
+    // characters and a 6-character checksum.
+    kind("matrix_access_token", r"\bsyt_[A-Za-z0-9_-]{2,}_[A-Za-z0-9]{20}_[A-Za-z0-9]{6}").bounded(token_char),
     kind("bearer_token", r"(?i:\bbearer)\s+(?P<v>[A-Za-z0-9._~+/-]{16,}=*)").valid(looks_random),
     kind("basic_auth", r#"(?i:\bauthorization)["']?\s*[:=]\s*["']?(?i:basic)\s+(?P<v>[A-Za-z0-9+/]{8,}={0,2})"#),
     kind(
@@ -207,6 +210,7 @@ mod tests {
                 "jwt",
             ),
             ("bot 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0 ready", "telegram_bot_token"),
+            ("token syt_cHlyYQ_VdLeIxkZYXhCSMoBZQsT_0S8v0C ok", "matrix_access_token"),
             ("Authorization: Bearer 9f8e7d6c5b4a39281706f5e4d3c2b1a0Zz", "bearer_token"),
             ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "basic_auth"),
             ("Authorization: token 0123456789abcdefABCDEF0123456789abcdef", "authorization_header"),
