@@ -2,13 +2,14 @@
 //! documentation for the order), and what follows an accepted one: the `chat` skill's
 //! answer in the sender's conversation, sent through the outbox.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use daemon::core::Daemon;
 use runtime::Store as _;
 use serde_json::{Map, Value, json};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::store::{self, Store};
 use crate::transport::{Incoming, Policy, SendError, Transport, What};
@@ -25,6 +26,32 @@ pub(crate) struct Context {
     pub(crate) transport: Transport,
     /// The key that binds approval buttons (drawn per process).
     pub(crate) key: Arc<approvals::Key>,
+}
+
+impl Context {
+    /// A channel's context for one run of its task, and the task that denies approvals
+    /// left unanswered (it stops when the guard drops, or with `cancel`).
+    pub(crate) fn start(
+        channel: &'static str,
+        daemon: &Arc<Daemon>,
+        home: &Path,
+        policy: Policy,
+        transport: Transport,
+        cancel: &CancellationToken,
+    ) -> (Arc<Context>, DropGuard) {
+        let ctx = Arc::new(Context {
+            channel,
+            daemon: daemon.clone(),
+            home: home.to_path_buf(),
+            policy,
+            transport,
+            key: Arc::new(approvals::Key::random()),
+        });
+        let expiry = cancel.child_token();
+        let guard = expiry.clone().drop_guard();
+        tokio::spawn(approvals::expiry_task(ctx.clone(), expiry));
+        (ctx, guard)
+    }
 }
 
 /// What became of an accepted message.

@@ -20,9 +20,9 @@ use plugins::matrix::{Event, parse_sync};
 use tokio_util::sync::CancellationToken;
 
 use crate::gate::Context;
+use crate::now_ms;
 use crate::store::{self, Store};
 use crate::transport::{Incoming, Policy, Transport, What};
-use crate::{approvals, now_ms};
 
 /// The channel's name in the tables and logs.
 pub const MATRIX: &str = "matrix";
@@ -70,17 +70,8 @@ async fn run(daemon: &Arc<Daemon>, home: &Path, cancel: &CancellationToken) -> R
     store.set_state(MATRIX, "error", "")?;
     daemon.log().info(&format!("channel matrix: connected as {me}"));
     let poll = std::env::var("PYRA_MATRIX_POLL_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(POLL_MS);
-    let ctx = Arc::new(Context {
-        channel: MATRIX,
-        daemon: daemon.clone(),
-        home: home.to_path_buf(),
-        policy: Policy::from_matrix(&settings),
-        transport: Transport::Matrix(client.clone()),
-        key: Arc::new(approvals::Key::random()),
-    });
-    let expiry = cancel.child_token();
-    let _stop_expiry = expiry.clone().drop_guard();
-    tokio::spawn(approvals::expiry_task(ctx.clone(), expiry));
+    let (ctx, _stop_expiry) =
+        Context::start(MATRIX, daemon, home, Policy::from_matrix(&settings), Transport::Matrix(client.clone()), cancel);
     ctx.answer_accepted(&mut store).await?;
     loop {
         let since = store.get_state(MATRIX, "since")?;

@@ -15,7 +15,7 @@ use age::secrecy::ExposeSecret;
 use runtime::{BoxFuture, Executor, NodeCtx, NodeError, Outcome, Output};
 use serde_json::{Value, json};
 
-use crate::transport::SendError;
+use crate::transport::{SendError, Transport};
 use crate::{TELEGRAM, matrix, signal, store};
 
 /// Runs `message.send` with this crate's executor.
@@ -61,6 +61,23 @@ fn recipient(
     }
 }
 
+/// Sends `text` to `to` in the pieces the platform takes; each piece keyed by the run, the
+/// node and its number, so that a retry of the node repeats nothing where the platform
+/// drops repeats (Matrix). The platform's message ids, numbers where they are numbers.
+async fn send_all(ctx: &NodeCtx, transport: &Transport, to: &str, text: &str) -> Result<Vec<Value>, NodeError> {
+    let mut ids = Vec::new();
+    for (n, piece) in transport.split(text).iter().enumerate() {
+        let key = format!("pyra-send-{}-{}-{n}", ctx.run_id, ctx.key());
+        let sent = tokio::select! {
+            () = ctx.cancel.cancelled() => return Err(NodeError::Cancelled),
+            sent = transport.send(to, piece, &key) => sent,
+        };
+        let id = sent.map_err(|e| node_error(e, ids.len(), transport.idempotent()))?;
+        ids.push(id.parse::<i64>().map_or_else(|_| json!(id), |n| json!(n)));
+    }
+    Ok(ids)
+}
+
 impl Executor for Send {
     fn execute(&self, ctx: NodeCtx, with: Value) -> BoxFuture<'static, Result<Outcome, NodeError>> {
         Box::pin(async move {
@@ -73,8 +90,8 @@ impl Executor for Send {
             }
             let to = with["to"].as_str().map(str::trim).filter(|t| !t.is_empty());
             let not_set_up = |name: &str| fatal(format!("no {name} channel is set up: `pyra channels add {name}`"));
-            let mut ids: Vec<Value> = Vec::new();
-            let to = match channel.as_str() {
+            // The channel's transport and where to, then one loop for every channel.
+            let (transport, to, stop) = match channel.as_str() {
                 TELEGRAM => {
                     let s = config.channels.telegram.clone().ok_or_else(|| not_set_up(TELEGRAM))?;
                     let names: Vec<(String, String)> =
@@ -91,15 +108,7 @@ impl Executor for Send {
                         "the Telegram channel needs its bot token",
                     )?;
                     let client = plugins::telegram::Client::new(&s.api_url, token.expose_secret());
-                    for piece in plugins::telegram::split(&text) {
-                        let sent = tokio::select! {
-                            () = ctx.cancel.cancelled() => return Err(NodeError::Cancelled),
-                            sent = client.send_text(&to, &piece) => sent,
-                        };
-                        let id = sent.map_err(|e| node_error(e.into(), ids.len(), false))?;
-                        ids.push(json!(id));
-                    }
-                    to
+                    (Transport::Telegram(Arc::new(client)), to, None)
                 }
                 matrix::MATRIX => {
                     let s = config.channels.matrix.clone().ok_or_else(|| not_set_up(matrix::MATRIX))?;
@@ -126,47 +135,26 @@ impl Executor for Send {
                         "the Matrix channel needs its access token",
                     )?;
                     let client = plugins::matrix::Client::new(&s.homeserver, token.expose_secret());
-                    for (n, piece) in plugins::matrix::split(&text).iter().enumerate() {
-                        // The same transaction id on every retry of the node: one event each.
-                        let txn = format!("pyra-send-{}-{}-{n}", ctx.run_id, ctx.key()).replace(['[', ']'], "_");
-                        let sent = tokio::select! {
-                            () = ctx.cancel.cancelled() => return Err(NodeError::Cancelled),
-                            sent = client.send_text(&room, piece, &txn, false) => sent,
-                        };
-                        let id = sent.map_err(|e| node_error(e.into(), ids.len(), true))?;
-                        ids.push(json!(id));
-                    }
-                    room
+                    (Transport::Matrix(Arc::new(client)), room, None)
                 }
                 signal::SIGNAL => {
                     let s = config.channels.signal.clone().ok_or_else(|| not_set_up(signal::SIGNAL))?;
                     let names: Vec<(String, String)> = s.recipients.clone().into_iter().collect();
                     let to = recipient(to, &names, s.allow.first().cloned(), signal::SIGNAL)?;
                     let (client, own) = signal::client_for(&s).await.map_err(fatal)?;
-                    let mut result = Ok(());
-                    for piece in plugins::signal::split(&text) {
-                        let sent = tokio::select! {
-                            () = ctx.cancel.cancelled() => { result = Err(NodeError::Cancelled); break }
-                            sent = client.send_text(&to, &piece) => sent,
-                        };
-                        match sent {
-                            Ok(ts) => ids.push(json!(ts)),
-                            Err(e) => {
-                                result = Err(node_error(e.into(), ids.len(), false));
-                                break;
-                            }
-                        }
-                    }
-                    if own {
-                        client.shutdown().await;
-                    }
-                    result?;
-                    to
+                    let stop = own.then(|| client.clone());
+                    (Transport::Signal(client, s.account.clone()), to, stop)
                 }
                 other => {
                     return Err(fatal(format!("`message.send` has no channel `{other}`: telegram, matrix or signal")));
                 }
             };
+            let sent = send_all(&ctx, &transport, &to, &text).await;
+            // A signal-cli started for this node goes, however the sends ended.
+            if let Some(client) = stop {
+                client.shutdown().await;
+            }
+            let ids = sent?;
             Ok(Outcome::Done(Output::trusted(json!({ "channel": channel, "to": to, "message_ids": ids }))))
         })
     }

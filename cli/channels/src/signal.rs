@@ -21,9 +21,9 @@ use plugins::signal::{Kind, parse};
 use tokio_util::sync::CancellationToken;
 
 use crate::gate::Context;
+use crate::now_ms;
 use crate::store::Store;
 use crate::transport::{Incoming, Policy, Transport, What};
-use crate::{approvals, now_ms};
 
 /// The channel's name in the tables and logs.
 pub const SIGNAL: &str = "signal";
@@ -81,17 +81,14 @@ async fn run(daemon: &Arc<Daemon>, home: &Path, cancel: &CancellationToken) -> R
     *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(client.clone());
     let mut store = Store::open(&home.join("pyra.db"))?;
     store.set_state(SIGNAL, "account", &settings.account)?;
-    let ctx = Arc::new(Context {
-        channel: SIGNAL,
-        daemon: daemon.clone(),
-        home: home.to_path_buf(),
-        policy: Policy::from_signal(&settings),
-        transport: Transport::Signal(client.clone(), settings.account.clone()),
-        key: Arc::new(approvals::Key::random()),
-    });
-    let expiry = cancel.child_token();
-    let _stop_expiry = expiry.clone().drop_guard();
-    tokio::spawn(approvals::expiry_task(ctx.clone(), expiry));
+    let (ctx, _stop_expiry) = Context::start(
+        SIGNAL,
+        daemon,
+        home,
+        Policy::from_signal(&settings),
+        Transport::Signal(client.clone(), settings.account.clone()),
+        cancel,
+    );
     // Messages accepted before a crash or a stop are answered before new ones are fetched.
     ctx.answer_accepted(&mut store).await?;
     client.subscribe_receive().await.map_err(|e| format!("signal-cli: subscribeReceive: {e}"))?;

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::gate::Context;
 use crate::store::Store;
 use crate::transport::{Incoming, Policy, Transport, What};
-use crate::{TELEGRAM, approvals, now_ms};
+use crate::{TELEGRAM, now_ms};
 
 /// The vault key of the bot token.
 pub const TOKEN_KEY: &str = "channel:telegram:token";
@@ -45,17 +45,14 @@ async fn run_telegram(daemon: &Arc<Daemon>, home: &Path, cancel: &CancellationTo
     store.set_state(TELEGRAM, "error", "")?;
     daemon.log().info(&format!("channel telegram: connected as @{bot}"));
     let poll = std::env::var("PYRA_TELEGRAM_POLL").ok().and_then(|s| s.parse().ok()).unwrap_or(POLL_SECONDS);
-    let ctx = Arc::new(Context {
-        channel: TELEGRAM,
-        daemon: daemon.clone(),
-        home: home.to_path_buf(),
-        policy: Policy::from_telegram(&settings),
-        transport: Transport::Telegram(client.clone()),
-        key: Arc::new(approvals::Key::random()),
-    });
-    let expiry = cancel.child_token();
-    let _stop_expiry = expiry.clone().drop_guard();
-    tokio::spawn(approvals::expiry_task(ctx.clone(), expiry));
+    let (ctx, _stop_expiry) = Context::start(
+        TELEGRAM,
+        daemon,
+        home,
+        Policy::from_telegram(&settings),
+        Transport::Telegram(client.clone()),
+        cancel,
+    );
     // Messages accepted before a crash or a stop are answered first.
     ctx.answer_accepted(&mut store).await?;
     loop {
