@@ -94,7 +94,9 @@ mod check;
 #[cfg(test)]
 mod daemon_tests;
 mod edit;
+pub use edit::edit_yaml;
 mod error;
+pub mod fields;
 mod file;
 mod keys;
 #[cfg(test)]
