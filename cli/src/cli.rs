@@ -61,11 +61,13 @@ pub enum Command {
         #[command(subcommand)]
         command: MemoryCommand,
     },
-    /// The configuration, `$PYRA_HOME/config.yaml`: print its path, get or set a value.
+    /// The configuration, `$PYRA_HOME/config.yaml`: with no subcommand on a terminal, a
+    /// full-screen editor (tabs for models, chat, memory, daemon, channels, plugins and the
+    /// vault); otherwise print its path, get, set or unset a value.
     #[command(after_help = crate::config_cmd::CONFIG_HELP)]
     Config {
         #[command(subcommand)]
-        command: crate::config_cmd::ConfigCommand,
+        command: Option<crate::config_cmd::ConfigCommand>,
     },
     /// Chat with the assistant: a conversation on the terminal, or one question answered
     /// on stdout (`pyra chat "…"`, or text piped in).

@@ -1,7 +1,8 @@
-//! `pyra config path|get|set`: `$PYRA_HOME/config.yaml`, read and changed one value at a
-//! time. Every change is checked as a whole file (the engine's checks, then provider ids
-//! against the registry) before anything is written; an invalid result writes nothing.
-//! Secrets are refused: keys live in the vault, the file only names them.
+//! `pyra config path|get|set|unset|schema`: `$PYRA_HOME/config.yaml`, read and changed one value
+//! at a time (any declared field, `config::fields`), and its JSON Schema for editors. Every
+//! change is checked as a whole file (the engine's checks, then provider ids against the
+//! registry) before anything is written; an invalid result writes nothing. Secrets are
+//! refused: keys live in the vault, the file only names them.
 
 use clap::Subcommand;
 use config::{Config, ConfigError};
@@ -29,9 +30,18 @@ pub enum ConfigCommand {
     Set {
         /// A dotted key, e.g. `default_model` or `models.local.options.temperature`.
         key: String,
-        /// The new value; numbers stay numbers for options and prices.
+        /// The new value, typed by the key's field: numbers stay numbers, a list is
+        /// comma-separated.
         value: String,
     },
+    /// Remove one value, back to its default; checked like `set` (nothing is written if
+    /// the result is invalid, e.g. a required value).
+    Unset {
+        /// A dotted key, e.g. `chat.recall` or `telemetry.headers.x-scope`.
+        key: String,
+    },
+    /// Print the JSON Schema of config.yaml (for editors), made from the declared fields.
+    Schema,
 }
 
 /// Exit codes and an example, under `pyra config --help`.
@@ -45,7 +55,16 @@ daemon.{skill_dirs,max_runs} (extra folders of skills the daemon arms; runs at o
 daemon.webhook.{listen,rate_per_minute,burst} (the local webhook, loopback only; setting
 one of them turns it on),
 telemetry.{endpoint,service_name,export_content}, telemetry.headers.NAME (OpenTelemetry
-export of every run's trace; a credential header as `vault:KEY`).
+export of every run's trace; a credential header as `vault:KEY`),
+mcp.serve.skills, mcp.serve.http.listen (skills exposed over MCP),
+memory.embeddings.{provider,model,path,base_url,key,dimensions,batch,timeout,fusion,rrf_k,
+vector_weight,min_similarity,quantize,exclude_categories} (vector memory search),
+channels.{telegram,signal,matrix}.FIELD, channels.CHANNEL.recipients.NAME (tokens live in
+the vault; a passphrase is set with `pyra channels passphrase CHANNEL`).
+A value is typed by its field: numbers stay numbers, true/false, lists comma-separated;
+`pyra config unset KEY` puts one back to its default.
+`pyra config schema` prints the JSON Schema of the file (schemas/config.schema.json),
+for an editor's completion: `# yaml-language-server: $schema=…` at the top of the file.
 
 Exit codes: 0 ok, 1 the file (or the change) is invalid or the value is not set,
 2 unknown key or model entry.";
@@ -79,6 +98,23 @@ pub fn run(home: &Home, command: ConfigCommand) -> Result<u8, Failure> {
                 save(home, &changed)?;
             }
             err(&format!("set {key}\n"));
+            Ok(exit::OK)
+        }
+        ConfigCommand::Unset { key } => {
+            home.warn_permissions();
+            let config = load_unchecked(home)?;
+            let changed = config
+                .unset(&key)
+                .and_then(|new| check_providers(&new).map(|()| new))
+                .map_err(|e| failure(e, "the change would make config.yaml invalid; nothing was written"))?;
+            if changed.text() != config.text() {
+                save(home, &changed)?;
+            }
+            err(&format!("unset {key}\n"));
+            Ok(exit::OK)
+        }
+        ConfigCommand::Schema => {
+            out(&lang::schema::to_pretty(&config::schema::schema()));
             Ok(exit::OK)
         }
     }

@@ -14,6 +14,8 @@ mod channels_cmd;
 pub mod chat;
 mod cli;
 mod config_cmd;
+#[cfg(feature = "config-editor")]
+mod config_edit;
 mod daemon_client;
 mod daemon_cmd;
 mod draft;
@@ -84,7 +86,8 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Runs { command } => runs_cmd::run(&home, command),
         cli::Command::Vault { command } => vault_cmd::run(&home, command),
         cli::Command::Memory { command } => memory_cmd::run(&home, command),
-        cli::Command::Config { command } => config_cmd::run(&home, command),
+        cli::Command::Config { command: Some(command) } => config_cmd::run(&home, command),
+        cli::Command::Config { command: None } => config_editor(&home),
         cli::Command::Setup(args) => setup_cmd::setup(&home, args),
         cli::Command::Chat(args) => chat::run(&home, args),
         cli::Command::Schedule { command } => schedule_cmd::run(&home, command),
@@ -103,4 +106,27 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
             runs_cmd::answer(&home, &run, node.as_deref(), false, reason.as_deref(), no_resume)
         }
     }
+}
+
+/// `pyra config` with no subcommand: the full-screen editor on a terminal; elsewhere (or
+/// in a build without the `config-editor` feature) what `pyra config --help` says, exit 2.
+fn config_editor(home: &Home) -> Result<u8, Failure> {
+    #[cfg(feature = "config-editor")]
+    if config_edit::on_terminal() {
+        home.warn_permissions();
+        config_edit::open(home)?;
+        return Ok(exit::OK);
+    }
+    #[cfg(not(feature = "config-editor"))]
+    let _ = home;
+    let mut command = <Cli as clap::CommandFactory>::command();
+    command.build();
+    let help = command.find_subcommand_mut("config").map(|c| c.render_long_help().to_string()).unwrap_or_default();
+    let why = if cfg!(feature = "config-editor") {
+        "the editor needs a terminal; give a subcommand instead"
+    } else {
+        "this build has no editor (cargo feature `config-editor`); give a subcommand"
+    };
+    term::output::err(&format!("{why}\n\n{help}"));
+    Ok(exit::USAGE)
 }

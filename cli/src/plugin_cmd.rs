@@ -8,8 +8,10 @@ mod install;
 use std::io::IsTerminal;
 
 use clap::Subcommand;
+use config::fields::Field;
+use mcp::builtin::{self, Builtin};
 use mcp::lock::{Lock, Standing};
-use mcp::manifest::Decision;
+use mcp::manifest::{Decision, Manifest};
 use mcp::policy::{self, Facts};
 use serde_json::{Value, json};
 
@@ -62,12 +64,18 @@ pub enum PluginCommand {
     Enable { name: String },
     /// Stop offering the plugin's tools (approvals are kept).
     Disable { name: String },
-    /// Ask for the secrets the manifest maps (`secrets:`) and store them in the vault.
+    /// Ask for the secrets the manifest maps (`secrets:`) and store them in the vault; for
+    /// a built-in plugin, first ask for each setting it declares (on a terminal), then for
+    /// its declared secrets, mapping each one given under `secrets:`.
     Setup {
         name: String,
         /// Ask again for keys the vault already holds.
         #[arg(long)]
         force: bool,
+        /// Set a built-in plugin's declared setting without asking (repeatable); secrets
+        /// are never given here.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Stop the plugin's server in the daemon (and clear `broken`); the next call starts it.
     Restart { name: String },
@@ -99,7 +107,7 @@ pub fn run(home: &Home, command: PluginCommand) -> Result<u8, Failure> {
         PluginCommand::Review { name, yes } => install::review(home, &name, yes),
         PluginCommand::Enable { name } => set_enabled(home, &name, true),
         PluginCommand::Disable { name } => set_enabled(home, &name, false),
-        PluginCommand::Setup { name, force } => install::setup(home, &name, force),
+        PluginCommand::Setup { name, force, set } => install::setup(home, &name, force, &set),
         PluginCommand::Restart { name } => install::restart(home, &name),
         PluginCommand::Logs { name, lines } => logs(home, &name, lines),
         PluginCommand::Doctor { name } => install::doctor(home, &name),
@@ -285,17 +293,121 @@ fn set_enabled(home: &Home, name: &str, on: bool) -> Result<u8, Failure> {
         Some(i) => lines[i] = line.to_string(),
         None => lines.push(line.to_string()),
     }
-    let new = format!("{}\n", lines.join("\n"));
-    let file = syntax::source::SourceFile::new(format!("plugins/{name}/plugin.yaml"), new.clone());
-    if let Err((file, diags)) = mcp::manifest::parse(file, Some(name)) {
-        return Err(Failure::failed(format!(
-            "plugin.yaml would not be valid; nothing changed:\n{}",
-            render(&file, &diags)
-        )));
-    }
-    crate::home::write_private(&path, new.as_bytes()).map_err(|e| Failure::failed(e.to_string()))?;
+    replace_manifest(&path, name, &format!("{}\n", lines.join("\n")))?;
     output::err(&format!("plugin `{name}` {}\n", if on { "enabled" } else { "disabled: its tools are not offered" }));
     Ok(exit::OK)
+}
+
+/// Replaces plugin.yaml with `new` if it loads (the same check as every load), atomically
+/// and privately (0600); otherwise nothing changes.
+pub(crate) fn replace_manifest(path: &std::path::Path, name: &str, new: &str) -> Result<(), Failure> {
+    let file = syntax::source::SourceFile::new(format!("plugins/{name}/plugin.yaml"), new.to_string());
+    let loaded = mcp::manifest::parse(file, Some(name)).map_err(|(file, diags)| {
+        Failure::failed(format!("plugin.yaml would not be valid; nothing changed:\n{}", render(&file, &diags)))
+    })?;
+    // A built-in's settings must fit its declarations (kinds, choices, required ones).
+    if let Some(b) = loaded.manifest.builtin.as_deref().and_then(builtin::find) {
+        builtin::resolve_settings(&*b, name, &loaded.manifest.settings)
+            .map_err(|why| Failure::failed(format!("{why}; nothing changed")))?;
+    }
+    crate::home::write_private(path, new.as_bytes()).map_err(|e| Failure::failed(e.to_string()))
+}
+
+/// Sets `section.key` (`settings.backend`, `secrets.api_key`) in plugin.yaml for each
+/// edit, minimally (comments and order kept), checks the result and writes it.
+pub(crate) fn edit_manifest(home: &Home, name: &str, edits: &[(&str, &str, String)]) -> Result<(), Failure> {
+    if edits.is_empty() {
+        return Ok(());
+    }
+    let path = existing(home, name)?.join("plugin.yaml");
+    let mut text =
+        std::fs::read_to_string(&path).map_err(|e| Failure::failed(format!("cannot read {}: {e}", path.display())))?;
+    for (section, key, value) in edits {
+        text = config::edit_yaml(&text, &[section, key], Some(Value::String(value.clone())))
+            .map_err(|e| Failure::failed(format!("plugins/{name}/plugin.yaml: {e}; nothing changed")))?;
+    }
+    replace_manifest(&path, name, &text)
+}
+
+/// Why `value` cannot be `field` of plugin `name` (its kind, its choices, a secret's
+/// shape), said without repeating a secret-shaped value.
+pub(crate) fn refused(name: &str, field: &Field, value: &str) -> Option<String> {
+    if !security::redact::find_key_shaped(value).is_empty() {
+        return Some(format!(
+            "the value for `{}` looks like a secret, and settings are plain text in plugins/{name}/plugin.yaml; \
+             a secret belongs in the vault",
+            field.key
+        ));
+    }
+    builtin::check_value(field, value).err().map(|why| format!("`{}: {}` {why}", field.key, builtin::shown(value)))
+}
+
+/// The settings of `pyra plugin setup NAME --set KEY=VALUE…`, checked against the
+/// built-in's declarations; any problem is a usage error and nothing is written.
+pub(crate) fn settings_from_args(
+    name: &str,
+    b: &dyn Builtin,
+    sets: &[String],
+) -> Result<Vec<(&'static str, String)>, Failure> {
+    let mut out = Vec::new();
+    for item in sets {
+        let Some((key, value)) = item.split_once('=') else {
+            return Err(Failure::usage(format!("`--set {item}`: give KEY=VALUE; nothing was written")));
+        };
+        let field =
+            builtin::setting(b, name, key.trim()).map_err(|e| Failure::usage(format!("{e}; nothing was written")))?;
+        if let Some(why) = refused(name, field, value) {
+            return Err(Failure::usage(format!("plugin `{name}`: {why}; nothing was written")));
+        }
+        out.retain(|(k, _)| *k != field.key);
+        out.push((field.key, value.to_string()));
+    }
+    Ok(out)
+}
+
+/// Asks for each declared setting on the terminal, in order, showing the current value
+/// (or the default) and what it may be: Enter keeps it, a bad answer is explained and
+/// asked again. Returns the changed ones.
+pub(crate) fn ask_settings(m: &Manifest, b: &dyn Builtin) -> Result<Vec<(&'static str, String)>, Failure> {
+    let mut out = Vec::new();
+    for f in b.fields().iter().filter(|f| !f.kind.is_secret()) {
+        let set = m.settings.get(f.key).map(String::as_str);
+        let mut prompt = f.label.to_string();
+        if !f.label.eq_ignore_ascii_case(f.key) {
+            prompt.push_str(&format!(" ({})", f.key));
+        }
+        prompt.push_str(&format!(" — {}", f.description));
+        if let Some(current) = set.or(f.default) {
+            prompt.push_str(&format!(" [{}]", builtin::shown(current)));
+        }
+        if let Some(hint) = builtin::hint(f) {
+            prompt.push_str(&format!(" ({hint})"));
+        }
+        loop {
+            output::err(&format!("{prompt}: "));
+            let mut line = String::new();
+            let read = std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| Failure::failed(format!("cannot read the answer: {e}")))?;
+            if read == 0 {
+                return Err(Failure::usage("no answer (end of input); nothing was written"));
+            }
+            let answer = line.trim();
+            if answer.is_empty() {
+                break;
+            }
+            match refused(&m.name, f, answer) {
+                Some(why) => output::err(&format!("  {why}; try again, or Enter to keep it\n")),
+                None => {
+                    if set != Some(answer) {
+                        out.push((f.key, answer.to_string()));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn logs(home: &Home, name: &str, lines: usize) -> Result<u8, Failure> {

@@ -1,6 +1,7 @@
-//! `pyra config path|get|set`: the file's place, values read and written with comments
-//! kept, hand edits that break the file reported at their line, changes that would break
-//! it refused without writing, secrets refused, and the file kept private.
+//! `pyra config path|get|set|unset|schema`: the file's place, values read and written
+//! with comments kept, hand edits that break the file reported at their line, changes
+//! that would break it refused without writing, secrets refused, the file kept private,
+//! and the JSON Schema of the file printed.
 
 use crate::harness::Pyra;
 
@@ -150,4 +151,39 @@ fn the_file_is_created_private() {
         assert_eq!(dir_mode, 0o700);
     }
     pyra.run(["config", "get", "models.local.model"]).success().stdout_has("qwen3:8b");
+}
+
+#[test]
+fn every_declared_section_is_set_and_unset_by_key() {
+    let pyra = Pyra::new();
+    let path = write_config(&pyra, CONFIG);
+    pyra.run(["config", "set", "channels.telegram.allow", "123456789,42"]).success().stderr_has("set ");
+    pyra.run(["config", "set", "memory.embeddings.provider", "none"]).success();
+    pyra.run(["config", "set", "mcp.serve.skills", "weather"]).success();
+    let allow = pyra.run(["config", "get", "channels.telegram.allow"]);
+    assert_eq!(allow.success().json(), serde_json::json!([123_456_789, 42]), "numbers, as Telegram's ids are");
+    pyra.run(["config", "get", "memory.embeddings.provider"]).success().stdout_has("none\n");
+    pyra.run(["config", "get", "channels.telegram.alow"]).code(2).stderr_has("did you mean `channels.telegram.allow`?");
+    let out = pyra.run(["config", "set", "channels.telegram.token", "123456:hunter2hunter2hunter2"]);
+    out.code(2).stderr_has("pyra vault set channel:telegram:token");
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    pyra.run(["config", "set", "channels.telegram.passphrase", "hunter2hunter2"])
+        .code(2)
+        .stderr_has("pyra channels passphrase telegram");
+
+    pyra.run(["config", "unset", "mcp.serve.skills"]).success().stderr_has("unset mcp.serve.skills");
+    pyra.run(["config", "get", "mcp.serve.skills"]).code(1).stderr_has("is not set");
+    pyra.run(["config", "unset", "models.local.model"])
+        .code(1)
+        .stderr_has("has no `model`")
+        .stderr_has("nothing was written");
+    assert!(std::fs::read_to_string(&path).unwrap().starts_with(CONFIG), "comments and entries kept");
+}
+
+#[test]
+fn schema_prints_the_json_schema_of_the_file() {
+    let schema = Pyra::new().run(["config", "schema"]).success().json();
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(schema["properties"]["chat"]["properties"]["recall"]["default"], 5);
+    assert!(schema["properties"]["channels"]["properties"]["telegram"]["properties"].get("token").is_none());
 }

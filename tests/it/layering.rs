@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
     ("runtime", 2, &["syntax", "lang", "paths", "security", "db"]),
     ("llm", 2, &["syntax", "config"]),
     ("embed", 2, &["memory", "config"]),
+    ("editor", 2, &["config", "term"]),
     ("plugins", 3, &["syntax", "lang", "runtime", "paths", "security", "memory", "config", "llm", "embed"]),
     ("telemetry", 3, &["runtime", "security"]),
     ("mcp", 3, &["syntax", "lang", "runtime", "paths", "security", "vault", "config"]),
@@ -53,6 +54,7 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
             "mcp",
             "serve",
             "channels",
+            "editor",
         ],
     ),
 ];
@@ -86,7 +88,7 @@ struct Graph {
 fn graph() -> Graph {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = std::process::Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["metadata", "--format-version", "1", "--locked"])
         .current_dir(crate::harness::repo_root())
         .output()
         .expect("cargo metadata runs");

@@ -18,6 +18,7 @@ mod channels_passphrase;
 mod channels_signal;
 mod chat;
 mod config;
+mod config_editor;
 mod corpus;
 mod daemon;
 mod daemon_world;

@@ -1,5 +1,7 @@
-//! The checked-in `schemas/skill.schema.json` and `schemas/plugin.schema.json` must equal what the Rust types generate.
-//! Run with `PYRA_BLESS=1` to rewrite it after changing the model or a node kind.
+//! The checked-in `schemas/skill.schema.json`, `schemas/plugin.schema.json` and
+//! `schemas/config.schema.json` must equal what the Rust types (and config.yaml's declared
+//! fields) generate. Run with `PYRA_BLESS=1` to rewrite them after changing the model, a
+//! node kind or a declared field.
 
 use crate::harness::{Pyra, repo_root};
 
@@ -32,6 +34,22 @@ fn checked_in_plugin_schema_is_fresh() {
     assert!(
         on_disk == generated.stdout,
         "schemas/plugin.schema.json is stale: run `PYRA_BLESS=1 cargo test --workspace` and commit the result"
+    );
+}
+
+#[test]
+fn checked_in_config_schema_is_fresh() {
+    let generated = Pyra::new().run(["config", "schema"]);
+    generated.success();
+    let path = repo_root().join("schemas/config.schema.json");
+    if std::env::var_os("PYRA_BLESS").is_some() {
+        std::fs::write(&path, &generated.stdout).expect("write schema");
+        return;
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == generated.stdout,
+        "schemas/config.schema.json is stale: run `PYRA_BLESS=1 cargo test --workspace` and commit the result"
     );
 }
 

@@ -75,7 +75,7 @@ impl Commands {
             ("pin", "", "keep the last message in the history however long the conversation grows", pin),
             ("save", "NAME", "name this conversation (`pyra chat --session NAME` continues it)", save),
             ("approve", "[TOOL|all]", "tools approved for this session, or approve one (or all) from now on", approve),
-            ("config", "", "the model and chat settings (no secrets)", config),
+            ("config", "", "edit the settings (full screen), then show what this chat uses", config),
             ("exit", "", "leave (Ctrl-D works too)", |_, _, _| Ok(Flow::Exit)),
         ];
         for (name, usage, summary, run) in own {
@@ -305,6 +305,15 @@ fn approve(chat: &mut Chat, _: &Commands, tool: &str) -> Result<Flow, Failure> {
 }
 
 fn config(chat: &mut Chat, _: &Commands, _: &str) -> Result<Flow, Failure> {
+    // On a terminal: the full-screen editor, and this chat then uses what it saved.
+    #[cfg(feature = "config-editor")]
+    if crate::config_edit::on_terminal() {
+        crate::config_edit::open(&chat.home)?;
+        match config::Config::load(&chat.home.root) {
+            Ok(c) => chat.config = c,
+            Err(e) => output::err(&format!("{}\n", e.render(output::color_stderr()))),
+        }
+    }
     // What this chat uses: the file as read when it opened (or `/model` last switched).
     let config = &chat.config;
     let mut text = format!(

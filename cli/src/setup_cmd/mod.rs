@@ -38,14 +38,14 @@ mod ui;
 pub(crate) mod vault_access;
 
 pub use models::models;
-use models::*;
+pub(crate) use models::{audit_read, list_models, scrub};
 use ui::*;
 use vault_access::*;
 
 /// At most this many of the server's models are shown while setting up.
 const SHOWN_MODELS: usize = 20;
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub struct SetupArgs {
     /// The entry's name, what skills and `with.model` refer to (default: the provider id).
     #[arg(long, value_name = "NAME")]
@@ -323,7 +323,7 @@ fn lists(models: &[String], model: &str) -> bool {
     models.iter().any(|m| same_model(m, model))
 }
 
-fn same_model(listed: &str, model: &str) -> bool {
+pub(crate) fn same_model(listed: &str, model: &str) -> bool {
     listed == model || listed.strip_suffix(":latest") == Some(model) || model.strip_suffix(":latest") == Some(listed)
 }
 

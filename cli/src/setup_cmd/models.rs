@@ -65,7 +65,7 @@ pub fn models(home: &Home, selector: Option<&str>, json: bool) -> Result<u8, Fai
 }
 
 /// Asks the server for its models, with short timeouts and no retries.
-pub(super) fn list_models(endpoint: &Endpoint) -> Result<Vec<String>, LlmError> {
+pub(crate) fn list_models(endpoint: &Endpoint) -> Result<Vec<String>, LlmError> {
     let policy = Policy {
         connect: Duration::from_secs(10),
         first_token: Duration::from_secs(30),
@@ -85,7 +85,7 @@ pub(super) fn list_models(endpoint: &Endpoint) -> Result<Vec<String>, LlmError> 
 
 /// A server's message with the key (should it echo it) masked as runs mask it — in one
 /// pass, its case and JSON variants too — and anything key-shaped removed.
-pub(super) fn scrub(text: &str, key: Option<(&str, &SecretString)>) -> String {
+pub(crate) fn scrub(text: &str, key: Option<(&str, &SecretString)>) -> String {
     let masker = Masker::default();
     if let Some((name, value)) = key {
         masker.add(name, value.expose_secret());
@@ -93,7 +93,7 @@ pub(super) fn scrub(text: &str, key: Option<(&str, &SecretString)>) -> String {
     security::redact::redact(&masker.mask(text)).into_owned()
 }
 
-pub(super) fn audit_read(log: &SecurityLog, key: &str, result: &Result<SecretString, String>, detail: &str) {
+pub(crate) fn audit_read(log: &SecurityLog, key: &str, result: &Result<SecretString, String>, detail: &str) {
     let (outcome, why) = match result {
         Ok(_) => ("granted", detail.to_string()),
         Err(e) => ("denied", format!("{detail}; {e}")),

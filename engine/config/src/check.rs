@@ -1,16 +1,20 @@
 //! The checks of `config.yaml`, on the spanned tree: every finding is a located
 //! [`Diagnostic`] (unknown keys with "did you mean", types, ranges, duplicate names, a
 //! default that names no entry, a webhook address that is not loopback, and anything that
-//! looks like a secret). All are collected before giving up, like the skill phases. The
-//! `telemetry:` section's are in `check/telemetry.rs`, the `mcp:` section's in `check/mcp.rs`, the `memory:` section's in `check/memory.rs`.
+//! looks like a secret). All are collected before giving up, like the skill phases. Each
+//! map's keys, and the type and range of every value without a check of its own, come from
+//! the declarations ([`crate::fields`]; [`Findings::declared`]). The `telemetry:`
+//! section's are in `check/telemetry.rs`, the `mcp:` section's in `check/mcp.rs`, the
+//! `memory:` section's in `check/memory.rs`, the `channels:` section's in
+//! `check/channels.rs`, the `daemon:` section's in `check/daemon.rs`.
 
 mod channels;
+mod daemon;
 mod mcp;
 mod memory;
 mod telemetry;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
 
 use security::redact::find_key_shaped;
 use syntax::diag::Diagnostic;
@@ -18,36 +22,8 @@ use syntax::source::Span;
 use syntax::suggest;
 use syntax::yaml::{Node, Value};
 
-use crate::model::{DaemonSettings, WebhookSettings};
-
-/// The keys of the file's top level.
-pub(crate) const ROOT_KEYS: &[&str] =
-    &["default_model", "models", "chat", "daemon", "telemetry", "mcp", "memory", "channels"];
-/// The keys of one entry under `models:`.
-pub(crate) const ENTRY_KEYS: &[&str] = &["name", "provider", "model", "base_url", "key", "options", "prices"];
-/// The keys under an entry's `options:`.
-pub(crate) const OPTION_KEYS: &[&str] =
-    &["temperature", "max_tokens", "context_window", "first_token_timeout", "idle_timeout"];
-/// The keys under `chat:` (what `pyra chat` brings to each turn).
-pub(crate) const CHAT_KEYS: &[&str] = &["recall", "recall_category", "tools"];
-/// The most notes `chat.recall` may bring into a turn (`memory.search`'s own maximum).
-pub(crate) const MAX_RECALL: u32 = 100;
-/// The keys under an entry's `prices:` (USD per million tokens).
-pub(crate) const PRICE_KEYS: &[&str] = &["prompt", "completion", "cached"];
-/// The keys under `daemon:`.
-pub(crate) const DAEMON_KEYS: &[&str] = &["skill_dirs", "max_runs", "webhook"];
-/// The keys under `daemon.webhook:`.
-pub(crate) const WEBHOOK_KEYS: &[&str] = &["listen", "rate_per_minute", "burst"];
-/// The keys under `telemetry:`.
-pub(crate) const TELEMETRY_KEYS: &[&str] = &["endpoint", "headers", "service_name", "export_content"];
-/// The most triggered runs `daemon.max_runs` may allow at once.
-pub(crate) const MAX_RUNS: u32 = 64;
-/// The highest `daemon.webhook.rate_per_minute`.
-pub(crate) const MAX_RATE_PER_MINUTE: u32 = 10_000;
-/// The highest `daemon.webhook.burst`.
-pub(crate) const MAX_BURST: u32 = 1_000;
-/// The port suggested in help.
-const DEFAULT_PORT: u16 = WebhookSettings::DEFAULT_LISTEN.port();
+use crate::fields::{self, Kind};
+use crate::keys::child_path;
 
 const VAULT_HELP: &str = "store the key in the vault with `pyra vault set NAME` (it asks for the value), then \
      name it here: `key: NAME` in a model entry, `vault:NAME` as a telemetry header's value";
@@ -129,16 +105,27 @@ impl Findings {
         self.hidden.iter().any(|h| h.start < span.end && span.start < h.end)
     }
 
-    fn unknown_key(&mut self, key: &Node, known: &[&str], place: &str) {
+    /// An unknown key of the map at the declared `path`, with the nearest declared key; a
+    /// secret kept in the vault says so, and its value is hidden.
+    fn unknown_key(&mut self, key: &Node, value: &Node, path: &str) {
         let name = key.key_text();
-        let help = suggest::help(&name, known.iter().copied()).unwrap_or_else(|| {
-            let list: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
-            format!("{place} takes {}", list.join(", "))
-        });
-        let help = if ["api_key", "apikey", "token", "secret", "password", "api-key"].contains(&name.as_str()) {
+        let known = fields::keys(path);
+        let place = place(path);
+        let secret = fields::section(path).and_then(|s| s.field(&name).filter(|f| f.kind.is_secret()).map(|f| (s, f)));
+        let help = if let Some((section, field)) = secret {
+            self.hidden.push(Self::span_of(key, value));
+            let vault_key = section.vault_key(field).unwrap_or_else(|| "NAME".into());
+            format!(
+                "`{name}` is a secret: it lives in the vault as `{vault_key}`, never in config.yaml; remove it here \
+                 and store it with `pyra vault set {vault_key}` (it asks for the value)"
+            )
+        } else if ["api_key", "apikey", "token", "secret", "password", "api-key"].contains(&name.as_str()) {
             format!("secrets never go in config.yaml: {VAULT_HELP}")
         } else {
-            help
+            suggest::help(&name, known.iter().copied()).unwrap_or_else(|| {
+                let list: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+                format!("{place} takes {}", list.join(", "))
+            })
         };
         let d = Diagnostic::error("unknown-key", format!("unknown key `{name}` in {place}"))
             .at(key.span.clone())
@@ -177,11 +164,10 @@ impl Findings {
             self.error("config-type", format!("`{field}` must be {what}, found {}", value.type_name()), span);
             return;
         };
-        let in_range = match (integer, n.as_u64(), n.as_f64()) {
-            (true, Some(u), _) => (min..=max).contains(&(u as f64)),
-            (true, None, _) => false,
-            (false, _, Some(x)) => (min..=max).contains(&x),
-            (false, _, None) => false,
+        let whole = n.as_i64().map(|i| i as f64).or_else(|| n.as_u64().map(|u| u as f64));
+        let in_range = match if integer { whole } else { n.as_f64() } {
+            Some(x) => (min..=max).contains(&x),
+            None => false,
         };
         if !in_range {
             let range =
@@ -237,54 +223,17 @@ impl Findings {
                         .expected = Some("`- name: …` items".into());
                     }
                 },
-                "chat" => self.map(key, value, "chat", CHAT_KEYS, |f, k, v| match k.key_text().as_str() {
-                    "recall" => f.number("recall", k, v, 0.0, f64::from(MAX_RECALL), true),
-                    "recall_category" => {
-                        f.string("recall_category", k, v);
-                    }
-                    _ => f.list("tools", "a name", k, v),
+                "chat" => self.map(key, value, "chat", |f, k, v| match k.key_text().as_str() {
+                    "tools" => f.list("tools", "a name", k, v),
+                    _ => f.declared("chat", k, v),
                 }),
-                "daemon" => self.map(key, value, "daemon", DAEMON_KEYS, |f, k, v| match k.key_text().as_str() {
-                    "skill_dirs" => f.skill_dirs(k, v),
-                    "max_runs" => f.whole_number(
-                        "max_runs",
-                        k,
-                        v,
-                        MAX_RUNS,
-                        &format!(
-                            "the most triggered runs the daemon runs at once; more wait their turn (default {})",
-                            DaemonSettings::DEFAULT_MAX_RUNS
-                        ),
-                    ),
-                    _ => f.map(k, v, "daemon.webhook", WEBHOOK_KEYS, |f, k, v| match k.key_text().as_str() {
-                        "listen" => f.listen(k, v),
-                        "rate_per_minute" => f.whole_number(
-                            "rate_per_minute",
-                            k,
-                            v,
-                            MAX_RATE_PER_MINUTE,
-                            &format!(
-                                "requests a minute each hook may receive; more are refused (default {})",
-                                WebhookSettings::DEFAULT_RATE_PER_MINUTE
-                            ),
-                        ),
-                        _ => f.whole_number(
-                            "burst",
-                            k,
-                            v,
-                            MAX_BURST,
-                            &format!(
-                                "requests a hook may receive at once before `rate_per_minute` applies (default {})",
-                                WebhookSettings::DEFAULT_BURST
-                            ),
-                        ),
-                    }),
-                }),
+                "daemon" => self.daemon(key, value),
                 "telemetry" => self.telemetry(key, value),
                 "mcp" => self.mcp(key, value),
                 "memory" => self.memory(key, value),
                 "channels" => self.channels(key, value),
-                _ => self.unknown_key(key, ROOT_KEYS, "config.yaml"),
+                name if fields::keys("").contains(&name) => self.declared("", key, value),
+                _ => self.unknown_key(key, value, ""),
             }
         }
         // A default that names no entry is only reported when every entry could be read
@@ -312,7 +261,7 @@ impl Findings {
 
     /// Checks one entry; returns its name and the name's span when it has a usable one.
     fn entry(&mut self, item: &Node) -> Option<(String, Span)> {
-        let Value::Map(fields) = &item.value else {
+        let Value::Map(pairs) = &item.value else {
             self.error(
                 "config-type",
                 format!("a model entry must be a map, found {}", item.type_name()),
@@ -323,7 +272,7 @@ impl Findings {
         };
         let mut name = None;
         let mut name_ok = true;
-        for (key, value) in fields {
+        for (key, value) in pairs {
             let field = key.key_text();
             match field.as_str() {
                 "name" => match self.string("name", key, value) {
@@ -336,38 +285,33 @@ impl Findings {
                     }
                     None => name_ok = false,
                 },
-                "provider" | "model" => {
-                    self.string(&field, key, value);
-                }
                 "base_url" => {
                     if let Some(url) = self.string("base_url", key, value) {
                         self.url("base_url", url, value.span.clone());
                     }
                 }
-                "key" => self.key(key, value),
-                "options" => self.map(key, value, "options", OPTION_KEYS, |f, k, v| match k.key_text().as_str() {
-                    "temperature" => f.number("temperature", k, v, 0.0, 2.0, false),
-                    "max_tokens" => f.number("max_tokens", k, v, 1.0, f64::from(u32::MAX), true),
-                    // Seconds; fractions allowed, up to a day.
-                    field @ ("first_token_timeout" | "idle_timeout") => f.number(field, k, v, 0.1, 86400.0, false),
-                    _ => f.number("context_window", k, v, 1.0, f64::from(u32::MAX), true),
-                }),
-                "prices" => self.map(key, value, "prices", PRICE_KEYS, |f, k, v| {
-                    let field = k.key_text();
-                    f.number(&field, k, v, 0.0, f64::MAX, false);
-                }),
-                _ => self.unknown_key(key, ENTRY_KEYS, "a model entry"),
+                group @ ("options" | "prices") => {
+                    let path = child_path("models.*", group);
+                    self.map(key, value, &path, |f, k, v| f.declared(&path, k, v));
+                }
+                other if fields::keys("models.*").contains(&other) => self.declared("models.*", key, value),
+                _ => self.unknown_key(key, value, "models.*"),
             }
         }
         let label = name.as_ref().map_or_else(|| "a model entry".to_string(), |(n, _)| format!("model entry `{n}`"));
-        let at = fields.first().map_or(item.span.clone(), |(k, _)| k.span.clone());
-        for (required, example) in
-            [("name", "name: local"), ("provider", "provider: ollama"), ("model", "model: llama3.2")]
-        {
-            if !fields.iter().any(|(k, _)| k.key_text() == required) {
+        let at = pairs.first().map_or(item.span.clone(), |(k, _)| k.span.clone());
+        let required = fields::section("models.*").into_iter().flat_map(|s| s.fields).filter(|f| f.required);
+        for required in required.map(|f| f.key) {
+            if !pairs.iter().any(|(k, _)| k.key_text() == required) {
                 if required == "name" {
                     name_ok = false;
                 }
+                let example = match required {
+                    "name" => "name: local".to_string(),
+                    "provider" => "provider: ollama".to_string(),
+                    "model" => "model: llama3.2".to_string(),
+                    other => format!("{other}: …"),
+                };
                 self.error("missing-key", format!("{label} has no `{required}`"), at.clone()).help =
                     Some(format!("add `{example}` (`pyra setup` lists the providers)"));
             }
@@ -375,12 +319,129 @@ impl Findings {
         if name_ok { name } else { None }
     }
 
-    /// A whole number from 1 to `max`, with `help` saying what it means on any error.
-    fn whole_number(&mut self, field: &str, key: &Node, value: &Node, max: u32, help: &str) {
+    /// A declared whole number of the section at `path`, in its declared range, with
+    /// `help` saying what it means on any error.
+    fn whole_number(&mut self, path: &str, key: &Node, value: &Node, help: &str) {
         let before = self.diagnostics.len();
-        self.number(field, key, value, 1.0, f64::from(max), true);
+        self.declared(path, key, value);
         for d in &mut self.diagnostics[before..] {
             d.help = Some(help.to_string());
+        }
+    }
+
+    /// Checks a value by its declaration in the section at `path`: a child section as a
+    /// map of its own declared keys, a field by its [`Kind`] — text, a number in its range,
+    /// true or false, one of its choices, a list, a map, a vault key's name, a hash.
+    fn declared(&mut self, path: &str, key: &Node, value: &Node) {
+        let Some(section) = fields::section(path) else { return };
+        let name = key.key_text();
+        if section.children.contains(&name.as_str()) {
+            let child = child_path(path, &name);
+            self.map(key, value, &child, |f, k, v| f.declared(&child, k, v));
+            return;
+        }
+        let Some(field) = section.field(&name) else { return };
+        match field.kind {
+            Kind::Text => {
+                self.string(&name, key, value);
+            }
+            Kind::Integer { min, max } => self.number(&name, key, value, min as f64, max as f64, true),
+            Kind::Number { min, max } => self.number(&name, key, value, min, max, false),
+            Kind::Bool => self.boolean(&name, key, value),
+            Kind::Choice(choices) => {
+                let list: Vec<String> = choices
+                    .iter()
+                    .map(|c| if field.default == Some(*c) { format!("`{c}` (the default)") } else { format!("`{c}`") })
+                    .collect();
+                self.choice(&name, key, value, choices, &list.join(", "));
+            }
+            Kind::List => self.list(&name, "a text", key, value),
+            Kind::Map => self.scalar_map(&name, key, value),
+            Kind::VaultKey => self.key(key, value),
+            Kind::Hash => self.hash(path, &name, key, value),
+            // Never a key of the file: `map` reports it as unknown, hidden.
+            Kind::Secret => {}
+        }
+    }
+
+    fn boolean(&mut self, field: &str, key: &Node, value: &Node) {
+        if !matches!(value.value, Value::Bool(_)) {
+            self.error(
+                "config-type",
+                format!("`{field}` must be true or false, found {}", value.type_name()),
+                Self::span_of(key, value),
+            );
+        }
+    }
+
+    /// One of `allowed`, with "did you mean" or `help` (which lists them) when it is not.
+    fn choice(&mut self, field: &str, key: &Node, value: &Node, allowed: &[&str], help: &str) -> Option<String> {
+        let text = self.string(field, key, value)?.to_string();
+        if allowed.contains(&text.as_str()) {
+            return Some(text);
+        }
+        let suggestion = suggest::help(&text, allowed.iter().copied()).unwrap_or_else(|| format!("use {help}"));
+        self.error(
+            "config-value",
+            format!("`{field}` is not one of {}: `{text}`", allowed.join(", ")),
+            value.span.clone(),
+        )
+        .help = Some(suggestion);
+        None
+    }
+
+    /// An Argon2id hash (a channel's `passphrase`), never the passphrase itself: a plain
+    /// value is refused and hidden from the message.
+    fn hash(&mut self, path: &str, field: &str, key: &Node, value: &Node) {
+        if let Some(p) = self.string(field, key, value)
+            && !p.starts_with("$argon2id$")
+        {
+            self.hidden.push(value.span.clone());
+            let how = match path.strip_prefix("channels.") {
+                Some(channel) => format!("set it with `pyra channels passphrase {channel}`, which writes the hash"),
+                None => "set it with the command that asks for the passphrase and writes its hash".into(),
+            };
+            self.error(
+                "config-value",
+                format!("`{field}` must be an Argon2id hash, not the passphrase itself"),
+                value.span.clone(),
+            )
+            .help = Some(how);
+        }
+    }
+
+    /// A map of names to texts or numbers.
+    fn scalar_map(&mut self, field: &str, key: &Node, value: &Node) {
+        match &value.value {
+            Value::Null => {}
+            Value::Map(entries) => {
+                for (name, item) in entries {
+                    let ok = match &item.value {
+                        Value::String(s) => !s.trim().is_empty(),
+                        Value::Number(_) => true,
+                        _ => false,
+                    };
+                    if !ok {
+                        self.error(
+                            "config-type",
+                            format!(
+                                "`{field}.{}` must be a text or a number, found {}",
+                                name.key_text(),
+                                item.type_name()
+                            ),
+                            Self::span_of(name, item),
+                        );
+                    }
+                }
+            }
+            _ => {
+                self.error(
+                    "config-type",
+                    format!("`{field}` must be a map of names to values, found {}", value.type_name()),
+                    Self::span_of(key, value),
+                )
+                .expected = Some(format!("`{field}: {{ name: value }}`"));
+            }
         }
     }
 
@@ -413,21 +474,17 @@ impl Findings {
         }
     }
 
-    fn map(
-        &mut self,
-        key: &Node,
-        value: &Node,
-        place: &str,
-        known: &[&str],
-        mut each: impl FnMut(&mut Self, &Node, &Node),
-    ) {
+    /// The map at the declared `path`: each declared key goes to `each`, any other is
+    /// unknown (with "did you mean").
+    fn map(&mut self, key: &Node, value: &Node, path: &str, mut each: impl FnMut(&mut Self, &Node, &Node)) {
+        let known = fields::keys(path);
         match &value.value {
             Value::Map(entries) => {
                 for (k, v) in entries {
                     if known.contains(&k.key_text().as_str()) {
                         each(self, k, v);
                     } else {
-                        self.unknown_key(k, known, &format!("`{place}`"));
+                        self.unknown_key(k, v, path);
                     }
                 }
             }
@@ -435,84 +492,11 @@ impl Findings {
                 let list: Vec<String> = known.iter().map(|k| format!("{k}: …")).collect();
                 self.error(
                     "config-type",
-                    format!("`{place}` must be a map, found {}", value.type_name()),
+                    format!("{} must be a map, found {}", place(path), value.type_name()),
                     Self::span_of(key, value),
                 )
                 .expected = Some(format!("{{ {} }}", list.join(", ")));
             }
-        }
-    }
-
-    /// `daemon.skill_dirs`: paths, where only `~` and `~/…` name the user's home (`~bob`
-    /// would silently be a folder named `~bob` under `$PYRA_HOME`).
-    fn skill_dirs(&mut self, key: &Node, value: &Node) {
-        let before = self.diagnostics.len();
-        self.list("skill_dirs", "a path", key, value);
-        let Value::Seq(items) = &value.value else { return };
-        let nulls: Vec<&Span> = items.iter().filter(|i| i.value == Value::Null).map(|i| &i.span).collect();
-        for d in &mut self.diagnostics[before..] {
-            if d.span.as_ref().is_some_and(|s| nulls.contains(&s)) {
-                d.help = Some("a bare `~` is YAML's null: write your home as `\"~\"`".into());
-            }
-        }
-        for item in items {
-            if let Value::String(dir) = &item.value
-                && dir.starts_with('~')
-                && dir != "~"
-                && !dir.starts_with("~/")
-            {
-                let user = dir[1..].split('/').next().unwrap_or_default();
-                self.error("config-path", format!("`{dir}`: only `~` and `~/…` are expanded"), item.span.clone())
-                    .help = Some(format!(
-                    "`~` is your home ($HOME); for {user}'s, write the full path (e.g. `/home/{user}/…`)"
-                ));
-            }
-        }
-    }
-
-    /// `daemon.webhook.listen`: an IP address and a port, on loopback only.
-    fn listen(&mut self, key: &Node, value: &Node) {
-        let Some(text) = self.string("listen", key, value) else { return };
-        let span = value.span.clone();
-        let addr = match text.parse::<SocketAddr>() {
-            Ok(addr) => addr,
-            Err(_) => {
-                self.diagnostics.push(
-                    Diagnostic::error("config-address", format!("`listen` is not an IP address with a port: `{text}`"))
-                        .at(span)
-                        .with_label("expected ADDRESS:PORT")
-                        .with_help(listen_help(text)),
-                );
-                return;
-            }
-        };
-        let port = if addr.port() == 0 { DEFAULT_PORT } else { addr.port() };
-        if !addr.ip().is_loopback() {
-            let every = if addr.ip().is_unspecified() {
-                format!("`{}` means every network interface; ", addr.ip())
-            } else {
-                String::new()
-            };
-            self.diagnostics.push(
-                Diagnostic::error("config-loopback", format!("`listen` must be a loopback address, found `{addr}`"))
-                    .at(span)
-                    .with_label("not a loopback address")
-                    .with_help(format!(
-                        "{every}the webhook is for senders on this machine, so it listens on 127.0.0.0/8 or ::1 \
-                         (e.g. `127.0.0.1:{port}`); for remote senders, put a reverse proxy (with TLS) in front \
-                         of it that forwards to that address"
-                    )),
-            );
-        } else if addr.port() == 0 {
-            self.diagnostics.push(
-                Diagnostic::error("config-address", format!("`listen` needs a port, found port 0 in `{addr}`"))
-                    .at(span)
-                    .with_label("port 0")
-                    .with_help(format!(
-                        "port 0 picks a free port at random, which no sender could know; e.g. `{}`",
-                        SocketAddr::new(addr.ip(), port)
-                    )),
-            );
         }
     }
 
@@ -575,34 +559,12 @@ impl Findings {
     }
 }
 
-/// What to do about a `listen:` value that does not parse as `ADDRESS:PORT`.
-fn listen_help(text: &str) -> String {
-    let (host, port) = text.rsplit_once(':').unwrap_or((text, ""));
-    let port_is_digits = !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
-    let brackets = || format!("an IPv6 address with a port goes in brackets: `listen: \"[{host}]:{port}\"`");
-    if let Ok(ip) = text.parse::<IpAddr>() {
-        // `::1:8787` is an address, but far more likely `::1` with a port.
-        if ip.is_ipv6() && port_is_digits && host.parse::<IpAddr>().is_ok() {
-            return brackets();
-        }
-        return format!("add a port: `{}`", SocketAddr::new(ip, DEFAULT_PORT));
-    }
-    if let Some((_, rest)) = text.split_once("://")
-        && let Ok(addr) = rest.trim_end_matches('/').parse::<SocketAddr>()
-    {
-        return format!("give the address without a scheme: `{addr}`");
-    }
-    let bracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
-    match bracketed.unwrap_or(host).parse::<IpAddr>() {
-        Ok(ip) if port.is_empty() => format!("add a port: `{}`", SocketAddr::new(ip, DEFAULT_PORT)),
-        Ok(IpAddr::V6(_)) if bracketed.is_none() && port_is_digits => brackets(),
-        Ok(_) if port.bytes().all(|b| b.is_ascii_digit()) => "a port is a number from 1 to 65535".into(),
-        Err(_) if host.chars().any(|c| c.is_ascii_alphabetic()) && !host.contains([':', '/']) => {
-            let port = if port_is_digits { port.to_string() } else { DEFAULT_PORT.to_string() };
-            format!("give an IP address, not a host name (`{host}` is not looked up): `127.0.0.1:{port}`")
-        }
-        _ => format!(
-            "e.g. `listen: 127.0.0.1:{DEFAULT_PORT}` (an IPv6 address goes in brackets: `listen: \"[::1]:{DEFAULT_PORT}\"`)"
-        ),
+/// How the map at a declared path is named in messages: `config.yaml`, `a model entry`,
+/// `` `options` `` (an entry's), `` `daemon.webhook` ``.
+fn place(path: &str) -> String {
+    match path {
+        "" => "config.yaml".into(),
+        "models.*" => "a model entry".into(),
+        _ => format!("`{}`", path.strip_prefix("models.*.").unwrap_or(path)),
     }
 }

@@ -422,6 +422,24 @@ fn render_flow(value: &Json) -> String {
     }
 }
 
+/// Sets (`Some`) or removes (`None`) the value at `path` (map keys from the top) in any
+/// YAML file whose top level is a map — a plugin's `plugin.yaml` as well as config.yaml —
+/// with the same minimal edit: comments, order and quoting elsewhere stay. An error when
+/// the text does not parse; the caller checks what the edited text means.
+pub fn edit_yaml(text: &str, path: &[&str], value: Option<Json>) -> Result<String, String> {
+    let json = if text.trim().is_empty() {
+        Json::Object(Map::new())
+    } else {
+        parse(text).map(|root| root.to_json()).ok_or_else(|| "the file is not valid YAML".to_string())?
+    };
+    let steps: Vec<Step> = path.iter().map(|k| Step::Key((*k).to_string())).collect();
+    let op = match value {
+        Some(v) => Op::Set(steps, v),
+        None => Op::Remove(steps),
+    };
+    Ok(apply(text, &json, &[op], ""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,22 +540,4 @@ mod tests {
         assert_eq!(scalar(&json!("true")), "\"true\"");
         assert_eq!(scalar(&json!(0.2)), "0.2");
     }
-}
-
-/// Sets (`Some`) or removes (`None`) the value at `path` (map keys from the top) in any
-/// YAML file whose top level is a map — a plugin's `plugin.yaml` as well as config.yaml —
-/// with the same minimal edit: comments, order and quoting elsewhere stay. An error when
-/// the text does not parse; the caller checks what the edited text means.
-pub fn edit_yaml(text: &str, path: &[&str], value: Option<Json>) -> Result<String, String> {
-    let json = if text.trim().is_empty() {
-        Json::Object(Map::new())
-    } else {
-        parse(text).map(|root| root.to_json()).ok_or_else(|| "the file is not valid YAML".to_string())?
-    };
-    let steps: Vec<Step> = path.iter().map(|k| Step::Key((*k).to_string())).collect();
-    let op = match value {
-        Some(v) => Op::Set(steps, v),
-        None => Op::Remove(steps),
-    };
-    Ok(apply(text, &json, &[op], ""))
 }

@@ -11,9 +11,15 @@ pub enum Kind {
     /// Free text (a name, a URL, a path, an address).
     Text,
     /// A whole number in a range.
-    Integer { min: i64, max: i64 },
+    Integer {
+        min: i64,
+        max: i64,
+    },
     /// A number in a range.
-    Number { min: f64, max: f64 },
+    Number {
+        min: f64,
+        max: f64,
+    },
     Bool,
     /// One of a fixed list.
     Choice(&'static [&'static str]),
@@ -260,7 +266,8 @@ pub const SECTIONS: &[Section] = &[
                 Kind::List,
                 "extra folders of skills (`~` is your home, relative paths are under $PYRA_HOME)",
             ),
-            Field::new("max_runs", "Max runs", Kind::Integer { min: 1, max: 64 }, "triggered runs at once").default("4"),
+            Field::new("max_runs", "Max runs", Kind::Integer { min: 1, max: 64 }, "triggered runs at once")
+                .default("4"),
         ],
         children: &["webhook"],
         vault_prefix: None,
@@ -302,7 +309,8 @@ pub const SECTIONS: &[Section] = &[
                 Kind::Map,
                 "extra request headers; a credential as `vault:NAME`, read from the vault",
             ),
-            Field::new("service_name", "Service name", Kind::Text, "`service.name` of the exported spans").default("pyra"),
+            Field::new("service_name", "Service name", Kind::Text, "`service.name` of the exported spans")
+                .default("pyra"),
             Field::new(
                 "export_content",
                 "Export content",
@@ -326,7 +334,12 @@ pub const SECTIONS: &[Section] = &[
         path: "mcp.serve",
         title: "MCP server",
         description: "which skills `pyra mcp serve` and the daemon expose as tools",
-        fields: &[Field::new("skills", "Skills", Kind::List, "skill names or globs exposed as tools (none by default)")],
+        fields: &[Field::new(
+            "skills",
+            "Skills",
+            Kind::List,
+            "skill names or globs exposed as tools (none by default)",
+        )],
         children: &["http"],
         vault_prefix: None,
     },
@@ -421,7 +434,12 @@ pub const SECTIONS: &[Section] = &[
             Field::new("token", "Bot token", Kind::Secret, "the bot's token from @BotFather"),
             Field::new("allow", "Allowed users", Kind::List, "Telegram user ids who may talk to the bot"),
             Field::new("approvers", "Approvers", Kind::List, "user ids who answer approvals (default: the allowed)"),
-            Field::new("groups", "Groups", Kind::List, "group chat ids (negative) where the bot answers when mentioned"),
+            Field::new(
+                "groups",
+                "Groups",
+                Kind::List,
+                "group chat ids (negative) where the bot answers when mentioned",
+            ),
             CHALLENGE,
             PASSPHRASE,
             RATE_PER_HOUR,

@@ -86,7 +86,13 @@
 //! `telemetry_tests.rs` (the `telemetry:` section, checked in `check/telemetry.rs`),
 //! `mcp_tests.rs` (the `mcp:` section, checked in `check/mcp.rs`), `memory_tests.rs` (the
 //! `memory:` section, checked in `check/memory.rs`), `channels_tests.rs` (the `channels:`
-//! section, checked in `check/channels.rs`).
+//! section, checked in `check/channels.rs`); the `daemon:` section is checked in
+//! `check/daemon.rs`. `fields.rs` declares every section and field once: the checks take
+//! each map's keys and each plain value's type and range from it, `keys.rs` a dotted key
+//! for every field ([`Config::field_for`]), `set.rs` the type of a value set
+//! ([`Config::set`], [`Config::unset`]), and `schema.rs` the JSON Schema of the file
+//! ([`schema::schema`], `schemas/config.schema.json`); `set_tests.rs` and
+//! `schema_tests.rs` test those.
 
 #[cfg(test)]
 mod channels_tests;
@@ -105,7 +111,12 @@ mod mcp_tests;
 mod memory_tests;
 mod model;
 mod resolve;
+pub mod schema;
+#[cfg(test)]
+mod schema_tests;
 mod set;
+#[cfg(test)]
+mod set_tests;
 #[cfg(test)]
 mod telemetry_tests;
 #[cfg(test)]

@@ -190,7 +190,7 @@ fn the_telemetry_section_is_read_and_set_by_dotted_key() {
 
     for (key, help) in [
         ("telemetry.endpont", "did you mean `telemetry.endpoint`?"),
-        ("telemetry.header.x", "did you mean `telemetry.headers.NAME`?"),
+        ("telemetry.header.x", "did you mean `telemetry.headers.x`?"),
         ("telemetry.protocol", "`telemetry` takes `endpoint`, `headers.NAME`, `service_name` and `export_content`"),
         ("telemetry.headers.", "`telemetry` takes"),
         ("telemtry.endpoint", "did you mean `telemetry`?"),

@@ -3,24 +3,16 @@
 //! an MCP server's. A manifest names one with `kind: builtin` and `builtin: ID`; its
 //! `settings:` are the plain values the plugin declares, its `secrets:` map a declared
 //! secret to a vault key. Several plugins may use the same built-in (two accounts).
+//!
+//! A built-in declares its settings once, as [`config::fields::Field`]s (key, label, kind,
+//! default, choices, description; [`Kind::Secret`] for a vault value): the manifest check,
+//! `pyra plugin setup` and `doctor`, and `pyra config`'s editor all work from that list.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use config::fields::{Field, Kind};
 use serde_json::Value;
-
-/// A setting a built-in declares: what `pyra plugin add --builtin` and `setup` ask for.
-#[derive(Debug, Clone)]
-pub struct Setting {
-    pub key: &'static str,
-    pub description: &'static str,
-    /// A secret comes from the vault (`secrets:` in the manifest), never `settings:`.
-    pub secret: bool,
-    pub required: bool,
-    pub default: Option<&'static str>,
-    /// The values it may take, when it is a choice.
-    pub choices: &'static [&'static str],
-}
 
 /// What a call of a built-in gets: its settings (defaults applied) and its secrets.
 pub struct Call<'a> {
@@ -37,7 +29,9 @@ pub trait Builtin: Send + Sync {
     /// The id a manifest names (`builtin: websearch`).
     fn id(&self) -> &'static str;
     fn description(&self) -> &'static str;
-    fn settings(&self) -> &'static [Setting];
+    /// Its settings, in the order `pyra plugin setup` asks for them; a [`Kind::Secret`]
+    /// one comes from the vault (`secrets:` in the manifest), never `settings:`.
+    fn fields(&self) -> &'static [Field];
     /// Its tools, as MCP tool definitions (name, description, inputSchema, annotations).
     fn tools(&self) -> Vec<Value>;
     fn call<'a>(&'a self, tool: &'a str, arguments: Value, call: Call<'a>) -> CallFuture<'a>;
@@ -60,44 +54,193 @@ pub fn ids() -> Vec<&'static str> {
     all().iter().map(|b| b.id()).collect()
 }
 
-/// The settings in effect: the manifest's, then the declared defaults; a required one
-/// that is missing, or a value outside its choices, is an error that names the fix.
+/// The declared fields of the built-in `id`, so a caller (the config editor, `pyra
+/// plugin setup`) can render and check any built-in's settings without knowing it.
+pub fn fields_of(id: &str) -> Option<&'static [Field]> {
+    find(id).map(|b| b.fields())
+}
+
+/// The vault key a plugin's declared secret is mapped to by default
+/// (`plugin:NAME:KEY`, as `pyra plugin import` and the manifest's help name them).
+pub fn vault_key(plugin: &str, key: &str) -> String {
+    format!("plugin:{plugin}:{key}")
+}
+
+/// Whether `value` fits `field`'s kind: `Err` says what it must be ("is not one of
+/// searxng, brave"), for the caller to put after the setting's name and before the fix.
+/// Lists and maps are comma-separated text; a map's items are `name=value`.
+pub fn check_value(field: &Field, value: &str) -> Result<(), String> {
+    match field.kind {
+        Kind::Choice(choices) if !choices.contains(&value) => Err(format!("is not one of {}", choices.join(", "))),
+        Kind::Bool if !matches!(value, "true" | "false") => Err("is not `true` or `false`".into()),
+        Kind::Integer { min, max } => match value.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(()),
+            _ => Err(format!("is not a whole number from {min} to {max}")),
+        },
+        Kind::Number { min, max } => match value.parse::<f64>() {
+            Ok(n) if n.is_finite() && (min..=max).contains(&n) => Ok(()),
+            _ => Err(format!("is not a number from {min} to {max}")),
+        },
+        Kind::Map if value.split(',').map(str::trim).filter(|i| !i.is_empty()).any(|i| !i.contains('=')) => {
+            Err("is not a comma-separated list of `name=value`".into())
+        }
+        Kind::Secret => Err("is a secret: it lives in the vault, never in `settings:`".into()),
+        _ => Ok(()),
+    }
+}
+
+/// The value as a message may show it: a key-shaped one is not repeated.
+pub fn shown(value: &str) -> &str {
+    if security::redact::find_key_shaped(value).is_empty() { value } else { "[a secret-shaped value]" }
+}
+
+/// What a setting may be, for a prompt or a message: its choices, range or `true|false`.
+pub fn hint(field: &Field) -> Option<String> {
+    match field.kind {
+        Kind::Choice(c) => Some(c.join("|")),
+        Kind::Bool => Some("true|false".into()),
+        Kind::Integer { min, max } => Some(format!("{min}–{max}")),
+        Kind::Number { min, max } => Some(format!("{min}–{max}")),
+        Kind::List => Some("comma-separated".into()),
+        Kind::Map => Some("name=value, comma-separated".into()),
+        _ => None,
+    }
+}
+
+/// The declared non-secret field `key`, or an error that names the plugin's settings and
+/// the closest one.
+pub fn setting(builtin: &dyn Builtin, plugin: &str, key: &str) -> Result<&'static Field, String> {
+    let fields = builtin.fields();
+    if let Some(f) = fields.iter().find(|f| f.key == key && !f.kind.is_secret()) {
+        return Ok(f);
+    }
+    if fields.iter().any(|f| f.key == key) {
+        return Err(format!(
+            "plugin `{plugin}`: `{key}` is a secret, kept in the vault and never in `settings:`; \
+             `pyra plugin setup {plugin}` asks for it"
+        ));
+    }
+    let known: Vec<&str> = fields.iter().filter(|f| !f.kind.is_secret()).map(|f| f.key).collect();
+    let mean = syntax::suggest::help(key, known.iter().copied()).map(|h| format!(" — {h}")).unwrap_or_default();
+    Err(format!(
+        "plugin `{plugin}`: `{}` has no setting `{key}`{mean} (its settings: {})",
+        builtin.id(),
+        known.join(", ")
+    ))
+}
+
+/// The settings in effect: the manifest's, then the declared defaults. An undeclared
+/// key, a value that does not fit its kind, or a missing required one is an error that
+/// names the plugin, the setting and the fix.
 pub fn resolve_settings(
     builtin: &dyn Builtin,
     plugin: &str,
     given: &indexmap::IndexMap<String, String>,
 ) -> Result<BTreeMap<String, String>, String> {
-    let mut out = BTreeMap::new();
-    for (key, _) in given {
-        if !builtin.settings().iter().any(|s| s.key == key && !s.secret) {
-            let known: Vec<&str> = builtin.settings().iter().filter(|s| !s.secret).map(|s| s.key).collect();
-            return Err(format!(
-                "plugin `{plugin}`: `{}` has no setting `{key}` (its settings: {})",
-                builtin.id(),
-                known.join(", ")
-            ));
-        }
+    for key in given.keys() {
+        setting(builtin, plugin, key)?;
     }
-    for s in builtin.settings().iter().filter(|s| !s.secret) {
-        match given.get(s.key).map(String::as_str).or(s.default) {
-            Some(v) if !s.choices.is_empty() && !s.choices.contains(&v) => {
-                return Err(format!(
-                    "plugin `{plugin}`: `settings.{}: {v}` is not one of {}",
-                    s.key,
-                    s.choices.join(", ")
-                ));
-            }
+    let mut out = BTreeMap::new();
+    for f in builtin.fields().iter().filter(|f| !f.kind.is_secret()) {
+        match given.get(f.key).map(String::as_str).or(f.default) {
             Some(v) => {
-                out.insert(s.key.to_string(), v.to_string());
+                if let Err(why) = check_value(f, v) {
+                    return Err(format!(
+                        "plugin `{plugin}`: `settings.{}: {}` {why}; fix it in plugins/{plugin}/plugin.yaml or with \
+                         `pyra plugin setup {plugin} --set {}=VALUE`",
+                        f.key,
+                        shown(v),
+                        f.key
+                    ));
+                }
+                out.insert(f.key.to_string(), v.to_string());
             }
-            None if s.required => {
+            None if f.required => {
                 return Err(format!(
-                    "plugin `{plugin}` needs `settings.{}` ({}) in plugins/{plugin}/plugin.yaml",
-                    s.key, s.description
+                    "plugin `{plugin}` needs `settings.{}` ({}) in plugins/{plugin}/plugin.yaml: \
+                     `pyra plugin setup {plugin}` asks for it",
+                    f.key, f.description
                 ));
             }
             None => {}
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake;
+
+    const FIELDS: &[Field] = &[
+        Field::new("mode", "Mode", Kind::Choice(&["a", "b"]), "a or b").default("a"),
+        Field::new("count", "Count", Kind::Integer { min: 1, max: 20 }, "how many"),
+        Field::new("ratio", "Ratio", Kind::Number { min: 0.0, max: 1.0 }, "how much"),
+        Field::new("safe", "Safe", Kind::Bool, "whether"),
+        Field::new("host", "Host", Kind::Text, "where").required(),
+        Field::new("token", "Token", Kind::Secret, "the key"),
+    ];
+
+    impl Builtin for Fake {
+        fn id(&self) -> &'static str {
+            "fake"
+        }
+        fn description(&self) -> &'static str {
+            "a test double"
+        }
+        fn fields(&self) -> &'static [Field] {
+            FIELDS
+        }
+        fn tools(&self) -> Vec<Value> {
+            Vec::new()
+        }
+        fn call<'a>(&'a self, _: &'a str, _: Value, _: Call<'a>) -> CallFuture<'a> {
+            Box::pin(async { Err("no tools".into()) })
+        }
+    }
+
+    fn resolve(pairs: &[(&str, &str)]) -> Result<BTreeMap<String, String>, String> {
+        let given = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        resolve_settings(&Fake, "p", &given)
+    }
+
+    #[test]
+    fn values_are_checked_by_kind_and_the_message_names_the_fix() {
+        let ok = resolve(&[("host", "h"), ("count", "3"), ("ratio", "0.5"), ("safe", "true")]).unwrap();
+        assert_eq!(ok["mode"], "a");
+        assert_eq!(ok["count"], "3");
+        for (key, value, why) in [
+            ("mode", "c", "`settings.mode: c` is not one of a, b"),
+            ("count", "30", "`settings.count: 30` is not a whole number from 1 to 20"),
+            ("count", "x", "is not a whole number"),
+            ("ratio", "2", "is not a number from 0 to 1"),
+            ("safe", "yes", "is not `true` or `false`"),
+        ] {
+            let e = resolve(&[("host", "h"), (key, value)]).unwrap_err();
+            assert!(e.contains(why) && e.contains("plugin `p`"), "{e}");
+            assert!(e.contains(&format!("pyra plugin setup p --set {key}=VALUE")), "{e}");
+        }
+        let e = resolve(&[]).unwrap_err();
+        assert!(e.contains("needs `settings.host` (where)"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_or_secret_key_names_the_settings_and_the_closest() {
+        let e = resolve(&[("host", "h"), ("cuont", "3")]).unwrap_err();
+        assert!(e.contains("has no setting `cuont`") && e.contains("did you mean `count`?"), "{e}");
+        assert!(e.contains("its settings: mode, count, ratio, safe, host"), "{e}");
+        let e = resolve(&[("host", "h"), ("token", "x")]).unwrap_err();
+        assert!(e.contains("`token` is a secret"), "{e}");
+    }
+
+    #[test]
+    fn a_secret_shaped_value_is_not_repeated() {
+        let key = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD";
+        let e = resolve(&[("host", "h"), ("count", key)]).unwrap_err();
+        assert!(!e.contains(key), "{e}");
+        assert_eq!(vault_key("web", "api_key"), "plugin:web:api_key");
+        assert_eq!(hint(&FIELDS[0]).as_deref(), Some("a|b"));
+    }
 }

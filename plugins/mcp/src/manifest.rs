@@ -581,8 +581,9 @@ fn builtin_rules(m: &Manifest, doc: &Node, diags: &mut Vec<Diagnostic>) {
                     diags.push(Diagnostic::error("plugin-settings", e).at_opt(span("/settings").or(span("/builtin"))));
                 }
                 for key in m.secrets.keys() {
-                    if !b.settings().iter().any(|s| s.secret && s.key == key) {
-                        let secrets: Vec<&str> = b.settings().iter().filter(|s| s.secret).map(|s| s.key).collect();
+                    if !b.fields().iter().any(|f| f.kind.is_secret() && f.key == key) {
+                        let secrets: Vec<&str> =
+                            b.fields().iter().filter(|f| f.kind.is_secret()).map(|f| f.key).collect();
                         diags.push(
                             Diagnostic::error("plugin-secret", format!("`{id}` declares no secret `{key}`"))
                                 .at_opt(span(&format!("/secrets/{}", syntax::yaml::escape_segment(key))))

@@ -7,33 +7,20 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::builtin::{Builtin, Call, CallFuture, Setting};
+use config::fields::{Field, Kind};
 
-const SETTINGS: &[Setting] = &[
-    Setting {
-        key: "backend",
-        description: "searxng (your own instance) or brave (Brave Search API)",
-        secret: false,
-        required: false,
-        default: Some("searxng"),
-        choices: &["searxng", "brave"],
-    },
-    Setting {
-        key: "url",
-        description: "the SearXNG instance, e.g. http://127.0.0.1:8888 (searxng only)",
-        secret: false,
-        required: false,
-        default: None,
-        choices: &[],
-    },
-    Setting {
-        key: "api_key",
-        description: "the Brave Search API key (brave only), from the vault",
-        secret: true,
-        required: false,
-        default: None,
-        choices: &[],
-    },
+use crate::builtin::{Builtin, Call, CallFuture};
+
+const FIELDS: &[Field] = &[
+    Field::new(
+        "backend",
+        "Backend",
+        Kind::Choice(&["searxng", "brave"]),
+        "searxng (your own instance) or brave (Brave Search API)",
+    )
+    .default("searxng"),
+    Field::new("url", "SearXNG URL", Kind::Text, "the SearXNG instance, e.g. http://127.0.0.1:8888 (searxng only)"),
+    Field::new("api_key", "Brave API key", Kind::Secret, "the Brave Search API key (brave only), from the vault"),
 ];
 
 pub struct WebSearch {
@@ -169,8 +156,8 @@ impl Builtin for WebSearch {
         "Web search through your SearXNG instance or the Brave Search API."
     }
 
-    fn settings(&self) -> &'static [Setting] {
-        SETTINGS
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
     }
 
     fn tools(&self) -> Vec<Value> {

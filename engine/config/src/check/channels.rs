@@ -1,107 +1,72 @@
-//! The `channels:` section's checks, each finding located like the rest. Every channel:
-//! `challenge` (pairing or passphrase), `passphrase` (an Argon2id hash, never the
-//! passphrase: a plain value is refused and hidden from the message), `rate_per_hour`
-//! (1–10,000). `telegram`: `allow` and `approvers` (Telegram's numeric user ids: whole
-//! numbers, never names), `groups` (group chat ids, negative), `api_url` (http or https;
-//! tests point it at a local Bot API). `signal`: `account` (an E.164 number), `allow` and
-//! `approvers` (UUIDs or numbers), `groups`, `cli`, `address` (loopback `host:port`).
-//! `matrix`: `homeserver` (a URL), `user`, `allow` and `approvers` (full Matrix ids),
-//! `groups` (room ids).
+//! The `channels:` section's checks, each finding located like the rest; the keys, the
+//! choices, the ranges and the required keys are the declared ones ([`crate::fields`]).
+//! Every channel: `challenge` (pairing or passphrase), `passphrase` (an Argon2id hash,
+//! never the passphrase: a plain value is refused and hidden from the message),
+//! `rate_per_hour` (1–10,000). `telegram`: `allow` and `approvers` (Telegram's numeric
+//! user ids: whole numbers, never names), `groups` (group chat ids, negative), `api_url`
+//! (http or https; tests point it at a local Bot API). `signal`: `account` (an E.164
+//! number), `allow` and `approvers` (UUIDs or numbers), `groups`, `cli`, `address`
+//! (loopback `host:port`). `matrix`: `homeserver` (a URL), `user`, `allow` and
+//! `approvers` (full Matrix ids), `groups` (room ids).
 
 use syntax::yaml::{Node, Value};
 
 use super::Findings;
+use crate::fields;
 use crate::model::TelegramSettings;
-
-/// The keys under `channels:`.
-pub(crate) const CHANNELS_KEYS: &[&str] = &["telegram", "signal", "matrix"];
-/// The keys under `channels.telegram:`.
-pub(crate) const TELEGRAM_KEYS: &[&str] =
-    &["allow", "approvers", "groups", "challenge", "passphrase", "rate_per_hour", "api_url", "recipients"];
-/// The keys under `channels.signal:`.
-pub(crate) const SIGNAL_KEYS: &[&str] = &[
-    "account",
-    "allow",
-    "approvers",
-    "groups",
-    "challenge",
-    "passphrase",
-    "rate_per_hour",
-    "cli",
-    "address",
-    "recipients",
-];
-/// The keys under `channels.matrix:`.
-pub(crate) const MATRIX_KEYS: &[&str] =
-    &["homeserver", "user", "allow", "approvers", "groups", "challenge", "passphrase", "rate_per_hour", "recipients"];
-/// The highest `rate_per_hour`.
-const MAX_RATE_PER_HOUR: u32 = 10_000;
 
 impl Findings {
     pub(super) fn channels(&mut self, key: &Node, value: &Node) {
         if value.value == Value::Null {
             return;
         }
-        self.map(key, value, "channels", CHANNELS_KEYS, |f, k, v| {
+        self.map(key, value, "channels", |f, k, v| {
             if v.value == Value::Null {
                 return;
             }
             match k.key_text().as_str() {
+                "telegram" => f.telegram(k, v),
                 "signal" => f.signal(k, v),
                 "matrix" => f.matrix(k, v),
-                _ => f.map(k, v, "channels.telegram", TELEGRAM_KEYS, |f, k, v| match k.key_text().as_str() {
-                    "allow" | "approvers" => f.user_ids(k, v, false),
-                    "groups" => f.user_ids(k, v, true),
-                    "recipients" => f.recipients(
-                        k,
-                        v,
-                        "a Telegram chat id (a whole number)",
-                        |v| matches!(v, Value::Number(n) if n.as_i64().is_some()),
-                    ),
-                    "challenge" | "passphrase" | "rate_per_hour" => f.common(k, v, "telegram"),
-                    _ => {
-                        if let Some(url) = f.string("api_url", k, v) {
-                            f.url("api_url", url, v.span.clone());
-                        }
-                    }
-                }),
+                _ => f.declared("channels", k, v),
             }
         });
     }
 
-    /// `challenge`, `passphrase`, `rate_per_hour`: the same under every channel.
-    fn common(&mut self, k: &Node, v: &Node, channel: &str) {
-        match k.key_text().as_str() {
-            "challenge" => {
-                if let Some(c) = self.string("challenge", k, v)
-                    && !matches!(c, "pairing" | "passphrase")
-                {
-                    self.error(
-                        "config-value",
-                        format!("`challenge` is not one of pairing, passphrase: `{c}`"),
-                        v.span.clone(),
-                    )
-                    .help = Some("`pairing` (the owner approves a code) or `passphrase`".into());
-                }
-            }
-            "passphrase" => {
-                if let Some(p) = self.string("passphrase", k, v)
-                    && !p.starts_with("$argon2id$")
-                {
-                    self.hidden.push(v.span.clone());
-                    self.error(
-                        "config-value",
-                        "`passphrase` must be an Argon2id hash, not the passphrase itself",
-                        v.span.clone(),
-                    )
-                    .help = Some(format!("set it with `pyra channels passphrase {channel}`, which writes the hash"));
-                }
-            }
-            _ => self.whole_number(
-                "rate_per_hour",
+    fn telegram(&mut self, key: &Node, value: &Node) {
+        const PATH: &str = "channels.telegram";
+        self.map(key, value, PATH, |f, k, v| match k.key_text().as_str() {
+            "allow" | "approvers" => f.user_ids(k, v, false),
+            "groups" => f.user_ids(k, v, true),
+            "recipients" => f.recipients(
                 k,
                 v,
-                MAX_RATE_PER_HOUR,
+                "a Telegram chat id (a whole number)",
+                |v| matches!(v, Value::Number(n) if n.as_i64().is_some()),
+            ),
+            "challenge" | "rate_per_hour" => f.common(PATH, k, v),
+            "api_url" => {
+                if let Some(url) = f.string("api_url", k, v) {
+                    f.url("api_url", url, v.span.clone());
+                }
+            }
+            _ => f.declared(PATH, k, v),
+        });
+        self.required(key, value, PATH);
+    }
+
+    /// `challenge` and `rate_per_hour`: the same under every channel (its `passphrase` is
+    /// a declared hash, checked as one).
+    fn common(&mut self, path: &str, k: &Node, v: &Node) {
+        match k.key_text().as_str() {
+            "challenge" => {
+                let choices = fields::section(path).and_then(|s| s.field("challenge")).map_or(&[][..], |f| f.choices());
+                self.choice("challenge", k, v, choices, "`pairing` (the owner approves a code) or `passphrase`");
+            }
+            _ => self.whole_number(
+                path,
+                k,
+                v,
                 &format!(
                     "messages a sender may send in a rolling hour; more are refused with one notice (default {})",
                     TelegramSettings::DEFAULT_RATE_PER_HOUR
@@ -111,7 +76,8 @@ impl Findings {
     }
 
     fn signal(&mut self, key: &Node, value: &Node) {
-        self.map(key, value, "channels.signal", SIGNAL_KEYS, |f, k, v| match k.key_text().as_str() {
+        const PATH: &str = "channels.signal";
+        self.map(key, value, PATH, |f, k, v| match k.key_text().as_str() {
             "account" => {
                 if let Some(a) = f.string("account", k, v)
                     && !is_number(a)
@@ -126,9 +92,6 @@ impl Findings {
             "groups" => f.ids(k, v, "a Signal group id (base64, as signal-cli lists it)", |s| {
                 !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=-_".contains(&b))
             }),
-            "cli" => {
-                let _ = f.string("cli", k, v);
-            }
             "recipients" => f.recipients(k, v, "a Signal UUID, a phone number or group:ID", |v| {
                 matches!(v, Value::String(s) if is_number(s) || is_uuid(s) || s.strip_prefix("group:").is_some_and(|g| !g.is_empty()))
             }),
@@ -144,13 +107,15 @@ impl Findings {
                     }
                 }
             }
-            _ => f.common(k, v, "signal"),
+            "challenge" | "rate_per_hour" => f.common(PATH, k, v),
+            _ => f.declared(PATH, k, v),
         });
-        self.required(key, value, "channels.signal", &["account"]);
+        self.required(key, value, PATH);
     }
 
     fn matrix(&mut self, key: &Node, value: &Node) {
-        self.map(key, value, "channels.matrix", MATRIX_KEYS, |f, k, v| match k.key_text().as_str() {
+        const PATH: &str = "channels.matrix";
+        self.map(key, value, PATH, |f, k, v| match k.key_text().as_str() {
             "homeserver" => {
                 if let Some(url) = f.string("homeserver", k, v) {
                     f.url("homeserver", url, v.span.clone());
@@ -165,9 +130,10 @@ impl Findings {
             ),
             "allow" | "approvers" => f.ids(k, v, "a full Matrix id like @alice:example.org", is_mxid),
             "groups" => f.ids(k, v, "a room id like !abc…", |s| s.starts_with('!') && s.len() > 1),
-            _ => f.common(k, v, "matrix"),
+            "challenge" | "rate_per_hour" => f.common(PATH, k, v),
+            _ => f.declared(PATH, k, v),
         });
-        self.required(key, value, "channels.matrix", &["homeserver", "user"]);
+        self.required(key, value, PATH);
     }
 
     /// `user:` — one full Matrix id.
@@ -236,12 +202,12 @@ impl Findings {
         }
     }
 
-    /// Keys a channel cannot do without.
-    fn required(&mut self, key: &Node, value: &Node, place: &str, needed: &[&str]) {
+    /// The keys a channel cannot do without (its declared required fields).
+    fn required(&mut self, key: &Node, value: &Node, path: &str) {
         let Value::Map(entries) = &value.value else { return };
-        for name in needed {
-            if !entries.iter().any(|(k, _)| k.key_text() == *name) {
-                self.error("config-missing", format!("`{place}` needs `{name}`"), key.span.clone());
+        for field in fields::section(path).into_iter().flat_map(|s| s.fields).filter(|f| f.required) {
+            if !entries.iter().any(|(k, _)| k.key_text() == field.key) {
+                self.error("config-missing", format!("`{path}` needs `{}`", field.key), key.span.clone());
             }
         }
     }

@@ -10,31 +10,30 @@ use syntax::yaml::{Node, Value};
 use super::Findings;
 use crate::model::McpHttpSettings;
 
-/// The keys under `mcp:`.
-pub(crate) const MCP_KEYS: &[&str] = &["serve"];
-/// The keys under `mcp.serve:`.
-pub(crate) const MCP_SERVE_KEYS: &[&str] = &["skills", "http"];
-/// The keys under `mcp.serve.http:`.
-pub(crate) const MCP_HTTP_KEYS: &[&str] = &["listen"];
-
 impl Findings {
     pub(super) fn mcp(&mut self, key: &Node, value: &Node) {
         if value.value == Value::Null {
             return;
         }
-        self.map(key, value, "mcp", MCP_KEYS, |f, k, v| {
+        self.map(key, value, "mcp", |f, k, v| {
             if v.value == Value::Null {
                 return;
             }
-            f.map(k, v, "mcp.serve", MCP_SERVE_KEYS, |f, k, v| match k.key_text().as_str() {
-                "skills" => f.exposed_skills(k, v),
-                _ => {
-                    if v.value == Value::Null {
-                        return;
+            match k.key_text().as_str() {
+                "serve" => f.map(k, v, "mcp.serve", |f, k, v| match k.key_text().as_str() {
+                    "skills" => f.exposed_skills(k, v),
+                    "http" => {
+                        if v.value != Value::Null {
+                            f.map(k, v, "mcp.serve.http", |f, k, v| match k.key_text().as_str() {
+                                "listen" => f.mcp_listen(k, v),
+                                _ => f.declared("mcp.serve.http", k, v),
+                            });
+                        }
                     }
-                    f.map(k, v, "mcp.serve.http", MCP_HTTP_KEYS, |f, k, v| f.mcp_listen(k, v));
-                }
-            });
+                    _ => f.declared("mcp.serve", k, v),
+                }),
+                _ => f.declared("mcp", k, v),
+            }
         });
     }
 

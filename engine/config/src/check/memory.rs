@@ -2,32 +2,12 @@
 //! search as bm25 alone), what that provider needs (`model` for a server, `path` for the
 //! local model), a `base_url`, a vault `key` name, numbers in range, `fusion` and
 //! `quantize` from their lists, `exclude_categories` — each finding located, like the rest.
+//! The keys, choices and ranges are the declared ones ([`crate::fields`]).
 
-use syntax::suggest;
 use syntax::yaml::{Node, Value};
 
 use super::Findings;
-use crate::model::EmbeddingSettings;
-
-/// The keys under `memory:`.
-pub(crate) const MEMORY_KEYS: &[&str] = &["embeddings"];
-/// The keys under `memory.embeddings:`.
-pub(crate) const EMBEDDING_KEYS: &[&str] = &[
-    "provider",
-    "model",
-    "path",
-    "base_url",
-    "key",
-    "dimensions",
-    "batch",
-    "timeout",
-    "fusion",
-    "rrf_k",
-    "vector_weight",
-    "min_similarity",
-    "quantize",
-    "exclude_categories",
-];
+use crate::fields;
 
 const PROVIDER_HELP: &str = "`none` (bm25 alone), `local` (a model folder on disk), `openai` (or any server with \
                              /v1/embeddings), `ollama` or `gemini`";
@@ -37,56 +17,44 @@ impl Findings {
         if value.value == Value::Null {
             return;
         }
-        self.map(key, value, "memory", MEMORY_KEYS, |f, k, v| f.embeddings(k, v));
-    }
-
-    fn choice(&mut self, field: &str, key: &Node, value: &Node, allowed: &[&str], help: &str) -> Option<String> {
-        let text = self.string(field, key, value)?.to_string();
-        if allowed.contains(&text.as_str()) {
-            return Some(text);
-        }
-        let suggestion = suggest::help(&text, allowed.iter().copied()).unwrap_or_else(|| format!("use {help}"));
-        self.error(
-            "config-value",
-            format!("`{field}` is not one of {}: `{text}`", allowed.join(", ")),
-            value.span.clone(),
-        )
-        .help = Some(suggestion);
-        None
+        self.map(key, value, "memory", |f, k, v| match k.key_text().as_str() {
+            "embeddings" => f.embeddings(k, v),
+            _ => f.declared("memory", k, v),
+        });
     }
 
     fn embeddings(&mut self, key: &Node, value: &Node) {
+        const PATH: &str = "memory.embeddings";
+        let choices = |key: &str| fields::section(PATH).and_then(|s| s.field(key)).map_or(&[][..], |f| f.choices());
         if value.value == Value::Null {
             return;
         }
         let mut provider = None;
         let mut fusion = None;
         let mut weight_span = None;
-        self.map(key, value, "memory.embeddings", EMBEDDING_KEYS, |f, k, v| match k.key_text().as_str() {
-            "provider" => provider = f.choice("provider", k, v, EmbeddingSettings::PROVIDERS, PROVIDER_HELP),
-            "model" | "path" => {
-                f.string(&k.key_text(), k, v);
-            }
+        self.map(key, value, PATH, |f, k, v| match k.key_text().as_str() {
+            "provider" => provider = f.choice("provider", k, v, choices("provider"), PROVIDER_HELP),
             "base_url" => {
                 if let Some(url) = f.string("base_url", k, v) {
                     f.url("base_url", url, v.span.clone());
                 }
             }
-            "key" => f.key(k, v),
-            "dimensions" => f.number("dimensions", k, v, 1.0, 16_384.0, true),
-            "batch" => f.number("batch", k, v, 1.0, 2048.0, true),
-            "timeout" => f.number("timeout", k, v, 1.0, 3600.0, false),
-            "fusion" => fusion = f.choice("fusion", k, v, &["rrf", "weighted"], "`rrf` (the default) or `weighted`"),
-            "rrf_k" => f.number("rrf_k", k, v, 1.0, 10_000.0, false),
+            "fusion" => fusion = f.choice("fusion", k, v, choices("fusion"), "`rrf` (the default) or `weighted`"),
             "vector_weight" => {
                 weight_span = Some(k.span.clone());
-                f.number("vector_weight", k, v, 0.0, 1.0, false);
+                f.declared(PATH, k, v);
             }
-            "min_similarity" => f.number("min_similarity", k, v, -1.0, 1.0, false),
             "quantize" => {
-                f.choice("quantize", k, v, &["f32", "int8"], "`f32` (the default) or `int8` (a quarter of the memory)");
+                f.choice(
+                    "quantize",
+                    k,
+                    v,
+                    choices("quantize"),
+                    "`f32` (the default) or `int8` (a quarter of the memory)",
+                );
             }
-            _ => f.list("exclude_categories", "a category", k, v),
+            "exclude_categories" => f.list("exclude_categories", "a category", k, v),
+            _ => f.declared(PATH, k, v),
         });
         let Value::Map(entries) = &value.value else { return };
         let has = |name: &str| entries.iter().any(|(k, _)| k.key_text() == name);

@@ -5,7 +5,7 @@
 use syntax::diag::Diagnostic;
 use syntax::yaml::{Node, Value};
 
-use super::{Findings, TELEMETRY_KEYS, looks_like_secret};
+use super::{Findings, looks_like_secret};
 use crate::model::TelemetrySettings;
 
 /// Words in a header's name that say its value is a credential, which must then come
@@ -45,33 +45,20 @@ impl Findings {
                 Some(ENDPOINT_HELP.into());
             return;
         }
-        self.map(key, value, "telemetry", TELEMETRY_KEYS, |f, k, v| match k.key_text().as_str() {
+        self.map(key, value, "telemetry", |f, k, v| match k.key_text().as_str() {
             "endpoint" => {
                 if let Some(url) = f.string("endpoint", k, v) {
                     f.url("endpoint", url, v.span.clone());
                 }
             }
             "headers" => f.headers(k, v),
-            "service_name" => {
-                f.string("service_name", k, v);
-            }
-            _ => f.boolean("export_content", k, v),
+            _ => f.declared("telemetry", k, v),
         });
         if let Value::Map(entries) = &value.value
             && !entries.iter().any(|(k, _)| k.key_text() == "endpoint")
         {
             self.error("missing-key", "`telemetry` has no `endpoint`", key.span.clone()).help =
                 Some(ENDPOINT_HELP.into());
-        }
-    }
-
-    fn boolean(&mut self, field: &str, key: &Node, value: &Node) {
-        if !matches!(value.value, Value::Bool(_)) {
-            self.error(
-                "config-type",
-                format!("`{field}` must be true or false, found {}", value.type_name()),
-                Self::span_of(key, value),
-            );
         }
     }
 
