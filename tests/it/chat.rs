@@ -87,7 +87,7 @@ fn recalled_memory_reaches_the_model_as_untrusted_context() {
 fn the_repl_holds_a_conversation_with_slash_commands_and_resumes() {
     let server = LlmServer::start(vec![Reply::fixture("openai/text.sse")]);
     let pyra = home(&server);
-    let mut t = Terminal::start(&pyra, &["chat"], &[]);
+    let mut t = Terminal::start_sized(&pyra, &["chat"], &[], Some((30, 100)));
     t.expect("/help for commands");
     t.line("Suggest a name for my cat");
     t.expect("easy to call across a garden.");
@@ -105,7 +105,10 @@ fn the_repl_holds_a_conversation_with_slash_commands_and_resumes() {
     t.expect("pinned");
     t.line("/history");
     t.expect("(pinned): How about");
+    // `/config` opens the full-screen editor; after it, what this chat uses.
     t.line("/config");
+    t.expect_rendered("Add a model (the setup flow)");
+    t.keys("q");
     t.expect("openai-compatible gpt-4o-mini");
     t.line("/skills");
     t.expect("chat");
