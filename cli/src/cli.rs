@@ -115,6 +115,9 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::mcp_cmd::McpCommand,
     },
+    /// Open the daemon's local web UI (skills and their graphs, live runs, approvals,
+    /// memory) in a browser, or print its address.
+    Web(crate::web_cmd::WebArgs),
     /// Profiles: separate homes (work, personal), each with its own config, vault, memory
     /// and daemon.
     Profile {

@@ -224,7 +224,7 @@ fn foreground(home: &Home) -> Result<u8, Failure> {
     let stderr = std::io::stderr().is_terminal() || std::env::var_os("JOURNAL_STREAM").is_some();
     let agent = Arc::new(daemon::agent::Agent::new(&home.root));
     daemon::log::init_daemon(&home.root, stderr, crate::otel::layer(home, Some(agent.clone())));
-    let (setup, webhook) = setup(home, agent)?;
+    let (setup, webhook) = setup(home, agent.clone())?;
     let extra = webhook
         .into_iter()
         .map(|w| {
@@ -238,6 +238,7 @@ fn foreground(home: &Home) -> Result<u8, Failure> {
         .chain(std::iter::once(("plugins".to_string(), crate::plugin_host::idle_task(home))))
         .chain(mcp_task(home))
         .chain(channel_tasks(home))
+        .chain(crate::web_cmd::task(home, agent))
         .collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

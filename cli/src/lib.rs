@@ -41,6 +41,7 @@ mod setup_cmd;
 mod skill_cmd;
 mod skills;
 mod vault_cmd;
+mod web_cmd;
 
 use std::process::ExitCode;
 
@@ -99,6 +100,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
         cli::Command::Security { command: cli::SecurityCommand::Audit(args) } => audit::run(&home, args),
         cli::Command::Channels { command } => channels_cmd::run(&home, command),
         cli::Command::Profile { command } => profile_cmd::run(&home, command),
+        cli::Command::Web(args) => web_cmd::run(&home, args),
         cli::Command::Approve { run, node, with, no_resume } => {
             runs_cmd::answer(&home, &run, node.as_deref(), true, with.as_deref(), no_resume)
         }

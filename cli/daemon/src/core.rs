@@ -37,6 +37,7 @@ use crate::slots::{self, Decision, OnTime};
 use crate::supervisor::Supervisor;
 use crate::watch::WatchDef;
 
+mod catalog;
 mod events;
 mod resume;
 mod status;

@@ -17,7 +17,7 @@ use crate::core::Daemon;
 use crate::server::ExtraTask;
 
 /// Writes `contents` to `path`, created 0600 (replacing what was there).
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
@@ -27,7 +27,7 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 }
 
 /// The token in `path`, made (32 random bytes, hex) when missing or empty.
-fn token(path: &Path) -> Result<Arc<str>, String> {
+pub fn token(path: &Path) -> Result<Arc<str>, String> {
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().len() >= 32 => return Ok(Arc::from(text.trim())),
         Ok(_) => {}

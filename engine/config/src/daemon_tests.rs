@@ -259,7 +259,7 @@ fn the_daemon_section_is_read_and_set_by_dotted_key() {
         ("daemon.max_run", "did you mean `daemon.max_runs`?"),
         ("daemon.webhook.lisen", "did you mean `daemon.webhook.listen`?"),
         ("daemon.webhok.listen", "did you mean `daemon.webhook.listen`?"),
-        ("daemon.webhook.ratelimit", "`daemon` takes `skill_dirs`, `max_runs` and `webhook.listen`"),
+        ("daemon.webhook.ratelimit", "`daemon` takes `skill_dirs`, `max_runs`, `webhook.listen`"),
         ("daemon.max_runs.x", "`daemon` takes"),
         ("deamon.max_runs", "did you mean `daemon`?"),
     ] {
@@ -268,4 +268,21 @@ fn the_daemon_section_is_read_and_set_by_dotted_key() {
         assert!(err.render(false).contains(help), "{key}: {}", err.render(false));
         assert!(matches!(config.set(key, "1"), Err(ConfigError::Key { .. })), "{key}");
     }
+}
+
+#[test]
+fn the_web_ui_is_on_when_its_section_is_present_and_listens_on_loopback_only() {
+    let path = std::path::Path::new("config.yaml");
+    use crate::Config;
+    let off = Config::from_text(path, "daemon:\n  max_runs: 2\n", true).unwrap();
+    assert_eq!(off.daemon.web, None);
+    let on = Config::from_text(path, "daemon:\n  web:\n", true).unwrap();
+    assert_eq!(on.daemon.web.map(|w| w.listen), Some(crate::WebSettings::DEFAULT_LISTEN));
+    let any = Config::from_text(path, "daemon:\n  web:\n    listen: 127.0.0.1:0\n", true).unwrap();
+    assert_eq!(any.daemon.web.map(|w| w.listen.port()), Some(0));
+    let err = Config::from_text(path, "daemon:\n  web:\n    listen: 0.0.0.0:8790\n", true).unwrap_err();
+    let text = err.render(false);
+    assert!(text.contains("must be a loopback address") && text.contains("web UI"), "{text}");
+    let set = off.set("daemon.web.listen", "127.0.0.1:8791").unwrap();
+    assert_eq!(set.daemon.web.map(|w| w.listen.port()), Some(8791));
 }

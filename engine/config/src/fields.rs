@@ -269,7 +269,16 @@ pub const SECTIONS: &[Section] = &[
             Field::new("max_runs", "Max runs", Kind::Integer { min: 1, max: 64 }, "triggered runs at once")
                 .default("4"),
         ],
-        children: &["webhook"],
+        children: &["webhook", "web"],
+        vault_prefix: None,
+    },
+    Section {
+        path: "daemon.web",
+        title: "Web UI",
+        description: "the local web UI the daemon serves, loopback only (present: on; `pyra web` opens it)",
+        fields: &[Field::new("listen", "Listen", Kind::Text, "a loopback address; port 0 picks a free one")
+            .default("127.0.0.1:8790")],
+        children: &[],
         vault_prefix: None,
     },
     Section {

@@ -127,6 +127,6 @@ pub use file::{Config, FILE_NAME, HEADER};
 pub use model::{
     ChannelsSettings, ChatSettings, DaemonSettings, EmbeddingSettings, HeaderValue, MatrixSettings, McpHttpSettings,
     McpServeSettings, McpSettings, MemorySettings, ModelEntry, ModelOptions, Prices, SignalSettings, TelegramSettings,
-    TelemetrySettings, WebhookSettings,
+    TelemetrySettings, WebSettings, WebhookSettings,
 };
 pub use resolve::{ResolveError, ResolvedModel};

@@ -49,6 +49,39 @@ pub struct DaemonSettings {
     /// The webhook listener; off when `None` (no `webhook:` in the file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookSettings>,
+    /// The web UI; off when `None` (no `web:` in the file).
+    #[serde(default, deserialize_with = "null_as_default_web", skip_serializing_if = "Option::is_none")]
+    pub web: Option<WebSettings>,
+}
+
+/// `web:` written with nothing after it turns the UI on with its defaults.
+fn null_as_default_web<'de, D: Deserializer<'de>>(d: D) -> Result<Option<WebSettings>, D::Error> {
+    Ok(Some(Option::<WebSettings>::deserialize(d)?.unwrap_or_default()))
+}
+
+/// `daemon.web:`: where the daemon serves the local web UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    /// A loopback address (checked: 127.0.0.0/8 or `::1`); port 0 picks a free port, which
+    /// the daemon writes to `run/web.addr`.
+    #[serde(default = "WebSettings::default_listen")]
+    pub listen: SocketAddr,
+}
+
+impl WebSettings {
+    /// Where the UI listens when `listen` is not set.
+    pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8790));
+
+    fn default_listen() -> SocketAddr {
+        Self::DEFAULT_LISTEN
+    }
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self { listen: Self::DEFAULT_LISTEN }
+    }
 }
 
 impl DaemonSettings {

@@ -261,6 +261,37 @@ CREATE TABLE channel_state (
 ) WITHOUT ROWID;
 ",
     },
+    Step {
+        // The run store's event log: one row per change, written in the change's own
+        // transaction, so a reader polling `id > last` (the web UI's Server-Sent Events,
+        // resumed with `Last-Event-ID`) sees every change of every process in commit order
+        // (SQLite has one writer at a time, so ids become visible in increasing order).
+        // AUTOINCREMENT: an id is never reused, even after the newest rows are deleted, so
+        // a client's last id stays a valid bookmark. The `runs` indexes serve the run
+        // list's keyset pages (newest first, by skill, status or trigger); the one on
+        // `(created_at, id)` replaces `runs_created`, so a new run still updates as many
+        // time indexes as before. Pending approvals are few: a partial index on deadline.
+        summary: "run_events, runs indexes for paging, approvals_pending",
+        sql: r"
+CREATE TABLE run_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    node TEXT,
+    attempt INTEGER,
+    status TEXT,
+    detail TEXT
+);
+CREATE INDEX run_events_run ON run_events(run_id, id);
+DROP INDEX IF EXISTS runs_created;
+CREATE INDEX runs_created_id ON runs(created_at, id);
+CREATE INDEX runs_skill ON runs(skill, created_at, id);
+CREATE INDEX runs_status ON runs(status, created_at, id);
+CREATE INDEX runs_trigger ON runs(started_by, created_at, id);
+CREATE INDEX approvals_pending ON approvals(deadline) WHERE state = 'pending';
+",
+    },
 ];
 
 /// Why `pyra.db` could not be opened.

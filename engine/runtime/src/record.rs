@@ -1,5 +1,6 @@
-//! The records a run leaves behind: run and node-run rows, their statuses, log lines and
-//! approvals. Plain data shared by the scheduler, both stores and the CLI.
+//! The records a run leaves behind: run and node-run rows, their statuses, log lines,
+//! approvals and the event log (with the attempt spans folded from it and the run list's
+//! pages). Plain data shared by the scheduler, both stores, the CLI and the web UI.
 
 use std::fmt;
 use std::sync::Arc;
@@ -285,6 +286,168 @@ pub struct RunFilter {
     /// Only runs created at or after this time (ms since the epoch).
     pub since: Option<i64>,
     pub limit: Option<usize>,
+}
+
+/// What a [`RunEvent`] records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum EventKind {
+    /// The run's status changed (`status`: the new one, or `cancelling` when a cancel
+    /// was asked for); also written when the run is created.
+    #[serde(rename = "run")]
+    Run,
+    /// A node (or for-each item) started its first attempt.
+    #[serde(rename = "node.started")]
+    NodeStarted,
+    /// An attempt failed and attempt `attempt` follows after a backoff (`detail`: the error).
+    #[serde(rename = "node.retrying")]
+    NodeRetrying,
+    /// The node waits (for an approval; `detail`: why).
+    #[serde(rename = "node.waiting")]
+    NodeWaiting,
+    /// The node ended (`status`, `detail`: the error if any).
+    #[serde(rename = "node.finished")]
+    NodeFinished,
+    #[serde(rename = "node.skipped")]
+    NodeSkipped,
+    /// The node is pending again, to run again when the run resumes (`detail` is
+    /// `forget` when its items, state and approval were dropped too).
+    #[serde(rename = "node.reset")]
+    NodeReset,
+    /// An approval was asked (`status` pending) or answered (`detail`: who answered).
+    #[serde(rename = "approval")]
+    Approval,
+    /// A log line (`status`: its level, `detail`: the message).
+    #[serde(rename = "log")]
+    Log,
+}
+
+names!(EventKind {
+    Run => "run",
+    NodeStarted => "node.started",
+    NodeRetrying => "node.retrying",
+    NodeWaiting => "node.waiting",
+    NodeFinished => "node.finished",
+    NodeSkipped => "node.skipped",
+    NodeReset => "node.reset",
+    Approval => "approval",
+    Log => "log",
+});
+
+/// One row of the event log: a change, recorded in the same transaction as the change.
+/// For node events `status` is the node's status after it (`running` for a retry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunEvent {
+    /// Grows with every event in the database and is never reused: an SSE event id.
+    pub id: i64,
+    pub run_id: String,
+    /// Milliseconds since the Unix epoch: the time the change itself recorded.
+    pub at: i64,
+    pub kind: EventKind,
+    /// The node key (`id`, `id[i]` for an item, `id#sub` for an approval).
+    pub node: Option<String>,
+    pub attempt: Option<u32>,
+    pub status: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// One attempt of a node on a timeline, folded from the event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptSpan {
+    pub node: String,
+    pub attempt: u32,
+    pub started_at: i64,
+    /// `None` while it runs or waits.
+    pub ended_at: Option<i64>,
+    /// `running` or `waiting` while open; how it ended otherwise (`failed` for an attempt
+    /// that was retried, the run's status for one its run's end closed).
+    pub state: NodeStatus,
+    /// The error or the reason to wait.
+    pub detail: Option<String>,
+}
+
+/// Which runs by what started them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TriggerFilter {
+    /// Runs a command started itself (`started_by` empty): `none` on the command line.
+    Command,
+    /// Runs the daemon started for this trigger: `cron`, `event`, `webhook`, `watch`,
+    /// `manual`.
+    By(String),
+}
+
+impl TriggerFilter {
+    /// `none` is [`TriggerFilter::Command`]; any other name a trigger.
+    pub fn parse(text: &str) -> Self {
+        if text == "none" { TriggerFilter::Command } else { TriggerFilter::By(text.to_string()) }
+    }
+}
+
+/// A page of the run list: filters, where the previous page ended, and its size.
+#[derive(Debug, Clone, Default)]
+pub struct RunPage {
+    pub status: Option<RunStatus>,
+    pub skill: Option<String>,
+    pub trigger: Option<TriggerFilter>,
+    /// Only runs created at or after this time (ms since the epoch).
+    pub since: Option<i64>,
+    /// Only runs created before this time (ms since the epoch, exclusive).
+    pub until: Option<i64>,
+    /// The cursor the previous page returned (`None`: the first page).
+    pub after: Option<Cursor>,
+    /// Runs per page: 0 means [`RunPage::DEFAULT_LIMIT`], more than
+    /// [`RunPage::MAX_LIMIT`] means that.
+    pub limit: usize,
+}
+
+impl RunPage {
+    pub const DEFAULT_LIMIT: usize = 50;
+    pub const MAX_LIMIT: usize = 1000;
+
+    pub(crate) fn page_size(&self) -> usize {
+        if self.limit == 0 { Self::DEFAULT_LIMIT } else { self.limit.min(Self::MAX_LIMIT) }
+    }
+}
+
+/// Where a page of the run list ended (runs are listed newest first, by creation time
+/// then id): opaque text for a URL, `{created_at}-{id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub(crate) created_at: i64,
+    pub(crate) id: String,
+}
+
+impl Cursor {
+    pub(crate) fn after(run: &RunRecord) -> Self {
+        Cursor { created_at: run.created_at, id: run.id.clone() }
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.created_at, self.id)
+    }
+}
+
+/// Text that is not a cursor a page returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a page cursor (expected one a previous page returned)")]
+pub struct CursorError(pub String);
+
+impl std::str::FromStr for Cursor {
+    type Err = CursorError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || CursorError(text.chars().take(80).collect());
+        let (time, id) = text.split_once('-').ok_or_else(bad)?;
+        if time.is_empty() || time.len() > 19 || !time.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad());
+        }
+        let created_at = time.parse().map_err(|_| bad())?;
+        Ok(Cursor { created_at, id: id.to_string() })
+    }
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -4,12 +4,22 @@
 //!
 //! Invariant: the scheduler calls [`Store::apply`] with a batch of changes and acts on
 //! them only after it returns, so what the store says happened is never behind what did.
+//! The durable store also writes one `run_events` row per change, in the change's own
+//! transaction (`events.rs`), which the web UI reads with the queries of `pages.rs`.
+
+mod events;
+mod pages;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
+
+use events::Ev;
+pub use events::fold_spans;
 
 pub use super::record::*;
 
@@ -136,21 +146,31 @@ impl SqliteStore {
         self.end_unfinished(run_id, RunStatus::Interrupted, NodeStatus::Interrupted, why)
     }
 
-    /// Ends a run that is running or waiting, and its unfinished nodes, in one commit.
+    /// Ends a run that is running or waiting, and its unfinished nodes, in one commit
+    /// (with an event for each node it ended, then one for the run).
     fn end_unfinished(&self, run_id: &str, run: RunStatus, node: NodeStatus, why: &str) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction()?;
             let now = now_ms();
-            tx.execute(
+            let ended = tx.execute(
                 "UPDATE runs SET status = ?2, finished_at = ?3, error = ?4
                  WHERE id = ?1 AND status IN ('running', 'waiting')",
                 params![run_id, run.as_str(), now, why],
             )?;
-            tx.execute(
-                "UPDATE node_runs SET status = ?2, finished_at = ?3, error = ?4
-                 WHERE run_id = ?1 AND status IN ('running', 'waiting', 'pending')",
-                params![run_id, node.as_str(), now, why],
-            )?;
+            let nodes: Vec<String> = tx
+                .prepare(
+                    "UPDATE node_runs SET status = ?2, finished_at = ?3, error = ?4
+                     WHERE run_id = ?1 AND status IN ('running', 'waiting', 'pending') RETURNING node",
+                )?
+                .query_map(params![run_id, node.as_str(), now, why], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for key in &nodes {
+                let ev = Ev::node(EventKind::NodeFinished, key, node.as_str()).detail(Some(why));
+                events::write(&tx, run_id, now, &ev)?;
+            }
+            if ended == 1 {
+                events::write(&tx, run_id, now, &Ev::run(run.as_str()).detail(Some(why)))?;
+            }
             tx.commit()
         })
     }
@@ -220,6 +240,7 @@ const UPSERT_STARTED: &str = "INSERT INTO node_runs (run_id, node, status, attem
          finished_at = NULL, output = NULL, error = NULL";
 
 fn apply_change(tx: &rusqlite::Transaction<'_>, run_id: &str, change: &Change, now: i64) -> rusqlite::Result<()> {
+    events::write(tx, run_id, now, &Ev::of_change(change))?;
     match change {
         Change::RunStatus { status, error, outputs } => {
             let finished = if status.is_final() { Some(now) } else { None };
@@ -280,7 +301,8 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, run_id: &str, change: &Change, n
 impl Store for SqliteStore {
     fn create_run(&self, run: &RunRecord) -> StoreResult<()> {
         self.with(|c| {
-            c.prepare_cached(
+            let tx = c.transaction()?;
+            tx.prepare_cached(
                 "INSERT INTO runs (id, skill, source_path, source, inputs, status, parent_run, parent_node, created_at,
                      pid, untrusted_inputs, started_by, scheduled_for)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -299,8 +321,9 @@ impl Store for SqliteStore {
                 run.untrusted_inputs,
                 run.started_by,
                 run.scheduled_for
-            ])
-            .map(drop)
+            ])?;
+            events::write(&tx, &run.id, run.created_at, &Ev::run(run.status.as_str()))?;
+            tx.commit()
         })
     }
 
@@ -320,12 +343,17 @@ impl Store for SqliteStore {
 
     fn resume_run(&self, run_id: &str, pid: u32) -> StoreResult<()> {
         self.with(|c| {
-            c.execute(
+            let tx = c.transaction()?;
+            let resumed = tx.execute(
                 "UPDATE runs SET status = 'running', resumes = resumes + 1, pid = ?2, finished_at = NULL, error = NULL,
                  cancel_requested = 0 WHERE id = ?1",
                 params![run_id, pid],
-            )
-            .map(drop)
+            )?;
+            if resumed == 1 {
+                let ev = Ev::run(RunStatus::Running.as_str()).detail(Some("resumed"));
+                events::write(&tx, run_id, now_ms(), &ev)?;
+            }
+            tx.commit()
         })
     }
 
@@ -390,9 +418,14 @@ impl Store for SqliteStore {
 
     fn log(&self, run_id: &str, node: Option<&str>, level: LogLevel, message: &str) -> StoreResult<()> {
         self.with(|c| {
-            c.prepare_cached("INSERT INTO logs (run_id, node, at, level, message) VALUES (?1, ?2, ?3, ?4, ?5)")?
-                .execute(params![run_id, node, now_ms(), level.as_str(), message])
-                .map(drop)
+            let tx = c.transaction()?;
+            let now = now_ms();
+            tx.prepare_cached("INSERT INTO logs (run_id, node, at, level, message) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![run_id, node, now, level.as_str(), message])?;
+            let ev =
+                Ev { kind: EventKind::Log, node, attempt: None, status: Some(level.as_str()), detail: Some(message) };
+            events::write(&tx, run_id, now, &ev)?;
+            tx.commit()
         })
     }
 
@@ -458,7 +491,8 @@ impl Store for SqliteStore {
 
     fn insert_approval(&self, a: &ApprovalRecord) -> StoreResult<()> {
         self.with(|c| {
-            c.execute(
+            let tx = c.transaction()?;
+            let inserted = tx.execute(
                 "INSERT INTO approvals (run_id, node, message, details, created_at, deadline, on_timeout, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(run_id, node) DO NOTHING",
@@ -472,8 +506,13 @@ impl Store for SqliteStore {
                     a.on_timeout.as_str(),
                     a.state.as_str()
                 ],
-            )
-            .map(drop)
+            )?;
+            // Asked again (a resumed node asks once more): the first question stands.
+            if inserted == 1 {
+                let ev = Ev::node(EventKind::Approval, &a.node, a.state.as_str());
+                events::write(&tx, &a.run_id, a.created_at, &ev)?;
+            }
+            tx.commit()
         })
     }
 
@@ -486,11 +525,18 @@ impl Store for SqliteStore {
         reason: Option<&str>,
     ) -> StoreResult<bool> {
         self.with(|c| {
-            let n = c.execute(
+            let tx = c.transaction()?;
+            let now = now_ms();
+            let n = tx.execute(
                 "UPDATE approvals SET state = ?3, answered_by = ?4, reason = ?5, answered_at = ?6
                  WHERE run_id = ?1 AND node = ?2 AND state = 'pending'",
-                params![run_id, key, state.as_str(), by, reason, now_ms()],
+                params![run_id, key, state.as_str(), by, reason, now],
             )?;
+            if n == 1 {
+                let ev = Ev::node(EventKind::Approval, key, state.as_str()).detail(Some(by));
+                events::write(&tx, run_id, now, &ev)?;
+            }
+            tx.commit()?;
             Ok(n == 1)
         })
     }
@@ -507,7 +553,22 @@ impl Store for SqliteStore {
     }
 
     fn request_cancel(&self, run_id: &str) -> StoreResult<()> {
-        self.with(|c| c.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?1", [run_id]).map(drop))
+        self.with(|c| {
+            let tx = c.transaction()?;
+            // `cancel_requested = 0`: a second request changes nothing, so it writes no event.
+            let status: Option<String> = tx
+                .query_row(
+                    "UPDATE runs SET cancel_requested = 1 WHERE id = ?1 AND cancel_requested = 0 RETURNING status",
+                    [run_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            // Only a run that can still stop is `cancelling`; an ended one keeps its status.
+            if status.and_then(|s| RunStatus::parse(&s)).is_some_and(|s| !s.is_final()) {
+                events::write(&tx, run_id, now_ms(), &Ev::run("cancelling"))?;
+            }
+            tx.commit()
+        })
     }
 
     fn cancel_requested(&self, run_id: &str) -> StoreResult<bool> {

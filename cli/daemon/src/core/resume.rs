@@ -14,6 +14,13 @@ use crate::history::outcome;
 impl Daemon {
     /// Continues a run inside the daemon (a crash, an approval answered, a deadline).
     pub fn resume(self: &Arc<Self>, run_id: &str, why: &str) -> Result<(), String> {
+        self.resume_from(run_id, None, why)
+    }
+
+    /// [`Daemon::resume`], running again from node `from` (and what depends on it) when
+    /// given, as `pyra runs retry --from` does; otherwise the failed nodes.
+    pub fn resume_from(self: &Arc<Self>, run_id: &str, from: Option<&str>, why: &str) -> Result<(), String> {
+        let from = from.map(str::to_string);
         let record =
             self.setup.sqlite.run(run_id).map_err(|e| e.to_string())?.ok_or_else(|| format!("no run `{run_id}`"))?;
         let key = self.setup.history.trigger_of_run(run_id)?;
@@ -38,7 +45,7 @@ impl Daemon {
         let id = run_id.to_string();
         let handle = tokio::spawn(async move {
             let permit = daemon.runs.acquire().await;
-            let result = daemon.runtime().resume(&id, None).await;
+            let result = daemon.runtime().resume(&id, from.as_deref()).await;
             drop(permit);
             let key = daemon.state().flights.get(&id).and_then(|f| f.key.clone());
             daemon.finished(&id, &record.skill, key, result.map_err(|e| e.to_string()));

@@ -10,7 +10,7 @@ use syntax::source::Span;
 use syntax::yaml::{Node, Value};
 
 use super::Findings;
-use crate::model::{DaemonSettings, WebhookSettings};
+use crate::model::{DaemonSettings, WebSettings, WebhookSettings};
 
 /// The port suggested in help.
 const DEFAULT_PORT: u16 = WebhookSettings::DEFAULT_LISTEN.port();
@@ -50,6 +50,14 @@ impl Findings {
                 ),
                 _ => f.declared("daemon.webhook", k, v),
             }),
+            "web" => {
+                if v.value != Value::Null {
+                    f.map(k, v, "daemon.web", |f, k, v| match k.key_text().as_str() {
+                        "listen" => f.loopback_listen(k, v, WebSettings::DEFAULT_LISTEN, "the web UI"),
+                        _ => f.declared("daemon.web", k, v),
+                    });
+                }
+            }
             _ => f.declared("daemon", k, v),
         });
     }

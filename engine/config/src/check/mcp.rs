@@ -25,7 +25,12 @@ impl Findings {
                     "http" => {
                         if v.value != Value::Null {
                             f.map(k, v, "mcp.serve.http", |f, k, v| match k.key_text().as_str() {
-                                "listen" => f.mcp_listen(k, v),
+                                "listen" => f.loopback_listen(
+                                    k,
+                                    v,
+                                    McpHttpSettings::DEFAULT_LISTEN,
+                                    "the MCP endpoint runs your skills for whoever can reach it, so it",
+                                ),
                                 _ => f.declared("mcp.serve.http", k, v),
                             });
                         }
@@ -51,11 +56,10 @@ impl Findings {
         }
     }
 
-    /// `mcp.serve.http.listen`: loopback only, port 0 allowed (a free port, written to
-    /// `run/mcp.addr` by the daemon).
-    fn mcp_listen(&mut self, key: &Node, value: &Node) {
+    /// A `listen:` of a loopback service (`mcp.serve.http`, `daemon.web`): an IP address
+    /// with a port on loopback only, port 0 allowed (a free port, written under `run/`).
+    pub(super) fn loopback_listen(&mut self, key: &Node, value: &Node, default: SocketAddr, what: &str) {
         let Some(text) = self.string("listen", key, value) else { return };
-        let default = McpHttpSettings::DEFAULT_LISTEN;
         let Ok(addr) = text.parse::<SocketAddr>() else {
             self.diagnostics.push(
                 Diagnostic::error("config-address", format!("`listen` is not an IP address with a port: `{text}`"))
@@ -70,15 +74,16 @@ impl Findings {
             return;
         };
         if !addr.ip().is_loopback() {
+            let who = if what.starts_with("the web UI") {
+                "the web UI shows and runs your skills for whoever can reach it, so it".to_string()
+            } else {
+                what.to_string()
+            };
             self.diagnostics.push(
                 Diagnostic::error("config-loopback", format!("`listen` must be a loopback address, found `{addr}`"))
                     .at(value.span.clone())
                     .with_label("not a loopback address")
-                    .with_help(format!(
-                        "the MCP endpoint runs your skills for whoever can reach it, so it listens on 127.0.0.0/8 \
-                         or ::1 only (e.g. `127.0.0.1:{}`)",
-                        addr.port()
-                    )),
+                    .with_help(format!("{who} listens on 127.0.0.0/8 or ::1 only (e.g. `127.0.0.1:{}`)", addr.port())),
             );
         }
     }
