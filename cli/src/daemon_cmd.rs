@@ -402,6 +402,9 @@ fn status(home: &Home, as_json: bool) -> Result<u8, Failure> {
     };
     let mut value = value;
     value["profile"] = json!(home.profile().unwrap_or_else(|| "default".into()));
+    if let Some((url, _)) = web::address(&home.root) {
+        value["web"] = json!(url);
+    }
     if as_json {
         value["running"] = Value::Bool(true);
         output::out(&format!("{}\n", serde_json::to_string_pretty(&value).unwrap_or_default()));
@@ -513,6 +516,9 @@ fn render_status(v: &Value) -> String {
     }
     if let Some(url) = v["mcp"].as_str() {
         out.push_str(&format!("mcp      {url} (`pyra mcp config --client NAME --http`)\n"));
+    }
+    if let Some(url) = v["web"].as_str() {
+        out.push_str(&format!("web      {url} (`pyra web` opens it)\n"));
     }
     for p in v["plugins"].as_array().into_iter().flatten() {
         let state = match p["broken"].as_str() {

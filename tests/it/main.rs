@@ -53,3 +53,4 @@ mod style;
 mod telemetry;
 mod tracing_logs;
 mod vault;
+mod web;

@@ -358,9 +358,10 @@ pub struct AttemptSpan {
     pub started_at: i64,
     /// `None` while it runs or waits.
     pub ended_at: Option<i64>,
-    /// `running` or `waiting` while open; how it ended otherwise (`failed` for an attempt
-    /// that was retried, the run's status for one its run's end closed).
-    pub state: NodeStatus,
+    /// `running` or `waiting` while open; how it ended otherwise: a node status
+    /// (`succeeded`, `failed`, …, the run's status for one its run's end closed), or
+    /// `retrying` for an attempt that failed and was tried again.
+    pub state: String,
     /// The error or the reason to wait.
     pub detail: Option<String>,
 }

@@ -133,6 +133,8 @@ impl SqliteStore {
     /// log) get one span from their `node_runs` row.
     pub fn attempts(&self, run_id: &str) -> StoreResult<Vec<AttemptSpan>> {
         self.with(|c| {
+            // A read transaction (nothing to commit; dropping it ends it): the events and
+            // the node rows are one snapshot.
             let tx = c.transaction()?;
             // Log lines and approvals do not move spans: left out in the query.
             let events: Vec<RunEvent> = tx
@@ -177,14 +179,18 @@ fn from_record(n: NodeTimes) -> Option<AttemptSpan> {
         attempt: n.attempts.max(1),
         started_at: n.started_at?,
         ended_at: if open { None } else { n.finished_at },
-        state: n.status,
+        state: n.status.as_str().to_string(),
         detail: n.error,
     })
 }
 
+/// The state of an attempt that failed and was tried again (not a node status: the
+/// node kept running).
+pub const RETRYING: &str = "retrying";
+
 /// Folds a run's events (oldest first) into attempt spans:
 /// - `node.started` opens a span;
-/// - `node.retrying` ends the open span as `failed` with the error and opens attempt
+/// - `node.retrying` ends the open span as `retrying` with the error and opens attempt
 ///   `attempt` at the same time — the store is not told when the backoff ends, so a
 ///   retried attempt's bar includes its wait;
 /// - `node.waiting` marks the open span `waiting` (it stays open);
@@ -199,9 +205,8 @@ pub fn fold_spans(events: &[RunEvent]) -> Vec<AttemptSpan> {
         let Some(node) = e.node.as_deref() else {
             let ended = e.status.as_deref().and_then(RunStatus::parse).filter(|s| s.is_final());
             if let (EventKind::Run, Some(run)) = (e.kind, ended) {
-                let state = NodeStatus::parse(run.as_str()).unwrap_or(NodeStatus::Failed);
                 for (_, i) in spans.open.drain() {
-                    (spans.list[i].ended_at, spans.list[i].state) = (Some(e.at), state);
+                    (spans.list[i].ended_at, spans.list[i].state) = (Some(e.at), run.as_str().to_string());
                 }
             }
             continue;
@@ -213,17 +218,17 @@ pub fn fold_spans(events: &[RunEvent]) -> Vec<AttemptSpan> {
             }
             EventKind::NodeRetrying => {
                 if let Some(span) = spans.take(node) {
-                    (span.ended_at, span.state, span.detail) = (Some(e.at), NodeStatus::Failed, e.detail.clone());
+                    (span.ended_at, span.state, span.detail) = (Some(e.at), RETRYING.into(), e.detail.clone());
                 }
                 spans.start(node, e.attempt.unwrap_or(2), e.at);
             }
             EventKind::NodeWaiting => {
                 if let Some(&i) = spans.open.get(node) {
-                    (spans.list[i].state, spans.list[i].detail) = (NodeStatus::Waiting, e.detail.clone());
+                    (spans.list[i].state, spans.list[i].detail) = (NodeStatus::Waiting.to_string(), e.detail.clone());
                 }
             }
             EventKind::NodeFinished => {
-                let state = e.status.as_deref().and_then(NodeStatus::parse).unwrap_or(NodeStatus::Failed);
+                let state = e.status.clone().unwrap_or_else(|| NodeStatus::Failed.to_string());
                 if let Some(span) = spans.take(node) {
                     (span.ended_at, span.state, span.detail) = (Some(e.at), state, e.detail.clone());
                 }
@@ -249,7 +254,7 @@ impl Spans {
             attempt,
             started_at: at,
             ended_at: None,
-            state: NodeStatus::Running,
+            state: NodeStatus::Running.to_string(),
             detail: None,
         });
         self.open.insert(node.to_string(), self.list.len() - 1);
@@ -264,8 +269,8 @@ impl Spans {
     fn interrupt(&mut self, node: &str, at: i64) {
         if let Some(span) = self.take(node) {
             span.ended_at = Some(at);
-            if span.state == NodeStatus::Running {
-                span.state = NodeStatus::Interrupted;
+            if span.state == NodeStatus::Running.as_str() {
+                span.state = NodeStatus::Interrupted.to_string();
             }
         }
     }

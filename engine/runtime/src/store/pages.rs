@@ -88,6 +88,7 @@ impl SqliteStore {
     pub fn node_history(&self, skill: &str, limit: usize) -> StoreResult<Vec<(RunRecord, Vec<NodeRecord>)>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with(|c| {
+            // A read transaction (nothing to commit; dropping it ends it): one snapshot.
             let tx = c.transaction()?;
             let runs: Vec<RunRecord> = tx
                 .prepare_cached(&format!("SELECT * {SKILL_RUNS}"))?
@@ -118,9 +119,6 @@ impl SqliteStore {
                 };
                 nodes.entry(r.get("run_id")?).or_default().push(record);
             }
-            drop(rows);
-            drop(stmt);
-            tx.commit()?;
             Ok(runs
                 .into_iter()
                 .map(|run| {

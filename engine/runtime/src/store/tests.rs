@@ -264,11 +264,11 @@ fn events_since_resumes_after_an_id_and_ids_are_never_reused() {
     assert_eq!(store.last_event_id().unwrap(), newest + 1);
 }
 
-fn span(node: &str, attempt: u32, state: NodeStatus, open: bool) -> (String, u32, NodeStatus, bool) {
-    (node.to_string(), attempt, state, open)
+fn span(node: &str, attempt: u32, state: &str, open: bool) -> (String, u32, String, bool) {
+    (node.to_string(), attempt, state.to_string(), open)
 }
 
-fn spans(store: &SqliteStore, run_id: &str) -> Vec<(String, u32, NodeStatus, bool)> {
+fn spans(store: &SqliteStore, run_id: &str) -> Vec<(String, u32, String, bool)> {
     let list = store.attempts(run_id).unwrap();
     for s in &list {
         assert!(s.ended_at.is_none_or(|end| end >= s.started_at), "{s:?}");
@@ -284,10 +284,7 @@ fn attempts_fold_retries_waits_and_cancels_into_spans() {
     store.apply("retry", vec![started("a")]).unwrap();
     store.apply("retry", vec![Change::NodeRetrying { node: node("a"), attempt: 2, error: "flaky".into() }]).unwrap();
     store.apply("retry", vec![finished("a", NodeStatus::Succeeded, None), run_status(RunStatus::Succeeded)]).unwrap();
-    assert_eq!(
-        spans(&store, "retry"),
-        [span("a", 1, NodeStatus::Failed, false), span("a", 2, NodeStatus::Succeeded, false)]
-    );
+    assert_eq!(spans(&store, "retry"), [span("a", 1, "retrying", false), span("a", 2, "succeeded", false)]);
     assert_eq!(store.attempts("retry").unwrap()[0].detail.as_deref(), Some("flaky"));
 
     // A node waiting for an approval: its span stays open, also once the run waits.
@@ -300,10 +297,7 @@ fn attempts_fold_retries_waits_and_cancels_into_spans() {
             vec![Change::NodeWaiting { node: node("ok"), reason: "approval".into() }, run_status(RunStatus::Waiting)],
         )
         .unwrap();
-    assert_eq!(
-        spans(&store, "wait"),
-        [span("a", 1, NodeStatus::Succeeded, false), span("ok", 1, NodeStatus::Waiting, true)]
-    );
+    assert_eq!(spans(&store, "wait"), [span("a", 1, "succeeded", false), span("ok", 1, "waiting", true)]);
     // Answered and resumed: the wait ends at the reset, the node runs again.
     store.answer_approval("wait", "ok", ApprovalState::Approved, "cli", None).unwrap();
     store.apply("wait", vec![Change::NodeReset { node: node("ok"), forget: false }]).unwrap();
@@ -311,19 +305,15 @@ fn attempts_fold_retries_waits_and_cancels_into_spans() {
     store.apply("wait", vec![started("ok"), finished("ok", NodeStatus::Succeeded, None)]).unwrap();
     assert_eq!(
         spans(&store, "wait"),
-        [
-            span("a", 1, NodeStatus::Succeeded, false),
-            span("ok", 1, NodeStatus::Waiting, false),
-            span("ok", 1, NodeStatus::Succeeded, false)
-        ]
+        [span("a", 1, "succeeded", false), span("ok", 1, "waiting", false), span("ok", 1, "succeeded", false)]
     );
 
     // Cancelled mid-node (the second Ctrl-C): the node's span is closed, cancelled.
     store.create_run(&run_at("cancel", "s", now_ms(), None)).unwrap();
     store.apply("cancel", vec![started("slow")]).unwrap();
-    assert_eq!(spans(&store, "cancel"), [span("slow", 1, NodeStatus::Running, true)]);
+    assert_eq!(spans(&store, "cancel"), [span("slow", 1, "running", true)]);
     store.force_cancel("cancel").unwrap();
-    assert_eq!(spans(&store, "cancel"), [span("slow", 1, NodeStatus::Cancelled, false)]);
+    assert_eq!(spans(&store, "cancel"), [span("slow", 1, "cancelled", false)]);
     let end = store.run("cancel").unwrap().unwrap().finished_at;
     assert_eq!(store.attempts("cancel").unwrap()[0].ended_at, end);
 
@@ -331,10 +321,7 @@ fn attempts_fold_retries_waits_and_cancels_into_spans() {
     store.create_run(&run_at("ended", "s", now_ms(), None)).unwrap();
     store.apply("ended", vec![started("a"), started("b"), finished("b", NodeStatus::Succeeded, None)]).unwrap();
     store.apply("ended", vec![run_status(RunStatus::Interrupted)]).unwrap();
-    assert_eq!(
-        spans(&store, "ended"),
-        [span("a", 1, NodeStatus::Interrupted, false), span("b", 1, NodeStatus::Succeeded, false)]
-    );
+    assert_eq!(spans(&store, "ended"), [span("a", 1, "interrupted", false), span("b", 1, "succeeded", false)]);
     assert!(store.attempts("no-such-run").unwrap().is_empty());
 }
 
