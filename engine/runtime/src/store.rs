@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use events::Ev;
-pub use events::fold_spans;
+pub use events::{SPAN_RETRYING, fold_spans};
 
 pub use super::record::*;
 

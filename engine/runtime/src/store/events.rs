@@ -186,7 +186,7 @@ fn from_record(n: NodeTimes) -> Option<AttemptSpan> {
 
 /// The state of an attempt that failed and was tried again (not a node status: the
 /// node kept running).
-pub const RETRYING: &str = "retrying";
+pub const SPAN_RETRYING: &str = "retrying";
 
 /// Folds a run's events (oldest first) into attempt spans:
 /// - `node.started` opens a span;
@@ -218,7 +218,7 @@ pub fn fold_spans(events: &[RunEvent]) -> Vec<AttemptSpan> {
             }
             EventKind::NodeRetrying => {
                 if let Some(span) = spans.take(node) {
-                    (span.ended_at, span.state, span.detail) = (Some(e.at), RETRYING.into(), e.detail.clone());
+                    (span.ended_at, span.state, span.detail) = (Some(e.at), SPAN_RETRYING.into(), e.detail.clone());
                 }
                 spans.start(node, e.attempt.unwrap_or(2), e.at);
             }
