@@ -54,3 +54,4 @@ mod telemetry;
 mod tracing_logs;
 mod vault;
 mod web;
+mod web_browser;
