@@ -217,6 +217,7 @@ impl Drop for Up<'_> {
     }
 }
 
+#[allow(clippy::print_stderr, reason = "a skipped test says why in the test's output")]
 fn available() -> bool {
     let found =
         Path::new("/usr/bin/chromium").exists() && Command::new("chromedriver").arg("--version").output().is_ok();
