@@ -4,7 +4,7 @@
 //! start a run from the form; watch its node colours change live while it runs; approve
 //! it in another window and see it finish without a reload; a cross-origin form POST is
 //! refused; a node output with `<script>` is shown as text. Screenshots of the main pages
-//! go to `target/screenshots/` (and to `docs/screenshots/` with `PYRA_SCREENSHOTS=1`,
+//! go to `target/screenshots/` (and to `tests/screenshots/` with `PYRA_SCREENSHOTS=1`,
 //! which is how README's are made).
 
 use std::io::{Read, Write};
@@ -194,7 +194,7 @@ impl Browser {
         let data = self.cmd("GET", "/screenshot", None);
         let png = base64::engine::general_purpose::STANDARD.decode(data.as_str().unwrap_or_default()).unwrap();
         let dirs: Vec<PathBuf> = std::iter::once(repo_root().join("target/screenshots"))
-            .chain(std::env::var_os("PYRA_SCREENSHOTS").map(|_| repo_root().join("docs/screenshots")))
+            .chain(std::env::var_os("PYRA_SCREENSHOTS").map(|_| repo_root().join("tests/screenshots")))
             .collect();
         for dir in dirs {
             std::fs::create_dir_all(&dir).unwrap();

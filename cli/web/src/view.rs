@@ -29,6 +29,13 @@ pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     // `.html` names are auto-escaped (minijinja's default callback).
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+    // A missing value prints as nothing, not `none` (a run not finished has no duration).
+    env.set_formatter(|out, state, value| {
+        if value.is_none() || value.is_undefined() {
+            return Ok(());
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     for (name, source) in TEMPLATES {
         if let Err(e) = env.add_template(name, source) {
             // A broken template is a build mistake the tests catch; show it, do not panic.
@@ -100,10 +107,11 @@ mod tests {
             .get_template("message.html")
             .unwrap()
             .render(minijinja::Value::from(minijinja::value::Serde(serde_json::json!({
-                "title": "t", "message": "<script>alert(1)</script>", "profile": "p"
+                "title": "t", "message": "<script>alert(1)</script>", "profile": "p", "pending": null
             }))))
             .unwrap();
         assert!(html.contains("&lt;script&gt;alert(1)") && !html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("none") && !html.contains("None"), "a missing value prints as nothing: {html}");
     }
 
     #[test]
