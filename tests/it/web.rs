@@ -279,3 +279,59 @@ fn an_approval_is_answered_in_the_browser_once_and_the_run_goes_on() {
     let (code, again) = ui.post(&path, "decision=reject");
     assert_eq!(code, 409, "single use: {again}");
 }
+
+#[test]
+fn cancel_retry_history_and_memory_work_and_hostile_requests_are_refused() {
+    let pyra = Pyra::new();
+    let ui = start(&pyra);
+    // Cancel a run that waits for its approval; then retry it.
+    let (_, reply) = ui.post("/skills/ask/run", "");
+    let id = header(&reply, "location").unwrap().trim_start_matches("/runs/").to_string();
+    wait_for("the run to wait", || if ui.run_status(&id) == "waiting" { Ok(()) } else { Err("not yet".into()) });
+    let (code, _) = ui.request("POST", &format!("/runs/{id}/cancel"), &[("Sec-Fetch-Site", "cross-site")], "");
+    assert_eq!(code, 403);
+    assert_eq!(ui.run_status(&id), "waiting");
+    let (code, reply) = ui.post(&format!("/runs/{id}/cancel"), "");
+    assert_eq!(code, 303, "{reply}");
+    assert_eq!(ui.run_status(&id), "cancelled");
+    assert_eq!(ui.post(&format!("/runs/{id}/cancel"), "").0, 409, "already ended");
+    let (code, reply) = ui.post(&format!("/runs/{id}/retry"), "");
+    assert_eq!(code, 303, "{reply}");
+    wait_for("the retried run to wait again", || {
+        if ui.run_status(&id) == "waiting" { Ok(()) } else { Err(ui.run_status(&id)) }
+    });
+    let (_, page) = ui.get(&format!("/runs/{id}"), &[]);
+    assert!(body(&page).contains("id=\"cancel-button\""));
+    // The history grid: the skill's nodes × its runs.
+    let (code, grid) = ui.get("/skills/echo/history", &[]);
+    assert_eq!(code, 200);
+    assert!(body(&grid).contains("<code>say</code>"), "{grid}");
+    // Memory: a note found by its words, opened; nothing outside memory is readable.
+    let mut c = pyra.command(["memory", "write", "garden/roses"]);
+    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"Roses want <b>sun</b> and water.\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let (code, found) = ui.get("/memory?q=roses", &[]);
+    assert_eq!(code, 200);
+    assert!(body(&found).contains("garden") && body(&found).contains("matched by words"), "{found}");
+    assert!(!body(&found).contains("<b>sun</b>"), "a note's markup is text");
+    let (code, opened) = ui.get("/memory/note?path=garden%2Froses", &[]);
+    assert_eq!(code, 200, "{opened}");
+    assert!(body(&opened).contains("Roses want &lt;b&gt;sun"), "{opened}");
+    for path in ["../config.yaml", "../../etc/passwd", "/etc/passwd", "../run/web.token"] {
+        let (code, reply) = ui.get(&format!("/memory/note?path={}", form(&[("", path)]).trim_start_matches('=')), &[]);
+        assert_eq!(code, 404, "{path}: {reply}");
+        assert!(!body(&reply).contains("daemon:") && !body(&reply).contains("root:"), "{path}");
+    }
+    // Hostile requests: an oversized form, unknown runs and streams, a broken cookie.
+    let big = "x".repeat(300 * 1024);
+    assert_eq!(ui.post("/skills/echo/run", &format!("in.text={big}")).0, 413);
+    assert_eq!(ui.get("/runs/nope", &[]).0, 404);
+    assert_eq!(ui.get("/runs/nope/events", &[]).0, 404);
+    assert_eq!(ui.post("/approvals/nope/ok", "decision=approve").0, 404);
+    assert_eq!(ui.post("/skills/nope/run", "").0, 404);
+    let broken = Ui { pyra: &pyra, port: ui.port, cookie: "pyra_web_1=; ;=;pyra_web_x".into() };
+    assert_eq!(broken.get("/skills", &[]).0, 401);
+    std::mem::forget(broken);
+}

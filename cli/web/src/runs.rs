@@ -295,6 +295,19 @@ pub fn events(app: &Arc<App>, id: &str, parts: &Parts) -> Response<Body> {
 pub fn cancel(app: &Arc<App>, id: &str) -> Response<Body> {
     let store = &app.daemon.setup.sqlite;
     match store.run(id) {
+        // A parked run runs nowhere: it ends here (as `pyra runs cancel` ends it).
+        Ok(Some(r)) if matches!(r.status, RunStatus::Waiting | RunStatus::Interrupted) => {
+            let change = runtime::Change::RunStatus {
+                status: RunStatus::Cancelled,
+                error: Some("cancelled from the web UI".into()),
+                outputs: None,
+            };
+            if let Err(e) = store.apply(id, vec![change]) {
+                return app.message(StatusCode::INTERNAL_SERVER_ERROR, "Not cancelled", &e.to_string());
+            }
+            app.daemon.log().info(&format!("run {id}: cancelled from the web UI"));
+            see_other(&format!("/runs/{id}"))
+        }
         Ok(Some(r)) if !r.status.is_final() => {
             if let Err(e) = store.request_cancel(id) {
                 return app.message(StatusCode::INTERNAL_SERVER_ERROR, "Not cancelled", &e.to_string());
