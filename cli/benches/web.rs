@@ -63,7 +63,8 @@ fn record(id: String, skill: &str, status: RunStatus, at: i64, source: &str) -> 
         finished_at: None,
         pid: None,
         resumes: 0,
-        started_by: Some(if at % 3 == 0 { "cron" } else { "manual" }.into()),
+        // Every third run by cron (the minutes apart are all multiples of 3 ms).
+        started_by: Some(if (at / 60_000) % 3 == 0 { "cron" } else { "manual" }.into()),
         scheduled_for: None,
     }
 }
@@ -135,6 +136,22 @@ impl Ui {
     }
 }
 
+/// The RSS once it stops moving (two samples a second apart within 256 KiB; at most 20
+/// s): the daemon drops its binary's pages after arming (`daemon/memory.rs`) and the
+/// allocator returns memory a while after a burst.
+fn settled_rss(pid: u32) -> u64 {
+    let mut last = rss_kib(pid);
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = rss_kib(pid);
+        if now.abs_diff(last) < 256 {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
 fn main() {
     let home = Home::new();
     let big = big_skill();
@@ -162,8 +179,7 @@ fn main() {
     let port: u16 = addr.trim().rsplit(':').next().unwrap().parse().unwrap();
     let token = std::fs::read_to_string(home.path().join("run/web.token")).unwrap();
     let ui = Ui { port, cookie: format!("pyra_web_{port}={}", token.trim()) };
-    std::thread::sleep(Duration::from_millis(500));
-    let rss_before = rss_kib(pid);
+    let rss_before = settled_rss(pid);
 
     println!("W1 pages ({RUNS} runs, a {BIG}-node skill; loopback request to last byte, 21 each):");
     let pages = [
@@ -256,8 +272,7 @@ fn main() {
             ui.get(page);
         }
     }
-    std::thread::sleep(Duration::from_millis(500));
-    let rss_after = rss_kib(pid);
+    let rss_after = settled_rss(pid);
     println!(
         "W4 memory: daemon RSS {:.1} MiB before the UI, {:.1} MiB after {} page loads with a stream open (+{:.1} MiB)",
         rss_before as f64 / 1024.0,

@@ -250,6 +250,10 @@ fn runs_are_listed_in_stable_pages_with_filters() {
     all.sort();
     all.dedup();
     assert_eq!(all.len(), 60, "every run exactly once");
+    let (_, manual) = ui.get("/runs?trigger=manual&since=1h&skill=echo", &[]);
+    assert_eq!(ids(body(&manual)).len(), 50, "{manual}");
+    let (_, cron) = ui.get("/runs?trigger=cron", &[]);
+    assert!(ids(body(&cron)).is_empty());
     let (_, failed) = ui.get("/runs?status=failed", &[]);
     assert!(ids(body(&failed)).is_empty());
     assert_eq!(ui.get("/runs?after=garbage", &[]).0, 400);
