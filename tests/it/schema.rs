@@ -5,11 +5,11 @@
 
 use crate::harness::{Pyra, repo_root};
 
-#[test]
-fn checked_in_schema_is_fresh() {
-    let generated = Pyra::new().run(["skill", "schema"]);
+/// `pyra COMMAND schema` equals `schemas/FILE` (or, with `PYRA_BLESS`, rewrites it).
+fn fresh(command: &str, file: &str) {
+    let generated = Pyra::new().run([command, "schema"]);
     generated.success();
-    let path = repo_root().join("schemas/skill.schema.json");
+    let path = repo_root().join("schemas").join(file);
     if std::env::var_os("PYRA_BLESS").is_some() {
         std::fs::write(&path, &generated.stdout).expect("write schema");
         return;
@@ -17,40 +17,23 @@ fn checked_in_schema_is_fresh() {
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         on_disk == generated.stdout,
-        "schemas/skill.schema.json is stale: run `PYRA_BLESS=1 cargo test --workspace` and commit the result"
+        "schemas/{file} is stale: run `PYRA_BLESS=1 cargo test --workspace` and commit the result"
     );
+}
+
+#[test]
+fn checked_in_schema_is_fresh() {
+    fresh("skill", "skill.schema.json");
 }
 
 #[test]
 fn checked_in_plugin_schema_is_fresh() {
-    let generated = Pyra::new().run(["plugin", "schema"]);
-    generated.success();
-    let path = repo_root().join("schemas/plugin.schema.json");
-    if std::env::var_os("PYRA_BLESS").is_some() {
-        std::fs::write(&path, &generated.stdout).expect("write schema");
-        return;
-    }
-    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        on_disk == generated.stdout,
-        "schemas/plugin.schema.json is stale: run `PYRA_BLESS=1 cargo test --workspace` and commit the result"
-    );
+    fresh("plugin", "plugin.schema.json");
 }
 
 #[test]
 fn checked_in_config_schema_is_fresh() {
-    let generated = Pyra::new().run(["config", "schema"]);
-    generated.success();
-    let path = repo_root().join("schemas/config.schema.json");
-    if std::env::var_os("PYRA_BLESS").is_some() {
-        std::fs::write(&path, &generated.stdout).expect("write schema");
-        return;
-    }
-    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        on_disk == generated.stdout,
-        "schemas/config.schema.json is stale: run `PYRA_BLESS=1 cargo test --workspace` and commit the result"
-    );
+    fresh("config", "config.schema.json");
 }
 
 #[test]
