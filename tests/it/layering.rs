@@ -31,7 +31,7 @@ const LAYERS: &[(&str, u8, &[&str])] = &[
     ("serve", 3, &["syntax", "lang", "runtime", "paths", "security"]),
     ("daemon", 4, &["syntax", "clock", "lang", "paths", "security", "vault", "db", "runtime", "serve"]),
     ("channels", 5, &["config", "conversations", "daemon", "db", "llm", "plugins", "runtime", "security"]),
-    ("web", 5, &["daemon", "memory", "runtime", "security"]),
+    ("web", 5, &["daemon", "memory", "runtime", "security", "serve"]),
     (
         "cli",
         6,

@@ -40,11 +40,10 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
@@ -145,50 +144,15 @@ pub async fn serve(
         buckets: Mutex::new(HashMap::new()),
         seen: Mutex::new(Seen::new(REMEMBERED_IDS)),
     });
-    let mut connections = JoinSet::new();
-    loop {
-        // Finished connections are reaped here, so the set holds only live ones.
-        while connections.try_join_next().is_some() {}
-        if connections.len() >= MAX_CONNECTIONS {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                _ = connections.join_next() => continue,
-            }
-        }
-        let stream = tokio::select! {
-            () = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    // Out of file descriptors and the like: transient, so wait a little
-                    // rather than spin.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    let service = move || {
         let shared = shared.clone();
-        let stop = stop.clone();
-        let http = http.clone();
-        connections.spawn(async move {
-            let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(&shared, req).await) }
-            });
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            // A connection's error (a garbage request, a client gone) ends only it.
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        });
-    }
-    drop(listener);
-    while connections.join_next().await.is_some() {}
+        service_fn(move |req| {
+            let shared = shared.clone();
+            async move { Ok::<_, Infallible>(handle(&shared, req).await) }
+        })
+    };
+    // A delivery in flight at a stop is still answered (its run is already recorded).
+    serve::accept::accept_loop(listener, http, MAX_CONNECTIONS, Duration::from_secs(30), stop, service).await;
 }
 
 struct Shared {

@@ -25,11 +25,10 @@ use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::handler::PyraServer;
@@ -121,44 +120,14 @@ pub async fn serve(listener: TcpListener, server: PyraServer, token: Arc<str>, s
     let mcp = Arc::new(StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), config));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_header_size(64 * 1024);
-    let mut connections = JoinSet::new();
-    loop {
-        while connections.try_join_next().is_some() {}
-        if connections.len() >= MAX_CONNECTIONS {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                _ = connections.join_next() => continue,
-            }
-        }
-        let stream = tokio::select! {
-            () = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let (gate, mcp, stop, http) = (gate.clone(), mcp.clone(), stop.clone(), http.clone());
-        connections.spawn(async move {
-            let service = service_fn(move |req| {
-                let (gate, mcp) = (gate.clone(), mcp.clone());
-                async move { Ok::<_, Infallible>(handle(&gate, &mcp, req).await) }
-            });
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-                }
-            }
-        });
-    }
-    drop(listener);
-    connections.shutdown().await;
+    let service = move || {
+        let (gate, mcp) = (gate.clone(), mcp.clone());
+        service_fn(move |req| {
+            let (gate, mcp) = (gate.clone(), mcp.clone());
+            async move { Ok::<_, Infallible>(handle(&gate, &mcp, req).await) }
+        })
+    };
+    crate::accept::accept_loop(listener, http, MAX_CONNECTIONS, Duration::from_secs(5), stop, service).await;
 }
 
 async fn handle(

@@ -18,6 +18,7 @@
 //! the bearer token, only for a loopback `Host` and `Origin` ([`http`]); no terminal IO, no
 //! network client.
 
+pub mod accept;
 pub mod expose;
 pub mod handler;
 mod host;

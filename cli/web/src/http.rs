@@ -15,10 +15,9 @@ use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
@@ -73,43 +72,15 @@ pub fn see_other(to: &str) -> Response<Body> {
 pub async fn serve(listener: TcpListener, app: Arc<App>, stop: CancellationToken) {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10)).max_header_size(32 * 1024);
-    let mut connections = JoinSet::new();
-    loop {
-        while connections.try_join_next().is_some() {}
-        if connections.len() >= MAX_CONNECTIONS {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                _ = connections.join_next() => continue,
-            }
-        }
-        let stream = tokio::select! {
-            () = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let (app, stop, http) = (app.clone(), stop.clone(), http.clone());
-        connections.spawn(async move {
-            let service = service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(checked(&app, req).await) }
-            });
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(2), conn).await;
-                }
-            }
-        });
-    }
-    connections.abort_all();
+    let service = move || {
+        let app = app.clone();
+        service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(checked(&app, req).await) }
+        })
+    };
+    // An open event stream ends with its connection: a stop waits for it at most 2 s.
+    serve::accept::accept_loop(listener, http, MAX_CONNECTIONS, Duration::from_secs(2), stop, service).await;
 }
 
 /// The checks before any route, then the route, then the security headers.
