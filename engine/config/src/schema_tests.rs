@@ -145,14 +145,7 @@ fn every_declared_key_is_in_the_schema_with_a_default_of_its_type() {
 fn what_the_checks_accept_validates() {
     let config = parse(EVERYTHING).unwrap_or_else(|e| panic!("{}", e.render(false)));
     assert_eq!(errors(&config.root.to_json()), Vec::<String>::new());
-    let doc = include_str!("lib.rs");
-    let yaml: String = doc
-        .lines()
-        .skip_while(|l| *l != "//! ```yaml")
-        .skip(1)
-        .take_while(|l| *l != "//! ```")
-        .map(|l| format!("{}\n", l.strip_prefix("//! ").unwrap_or("")))
-        .collect();
+    let yaml = crate::tests::docs_example();
     assert_eq!(errors(&parse(&yaml).unwrap().root.to_json()), Vec::<String>::new());
 }
 

@@ -246,16 +246,20 @@ fn an_empty_list_key_is_an_empty_list() {
     assert!(parse("daemon:\n  skill_dirs:\n").unwrap().daemon.skill_dirs.is_empty());
 }
 
-#[test]
-fn the_module_docs_example_parses() {
-    let doc = include_str!("lib.rs");
-    let yaml: String = doc
+/// The YAML example in `lib.rs`'s module documentation.
+pub(crate) fn docs_example() -> String {
+    include_str!("lib.rs")
         .lines()
         .skip_while(|l| *l != "//! ```yaml")
         .skip(1)
         .take_while(|l| *l != "//! ```")
         .map(|l| format!("{}\n", l.strip_prefix("//! ").unwrap_or("")))
-        .collect();
+        .collect()
+}
+
+#[test]
+fn the_module_docs_example_parses() {
+    let yaml = docs_example();
     let config = parse(&yaml).unwrap_or_else(|e| panic!("{}\n{yaml}", e.render(false)));
     assert_eq!(config.chat.tools, ["weather"]);
     assert_eq!(config.daemon.skill_dirs, ["~/work/pyra-skills", "/srv/skills"]);
