@@ -118,7 +118,10 @@ pub fn timeline(bars: &[Bar], now: i64) -> String {
             y = top + ROW_H / 2 + 4,
             label = Esc(&cut(node, LABEL_CHARS)),
         );
-        let numbered = attempts.len() > 1;
+        // Numbers only where there were retries: a wait for an approval and the rest of
+        // the same attempt after it are two bars of one attempt.
+        let numbered = attempts.iter().any(|b| b.attempt != attempts[0].attempt);
+        let mut shown = std::collections::HashSet::new();
         for bar in attempts {
             let end = bar.end.unwrap_or(now).max(bar.start);
             let took = end.saturating_sub(bar.start);
@@ -144,7 +147,7 @@ pub fn timeline(bars: &[Bar], now: i64) -> String {
                 took = duration(took),
                 still = if bar.end.is_none() { " so far" } else { "" },
             );
-            if numbered || bar.attempt > 1 {
+            if (numbered || bar.attempt > 1) && shown.insert(bar.attempt) {
                 // Inside a bar wide enough for the number, else just after it.
                 let tx = if w >= 24.0 { x + 3.0 } else { x + w + 2.0 };
                 let _ = write!(
