@@ -339,10 +339,7 @@ fn bars_for(nodes: &[DagNode]) -> Vec<Bar> {
 #[test]
 fn a_wait_and_the_rest_of_the_same_attempt_are_not_numbered() {
     let t = 1_700_000_000_000;
-    let bars = [
-        bar("ask", 1, t, Some(t + 5_000), "waiting"),
-        bar("ask", 1, t + 5_000, Some(t + 5_010), "succeeded"),
-    ];
+    let bars = [bar("ask", 1, t, Some(t + 5_000), "waiting"), bar("ask", 1, t + 5_000, Some(t + 5_010), "succeeded")];
     let svg = timeline(&bars, t + 6_000);
     check_structure(&svg);
     assert_eq!(svg.matches("<rect class=\"bar").count(), 2);
