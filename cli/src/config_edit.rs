@@ -28,6 +28,9 @@ pub struct HomeStore<'a> {
     unlock: Option<Unlock>,
     /// Labels of an MCP plugin's secrets, made once each (declared fields are `'static`).
     names: HashMap<String, &'static str>,
+    /// The vault's key names, read once per unlock (opening the vault costs its key
+    /// derivation) and kept in step with this editor's own sets and removals.
+    keys: Option<Vec<String>>,
 }
 
 impl<'a> HomeStore<'a> {
@@ -36,7 +39,7 @@ impl<'a> HomeStore<'a> {
         // The environment's unlock (PYRA_VAULT_IDENTITY, PYRA_VAULT_PASSPHRASE) when given;
         // otherwise the editor asks for the passphrase in its Vault tab.
         let unlock = if vault.exists() { vault_cmd::unlock_with(&vault, None, false).ok() } else { None };
-        HomeStore { home, vault, log: SecurityLog::new(&home.root), unlock, names: HashMap::new() }
+        HomeStore { home, vault, log: SecurityLog::new(&home.root), unlock, names: HashMap::new(), keys: None }
     }
 
     fn config_unchecked(&self) -> Result<Config, String> {
@@ -96,13 +99,12 @@ impl Store for HomeStore<'_> {
         if !self.vault.exists() {
             return VaultView::Missing;
         }
-        match self.opened() {
-            Ok(open) => {
-                let mut names: Vec<String> = open.names().map(str::to_string).collect();
-                names.sort();
-                VaultView::Open(names)
-            }
-            Err(_) => VaultView::Locked,
+        if self.keys.is_none() {
+            self.keys = self.opened().ok().map(|open| sorted_names(&open));
+        }
+        match &self.keys {
+            Some(keys) => VaultView::Open(keys.clone()),
+            None => VaultView::Locked,
         }
     }
 
@@ -110,7 +112,8 @@ impl Store for HomeStore<'_> {
         let unlock = Unlock::Passphrase(SecretString::from(passphrase.to_string()));
         let opened = self.vault.open(&unlock);
         vault_cmd::audit(&self.log, "vault.unlock", None, &opened.as_ref().map(|_| ()).map_err(ToString::to_string));
-        opened.map_err(|e| vault_cmd::vault_failure(e).message)?;
+        let open = opened.map_err(|e| vault_cmd::vault_failure(e).message)?;
+        self.keys = Some(sorted_names(&open));
         self.unlock = Some(unlock);
         Ok(())
     }
@@ -127,14 +130,24 @@ impl Store for HomeStore<'_> {
             Ok(())
         });
         vault_cmd::audit(&self.log, "vault.set", Some(key), &result);
-        result.map_err(|e| vault_cmd::vault_failure(e).message)
+        result.map_err(|e| vault_cmd::vault_failure(e).message)?;
+        if let Some(keys) = &mut self.keys
+            && let Err(at) = keys.binary_search_by(|k| k.as_str().cmp(key))
+        {
+            keys.insert(at, key.to_string());
+        }
+        Ok(())
     }
 
     fn vault_remove(&mut self, key: &str) -> Result<(), String> {
         let unlock = self.unlock.as_ref().ok_or("the vault is locked: unlock it in the Vault tab (7)")?;
         let result = self.vault.update(unlock, |v| v.remove(key));
         vault_cmd::audit(&self.log, "vault.rm", Some(key), &result);
-        result.map_err(|e| vault_cmd::vault_failure(e).message)
+        result.map_err(|e| vault_cmd::vault_failure(e).message)?;
+        if let Some(keys) = &mut self.keys {
+            keys.retain(|k| k != key);
+        }
+        Ok(())
     }
 
     fn plugins(&mut self) -> Vec<PluginView> {
@@ -285,6 +298,13 @@ impl Store for HomeStore<'_> {
             Err(f) => Err(f.message),
         }
     }
+}
+
+/// The vault's key names, sorted (never its values).
+fn sorted_names(open: &Unlocked) -> Vec<String> {
+    let mut names: Vec<String> = open.names().map(str::to_string).collect();
+    names.sort();
+    names
 }
 
 /// Whether the editor can open: both standard input and output are terminals.

@@ -53,7 +53,12 @@ impl Findings {
             "web" => {
                 if v.value != Value::Null {
                     f.map(k, v, "daemon.web", |f, k, v| match k.key_text().as_str() {
-                        "listen" => f.loopback_listen(k, v, WebSettings::DEFAULT_LISTEN, "the web UI"),
+                        "listen" => f.loopback_listen(
+                            k,
+                            v,
+                            WebSettings::DEFAULT_LISTEN,
+                            "the web UI shows and runs your skills for whoever can reach it",
+                        ),
                         _ => f.declared("daemon.web", k, v),
                     });
                 }

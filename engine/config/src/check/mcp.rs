@@ -29,7 +29,7 @@ impl Findings {
                                     k,
                                     v,
                                     McpHttpSettings::DEFAULT_LISTEN,
-                                    "the MCP endpoint runs your skills for whoever can reach it, so it",
+                                    "the MCP endpoint runs your skills for whoever can reach it",
                                 ),
                                 _ => f.declared("mcp.serve.http", k, v),
                             });
@@ -57,8 +57,9 @@ impl Findings {
     }
 
     /// A `listen:` of a loopback service (`mcp.serve.http`, `daemon.web`): an IP address
-    /// with a port on loopback only, port 0 allowed (a free port, written under `run/`).
-    pub(super) fn loopback_listen(&mut self, key: &Node, value: &Node, default: SocketAddr, what: &str) {
+    /// with a port on loopback only, port 0 allowed (a free port, written under `run/`); `why`
+    /// says what the service does for whoever can reach it.
+    pub(super) fn loopback_listen(&mut self, key: &Node, value: &Node, default: SocketAddr, why: &str) {
         let Some(text) = self.string("listen", key, value) else { return };
         let Ok(addr) = text.parse::<SocketAddr>() else {
             self.diagnostics.push(
@@ -74,16 +75,14 @@ impl Findings {
             return;
         };
         if !addr.ip().is_loopback() {
-            let who = if what.starts_with("the web UI") {
-                "the web UI shows and runs your skills for whoever can reach it, so it".to_string()
-            } else {
-                what.to_string()
-            };
             self.diagnostics.push(
                 Diagnostic::error("config-loopback", format!("`listen` must be a loopback address, found `{addr}`"))
                     .at(value.span.clone())
                     .with_label("not a loopback address")
-                    .with_help(format!("{who} listens on 127.0.0.0/8 or ::1 only (e.g. `127.0.0.1:{}`)", addr.port())),
+                    .with_help(format!(
+                        "{why}, so it listens on 127.0.0.0/8 or ::1 only (e.g. `127.0.0.1:{}`)",
+                        addr.port()
+                    )),
             );
         }
     }
