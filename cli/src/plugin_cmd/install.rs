@@ -139,6 +139,10 @@ pub fn add(home: &Home, args: AddArgs) -> Result<u8, Failure> {
         m.kind = PluginKind::Builtin;
         m.builtin = Some(id.clone());
         m.settings = pairs(&args.settings, "settings")?;
+        // The built-in's shipped policy, written out for the user to read and change.
+        if let Some(b) = mcp::builtin::find(id) {
+            m.policy.tools = b.policy().iter().map(|(tool, d)| (tool.to_string(), *d)).collect();
+        }
     }
     match (&args.url, args.command.split_first()) {
         _ if args.builtin.is_some() => {}

@@ -14,11 +14,45 @@ use std::sync::Arc;
 use config::fields::{Field, Kind};
 use serde_json::Value;
 
+use crate::manifest::Decision;
+
 /// What a call of a built-in gets: its settings (defaults applied) and its secrets.
 pub struct Call<'a> {
+    /// The plugin's name (`pyra plugin add NAME`), for messages.
+    pub plugin: &'a str,
+    /// The plugin's own directory (0700, `PYRA_HOME/plugins/NAME`), for state it keeps
+    /// (artefacts, control sockets, a config file); it exists when the call is made.
+    pub dir: &'a std::path::Path,
     pub settings: &'a BTreeMap<String, String>,
+    /// Declared secret → its value from the vault.
     pub secrets: &'a BTreeMap<String, String>,
+    /// Declared secret → the vault key it is mapped to, so an error can say which key to
+    /// fix (`the IMAP server refused the password in vault key plugin:mail:password`).
+    pub secret_keys: &'a BTreeMap<String, String>,
     pub cancel: &'a tokio_util::sync::CancellationToken,
+}
+
+impl Call<'_> {
+    /// A setting's value (defaults applied); `None` when unset and without a default.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// A declared secret's value, or an error that says how to map it.
+    pub fn secret(&self, key: &str) -> Result<&str, String> {
+        self.secrets.get(key).map(String::as_str).ok_or_else(|| {
+            format!(
+                "plugin `{}` has no `{key}`: map it to a vault key under `secrets:` in plugins/{}/plugin.yaml \
+                 (`pyra plugin setup {}` asks for it)",
+                self.plugin, self.plugin, self.plugin
+            )
+        })
+    }
+
+    /// The vault key a declared secret is mapped to (for an error's fix).
+    pub fn vault_key_of(&self, key: &str) -> String {
+        self.secret_keys.get(key).cloned().unwrap_or_else(|| vault_key(self.plugin, key))
+    }
 }
 
 /// A future a built-in returns: an MCP `CallToolResult` as JSON, or an error that says
@@ -35,14 +69,56 @@ pub trait Builtin: Send + Sync {
     /// Its tools, as MCP tool definitions (name, description, inputSchema, annotations).
     fn tools(&self) -> Vec<Value>;
     fn call<'a>(&'a self, tool: &'a str, arguments: Value, call: Call<'a>) -> CallFuture<'a>;
+    /// The policy `pyra plugin add --builtin` writes into a new manifest, for the user to
+    /// read and change: rules (tool or glob → decision) over a default of `ask`. Each
+    /// built-in allows its read-only tools, asks for the rest and denies what must never
+    /// run unattended.
+    fn policy(&self) -> &'static [(&'static str, Decision)] {
+        &[]
+    }
+    /// The events this built-in emits while the daemon runs (`email.received`), for
+    /// `event:` triggers; empty for most.
+    fn events(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Watches for those events until `call.cancel` fires, calling `emit` for each (its
+    /// id must be stable, so an event seen twice starts its runs once). The daemon runs
+    /// one watch per enabled plugin of this built-in, supervised: an `Err` is reported
+    /// and the watch restarted with backoff.
+    fn watch<'a>(&'a self, call: Call<'a>, emit: &'a (dyn Fn(Emitted) + Send + Sync)) -> CallFuture<'a> {
+        let _ = (call, emit);
+        Box::pin(async { Err(format!("built-in `{}` emits no events", self.id())) })
+    }
+}
+
+/// One event a built-in's watch saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Emitted {
+    /// One of [`Builtin::events`], e.g. `email.received`.
+    pub name: &'static str,
+    /// Stable across restarts: e.g. the account, folder, UIDVALIDITY and UID.
+    pub id: String,
+    /// What `event.data` holds for the trigger's `if:` and `with:` (never a secret).
+    pub data: Value,
 }
 
 /// Every built-in of this build.
 pub fn all() -> Vec<Arc<dyn Builtin>> {
-    vec![
-        #[cfg(feature = "plugin-websearch")]
-        Arc::new(crate::websearch::WebSearch::new()),
-    ]
+    #[allow(unused_mut, reason = "a build without built-in plugins adds none")]
+    let mut all: Vec<Arc<dyn Builtin>> = Vec::new();
+    #[cfg(feature = "plugin-websearch")]
+    all.push(Arc::new(crate::websearch::WebSearch::new()));
+    #[cfg(feature = "plugin-email")]
+    all.extend(crate::email::builtins());
+    #[cfg(feature = "plugin-nextcloud")]
+    all.extend(crate::nextcloud::builtins());
+    #[cfg(feature = "plugin-ssh")]
+    all.extend(crate::ssh::builtins());
+    #[cfg(feature = "plugin-docker")]
+    all.extend(crate::docker::builtins());
+    #[cfg(feature = "plugin-cloud")]
+    all.extend(crate::cloud::builtins());
+    all
 }
 
 pub fn find(id: &str) -> Option<Arc<dyn Builtin>> {

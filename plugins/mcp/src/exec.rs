@@ -190,11 +190,21 @@ async fn call_builtin(
     check_standing(&host.current(&m.name).map_err(fatal)?.1, &m.name, tool)?;
     let settings = crate::builtin::resolve_settings(builtin.as_ref(), &m.name, &m.settings).map_err(fatal)?;
     let mut secrets = std::collections::BTreeMap::new();
+    let mut secret_keys = std::collections::BTreeMap::new();
     for (key, r) in &m.secrets {
         secrets.insert(key.clone(), r.apply(&secret(r.key()).map_err(fatal)?));
+        secret_keys.insert(key.clone(), r.key().to_string());
     }
+    let dir = host.dir(&m.name);
     ctx.log(LogLevel::Info, format!("calling `{}.{tool}` (built-in {})", m.name, builtin.id()));
-    let call = crate::builtin::Call { settings: &settings, secrets: &secrets, cancel: &ctx.cancel };
+    let call = crate::builtin::Call {
+        plugin: &m.name,
+        dir: &dir,
+        settings: &settings,
+        secrets: &secrets,
+        secret_keys: &secret_keys,
+        cancel: &ctx.cancel,
+    };
     match builtin.call(tool, with.clone(), call).await {
         Ok(result) => Ok(result),
         Err(_) if ctx.cancel.is_cancelled() => Err(NodeError::Cancelled),

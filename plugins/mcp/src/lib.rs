@@ -16,3 +16,13 @@ pub mod registry;
 pub mod stderr;
 #[cfg(feature = "plugin-websearch")]
 pub mod websearch;
+#[cfg(feature = "plugin-email")]
+pub mod email;
+#[cfg(feature = "plugin-nextcloud")]
+pub mod nextcloud;
+#[cfg(feature = "plugin-ssh")]
+pub mod ssh;
+#[cfg(feature = "plugin-docker")]
+pub mod docker;
+#[cfg(feature = "plugin-cloud")]
+pub mod cloud;

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use config::fields::{Field, Kind};
 
 use crate::builtin::{Builtin, Call, CallFuture};
+use crate::manifest::Decision;
 
 const FIELDS: &[Field] = &[
     Field::new(
@@ -176,6 +177,10 @@ impl Builtin for WebSearch {
             },
             "annotations": { "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": true }
         })]
+    }
+
+    fn policy(&self) -> &'static [(&'static str, Decision)] {
+        &[("search", Decision::Allow)]
     }
 
     fn call<'a>(&'a self, tool: &'a str, arguments: Value, call: Call<'a>) -> CallFuture<'a> {

@@ -31,10 +31,10 @@ fn websearch_over_searxng_is_a_tool_like_any_other() {
         "--yes",
     ]);
     added.success().stdout_has("web.search").stderr_has("approved 1 tool(s)");
-    // Read-only by its own declaration, but the policy still decides: ask by default.
+    // The shipped policy is written out for the user to read: `search` (read-only) allowed.
+    let manifest = std::fs::read_to_string(pyra.home_path().join("plugins/web/plugin.yaml")).unwrap();
+    assert!(manifest.contains("policy:\n  default: ask\n  tools:\n    search: allow\n"), "{manifest}");
     let skill = pyra.skill("find", "name: find\nnodes:\n  s:\n    uses: web.search\n    with: { query: spare key, count: 5 }\noutputs:\n  first: \"{{ nodes.s.output.structured.results[0].url }}\"\n  text: \"{{ nodes.s.output.text }}\"\n");
-    pyra.run(["run", &skill]).code(3).stderr_has("waits for an approval");
-    manifest_append(&pyra, "web", "policy:\n  default: allow\n");
     let out = pyra.run(["run", &skill, "--json"]);
     out.success();
     let outputs = out.json();

@@ -10,6 +10,12 @@ mod elicit;
 mod fixture;
 mod lifecycle;
 mod peers;
+mod email;
+mod nextcloud;
+mod ssh;
+mod docker;
+mod cloud;
+mod presets;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,10 @@
+//! The `nextcloud` built-in: CalDAV, CardDAV, WebDAV. (feature `plugin-nextcloud`; being written.)
+
+use std::sync::Arc;
+
+use crate::builtin::Builtin;
+
+/// This module's built-ins, for [`crate::builtin::all`].
+pub fn builtins() -> Vec<Arc<dyn Builtin>> {
+    Vec::new()
+}

@@ -1,0 +1,1 @@
+//! Built-in plugin `nextcloud` through the real binary against its real peer (being written).

@@ -1,0 +1,1 @@
+//! Built-in plugin `presets` through the real binary against its real peer (being written).
