@@ -76,6 +76,12 @@ pub trait Builtin: Send + Sync {
     fn policy(&self) -> &'static [(&'static str, Decision)] {
         &[]
     }
+    /// Whether this call asks even where the policy allows it, and why (`ssh.exec` of a
+    /// command outside the plugin's allowlist). It can only make a decision stricter.
+    fn asks(&self, tool: &str, arguments: &Value, settings: &BTreeMap<String, String>) -> Option<String> {
+        let _ = (tool, arguments, settings);
+        None
+    }
     /// The events this built-in emits while the daemon runs (`email.received`), for
     /// `event:` triggers; empty for most.
     fn events(&self) -> &'static [&'static str] {

@@ -71,6 +71,16 @@ async fn run(host: Arc<Host>, plugin: String, tool: String, ctx: NodeCtx, with: 
     if ctx.ask && verdict.decision == Decision::Allow {
         verdict = policy::Verdict { decision: Decision::Ask, why: "the agent node asks for every tool call".into() };
     }
+    // A built-in may narrow further by the call's arguments (`ssh.exec` outside its allowlist).
+    if verdict.decision == Decision::Allow
+        && m.kind == crate::manifest::PluginKind::Builtin
+        && let Some(builtin) = m.builtin.as_deref().and_then(crate::builtin::find)
+    {
+        let settings = crate::builtin::resolve_settings(builtin.as_ref(), &m.name, &m.settings).map_err(fatal)?;
+        if let Some(why) = builtin.asks(&tool, &with, &settings) {
+            verdict = policy::Verdict { decision: Decision::Ask, why: format!("{}, but {why}", verdict.why) };
+        }
+    }
     match verdict.decision {
         Decision::Deny => return Err(fatal(format!("`{qualified}` is denied ({})", verdict.why))),
         Decision::Ask => {
