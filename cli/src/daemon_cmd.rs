@@ -236,6 +236,7 @@ fn foreground(home: &Home) -> Result<u8, Failure> {
             ("webhook".to_string(), daemon::hooks::task(w.listen, config))
         })
         .chain(std::iter::once(("plugins".to_string(), crate::plugin_host::idle_task(home))))
+        .chain(std::iter::once(("plugin-events".to_string(), crate::plugin_events::task(home))))
         .chain(mcp_task(home))
         .chain(channel_tasks(home))
         .chain(crate::web_cmd::task(home, agent))

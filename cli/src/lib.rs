@@ -28,6 +28,7 @@ mod mcp_config;
 mod memory_cmd;
 mod otel;
 mod plugin_cmd;
+mod plugin_events;
 mod plugin_host;
 mod profile_cmd;
 mod progress;
