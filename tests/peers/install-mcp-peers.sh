@@ -5,6 +5,8 @@
 #   DIR/node_modules/.bin/mcp-server-everything   @modelcontextprotocol/server-everything
 #   DIR/node_modules/.bin/mcp-server-filesystem   @modelcontextprotocol/server-filesystem
 #   DIR/node_modules/.bin/mcp-server-memory       @modelcontextprotocol/server-memory
+#   DIR/node_modules/.bin/playwright-mcp          @playwright/mcp (drives the system Chromium,
+#                                                 /usr/bin/chromium; downloads no browser)
 #   DIR/venv/bin/mcp-server-time                  mcp-server-time (PyPI)
 #   DIR/venv/bin/mcp-server-git                   mcp-server-git (PyPI)
 #   DIR/venv/bin/mcp-server-fetch                 mcp-server-fetch (PyPI)
@@ -33,7 +35,7 @@ command -v node >/dev/null || { echo "install-mcp-peers: node is not installed" 
 command -v npm >/dev/null || { echo "install-mcp-peers: npm is not installed" >&2; exit 1; }
 npm_stamp="$(digest "$here/package.json" "$here/package-lock.json")"
 npm_ok=1
-for bin in mcp-server-everything mcp-server-filesystem mcp-server-memory; do
+for bin in mcp-server-everything mcp-server-filesystem mcp-server-memory playwright-mcp; do
   [ -x "$dir/node_modules/.bin/$bin" ] || npm_ok=0
 done
 if [ "$npm_ok" = 1 ] && [ "$(cat "$dir/.npm-stamp" 2>/dev/null)" = "$npm_stamp" ]; then
@@ -42,7 +44,9 @@ else
   echo "install-mcp-peers: installing the npm peers into $dir"
   rm -f "$dir/.npm-stamp"
   cp "$here/package.json" "$here/package-lock.json" "$dir/"
-  npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+  # Playwright would fetch its own browsers at install otherwise; the preset uses the
+  # system Chromium.
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
   echo "$npm_stamp" >"$dir/.npm-stamp"
 fi
 
@@ -75,6 +79,7 @@ for pkg in server-everything server-filesystem server-memory; do
   version="$(node -p "require('$dir/node_modules/@modelcontextprotocol/$pkg/package.json').version")"
   printf '  npm  @modelcontextprotocol/%-18s %s\n' "$pkg" "$version"
 done
+printf '  npm  %-40s %s\n' "@playwright/mcp" "$(node -p "require('$dir/node_modules/@playwright/mcp/package.json').version")"
 "$venv/bin/python3" - <<'EOF'
 from importlib.metadata import version
 for pkg in ("mcp-server-time", "mcp-server-git", "mcp-server-fetch", "mcp"):

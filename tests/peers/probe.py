@@ -220,6 +220,13 @@ def check_all(peers):
         ("server-everything", [os.path.join(bins, "mcp-server-everything"), "stdio"], 13),
         ("server-filesystem", [os.path.join(bins, "mcp-server-filesystem"), scratch], 14),
         ("server-memory", [os.path.join(bins, "mcp-server-memory")], 9),
+        # Chromium starts only at the first tool call, so listing needs no browser.
+        (
+            "playwright-mcp",
+            [os.path.join(bins, "playwright-mcp"), "--headless", "--isolated", "--no-sandbox",
+             "--output-dir", os.path.join(scratch, "playwright")],
+            25,
+        ),
         ("mcp-server-time", [os.path.join(venv, "mcp-server-time"), "--local-timezone", "UTC"], 2),
         ("mcp-server-git", [os.path.join(venv, "mcp-server-git"), "--repository", repo], 12),
         ("mcp-server-fetch", [os.path.join(venv, "mcp-server-fetch")], 1),

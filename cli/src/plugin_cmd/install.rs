@@ -21,10 +21,14 @@ use crate::home::Home;
 use crate::plugin_host;
 use term::output;
 
+#[path = "presets.rs"]
+mod presets;
+
 /// The first start of a freshly added server may download its package.
 const INSTALL_STARTUP: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("with_settings").args(["builtin", "preset"])))]
 pub struct AddArgs {
     /// The plugin's name: lowercase letters, digits, `-` (its tools are `NAME.TOOL`).
     pub name: String,
@@ -34,8 +38,17 @@ pub struct AddArgs {
     /// A plugin built into Pyra instead of a server (`websearch`).
     #[arg(long, value_name = "ID", conflicts_with = "url")]
     pub builtin: Option<String>,
-    /// A built-in plugin's setting (repeatable).
-    #[arg(long = "setting", value_name = "KEY=VALUE", requires = "builtin")]
+    /// A known MCP server, installed into the plugin's folder with its shipped policy:
+    /// `playwright` (a headless browser), `fetch`, `git`, `filesystem`, `time`, `memory`.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["url", "builtin"])]
+    pub preset: Option<String>,
+    /// With `--preset`: the server installed under DIR already (`node_modules/.bin/` or
+    /// `venv/bin/`, as tests/peers/install-mcp-peers.sh lays out; also `PYRA_PRESET_FROM`)
+    /// instead of installing it from the registry.
+    #[arg(long, value_name = "DIR", requires = "preset")]
+    pub preset_from: Option<std::path::PathBuf>,
+    /// A built-in plugin's or a preset's setting (repeatable).
+    #[arg(long = "setting", value_name = "KEY=VALUE", requires = "with_settings")]
     pub settings: Vec<String>,
     /// A plain environment variable for the server (repeatable).
     #[arg(long = "env", value_name = "VAR=VALUE")]
@@ -130,6 +143,9 @@ pub fn add(home: &Home, args: AddArgs) -> Result<u8, Failure> {
             "`{}` is not a plugin name: lowercase letters, digits and `-`, starting with a letter (no dots: tools are NAME.TOOL)",
             args.name
         )));
+    }
+    if let Some(id) = args.preset.clone() {
+        return presets::add(home, args, &id);
     }
     let mut m = blank(&args.name);
     if let Some(id) = &args.builtin {
@@ -441,7 +457,54 @@ pub fn setup(home: &Home, name: &str, force: bool, sets: &[String]) -> Result<u8
     }
     let changed = super::ask_settings(&m, b.as_ref())?;
     write_settings(home, name, &changed)?;
-    declared_secrets(home, &m, b.as_ref(), force)
+    let code = declared_secrets(home, &m, b.as_ref(), force)?;
+    if code != exit::OK {
+        return Ok(code);
+    }
+    setup_commands(home, name, b.as_ref())
+}
+
+/// The programs a built-in runs on the terminal to finish its setup (rclone's remotes
+/// and sign-in), each in the environment it declares and nothing else; a declared secret
+/// it asks for goes from the vault into an environment variable, never into its argv.
+fn setup_commands(home: &Home, name: &str, b: &dyn mcp::builtin::Builtin) -> Result<u8, Failure> {
+    let host = plugin_host::host(home);
+    let m = host.load(name).map_err(|(f, d)| Failure::failed(render(&f, &d)))?.manifest;
+    let settings = mcp::builtin::resolve_settings(b, name, &m.settings).map_err(Failure::failed)?;
+    let mapped: Vec<&str> = m.secrets.keys().map(String::as_str).collect();
+    let commands = b.setup_commands(name, &host.dir(name), &settings, &mapped);
+    let wanted: Vec<&SecretRef> = commands
+        .iter()
+        .flat_map(|c| c.secret_env.iter())
+        .filter_map(|(_, key)| m.secrets.get(key))
+        .collect();
+    let mut values = std::collections::BTreeMap::new();
+    if !wanted.is_empty() {
+        let vault = vault::Vault::new(&home.root);
+        let open = vault.open(&crate::vault_cmd::unlock(&vault, None)?).map_err(crate::vault_cmd::vault_failure)?;
+        for r in wanted {
+            if let Some(v) = open.get(r.key()) {
+                values.insert(r.key().to_string(), r.apply(v.expose_secret()));
+            }
+        }
+    }
+    for c in commands {
+        let Some((program, args)) = c.argv.split_first() else { continue };
+        output::err(&format!("{}\n", c.intro));
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(args).env_clear().envs(c.env);
+        for (var, key) in &c.secret_env {
+            if let Some(v) = m.secrets.get(key).and_then(|r| values.get(r.key())) {
+                cmd.env(var, v);
+            }
+        }
+        let status = cmd.status().map_err(|e| Failure::failed(format!("cannot run `{program}`: {e}")))?;
+        if !status.success() {
+            output::err(&format!("`{program}` ended with {status}; `pyra plugin setup {name}` runs it again\n"));
+            return Ok(exit::INVALID);
+        }
+    }
+    Ok(exit::OK)
 }
 
 /// Writes changed settings to plugin.yaml and says which.

@@ -11,6 +11,7 @@ pub mod import;
 pub mod lock;
 pub mod manifest;
 pub mod policy;
+pub mod presets;
 pub mod reaper;
 pub mod registry;
 pub mod stderr;
