@@ -26,6 +26,8 @@ policy) and lock.json (the tools Pyra saw, pinned by hash, and what you approved
 
   pyra plugin add time -- uvx mcp-server-time@2026.10.19
   pyra plugin add docs --url https://mcp.example.com/mcp --secret Authorization=plugin:docs:token
+  pyra plugin add browser --preset playwright   # also fetch, git, filesystem, time, memory
+  pyra plugin add mail --builtin email      # built in: email, nextcloud, websearch, ssh, server, docker, cloud
   pyra plugin import ~/.cursor/mcp.json     # Claude Desktop/Code, Cursor, VS Code, Zed, Goose, OpenClaw
   pyra plugin review time                   # approve new or changed tools
   pyra plugin tools time                    # descriptions, annotations, policy, token estimates
@@ -37,7 +39,8 @@ changed since you approved it is blocked until `pyra plugin review` approves it 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Add a plugin: `pyra plugin add NAME -- COMMAND ARGS…` (an MCP server on stdio),
-    /// `--url URL` (streamable HTTP) or `--builtin ID` (built into Pyra).
+    /// `--url URL` (streamable HTTP), `--preset ID` (a known MCP server, installed into the
+    /// plugin's folder) or `--builtin ID` (built into Pyra).
     Add(install::AddArgs),
     /// Import the MCP servers of another client's config file (literal secrets move into
     /// the vault).
