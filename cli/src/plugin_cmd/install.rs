@@ -473,11 +473,8 @@ fn setup_commands(home: &Home, name: &str, b: &dyn mcp::builtin::Builtin) -> Res
     let settings = mcp::builtin::resolve_settings(b, name, &m.settings).map_err(Failure::failed)?;
     let mapped: Vec<&str> = m.secrets.keys().map(String::as_str).collect();
     let commands = b.setup_commands(name, &host.dir(name), &settings, &mapped);
-    let wanted: Vec<&SecretRef> = commands
-        .iter()
-        .flat_map(|c| c.secret_env.iter())
-        .filter_map(|(_, key)| m.secrets.get(key))
-        .collect();
+    let wanted: Vec<&SecretRef> =
+        commands.iter().flat_map(|c| c.secret_env.iter()).filter_map(|(_, key)| m.secrets.get(key)).collect();
     let mut values = std::collections::BTreeMap::new();
     if !wanted.is_empty() {
         let vault = vault::Vault::new(&home.root);

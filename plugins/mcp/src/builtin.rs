@@ -82,6 +82,19 @@ pub trait Builtin: Send + Sync {
         let _ = (tool, arguments, settings);
         None
     }
+    /// The programs `pyra plugin setup` runs on the terminal, in order, after the
+    /// settings and secrets (rclone's own dialogue that adds a remote and signs in);
+    /// `mapped` are the declared secrets the manifest maps. None for most.
+    fn setup_commands(
+        &self,
+        plugin: &str,
+        dir: &std::path::Path,
+        settings: &BTreeMap<String, String>,
+        mapped: &[&str],
+    ) -> Vec<SetupCommand> {
+        let _ = (plugin, dir, settings, mapped);
+        Vec::new()
+    }
     /// The events this built-in emits while the daemon runs (`email.received`), for
     /// `event:` triggers; empty for most.
     fn events(&self) -> &'static [&'static str] {
@@ -95,6 +108,19 @@ pub trait Builtin: Send + Sync {
         let _ = (call, emit);
         Box::pin(async { Err(format!("built-in `{}` emits no events", self.id())) })
     }
+}
+
+/// A program [`Builtin::setup_commands`] asks `pyra plugin setup` to run on the terminal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetupCommand {
+    /// Said before it runs: what it is for and what to do in it.
+    pub intro: String,
+    pub argv: Vec<String>,
+    /// Its whole environment: nothing else is passed on (not Pyra's own keys).
+    pub env: Vec<(String, String)>,
+    /// Environment variable → declared secret: the secret's vault value, when the
+    /// manifest maps it, goes into that variable (never onto the command line).
+    pub secret_env: Vec<(String, String)>,
 }
 
 /// One event a built-in's watch saw.
