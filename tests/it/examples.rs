@@ -1,4 +1,7 @@
 //! Every file in `examples/` validates, has the header the README promises, and draws.
+//! Examples that use plugins validate in a home where those plugins were added as their
+//! header says (built-ins need no server; the browser preset starts Playwright's server
+//! from the tests' peers, so without `PYRA_MCP_PEERS` its example is left out).
 
 use crate::harness::{Pyra, repo_root};
 use crate::llm_server::{LlmServer, Reply};
@@ -13,11 +16,63 @@ fn example_files() -> Vec<std::path::PathBuf> {
     files
 }
 
+/// The plugins the examples use, each added as the example's header says.
+const PLUGINS: &[(&str, &[&str])] = &[
+    ("nextcloud", &["--builtin", "nextcloud", "--setting", "url=https://cloud.example.org", "--setting", "username=you"]),
+    (
+        "mail",
+        &[
+            "--builtin",
+            "email",
+            "--setting",
+            "imap_host=imap.example.org",
+            "--setting",
+            "smtp_host=smtp.example.org",
+            "--setting",
+            "username=you@example.org",
+        ],
+    ),
+    ("cloud", &["--builtin", "cloud", "--setting", "remote=gdrive:", "--setting", "root=Pyra"]),
+    ("web1", &["--builtin", "server", "--setting", "host=web1.example.org", "--setting", "user=ops"]),
+    ("docker", &["--builtin", "docker"]),
+];
+
+/// The example that needs the browser preset (an MCP server that must start to list its tools).
+const BROWSER_EXAMPLE: &str = "browse-title";
+
+/// A home with the examples' plugins; whether the browser preset is among them.
+fn with_plugins() -> (Pyra, bool) {
+    let pyra = Pyra::new();
+    for (name, args) in PLUGINS {
+        let mut argv = vec!["plugin", "add", name];
+        argv.extend_from_slice(args);
+        argv.push("--yes");
+        pyra.run(&argv).success();
+    }
+    let browser = match crate::plugins::peers() {
+        Some(peers) => {
+            let from = peers.to_string_lossy().to_string();
+            pyra.run(["plugin", "add", "browser", "--preset", "playwright", "--preset-from", &from, "--yes"]).success();
+            true
+        }
+        None => false,
+    };
+    (pyra, browser)
+}
+
+/// The example files this home can check.
+fn checkable(browser: bool) -> Vec<std::path::PathBuf> {
+    example_files().into_iter().filter(|f| browser || !f.ends_with(format!("{BROWSER_EXAMPLE}.yaml"))).collect()
+}
+
 #[test]
 fn every_example_validates() {
-    let files = example_files();
-    assert!(files.len() >= 6, "at least six examples, found {}", files.len());
-    let out = Pyra::new().run(["skill", "validate", "examples"]);
+    assert!(example_files().len() >= 6, "at least six examples, found {}", example_files().len());
+    let (pyra, browser) = with_plugins();
+    let files = checkable(browser);
+    let mut argv = vec!["skill".to_string(), "validate".to_string()];
+    argv.extend(files.iter().map(|f| f.to_string_lossy().to_string()));
+    let out = pyra.run(&argv);
     out.success().stdout_has(&format!("{} files checked: {} valid, 0 invalid", files.len(), files.len()));
 }
 
@@ -34,8 +89,8 @@ fn every_example_says_what_it_shows_and_how_to_run_it() {
 
 #[test]
 fn every_example_draws_in_all_formats() {
-    let pyra = Pyra::new();
-    for file in example_files() {
+    let (pyra, browser) = with_plugins();
+    for file in checkable(browser) {
         let path = file.to_string_lossy().to_string();
         for format in ["ascii", "dot", "mermaid"] {
             pyra.run(["skill", "graph", &path, "--format", format]).success();
@@ -47,9 +102,14 @@ fn every_example_draws_in_all_formats() {
 /// Examples that need a language model or another outside service; every other example
 /// must run in the test below.
 const NEED_A_SERVICE: &[&str] = &[
+    "archive-downloads",
+    "browse-title",
+    "container-check",
+    "inbox-digest",
     "inbox-watch",
     "morning-brief",
     "release-notes",
+    "server-health",
     "telegram-brief",
     "url-digest",
     "webhook-alert",
@@ -77,7 +137,16 @@ fn examples_that_need_no_service_run() {
         if NEED_A_SERVICE.contains(&name.as_str()) {
             let text = std::fs::read_to_string(&file).unwrap();
             let needs = ["uses: llm", "uses: agent", "secret(", "uses: message.send"];
-            assert!(needs.iter().any(|n| text.contains(n)), "{name} is listed as needing a service but does not");
+            // A plugin's tool reaches its server (the plugin tests run these against their peers).
+            let plugin = |line: &str| {
+                line.trim().strip_prefix("uses: ").and_then(|k| k.split_once('.')).is_some_and(|(p, _)| {
+                    PLUGINS.iter().any(|(name, _)| *name == p) || p == "browser"
+                })
+            };
+            assert!(
+                needs.iter().any(|n| text.contains(n)) || text.lines().any(plugin),
+                "{name} is listed as needing a service but does not"
+            );
             continue;
         }
         match name.as_str() {
