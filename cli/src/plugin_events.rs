@@ -1,6 +1,7 @@
 //! Built-in plugins as event sources in the daemon: every enabled plugin whose built-in
 //! emits events (`email.received` from IMAP IDLE) gets a supervised task `events:NAME`
-//! running its `watch`; each event it sees is stored and delivered like `pyra emit`'s
+//! running its `watch` while an armed skill has an `event:` trigger for one of them (no
+//! listener, no connection held); each event it sees is stored and delivered like `pyra emit`'s
 //! (once per id, `source: plugin`), so a skill with `triggers: [{event: email.received}]`
 //! runs. The task reads the manifest again when it changes (new settings, a disabled
 //! plugin) and ends when the plugin is removed; a plugin added while the daemon runs is
@@ -84,17 +85,32 @@ async fn watch(
             format!("plugin {name}: plugin.yaml has errors: {}", d.first().map(|d| d.message.clone()).unwrap_or_default())
         })?;
         let m = loaded.manifest;
+        let events = m.builtin.as_deref().and_then(mcp::builtin::find).map(|b| b.events()).unwrap_or_default();
+        let listened = || events.iter().any(|e| daemon.subscribed(e));
         let changed = changed(&manifest_path, stamp, &stop);
-        if !m.enabled {
+        if !m.enabled || !listened() {
+            // Idle until the manifest changes or a skill starts listening.
+            let listener = async {
+                while !listened() {
+                    tokio::time::sleep(RESCAN).await;
+                }
+            };
             tokio::select! {
                 () = stop.cancelled() => return Ok(()),
                 () = changed => continue,
+                () = listener, if m.enabled => continue,
             }
         }
+        let unheard = async {
+            while listened() {
+                tokio::time::sleep(RESCAN).await;
+            }
+        };
         let run = run_once(&daemon, &host, &m, stop.child_token());
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
             () = changed => daemon.setup.log.info(&format!("plugin {name}: plugin.yaml changed, its event watch starts again")),
+            () = unheard => daemon.setup.log.info(&format!("plugin {name}: no skill listens to {} now, its watch stops", events.join(", "))),
             r = run => return r,
         }
     }

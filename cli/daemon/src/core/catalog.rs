@@ -1,5 +1,6 @@
-//! The armed skills as a reader sees them (the web UI): their names, the compiled program
-//! and the text of one, and the skills whose current file does not load.
+//! The armed skills as a reader sees them (the web UI, the plugins' event sources): their
+//! names, the compiled program and the text of one, the skills whose current file does not
+//! load, and whether an event has a listener.
 
 use std::sync::Arc;
 
@@ -22,6 +23,12 @@ impl Daemon {
     /// The skills whose current file does not load (an earlier version may still be armed).
     pub fn broken_skills(&self) -> Vec<Broken> {
         self.state().broken.values().cloned().collect()
+    }
+
+    /// Whether an armed skill has an `event:` trigger for `event` (an event source such as
+    /// a mail account's IDLE connection is held only while someone listens).
+    pub fn subscribed(&self, event: &str) -> bool {
+        self.state().events.iter().any(|(_, t)| t.event == event)
     }
 
     /// The triggers of `status` that belong to `skill` (kind, spec, next fire, last outcome).
