@@ -58,7 +58,11 @@ fn with_events(host: &Host) -> Vec<String> {
         .filter(|name| {
             host.load(name).is_ok_and(|l| {
                 l.manifest.kind == PluginKind::Builtin
-                    && l.manifest.builtin.as_deref().and_then(mcp::builtin::find).is_some_and(|b| !b.events().is_empty())
+                    && l.manifest
+                        .builtin
+                        .as_deref()
+                        .and_then(mcp::builtin::find)
+                        .is_some_and(|b| !b.events().is_empty())
             })
         })
         .collect()
@@ -82,7 +86,10 @@ async fn watch(
         }
         let stamp = stamp(&manifest_path);
         let loaded = host.load(&name).map_err(|(_, d)| {
-            format!("plugin {name}: plugin.yaml has errors: {}", d.first().map(|d| d.message.clone()).unwrap_or_default())
+            format!(
+                "plugin {name}: plugin.yaml has errors: {}",
+                d.first().map(|d| d.message.clone()).unwrap_or_default()
+            )
         })?;
         let m = loaded.manifest;
         let events = m.builtin.as_deref().and_then(mcp::builtin::find).map(|b| b.events()).unwrap_or_default();

@@ -18,7 +18,10 @@ fn example_files() -> Vec<std::path::PathBuf> {
 
 /// The plugins the examples use, each added as the example's header says.
 const PLUGINS: &[(&str, &[&str])] = &[
-    ("nextcloud", &["--builtin", "nextcloud", "--setting", "url=https://cloud.example.org", "--setting", "username=you"]),
+    (
+        "nextcloud",
+        &["--builtin", "nextcloud", "--setting", "url=https://cloud.example.org", "--setting", "username=you"],
+    ),
     (
         "mail",
         &[
@@ -139,9 +142,10 @@ fn examples_that_need_no_service_run() {
             let needs = ["uses: llm", "uses: agent", "secret(", "uses: message.send"];
             // A plugin's tool reaches its server (the plugin tests run these against their peers).
             let plugin = |line: &str| {
-                line.trim().strip_prefix("uses: ").and_then(|k| k.split_once('.')).is_some_and(|(p, _)| {
-                    PLUGINS.iter().any(|(name, _)| *name == p) || p == "browser"
-                })
+                line.trim()
+                    .strip_prefix("uses: ")
+                    .and_then(|k| k.split_once('.'))
+                    .is_some_and(|(p, _)| PLUGINS.iter().any(|(name, _)| *name == p) || p == "browser")
             };
             assert!(
                 needs.iter().any(|n| text.contains(n)) || text.lines().any(plugin),
