@@ -1,0 +1,378 @@
+//! One remote command through the system `ssh`: the connection settings `ssh` and `server`
+//! share, the argv quoted word by word for the remote shell (never a shell string of the
+//! caller's), strict host keys in batch mode, the user's `~/.ssh/config` unless a file is
+//! named, a multiplexed connection in the plugin's own directory, output capped, and the
+//! process group killed on cancel or timeout. An `ssh` failure becomes a message that says
+//! what to check: a changed host key above all.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use config::fields::{Field, Kind};
+use rustix::process::Signal;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::builtin::Call;
+
+pub const HOST: Field =
+    Field::new("host", "Host", Kind::Text, "the server: a host name, an address, or a Host alias of your ssh config")
+        .required();
+pub const USER: Field =
+    Field::new("user", "User", Kind::Text, "the login name (default: your ssh config's, or your own)");
+pub const PORT: Field = Field::new(
+    "port",
+    "Port",
+    Kind::Integer { min: 1, max: 65535 },
+    "the SSH port (default: your ssh config's, or 22)",
+);
+pub const IDENTITY: Field =
+    Field::new("identity", "Identity file", Kind::Text, "a private key file (default: your agent and ssh config)");
+pub const CONFIG: Field = Field::new(
+    "config",
+    "ssh config file",
+    Kind::Text,
+    "an ssh_config file used instead of ~/.ssh/config and /etc/ssh/ssh_config (default: those)",
+);
+pub const KNOWN_HOSTS: Field = Field::new(
+    "known_hosts",
+    "known_hosts file",
+    Kind::Text,
+    "the file pinning the server's host key (default: ~/.ssh/known_hosts); unknown or changed keys are refused",
+);
+pub const MULTIPLEX: Field = Field::new(
+    "multiplex",
+    "Reuse connections",
+    Kind::Bool,
+    "keep one connection open for a minute in the plugin's directory (ControlMaster), so calls in a row are fast",
+)
+.default("true");
+pub const TIMEOUT: Field =
+    Field::new("timeout", "Timeout (s)", Kind::Integer { min: 1, max: 86400 }, "how long one command may run")
+        .default("120");
+pub const MAX_OUTPUT: Field = Field::new(
+    "max_output",
+    "Output cap (bytes)",
+    Kind::Integer { min: 1024, max: 67_108_864 },
+    "most bytes kept of a command's stdout, and of its stderr",
+)
+.default("1048576");
+
+/// Most bytes of a Unix socket path (`sun_path`); `ssh` adds `.` and 16 characters to
+/// the path while it creates the master's socket, and `%C` is 40.
+const SOCKET_PATH_MAX: usize = 104;
+const CONTROL_NAME: usize = 1 + 40 + 17;
+
+/// Variables `ssh` may see: what finds the user's config, agent and locale; never Pyra's
+/// own keys.
+const PASSED: [&str; 6] = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "SSH_AUTH_SOCK"];
+
+/// How a remote command ended.
+#[derive(Debug)]
+pub struct Ran {
+    /// The remote exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub truncated: bool,
+}
+
+impl Ran {
+    /// The remote shell did not find the program (exit 127).
+    pub fn missing(&self) -> bool {
+        self.code == Some(127)
+    }
+
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The last lines of stderr, for a message.
+    pub fn said(&self) -> String {
+        let text = self.stderr.trim();
+        let start = text.char_indices().rev().nth(499).map_or(0, |(i, _)| i);
+        if text.is_empty() { "(nothing on stderr)".into() } else { text[start..].to_string() }
+    }
+}
+
+/// The host as messages show it: `user@host:port`.
+pub fn shown_host(call: &Call<'_>) -> String {
+    let host = call.setting("host").unwrap_or("?");
+    let user = call.setting("user").map(|u| format!("{u}@")).unwrap_or_default();
+    let port = call.setting("port").map(|p| format!(":{p}")).unwrap_or_default();
+    format!("{user}{host}{port}")
+}
+
+/// The remote command line: every argument quoted for a POSIX shell, so each arrives as
+/// one literal word whatever it holds (spaces, quotes, `;`, `$(…)`).
+pub fn quoted(argv: &[String]) -> Result<String, String> {
+    if argv.first().is_none_or(|a| a.is_empty()) {
+        return Err("`argv` needs the program as its first element".into());
+    }
+    shlex::try_join(argv.iter().map(String::as_str)).map_err(|_| "`argv`: an argument contains a NUL byte".to_string())
+}
+
+/// The `ssh` arguments for `argv` on the plugin's host.
+pub fn ssh_args(call: &Call<'_>, argv: &[String]) -> Result<Vec<String>, String> {
+    let plugin = call.plugin;
+    let host = call.setting("host").ok_or_else(|| format!("plugin `{plugin}` needs `settings.host`"))?;
+    if host.starts_with('-') || host.contains(|c: char| c.is_whitespace() || c.is_control() || c == '@') {
+        return Err(format!("plugin `{plugin}`: `settings.host: {host}` is not a host name (put the login in `user`)"));
+    }
+    let user = call.setting("user");
+    if let Some(u) = user
+        && (u.starts_with('-') || !u.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
+    {
+        return Err(format!("plugin `{plugin}`: `settings.user: {u}` is not a login name"));
+    }
+    let mut args: Vec<String> =
+        ["-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=15"]
+            .map(String::from)
+            .to_vec();
+    let mut opt = |flag: &str, value: String| {
+        args.push(flag.into());
+        args.push(value);
+    };
+    if let Some(c) = call.setting("config") {
+        opt("-F", tilde(c));
+    }
+    if let Some(p) = call.setting("port") {
+        opt("-p", p.to_string());
+    }
+    if let Some(i) = call.setting("identity") {
+        opt("-i", tilde(i));
+        opt("-o", "IdentitiesOnly=yes".into());
+    }
+    if let Some(k) = call.setting("known_hosts") {
+        let k = tilde(k);
+        if k.contains('"') {
+            return Err(format!("plugin `{plugin}`: `settings.known_hosts` cannot hold a `\"`"));
+        }
+        opt("-o", format!("UserKnownHostsFile=\"{k}\""));
+    }
+    if call.setting("multiplex") != Some("false")
+        && let Some(path) = control_path(call.dir)
+    {
+        opt("-o", "ControlMaster=auto".into());
+        opt("-o", format!("ControlPath={path}"));
+        opt("-o", "ControlPersist=60".into());
+    }
+    args.push("--".into());
+    args.push(match user {
+        Some(u) => format!("{u}@{host}"),
+        None => host.to_string(),
+    });
+    args.push(quoted(argv)?);
+    Ok(args)
+}
+
+/// The control socket's path in `dir` (`%C`: a hash of host, port and user), or `None`
+/// (no multiplexing) when it would not fit the socket path limit or `ssh` would read
+/// part of the directory as a token or a word break.
+fn control_path(dir: &Path) -> Option<String> {
+    let dir = dir.to_str()?;
+    let plain = !dir.contains(|c: char| c == '%' || c == '"' || c.is_whitespace() || c.is_control());
+    (plain && dir.len() + CONTROL_NAME < SOCKET_PATH_MAX).then(|| format!("{dir}/%C"))
+}
+
+fn tilde(path: &str) -> String {
+    match (path.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
+        _ => path.to_string(),
+    }
+}
+
+/// A running `ssh`'s process group, killed if dropped while live.
+struct Group {
+    pid: u32,
+    live: bool,
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if self.live {
+            runtime::procs::signal_group(self.pid, Signal::KILL);
+        }
+        runtime::procs::unregister(self.pid);
+    }
+}
+
+async fn read_capped(reader: Option<impl AsyncRead + Unpin>, cap: usize) -> (Vec<u8>, bool) {
+    let (mut kept, mut truncated) = (Vec::new(), false);
+    let Some(mut reader) = reader else { return (kept, truncated) };
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n @ 1..) = reader.read(&mut buf).await {
+        let room = cap - kept.len();
+        truncated |= n > room;
+        kept.extend_from_slice(&buf[..n.min(room)]);
+    }
+    (kept, truncated)
+}
+
+fn number(call: &Call<'_>, key: &str, default: u64) -> u64 {
+    call.setting(key).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Runs `argv` on the host. `Err` when `ssh` itself failed (unreachable, refused, a host
+/// key that is not the pinned one), with what to check; a remote program's failure is a
+/// [`Ran`] with its exit code.
+pub async fn run(call: &Call<'_>, argv: &[String], timeout: Option<Duration>) -> Result<Ran, String> {
+    let args = ssh_args(call, argv)?;
+    let cap = number(call, "max_output", 1 << 20) as usize;
+    let timeout = timeout.unwrap_or(Duration::from_secs(number(call, "timeout", 120)));
+    let mut command = tokio::process::Command::new("ssh");
+    command.args(&args).env_clear();
+    command.envs(PASSED.iter().filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))));
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).kill_on_drop(true);
+    let mut child = command.spawn().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "the `ssh` program is not installed (Debian: `apt install openssh-client`)".to_string()
+        }
+        _ => format!("cannot start `ssh`: {e}"),
+    })?;
+    let pid = child.id().ok_or("`ssh` vanished as it started")?;
+    runtime::procs::register(pid);
+    let mut group = Group { pid, live: true };
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let work = async { tokio::join!(read_capped(stdout, cap), read_capped(stderr, cap), child.wait()) };
+    let ended = tokio::select! {
+        biased;
+        () = call.cancel.cancelled() => return Err("cancelled".into()),
+        done = tokio::time::timeout(timeout, work) => done,
+    };
+    let Ok(((stdout, out_cut), (stderr, err_cut), status)) = ended else {
+        return Err(format!(
+            "`{}` on {} did not finish within {}s; it was stopped (`settings.timeout`)",
+            argv[0],
+            shown_host(call),
+            timeout.as_secs()
+        ));
+    };
+    group.live = false;
+    let status = status.map_err(|e| format!("waiting for `ssh` failed: {e}"))?;
+    let ran = Ran {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        truncated: out_cut || err_cut,
+    };
+    if ran.code == Some(255)
+        && let Some(why) = ssh_failure(call, &ran.stderr)
+    {
+        return Err(why);
+    }
+    Ok(ran)
+}
+
+/// What `ssh`'s own failure means, when its stderr says it failed (exit 255 is also a
+/// remote program's exit code).
+pub fn ssh_failure(call: &Call<'_>, stderr: &str) -> Option<String> {
+    let host = shown_host(call);
+    let name = call.setting("host").unwrap_or("HOST");
+    let entry = match call.setting("port") {
+        Some(p) if p != "22" => format!("[{name}]:{p}"),
+        _ => name.to_string(),
+    };
+    let known = call.setting("known_hosts").map(tilde).unwrap_or_else(|| "~/.ssh/known_hosts".into());
+    let keyscan = match call.setting("port") {
+        Some(p) => format!("ssh-keyscan -p {p} {name}"),
+        None => format!("ssh-keyscan {name}"),
+    };
+    let said = stderr.trim();
+    let why = if said.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        format!(
+            "refused: the host key of {host} has CHANGED — it is not the key pinned in {known}. Nothing was run. \
+             Either the server was reinstalled or its keys rotated, or someone is intercepting the connection. \
+             Check the new key's fingerprint with whoever runs the server (on it: `ssh-keygen -lf \
+             /etc/ssh/ssh_host_ed25519_key.pub`); only if it matches, remove the old entry with \
+             `ssh-keygen -R '{entry}' -f {known}` and pin the new one (`{keyscan} >> {known}`, comparing \
+             `ssh-keygen -lf` of what it adds)"
+        )
+    } else if said.contains("Host key verification failed") || said.contains("host key is known for") {
+        format!(
+            "refused: no host key of {host} is pinned in {known}, and unknown hosts are refused. Nothing was run. \
+             Pin it once: `{keyscan} >> {known}`, after checking the fingerprints (`ssh-keygen -lf {known}`) \
+             against the server's own (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on it)"
+        )
+    } else if said.contains("Permission denied") {
+        format!(
+            "{host} refused the login ({}): check `settings.user` and `settings.identity` (or your ssh agent), \
+             and that the key is in the server's authorized_keys",
+            last_line(said)
+        )
+    } else if said.contains("Could not resolve hostname")
+        || said.contains("Connection refused")
+        || said.contains("timed out")
+        || said.contains("No route to host")
+        || said.contains("Connection closed")
+        || said.contains("Connection reset")
+        || said.contains("kex_exchange_identification")
+    {
+        format!("cannot reach {host}: {} (check `settings.host` and `settings.port`)", last_line(said))
+    } else if said.starts_with("ssh:") || said.contains("Bad configuration option") || said.contains("ControlPath") {
+        format!("ssh failed for {host}: {}", last_line(said))
+    } else {
+        return None;
+    };
+    Some(why)
+}
+
+fn last_line(text: &str) -> &str {
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(text).trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_argument_is_one_quoted_word() {
+        let argv: Vec<String> = ["printf", "%s\n", "a b 'c' \"d\"; touch /x", "$(id)", ""].map(String::from).to_vec();
+        let line = quoted(&argv).unwrap();
+        assert_eq!(shlex::split(&line).unwrap(), argv, "{line}");
+        assert!(quoted(&["a\0b".to_string()]).is_err());
+        assert!(quoted(&[]).is_err());
+    }
+
+    #[test]
+    fn ssh_failures_say_what_to_check() {
+        let settings: std::collections::BTreeMap<String, String> =
+            [("host", "web1"), ("port", "2222"), ("user", "ops"), ("known_hosts", "/k/known_hosts")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into();
+        let none = std::collections::BTreeMap::new();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let call = Call {
+            plugin: "box",
+            dir: Path::new("/tmp"),
+            settings: &settings,
+            secrets: &none,
+            secret_keys: &none,
+            cancel: &cancel,
+        };
+        let changed =
+            "@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\nHost key verification failed.\n";
+        let why = ssh_failure(&call, changed).unwrap();
+        assert!(why.starts_with("refused: the host key of ops@web1:2222 has CHANGED"), "{why}");
+        assert!(why.contains("ssh-keygen -R '[web1]:2222' -f /k/known_hosts"), "{why}");
+        let unknown = "No ED25519 host key is known for [web1]:2222 and you have requested strict checking.\nHost key verification failed.\n";
+        assert!(ssh_failure(&call, unknown).unwrap().contains("ssh-keyscan -p 2222 web1 >> /k/known_hosts"));
+        let denied = "ops@web1: Permission denied (publickey).\n";
+        assert!(
+            ssh_failure(&call, denied)
+                .unwrap()
+                .contains("refused the login (ops@web1: Permission denied (publickey).)")
+        );
+        let refused = "ssh: connect to host web1 port 2222: Connection refused\n";
+        assert!(ssh_failure(&call, refused).unwrap().starts_with("cannot reach ops@web1:2222"));
+        assert_eq!(ssh_failure(&call, "a remote program's own message\n"), None);
+    }
+
+    #[test]
+    fn a_long_directory_gets_no_control_socket() {
+        let path = control_path(Path::new("/home/alice/.pyra/plugins/web1"));
+        assert_eq!(path.as_deref(), Some("/home/alice/.pyra/plugins/web1/%C"));
+        assert!(control_path(Path::new(&format!("/home/alice/{}/plugins/web1", "x".repeat(40)))).is_none());
+        assert!(control_path(Path::new("/home/a%h/plugins/web1")).is_none());
+    }
+}
