@@ -5,17 +5,17 @@
 
 mod agent;
 mod builtin;
+mod cloud;
 mod daemon;
+mod docker;
 mod elicit;
+mod email;
 mod fixture;
 mod lifecycle;
-mod peers;
-mod email;
 mod nextcloud;
-mod ssh;
-mod docker;
-mod cloud;
+mod peers;
 mod presets;
+mod ssh;
 
 use std::path::{Path, PathBuf};
 
