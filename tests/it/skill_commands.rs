@@ -53,7 +53,8 @@ fn validate_takes_files_dirs_and_names() {
     let pyra = Pyra::new();
     pyra.run(["skill", "validate", "chat"]).success().stdout_has("<builtin>/skills/chat.yaml");
     pyra.run(["skill", "validate"]).success().stdout_has("5 files checked: 5 valid");
-    pyra.run(["skill", "validate", "examples"]).success();
+    // A folder (the examples that use plugins need them added: tests/it/examples.rs).
+    pyra.run(["skill", "validate", "skills"]).success();
     pyra.run(["skill", "validate", "caht"]).code(2).stderr_has("did you mean `chat`?");
     pyra.run(["skill", "validate", "nope/missing.yaml"]).code(2).stderr_has("no such file");
     pyra.run(["skill", "frobnicate"]).code(2);
