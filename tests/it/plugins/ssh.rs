@@ -232,6 +232,12 @@ fn ssh_exec_passes_argv_word_for_word_and_asks_outside_the_allowlist() {
     let out = run(&pyra, "box.exec", "{ argv: [uptime] }");
     out.success();
     assert!(out.json()["text"].as_str().unwrap().contains("load average"), "{:?}", out);
+    // The run went through a multiplexing master of its own, and nothing of ssh outlives it.
+    let dir = pyra.home_path().join("plugins/box");
+    let sockets =
+        std::fs::read_dir(&dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("cm-"));
+    assert_eq!(sockets.count(), 1, "the master's socket (left by its SIGKILL, removed by the next master)");
+    assert!(ssh_of(&dir).is_empty(), "no ssh left: {:?}", ssh_of(&dir));
 
     // Quotes, spaces, `;` and `$(…)` arrive as literal words: nothing is run by a shell.
     let mark = work.join("injected");
@@ -371,4 +377,21 @@ fn restart_and_update_ask_then_take_effect() {
     let log = sshd.stub_log();
     assert!(log.contains("DEBIAN_FRONTEND=noninteractive apt-get -y -q update"), "{log}");
     assert!(log.contains("apt-get -y -q install --only-upgrade -- openssl"), "{log}");
+}
+
+/// The `ssh` processes whose command line names `dir` (a master's control path).
+fn ssh_of(dir: &std::path::Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let line = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z');
+        // A master `ssh` detached itself would be titled `ssh: PATH [mux]`.
+        if line.starts_with("ssh") && line.contains(&needle) && !zombie {
+            found.push(line);
+        }
+    }
+    found
 }

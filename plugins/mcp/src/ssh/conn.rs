@@ -2,7 +2,11 @@
 //! share, the argv quoted word by word for the remote shell (never a shell string of the
 //! caller's), strict host keys in batch mode, the user's `~/.ssh/config` unless a file is
 //! named, a multiplexed connection in the plugin's own directory, output capped, and the
-//! process group killed on cancel or timeout. An `ssh` failure becomes a message that says
+//! process group killed on cancel or timeout.
+//!
+//! The multiplexing master is this process's own child (`ssh -M -N`, `ControlPersist=no`,
+//! its own process group registered with the reaper), not one `ssh` detaches: it ends
+//! with the command or daemon that started it, so no `ssh` outlives Pyra. An `ssh` failure becomes a message that says
 //! what to check: a changed host key above all.
 
 use std::path::Path;
@@ -44,7 +48,7 @@ pub const MULTIPLEX: Field = Field::new(
     "multiplex",
     "Reuse connections",
     Kind::Bool,
-    "keep one connection open for a minute in the plugin's directory (ControlMaster), so calls in a row are fast",
+    "keep one connection open while Pyra runs (ControlMaster, its socket in the plugin's directory), so calls in a row are fast",
 )
 .default("true");
 pub const TIMEOUT: Field =
@@ -59,9 +63,12 @@ pub const MAX_OUTPUT: Field = Field::new(
 .default("1048576");
 
 /// Most bytes of a Unix socket path (`sun_path`); `ssh` adds `.` and 16 characters to
-/// the path while it creates the master's socket, and `%C` is 40.
+/// the path while it creates the master's socket, and our name is `/cm-` and 16.
 const SOCKET_PATH_MAX: usize = 104;
-const CONTROL_NAME: usize = 1 + 40 + 17;
+const CONTROL_NAME: usize = 4 + 16 + 17;
+
+/// The masters this process started: control path → the master's pid (its group).
+static MASTERS: std::sync::Mutex<Vec<(String, std::process::Child)>> = std::sync::Mutex::new(Vec::new());
 
 /// Variables `ssh` may see: what finds the user's config, agent and locale; never Pyra's
 /// own keys.
@@ -150,29 +157,92 @@ pub fn ssh_args(call: &Call<'_>, argv: &[String]) -> Result<Vec<String>, String>
         }
         opt("-o", format!("UserKnownHostsFile=\"{k}\""));
     }
-    if call.setting("multiplex") != Some("false")
-        && let Some(path) = control_path(call.dir)
-    {
-        opt("-o", "ControlMaster=auto".into());
-        opt("-o", format!("ControlPath={path}"));
-        opt("-o", "ControlPersist=60".into());
-    }
-    args.push("--".into());
-    args.push(match user {
+    let target = match user {
         Some(u) => format!("{u}@{host}"),
         None => host.to_string(),
-    });
+    };
+    if call.setting("multiplex") != Some("false")
+        && let Some(path) = control_path(call.dir, &args, &target)
+    {
+        // A call uses the master when its socket is there and connects alone otherwise.
+        args.extend(["-o".into(), "ControlMaster=no".into(), "-o".into(), format!("ControlPath={path}")]);
+    }
+    args.push("--".into());
+    args.push(target);
     args.push(quoted(argv)?);
     Ok(args)
 }
 
-/// The control socket's path in `dir` (`%C`: a hash of host, port and user), or `None`
-/// (no multiplexing) when it would not fit the socket path limit or `ssh` would read
-/// part of the directory as a token or a word break.
-fn control_path(dir: &Path) -> Option<String> {
+/// The control socket's path in `dir`, named by a hash of the connection's options and
+/// target, or `None` (no multiplexing) when it would not fit the socket path limit or
+/// `ssh` would read part of the directory as a token or a word break.
+fn control_path(dir: &Path, options: &[String], target: &str) -> Option<String> {
+    use sha2::Digest;
     let dir = dir.to_str()?;
     let plain = !dir.contains(|c: char| c == '%' || c == '"' || c.is_whitespace() || c.is_control());
-    (plain && dir.len() + CONTROL_NAME < SOCKET_PATH_MAX).then(|| format!("{dir}/%C"))
+    let mut hash = sha2::Sha256::new();
+    for part in options.iter().map(String::as_str).chain([target]) {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    let name: String = hash.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    (plain && dir.len() + CONTROL_NAME < SOCKET_PATH_MAX).then(|| format!("{dir}/cm-{name}"))
+}
+
+/// Starts the connection's master unless one of this process's is alive: `ssh -M -N`
+/// with `ControlPersist=no`, in its own process group registered with the reaper (killed
+/// when the command or the daemon ends), and waits up to its connect timeout for its
+/// socket. A master that cannot connect just ends: the call then connects alone and
+/// reports why.
+async fn ensure_master(args: &[String]) {
+    let Some(at) = args.iter().position(|a| a.starts_with("ControlPath=")) else { return };
+    let path = args[at].trim_start_matches("ControlPath=").to_string();
+    let Some(end) = args.iter().position(|a| a == "--") else { return };
+    {
+        let mut masters = MASTERS.lock().unwrap_or_else(|e| e.into_inner());
+        masters.retain_mut(|(_, child)| matches!(child.try_wait(), Ok(None)));
+        if masters.iter().any(|(p, _)| *p == path) {
+            return;
+        }
+        // Another process's master (the daemon's) is served as well as ours; a socket
+        // nobody answers on is what a killed master left.
+        match std::os::unix::net::UnixStream::connect(&path) {
+            Ok(_) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                let _ = std::fs::remove_file(&path);
+            }
+            Err(_) => {}
+        }
+        let mut options: Vec<String> = args[..end].to_vec();
+        if let Some(i) = options.iter().position(|a| a == "ControlMaster=no") {
+            options[i] = "ControlMaster=yes".into();
+        }
+        let mut command = std::process::Command::new("ssh");
+        command
+            .args(&options)
+            .args(["-N", "-o", "ControlPersist=no", "-o", "ServerAliveInterval=30", "--", &args[end + 1]])
+            .env_clear()
+            .envs(PASSED.iter().filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let Ok(child) = command.spawn() else { return };
+        crate::reaper::register(child.id() as i32);
+        masters.push((path.clone(), child));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !Path::new(&path).exists() && tokio::time::Instant::now() < deadline {
+        let alive = MASTERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter_mut()
+            .any(|(p, child)| *p == path && matches!(child.try_wait(), Ok(None)));
+        if !alive {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn tilde(path: &str) -> String {
@@ -218,6 +288,11 @@ fn number(call: &Call<'_>, key: &str, default: u64) -> u64 {
 /// [`Ran`] with its exit code.
 pub async fn run(call: &Call<'_>, argv: &[String], timeout: Option<Duration>) -> Result<Ran, String> {
     let args = ssh_args(call, argv)?;
+    tokio::select! {
+        biased;
+        () = call.cancel.cancelled() => return Err("cancelled".into()),
+        () = ensure_master(&args) => {}
+    }
     let cap = number(call, "max_output", 1 << 20) as usize;
     let timeout = timeout.unwrap_or(Duration::from_secs(number(call, "timeout", 120)));
     let mut command = tokio::process::Command::new("ssh");
@@ -370,9 +445,14 @@ mod tests {
 
     #[test]
     fn a_long_directory_gets_no_control_socket() {
-        let path = control_path(Path::new("/home/alice/.pyra/plugins/web1"));
-        assert_eq!(path.as_deref(), Some("/home/alice/.pyra/plugins/web1/%C"));
-        assert!(control_path(Path::new(&format!("/home/alice/{}/plugins/web1", "x".repeat(40)))).is_none());
-        assert!(control_path(Path::new("/home/a%h/plugins/web1")).is_none());
+        let options = vec!["-p".to_string(), "2222".to_string()];
+        let path = control_path(Path::new("/home/alice/.pyra/plugins/web1"), &options, "ops@web1").unwrap();
+        assert!(path.starts_with("/home/alice/.pyra/plugins/web1/cm-") && path.len() == 30 + 4 + 16, "{path}");
+        // Another target or other options: another master.
+        assert_ne!(control_path(Path::new("/home/alice/.pyra/plugins/web1"), &options, "ops@web2").unwrap(), path);
+        assert_ne!(control_path(Path::new("/home/alice/.pyra/plugins/web1"), &[], "ops@web1").unwrap(), path);
+        let long = format!("/home/alice/{}/plugins/web1", "x".repeat(60));
+        assert!(control_path(Path::new(&long), &options, "ops@web1").is_none());
+        assert!(control_path(Path::new("/home/a%h/plugins/web1"), &options, "ops@web1").is_none());
     }
 }
