@@ -200,7 +200,14 @@ async fn ensure_master(args: &[String]) {
     let Some(end) = args.iter().position(|a| a == "--") else { return };
     {
         let mut masters = MASTERS.lock().unwrap_or_else(|e| e.into_inner());
-        masters.retain_mut(|(_, child)| matches!(child.try_wait(), Ok(None)));
+        masters.retain_mut(|(_, child)| {
+            let alive = matches!(child.try_wait(), Ok(None));
+            if !alive {
+                // Reaped: its group id may be reused, so the reaper must forget it.
+                crate::reaper::unregister(child.id() as i32);
+            }
+            alive
+        });
         if masters.iter().any(|(p, _)| *p == path) {
             return;
         }
