@@ -1,5 +1,5 @@
 //! Child processes started by nodes, by process group, so that a second Ctrl-C can stop
-//! every one of them before Pyra exits.
+//! every one of them before Pyra exits; and reading a child's output with a cap.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -33,4 +33,19 @@ pub fn kill_all() {
     for pid in groups.iter().flatten() {
         signal_group(*pid as u32, rustix::process::Signal::KILL);
     }
+}
+
+/// Reads a stream to its end, keeping at most `cap` bytes (the rest is read and dropped so
+/// the program never blocks on a full pipe); whether anything was dropped.
+pub async fn read_capped(reader: Option<impl tokio::io::AsyncRead + Unpin>, cap: usize) -> (Vec<u8>, bool) {
+    use tokio::io::AsyncReadExt;
+    let (mut kept, mut truncated) = (Vec::new(), false);
+    let Some(mut reader) = reader else { return (kept, truncated) };
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n @ 1..) = reader.read(&mut buf).await {
+        let room = cap - kept.len();
+        truncated |= n > room;
+        kept.extend_from_slice(&buf[..n.min(room)]);
+    }
+    (kept, truncated)
 }

@@ -15,7 +15,7 @@ use runtime::{
 };
 use rustix::process::Signal;
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 /// Most bytes kept of standard output and of standard error, each.
@@ -191,20 +191,6 @@ impl Drop for Group {
     }
 }
 
-/// Reads a stream to its end, keeping at most `cap` bytes (the rest is read and dropped so
-/// the program never blocks on a full pipe).
-async fn read_capped(reader: Option<impl AsyncRead + Unpin>, cap: usize) -> (Vec<u8>, bool) {
-    let (mut kept, mut truncated) = (Vec::new(), false);
-    let Some(mut reader) = reader else { return (kept, truncated) };
-    let mut buf = vec![0u8; 64 * 1024];
-    while let Ok(n @ 1..) = reader.read(&mut buf).await {
-        let room = cap - kept.len();
-        truncated |= n > room;
-        kept.extend_from_slice(&buf[..n.min(room)]);
-    }
-    (kept, truncated)
-}
-
 /// Runs a program to its end, or until `cancel` fires (then `Err(Cancelled)`, the group stopped).
 pub async fn run(program: &Program, cancel: &CancellationToken) -> Result<Finished, NodeError> {
     let name = &program.argv[0];
@@ -230,7 +216,12 @@ pub async fn run(program: &Program, cancel: &CancellationToken) -> Result<Finish
     };
     let ended = {
         let work = async {
-            tokio::join!(feed, read_capped(stdout, OUTPUT_CAP), read_capped(stderr, OUTPUT_CAP), child.wait())
+            tokio::join!(
+                feed,
+                runtime::procs::read_capped(stdout, OUTPUT_CAP),
+                runtime::procs::read_capped(stderr, OUTPUT_CAP),
+                child.wait()
+            )
         };
         tokio::select! {
             biased;
@@ -368,9 +359,9 @@ mod tests {
 
     #[tokio::test]
     async fn output_is_capped() {
-        let (kept, cut) = read_capped(Some(&b"0123456789"[..]), 4).await;
+        let (kept, cut) = runtime::procs::read_capped(Some(&b"0123456789"[..]), 4).await;
         assert_eq!((kept.as_slice(), cut), (&b"0123"[..], true));
-        let (kept, cut) = read_capped(Some(&b"0123"[..]), 4).await;
+        let (kept, cut) = runtime::procs::read_capped(Some(&b"0123"[..]), 4).await;
         assert_eq!((kept.as_slice(), cut), (&b"0123"[..], false));
     }
 

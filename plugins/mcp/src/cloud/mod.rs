@@ -227,28 +227,10 @@ impl Builtin for Cloud {
     }
 }
 
-/// The environment rclone's interactive setup gets: the run-time one plus what opening a
-/// browser for the provider's sign-in needs.
-const SETUP_ENV: &[&str] = &[
-    "HOME",
-    "PATH",
-    "TMPDIR",
-    "LANG",
-    "TERM",
-    "DISPLAY",
-    "WAYLAND_DISPLAY",
-    "XDG_RUNTIME_DIR",
-    "DBUS_SESSION_BUS_ADDRESS",
-    "BROWSER",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-];
+/// What rclone's interactive setup gets beyond the run-time environment
+/// ([`run::PASSED`]): what opening a browser for the provider's sign-in needs.
+const SETUP_EXTRA: &[&str] =
+    &["TERM", "DISPLAY", "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS", "BROWSER"];
 
 /// `rclone config` on the plugin's config file (remotes added there, with the provider's
 /// OAuth sign-in), then, with a config password in the vault and a config not encrypted
@@ -262,8 +244,11 @@ fn setup_commands(
     let program = program(settings.get("rclone").map(String::as_str));
     let config = config_path(dir, settings);
     let shown = config.display().to_string();
-    let env: Vec<(String, String)> =
-        SETUP_ENV.iter().filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v))).collect();
+    let env: Vec<(String, String)> = run::PASSED
+        .iter()
+        .chain(SETUP_EXTRA)
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
     let secret_env =
         if has_password { vec![("RCLONE_CONFIG_PASS".to_string(), "config_password".to_string())] } else { Vec::new() };
     let remote = settings.get("remote").map(|r| r.trim_end_matches(':')).filter(|r| !r.is_empty());
@@ -325,7 +310,9 @@ mod tests {
         assert_eq!(plain.len(), 1);
         assert_eq!(plain[0].argv, ["/opt/rclone", "--config", conf.as_str(), "config"]);
         assert!(plain[0].intro.contains("name it `gdrive`") && plain[0].secret_env.is_empty(), "{:?}", plain[0]);
-        assert!(plain[0].env.iter().all(|(k, _)| SETUP_ENV.contains(&k.as_str())));
+        assert!(
+            plain[0].env.iter().all(|(k, _)| run::PASSED.contains(&k.as_str()) || SETUP_EXTRA.contains(&k.as_str()))
+        );
         let with = setup_commands("cloud", dir.path(), &settings, true);
         assert_eq!(with.len(), 2);
         assert_eq!(

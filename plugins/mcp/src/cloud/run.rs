@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 const STDERR_KEEP: usize = 32 << 10;
 /// The environment variables passed through to rclone, when set: where it finds itself,
 /// its temporary files, certificates and proxies.
-const PASSED: &[&str] = &[
+pub(super) const PASSED: &[&str] = &[
     "HOME",
     "PATH",
     "TMPDIR",

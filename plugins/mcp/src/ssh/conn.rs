@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use config::fields::{Field, Kind};
 use rustix::process::Signal;
-use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::builtin::Call;
 
@@ -274,18 +273,6 @@ impl Drop for Group {
     }
 }
 
-async fn read_capped(reader: Option<impl AsyncRead + Unpin>, cap: usize) -> (Vec<u8>, bool) {
-    let (mut kept, mut truncated) = (Vec::new(), false);
-    let Some(mut reader) = reader else { return (kept, truncated) };
-    let mut buf = vec![0u8; 64 * 1024];
-    while let Ok(n @ 1..) = reader.read(&mut buf).await {
-        let room = cap - kept.len();
-        truncated |= n > room;
-        kept.extend_from_slice(&buf[..n.min(room)]);
-    }
-    (kept, truncated)
-}
-
 fn number(call: &Call<'_>, key: &str, default: u64) -> u64 {
     call.setting(key).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -316,7 +303,9 @@ pub async fn run(call: &Call<'_>, argv: &[String], timeout: Option<Duration>) ->
     runtime::procs::register(pid);
     let mut group = Group { pid, live: true };
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-    let work = async { tokio::join!(read_capped(stdout, cap), read_capped(stderr, cap), child.wait()) };
+    let work = async {
+        tokio::join!(runtime::procs::read_capped(stdout, cap), runtime::procs::read_capped(stderr, cap), child.wait())
+    };
     let ended = tokio::select! {
         biased;
         () = call.cancel.cancelled() => return Err("cancelled".into()),
