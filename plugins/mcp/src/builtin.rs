@@ -76,6 +76,13 @@ pub trait Builtin: Send + Sync {
     fn policy(&self) -> &'static [(&'static str, Decision)] {
         &[]
     }
+    /// The settings taken together (each was checked by its kind already): e.g. cleartext
+    /// only to a loopback host. Runs wherever the manifest is checked (`add`, `setup`,
+    /// `doctor`, every load), so a bad combination is a located error before any call.
+    fn check(&self, plugin: &str, settings: &BTreeMap<String, String>) -> Result<(), String> {
+        let _ = (plugin, settings);
+        Ok(())
+    }
     /// Whether this call asks even where the policy allows it, and why (`ssh.exec` of a
     /// command outside the plugin's allowlist). It can only make a decision stricter.
     fn asks(&self, tool: &str, arguments: &Value, settings: &BTreeMap<String, String>) -> Option<String> {
@@ -273,6 +280,7 @@ pub fn resolve_settings(
             None => {}
         }
     }
+    builtin.check(plugin, &out)?;
     Ok(out)
 }
 

@@ -211,6 +211,10 @@ impl Builtin for Email {
         FIELDS
     }
 
+    fn check(&self, plugin: &str, settings: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+        account::check(plugin, settings)
+    }
+
     fn tools(&self) -> Vec<Value> {
         vec![
             tool(

@@ -149,3 +149,42 @@ fn setup_on_a_terminal_asks_each_declared_field_and_maps_the_secret() {
     assert!(home_contains(&pyra, secret).is_empty(), "the key is only in the (encrypted) vault");
     pyra.run_unlocked(PASS, ["vault", "get", "plugin:web:api_key", "--reveal"], None).success().stdout_has(secret);
 }
+
+#[test]
+fn settings_a_builtin_refuses_together_are_a_located_error_and_nothing_is_written() {
+    let pyra = Pyra::new();
+    let out = pyra.run([
+        "plugin",
+        "add",
+        "mail",
+        "--builtin",
+        "email",
+        "--setting",
+        "imap_host=imap.example.org",
+        "--setting",
+        "username=me",
+        "--setting",
+        "imap_security=none",
+        "--yes",
+    ]);
+    out.code(1)
+        .stderr_has("`imap_security: none` would send the password and the mail unencrypted")
+        .stderr_has("plugins/mail/plugin.yaml:");
+    assert!(!pyra.home_path().join("plugins/mail").exists(), "nothing was written");
+    // To a loopback host it is allowed (a local test server, a bridge on this machine).
+    pyra.run([
+        "plugin",
+        "add",
+        "mail",
+        "--builtin",
+        "email",
+        "--setting",
+        "imap_host=127.0.0.1",
+        "--setting",
+        "username=me",
+        "--setting",
+        "imap_security=none",
+        "--yes",
+    ])
+    .success();
+}

@@ -122,6 +122,20 @@ impl Account {
     }
 }
 
+/// The settings' own consistency, checked with the manifest: each server's security
+/// against its host (cleartext only to loopback) and its port.
+pub fn check(plugin: &str, settings: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    let (none, cancel, dir) =
+        (std::collections::BTreeMap::new(), tokio_util::sync::CancellationToken::new(), std::env::temp_dir());
+    let call = Call { plugin, dir: &dir, settings, secrets: &none, secret_keys: &none, cancel: &cancel };
+    for kind in ["imap", "smtp"] {
+        if let Some(host) = call.setting(&format!("{kind}_host")) {
+            server(&call, kind, host)?;
+        }
+    }
+    Ok(())
+}
+
 fn missing(plugin: &str, key: &str, what: &str) -> String {
     format!("plugin `{plugin}` needs `settings.{key}` ({what}): `pyra plugin setup {plugin} --set {key}=VALUE`")
 }
