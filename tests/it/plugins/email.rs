@@ -156,9 +156,13 @@ fn a_wrong_password_names_the_vault_key_and_a_wrong_security_names_the_setting()
     // TLS spoken to the plain port: the message names the security and port settings.
     add(&pyra, m, "tls-mail", "carol", &password("carol"), &[("imap_security", "tls".into())]).success();
     call(&pyra, "tls-mail.search", "{}").code(1).stderr_has("check `imap_security`").stderr_has("`imap_port`");
-    // Cleartext to a host that is not this machine is refused before connecting.
-    add(&pyra, m, "far", "carol", &password("carol"), &[("imap_host", "mail.example.org".into())]).success();
-    call(&pyra, "far.search", "{}").code(1).stderr_has("allowed only to a loopback host").stderr_has("imap_security");
+    // Cleartext to a host that is not this machine is refused when the plugin is added,
+    // before anything connects, and nothing is written.
+    add(&pyra, m, "far", "carol", &password("carol"), &[("imap_host", "mail.example.org".into())])
+        .code(1)
+        .stderr_has("allowed only to a loopback host")
+        .stderr_has("imap_security");
+    assert!(!pyra.home_path().join("plugins/far").exists());
 }
 
 #[test]
