@@ -77,7 +77,7 @@ impl PathPolicy {
         }
         let expanded = if given == "~" || given.starts_with("~/") {
             let home = self.user_home.as_ref().ok_or_else(|| unusable("`~` used but HOME is not set"))?;
-            home.join(given.trim_start_matches('~').trim_start_matches('/'))
+            expand_home(given, Some(home))
         } else {
             PathBuf::from(given)
         };
@@ -148,9 +148,30 @@ fn resolve_for_write(path: &Path) -> Result<PathBuf, String> {
     Ok(resolved)
 }
 
+/// `~` and `~/…` expanded with `home` (none, or another path: unchanged). Settings that
+/// name a file for another program (an ssh key, an rclone config) use it with the user's
+/// HOME; [`PathPolicy::check`] with its own.
+pub fn expand_home(path: &str, home: Option<&Path>) -> PathBuf {
+    match home {
+        Some(home) if path == "~" => home.to_path_buf(),
+        Some(home) if path.starts_with("~/") => home.join(path[2..].trim_start_matches('/')),
+        _ => PathBuf::from(path),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn home_is_expanded_only_for_a_leading_tilde() {
+        let home = Path::new("/home/ada");
+        assert_eq!(expand_home("~", Some(home)), PathBuf::from("/home/ada"));
+        assert_eq!(expand_home("~/.ssh/id", Some(home)), PathBuf::from("/home/ada/.ssh/id"));
+        assert_eq!(expand_home("~bob/x", Some(home)), PathBuf::from("~bob/x"));
+        assert_eq!(expand_home("/etc/~/x", Some(home)), PathBuf::from("/etc/~/x"));
+        assert_eq!(expand_home("~/x", None), PathBuf::from("~/x"));
+    }
 
     #[test]
     fn refuses_the_vault_even_through_a_symlink() {

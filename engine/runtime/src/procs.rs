@@ -35,6 +35,36 @@ pub fn kill_all() {
     }
 }
 
+/// A registered process group that is killed (SIGKILL) if dropped while live: the group of
+/// a child whose future was dropped (cancelled, timed out) goes with it. Forgotten by the
+/// registry when dropped.
+pub struct Group {
+    pid: u32,
+    live: bool,
+}
+
+impl Group {
+    /// Registers the group led by `pid` (a child started with `process_group(0)`).
+    pub fn register(pid: u32) -> Group {
+        register(pid);
+        Group { pid, live: true }
+    }
+
+    /// Its leader was waited for: nothing is killed when it is dropped.
+    pub fn ended(&mut self) {
+        self.live = false;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if self.live {
+            signal_group(self.pid, rustix::process::Signal::KILL);
+        }
+        unregister(self.pid);
+    }
+}
+
 /// Reads a stream to its end, keeping at most `cap` bytes (the rest is read and dropped so
 /// the program never blocks on a full pipe); whether anything was dropped.
 pub async fn read_capped(reader: Option<impl tokio::io::AsyncRead + Unpin>, cap: usize) -> (Vec<u8>, bool) {

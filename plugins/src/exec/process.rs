@@ -176,21 +176,6 @@ fn spawn_error(program: &str, e: &io::Error) -> NodeError {
     }
 }
 
-/// A running process group; killed if dropped while still live (the future was dropped).
-struct Group {
-    pid: u32,
-    live: bool,
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        if self.live {
-            procs::signal_group(self.pid, Signal::KILL);
-        }
-        procs::unregister(self.pid);
-    }
-}
-
 /// Runs a program to its end, or until `cancel` fires (then `Err(Cancelled)`, the group stopped).
 pub async fn run(program: &Program, cancel: &CancellationToken) -> Result<Finished, NodeError> {
     let name = &program.argv[0];
@@ -203,8 +188,7 @@ pub async fn run(program: &Program, cancel: &CancellationToken) -> Result<Finish
     }
     let mut child = command.spawn().map_err(|e| spawn_error(name, &e))?;
     let Some(pid) = child.id() else { return Err(NodeError::Retryable(format!("`{name}` vanished as it started"))) };
-    procs::register(pid);
-    let mut group = Group { pid, live: true };
+    let mut group = procs::Group::register(pid);
     let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
     let input = program.stdin.clone();
     let feed = async move {
@@ -235,10 +219,10 @@ pub async fn run(program: &Program, cancel: &CancellationToken) -> Result<Finish
         // The leader may be gone while others in its group live on: they go too.
         procs::signal_group(pid, Signal::KILL);
         let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
-        group.live = false;
+        group.ended();
         return Err(NodeError::Cancelled);
     };
-    group.live = false;
+    group.ended();
     let status = status.map_err(|e| NodeError::Retryable(format!("waiting for `{name}` failed: {e}")))?;
     Ok(Finished { status, stdout, stderr, truncated: out_cut || err_cut })
 }

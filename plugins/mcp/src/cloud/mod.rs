@@ -113,11 +113,7 @@ impl Setup<'_> {
 
 /// `~/x` expanded with HOME.
 fn expand(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ if path == "~" => std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(path)),
-        _ => PathBuf::from(path),
-    }
+    paths::expand_home(path, std::env::var_os("HOME").map(PathBuf::from).as_deref())
 }
 
 /// The rclone program: `settings.rclone` (`~/` expanded), or `rclone` on PATH.

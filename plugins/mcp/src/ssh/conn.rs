@@ -14,7 +14,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use config::fields::{Field, Kind};
-use rustix::process::Signal;
 
 use crate::builtin::Call;
 
@@ -251,26 +250,10 @@ async fn ensure_master(args: &[String]) {
     }
 }
 
+/// `~/…` expanded with the user's HOME (ssh reads these files as the user).
 fn tilde(path: &str) -> String {
-    match (path.strip_prefix("~/"), std::env::var("HOME")) {
-        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
-        _ => path.to_string(),
-    }
-}
-
-/// A running `ssh`'s process group, killed if dropped while live.
-struct Group {
-    pid: u32,
-    live: bool,
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        if self.live {
-            runtime::procs::signal_group(self.pid, Signal::KILL);
-        }
-        runtime::procs::unregister(self.pid);
-    }
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    paths::expand_home(path, home.as_deref()).to_string_lossy().into_owned()
 }
 
 fn number(call: &Call<'_>, key: &str, default: u64) -> u64 {
@@ -300,8 +283,7 @@ pub async fn run(call: &Call<'_>, argv: &[String], timeout: Option<Duration>) ->
         _ => format!("cannot start `ssh`: {e}"),
     })?;
     let pid = child.id().ok_or("`ssh` vanished as it started")?;
-    runtime::procs::register(pid);
-    let mut group = Group { pid, live: true };
+    let mut group = runtime::procs::Group::register(pid);
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
     let work = async {
         tokio::join!(runtime::procs::read_capped(stdout, cap), runtime::procs::read_capped(stderr, cap), child.wait())
@@ -319,7 +301,7 @@ pub async fn run(call: &Call<'_>, argv: &[String], timeout: Option<Duration>) ->
             timeout.as_secs()
         ));
     };
-    group.live = false;
+    group.ended();
     let status = status.map_err(|e| format!("waiting for `ssh` failed: {e}"))?;
     let ran = Ran {
         code: status.code(),
