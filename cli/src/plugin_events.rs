@@ -32,8 +32,13 @@ pub fn task(home: &Home) -> daemon::server::ExtraTask {
         let host = host.clone();
         let watching = watching.clone();
         Box::pin(async move {
+            // The manifests are read again only when a plugin's files changed (a stat each).
+            let mut seen = None;
             loop {
-                for name in with_events(&host) {
+                let now = crate::plugin_host::fingerprint_of(&host);
+                let names = if seen == Some(now) { Vec::new() } else { with_events(&host) };
+                seen = Some(now);
+                for name in names {
                     if !watching.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone()) {
                         continue;
                     }

@@ -49,7 +49,7 @@ pub async fn shutdown() {
 pub struct Control(pub Arc<Host>);
 
 /// Every plugin's manifest and lock file: path, size and modification time.
-fn fingerprint_of(host: &Host) -> u64 {
+pub(crate) fn fingerprint_of(host: &Host) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for name in host.names() {
